@@ -1,0 +1,153 @@
+import type { AvoidWindow, DurationOrShare } from '../config/types.js';
+import type { AccountMode, TokenSource } from '../types.js';
+import { avoidIntervalAt } from './avoid-windows.js';
+
+/**
+ * The decision of when and how to refresh a token, as a pure function of its inputs
+ * (STYLE.md §1, after certmagic): everything random or stateful is passed in, so that
+ * property tests can explore it and the scheduler can re-plan at any time with the same answer.
+ */
+
+export interface PlannerPolicy {
+  readonly renewBefore: DurationOrShare;
+  readonly jitter: DurationOrShare;
+  readonly avoid: readonly AvoidWindow[];
+}
+
+export interface PlannedToken {
+  readonly obtainedAt: number;
+  readonly expiresAt: number;
+  readonly source: TokenSource;
+}
+
+export interface PlanInput {
+  readonly now: number;
+  readonly mode: AccountMode;
+  /** PIN and TOTP secret are configured. */
+  readonly canGenerate: boolean;
+  readonly token: PlannedToken | undefined;
+  /** Token sources Dhan refused to renew: tokens of these kinds are replaced by generation. */
+  readonly renewRefusedSources: readonly TokenSource[];
+  /** Why automatic refresh is stopped, or null. */
+  readonly attention: string | null;
+  readonly policy: PlannerPolicy;
+  /** In [0, 1), fixed per token so that re-planning lands on the same moment. */
+  readonly jitterFraction: number;
+  /** Earliest retry after failures: backoff or a rate-limit hint. */
+  readonly retryNotBefore: number | undefined;
+  /** Earliest moment a generation is allowed: Dhan's minimum interval, the next TOTP step. */
+  readonly generateNotBefore: number | undefined;
+}
+
+export type RefreshMethod = 'renew' | 'generate';
+
+export type Plan =
+  /** Act now. */
+  | { readonly action: RefreshMethod; readonly at: number; readonly reason: string }
+  /** Nothing to do until `at`, then `then`. */
+  | { readonly action: 'wait'; readonly at: number; readonly then: RefreshMethod; readonly reason: string }
+  /** Automatic refresh is impossible or stopped: a person must act. */
+  | { readonly action: 'attention'; readonly reason: string };
+
+/** Below this share of its lifetime a token is swapped at once, avoid windows or not. */
+export const URGENT_SHARE = 0.05;
+/** A swap moved out of an avoid window lands this long before the window opens (plus jitter). */
+export const AVOID_MARGIN_MS = 5 * 60_000;
+
+function amount(value: DurationOrShare, lifetimeMs: number): number {
+  return value.kind === 'share' ? value.ratio * lifetimeMs : value.ms;
+}
+
+function decide(method: RefreshMethod, at: number, now: number, reason: string): Plan {
+  return at <= now ? { action: method, at: now, reason } : { action: 'wait', at, then: method, reason };
+}
+
+/**
+ * Moves a moment out of the avoid windows: to before the window when that is still ahead,
+ * else to the window's end when the token lives comfortably past it, else leaves it (expiry forces it).
+ */
+function avoidWindows(at: number, now: number, urgentAt: number, shiftMs: number, windows: readonly AvoidWindow[]): number {
+  let candidate = at;
+  for (let hop = 0; hop < 16; hop++) {
+    const interval = avoidIntervalAt(candidate, windows);
+    if (!interval) return candidate;
+    const before = interval.start - shiftMs;
+    if (before >= now) {
+      candidate = before;
+      continue;
+    }
+    if (interval.end <= urgentAt) return interval.end;
+    return at;
+  }
+  return at;
+}
+
+export function plan(input: PlanInput): Plan {
+  const { now, token, mode } = input;
+  if (input.attention !== null) return { action: 'attention', reason: input.attention };
+
+  const live = token !== undefined && token.expiresAt > now;
+  if (!live) {
+    if (mode === 'renew-only' || !input.canGenerate) {
+      return {
+        action: 'attention',
+        reason: token ? 'the token expired and this account cannot generate one: import a fresh token' : 'no token yet: import one from Dhan Web',
+      };
+    }
+    const at = Math.max(now, input.retryNotBefore ?? now, input.generateNotBefore ?? now);
+    return decide('generate', at, now, token ? 'the token has expired' : 'no token yet');
+  }
+
+  const renewRefused = input.renewRefusedSources.includes(token.source);
+  let method: RefreshMethod;
+  if (mode === 'generate-only') method = 'generate';
+  else if (mode === 'auto' && renewRefused && input.canGenerate) method = 'generate';
+  else method = 'renew';
+
+  const lifetime = Math.max(1, token.expiresAt - token.obtainedAt);
+  const jitter = Math.max(0, amount(input.policy.jitter, lifetime) * input.jitterFraction);
+  const lead = Math.min(lifetime, Math.max(0, amount(input.policy.renewBefore, lifetime)));
+  const urgentAt = token.expiresAt - URGENT_SHARE * lifetime;
+  const target = Math.min(token.expiresAt - lead - jitter, urgentAt);
+
+  let at = Math.max(target, now);
+  let reason = `${method} when ${describe(input.policy.renewBefore)} of the lifetime is left`;
+  if (at >= urgentAt) {
+    reason = 'less than 5% of the lifetime is left';
+  } else {
+    const moved = avoidWindows(at, now, urgentAt, AVOID_MARGIN_MS + jitter, input.policy.avoid);
+    if (moved !== at) reason = `${method} moved out of an avoid window`;
+    at = moved;
+  }
+
+  if (input.retryNotBefore !== undefined && input.retryNotBefore > at) {
+    at = input.retryNotBefore;
+    reason = `${method} retry after a failure`;
+  }
+  if (method === 'generate' && input.generateNotBefore !== undefined && input.generateNotBefore > at) {
+    at = input.generateNotBefore;
+    reason = 'generate as soon as Dhan allows another generation';
+  }
+  // A renewal needs a live token: a retry pushed past expiry becomes a generation when possible.
+  if (method === 'renew' && at >= token.expiresAt && mode === 'auto' && input.canGenerate) {
+    method = 'generate';
+    at = Math.max(at, input.generateNotBefore ?? at);
+    reason = 'the token will be dead by the time a retry is allowed';
+  }
+  return decide(method, at, now, reason);
+}
+
+function describe(value: DurationOrShare): string {
+  return value.kind === 'share' ? `${Math.round(value.ratio * 100)}%` : `${Math.round(value.ms / 60_000)} min`;
+}
+
+/** A stable number in [0, 1) from a string: the jitter for one token, the same on every re-plan. */
+export function stableFraction(seed: string): number {
+  // FNV-1a: tiny, good enough to spread accounts; nothing security-relevant depends on it.
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < seed.length; i++) {
+    hash ^= seed.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) / 0x1_0000_0000;
+}

@@ -1,0 +1,62 @@
+import { createGuardrails, generateSync } from 'otplib';
+import type { Clock } from './clock.js';
+
+export const TOTP_STEP_MS = 30_000;
+
+/**
+ * Authenticator apps commonly hand out 16-character (80-bit) secrets; otplib v13 refuses
+ * anything under 16 bytes by default, which would reject a user's real secret (DHAN-API.md).
+ */
+const guardrails = createGuardrails({ MIN_SECRET_BYTES: 10 });
+
+/** Upper case, no spaces, no padding: the form otplib and Dhan's QR codes agree on. */
+export function normaliseTotpSecret(secret: string): string {
+  return secret.replace(/[\s-]/g, '').replace(/=+$/, '').toUpperCase();
+}
+
+export function totpStep(atMs: number): number {
+  return Math.floor(atMs / TOTP_STEP_MS);
+}
+
+/** The RFC 6238 code (SHA-1, 6 digits, 30 s) for the step containing `atMs`. */
+export function totpCode(secret: string, atMs: number): string {
+  return generateSync({
+    secret: normaliseTotpSecret(secret),
+    epoch: Math.floor(atMs / 1000),
+    guardrails,
+  });
+}
+
+export type TotpTake =
+  | { readonly ok: true; readonly code: string; readonly step: number }
+  | { readonly ok: false; readonly waitMs: number };
+
+/**
+ * Dhan refuses a TOTP code that was already used, and refusals count toward disabling TOTP
+ * on the account: never hand out the same step twice for one account. A caller that gets
+ * `ok: false` waits `waitMs` for the next step instead of retrying at once.
+ */
+export class TotpGuard {
+  private readonly lastStepByClient = new Map<string, number>();
+
+  constructor(private readonly clock: Clock) {}
+
+  take(clientId: string, secret: string): TotpTake {
+    const now = this.clock.now();
+    const step = totpStep(now);
+    const last = this.lastStepByClient.get(clientId);
+    if (last !== undefined && step <= last) {
+      return { ok: false, waitMs: (last + 1) * TOTP_STEP_MS - now };
+    }
+    this.lastStepByClient.set(clientId, step);
+    return { ok: true, code: totpCode(secret, now), step };
+  }
+
+  /** How long until `take` would succeed for this account (0 when it would now). */
+  waitMs(clientId: string): number {
+    const now = this.clock.now();
+    const last = this.lastStepByClient.get(clientId);
+    if (last === undefined || totpStep(now) > last) return 0;
+    return (last + 1) * TOTP_STEP_MS - now;
+  }
+}
