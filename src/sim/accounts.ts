@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { decodeBase32Secret } from './totp-verify.js';
+import type { SimAccount, SimAccountOptions } from './types.js';
+
+export const DEFAULT_ACCOUNT_OPTIONS: SimAccountOptions = Object.freeze({
+  renewableTotpTokens: true,
+  tokenFormat: 'jwt',
+  renewField: 'accessToken',
+  dataAccess: true,
+  totpEnabled: true,
+  expiryTimeFormat: 'millis',
+});
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Reads the accounts a simulator should know: a YAML list of `{clientId, pin, totpSecret, name?}`.
+ * Errors name the entry and the key, never the PIN or secret itself.
+ */
+export function loadSimAccounts(path: string): SimAccount[] {
+  let doc: unknown;
+  try {
+    doc = parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`${path}: cannot read simulator accounts: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!Array.isArray(doc)) {
+    throw new Error(`${path}: expected a YAML list of accounts ({clientId, pin, totpSecret, name?})`);
+  }
+  return doc.map((entry: unknown, index) => parseAccount(entry, `${path}: entry ${index + 1}`));
+}
+
+function parseAccount(entry: unknown, where: string): SimAccount {
+  if (!isRecord(entry)) throw new Error(`${where}: expected a mapping with clientId, pin and totpSecret`);
+  const rawId = entry['clientId'];
+  let clientId: string;
+  if (typeof rawId === 'string' && rawId.trim() !== '') clientId = rawId.trim();
+  else if (typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId >= 0) clientId = String(rawId);
+  else throw new Error(`${where}: clientId must be a non-empty string or a whole number`);
+  const named = `${where} (clientId ${clientId})`;
+
+  const known = new Set(['clientId', 'pin', 'totpSecret', 'name']);
+  const unknown = Object.keys(entry).filter((key) => !known.has(key));
+  if (unknown.length > 0) throw new Error(`${named}: unknown key(s) ${unknown.join(', ')}`);
+
+  const rawPin = entry['pin'];
+  let pin: string;
+  if (typeof rawPin === 'string' && rawPin !== '') pin = rawPin;
+  // YAML reads `pin: 012345` as the number 12345; only a number that keeps all its digits is safe.
+  else if (typeof rawPin === 'number' && Number.isSafeInteger(rawPin) && String(rawPin).length === 6) pin = String(rawPin);
+  else throw new Error(`${named}: pin must be a quoted string of digits, e.g. pin: "012345"`);
+
+  const totpSecret = entry['totpSecret'];
+  if (typeof totpSecret !== 'string') throw new Error(`${named}: totpSecret must be a base32 string`);
+  try {
+    decodeBase32Secret(totpSecret);
+  } catch (err) {
+    throw new Error(`${named}: totpSecret: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  const name = entry['name'];
+  if (name !== undefined && typeof name !== 'string') throw new Error(`${named}: name must be a string`);
+  return name === undefined ? { clientId, pin, totpSecret } : { clientId, pin, totpSecret, name };
+}
+
+const OPTION_VALUES: { readonly [K in keyof SimAccountOptions]: readonly SimAccountOptions[K][] } = {
+  renewableTotpTokens: [true, false],
+  tokenFormat: ['jwt', 'opaque'],
+  renewField: ['accessToken', 'token'],
+  dataAccess: [true, false],
+  totpEnabled: [true, false],
+  expiryTimeFormat: ['millis', 'no-millis'],
+};
+
+/** Validates options arriving over the control surface (or from untyped callers). */
+export function parseAccountOptions(value: unknown): Partial<SimAccountOptions> {
+  if (!isRecord(value)) throw new Error('account options must be a JSON object');
+  for (const [key, option] of Object.entries(value)) {
+    const allowed: readonly unknown[] | undefined = (OPTION_VALUES as Record<string, readonly unknown[]>)[key];
+    if (!allowed) throw new Error(`unknown account option "${key}"`);
+    if (!allowed.includes(option)) {
+      throw new Error(`account option "${key}" must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`);
+    }
+  }
+  // Every key and value was checked against OPTION_VALUES above.
+  return value as Partial<SimAccountOptions>;
+}

@@ -1,0 +1,253 @@
+import type { Clock } from '../clock.js';
+import { DEFAULT_ACCOUNT_OPTIONS, parseAccountOptions } from './accounts.js';
+import {
+  dhanError,
+  formatDataValidity,
+  formatExpiryTime,
+  formatTokenValidity,
+  generationRefused,
+  rateLimitBody,
+  type Reply,
+} from './responses.js';
+import { TokenRegistry, type TokenOrigin, type TokenRecord } from './tokens.js';
+import { acceptedStep, decodeBase32Secret } from './totp-verify.js';
+import type { SimAccount, SimAccountOptions, SimEndpoint, SimStats } from './types.js';
+
+interface AccountState {
+  readonly account: SimAccount;
+  readonly key: Buffer;
+  options: SimAccountOptions;
+  lastGeneratedAt: number | undefined;
+  lastTotpStep: number | undefined;
+}
+
+/** What a request says, whatever transport carried it. */
+export interface SimRequest {
+  readonly query: URLSearchParams;
+  header(name: string): string | undefined;
+}
+
+export interface DhanStateOptions {
+  readonly accounts: readonly SimAccount[];
+  readonly clock: Clock;
+  readonly tokenLifetimeMs: number;
+  readonly generateIntervalMs: number;
+}
+
+/**
+ * Dhan's rules for the three token endpoints, over accounts and tokens held in memory.
+ * Every time decision reads the injected clock, so a test can live days in seconds.
+ */
+export class DhanState {
+  private readonly accounts = new Map<string, AccountState>();
+  private readonly tokens = new TokenRegistry();
+  private readonly clock: Clock;
+  private readonly tokenLifetimeMs: number;
+  private readonly generateIntervalMs: number;
+  private readonly calls: Record<SimEndpoint, Record<string, number>> = { generate: {}, renew: {}, profile: {} };
+  private readonly generationsRefused: Record<string, number> = {};
+  private wrongMethod = 0;
+
+  constructor(options: DhanStateOptions) {
+    this.clock = options.clock;
+    this.tokenLifetimeMs = options.tokenLifetimeMs;
+    this.generateIntervalMs = options.generateIntervalMs;
+    for (const account of options.accounts) {
+      if (this.accounts.has(account.clientId)) throw new Error(`simulator: duplicate account ${account.clientId}`);
+      let key: Buffer;
+      try {
+        key = decodeBase32Secret(account.totpSecret);
+      } catch (err) {
+        throw new Error(`simulator: account ${account.clientId}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      this.accounts.set(account.clientId, {
+        account,
+        key,
+        options: DEFAULT_ACCOUNT_OPTIONS,
+        lastGeneratedAt: undefined,
+        lastTotpStep: undefined,
+      });
+      for (const endpoint of Object.keys(this.calls) as SimEndpoint[]) this.calls[endpoint][account.clientId] = 0;
+      this.generationsRefused[account.clientId] = 0;
+    }
+  }
+
+  /** The client id a request names (query, header or its token's owner), for faults and stats. */
+  requestedClientId(endpoint: SimEndpoint, req: SimRequest): string | undefined {
+    switch (endpoint) {
+      case 'generate':
+        return req.query.get('dhanClientId') ?? undefined;
+      case 'renew':
+        return req.header('dhanclientid') ?? this.tokenOwner(req);
+      case 'profile':
+        return this.tokenOwner(req);
+    }
+  }
+
+  countCall(endpoint: SimEndpoint, clientId: string | undefined): void {
+    const key = this.statsKey(clientId);
+    this.calls[endpoint][key] = (this.calls[endpoint][key] ?? 0) + 1;
+  }
+
+  countWrongMethod(): void {
+    this.wrongMethod += 1;
+  }
+
+  handle(endpoint: SimEndpoint, req: SimRequest): Reply {
+    switch (endpoint) {
+      case 'generate':
+        return this.generate(req);
+      case 'renew':
+        return this.renew(req);
+      case 'profile':
+        return this.profile(req);
+    }
+  }
+
+  private generate(req: SimRequest): Reply {
+    const clientId = req.query.get('dhanClientId') ?? '';
+    const state = this.accounts.get(clientId);
+    if (!state) return this.refuse(clientId, generationRefused('Invalid client id'));
+    if (!state.options.totpEnabled) return this.refuse(clientId, generationRefused('TOTP is not enabled for this account'));
+    if (req.query.get('pin') !== state.account.pin) return this.refuse(clientId, generationRefused('Invalid Pin'));
+    const now = this.clock.now();
+    const step = acceptedStep(state.key, req.query.get('totp'), now, state.lastTotpStep);
+    if (step === undefined) return this.refuse(clientId, generationRefused('Invalid TOTP'));
+    // Credentials are judged before the interval so that a wrong PIN is never hidden behind a
+    // rate limit; only a code that bought a token is spent, so a rate-limited retry may reuse it.
+    if (state.lastGeneratedAt !== undefined && now - state.lastGeneratedAt < this.generateIntervalMs) {
+      return this.refuse(clientId, rateLimitBody(400));
+    }
+    state.lastTotpStep = step;
+    state.lastGeneratedAt = now;
+    const record = this.issue(state, 'totp');
+    return { status: 200, body: this.sixFields(state, record) };
+  }
+
+  private renew(req: SimRequest): Reply {
+    const clientId = req.header('dhanclientid');
+    if (clientId === undefined || clientId === '') return dhanError('DH-905');
+    const record = this.liveRecord(req);
+    if (!record || record.clientId !== clientId) return dhanError('DH-901');
+    const state = this.mustAccount(clientId);
+    if (!state.options.dataAccess) return dhanError('DH-902');
+    if (record.origin === 'totp' && !state.options.renewableTotpTokens) {
+      return dhanError('DH-906', { message: 'Invalid Token' });
+    }
+    const renewed = this.issue(state, record.origin, 'renew');
+    if (state.options.renewField === 'token') {
+      return { status: 200, body: { token: renewed.accessToken, expiryTime: this.expiryTime(state, renewed) } };
+    }
+    return { status: 200, body: this.sixFields(state, renewed) };
+  }
+
+  private profile(req: SimRequest): Reply {
+    const record = this.liveRecord(req);
+    if (!record) return dhanError('DH-901');
+    const state = this.mustAccount(record.clientId);
+    if (!state.options.dataAccess) return dhanError('DH-902');
+    return {
+      status: 200,
+      body: {
+        dhanClientId: record.clientId,
+        tokenValidity: formatTokenValidity(record.expiresAt),
+        activeSegment: 'Equity, Derivative, Currency, Commodity',
+        ddpi: 'Active',
+        mtf: 'Active',
+        dataPlan: 'Active',
+        dataValidity: formatDataValidity(this.clock.now()),
+      },
+    };
+  }
+
+  issueWebToken(clientId: string): { accessToken: string; expiryTime: string; expiresAt: number } {
+    const state = this.mustAccount(clientId);
+    const record = this.issue(state, 'web');
+    return { accessToken: record.accessToken, expiryTime: this.expiryTime(state, record), expiresAt: record.expiresAt };
+  }
+
+  killTokens(clientId: string): void {
+    this.mustAccount(clientId);
+    this.tokens.killAll(clientId);
+  }
+
+  setAccountOptions(clientId: string, options: Partial<SimAccountOptions>): void {
+    const state = this.mustAccount(clientId);
+    state.options = { ...state.options, ...parseAccountOptions(options) };
+  }
+
+  isLive(accessToken: string): boolean {
+    return this.tokens.live(accessToken, this.clock.now()) !== undefined;
+  }
+
+  hasAccount(clientId: string): boolean {
+    return this.accounts.has(clientId);
+  }
+
+  stats(): SimStats {
+    const now = this.clock.now();
+    const liveTokens: Record<string, number> = {};
+    for (const clientId of this.accounts.keys()) liveTokens[clientId] = this.tokens.liveCount(clientId, now);
+    return {
+      calls: { generate: { ...this.calls.generate }, renew: { ...this.calls.renew }, profile: { ...this.calls.profile } },
+      wrongMethod: this.wrongMethod,
+      generationsRefused: { ...this.generationsRefused },
+      liveTokens,
+    };
+  }
+
+  private issue(state: AccountState, origin: TokenOrigin, kind: 'renew' | TokenOrigin = origin): TokenRecord {
+    return this.tokens.issue({
+      clientId: state.account.clientId,
+      kind,
+      origin,
+      format: state.options.tokenFormat,
+      now: this.clock.now(),
+      lifetimeMs: this.tokenLifetimeMs,
+    });
+  }
+
+  private sixFields(state: AccountState, record: TokenRecord): Record<string, unknown> {
+    const { clientId, name } = state.account;
+    return {
+      dhanClientId: clientId,
+      dhanClientName: name ?? 'SIMULATED USER',
+      // A made-up UCC in Dhan's shape (5 letters, 4 digits, 1 letter), stable per account.
+      dhanClientUcc: `SIMUC${clientId.slice(-4).padStart(4, '0')}S`,
+      givenPowerOfAttorney: false,
+      accessToken: record.accessToken,
+      expiryTime: this.expiryTime(state, record),
+    };
+  }
+
+  private expiryTime(state: AccountState, record: TokenRecord): string {
+    return formatExpiryTime(record.expiresAt, state.options.expiryTimeFormat === 'millis');
+  }
+
+  private refuse(clientId: string, reply: Reply): Reply {
+    const key = this.statsKey(clientId);
+    this.generationsRefused[key] = (this.generationsRefused[key] ?? 0) + 1;
+    return reply;
+  }
+
+  private liveRecord(req: SimRequest): TokenRecord | undefined {
+    const token = req.header('access-token');
+    return token === undefined ? undefined : this.tokens.live(token, this.clock.now());
+  }
+
+  private tokenOwner(req: SimRequest): string | undefined {
+    const token = req.header('access-token');
+    return token === undefined ? undefined : this.tokens.get(token)?.clientId;
+  }
+
+  /** Ids outside the configured accounts share one bucket, so a stray caller cannot grow stats. */
+  private statsKey(clientId: string | undefined): string {
+    return clientId !== undefined && this.accounts.has(clientId) ? clientId : '';
+  }
+
+  private mustAccount(clientId: string): AccountState {
+    const state = this.accounts.get(clientId);
+    if (!state) throw new Error(`simulator: unknown account ${clientId}`);
+    return state;
+  }
+}
