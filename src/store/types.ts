@@ -107,7 +107,7 @@ export interface KeeperRequest {
   readonly clientId: string;
   readonly action: RequestAction;
   readonly createdAt: number;
-  /** For import: the token and its metadata as JSON. The row is deleted once taken. */
+  /** For import: the token and its metadata as JSON. Set to null in the same transaction that takes the request. */
   readonly payload: string | null;
   readonly status: 'queued' | 'taken' | 'done' | 'failed';
   readonly result: string | null;

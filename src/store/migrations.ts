@@ -1,0 +1,160 @@
+import type Database from 'better-sqlite3';
+import { KeeperError } from '../errors.js';
+
+/**
+ * One forward step of the schema. `PRAGMA user_version` records the last step applied.
+ * Steps are never edited once released: a database in the field may be at any of them.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly up: (db: Database.Database) => void;
+}
+
+/*
+ * STRICT tables and CHECK constraints let the row mappers trust the union-typed columns
+ * (mode, source, kind, result, status) instead of re-validating every read.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'accounts, tokens, history events, lease, requests',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE accounts (
+          client_id TEXT PRIMARY KEY,
+          name TEXT NOT NULL,
+          mode TEXT NOT NULL CHECK (mode IN ('auto', 'renew-only', 'generate-only')),
+          attention TEXT,
+          attention_fingerprint TEXT,
+          renew_refused_sources TEXT NOT NULL DEFAULT '[]',
+          last_generate_at INTEGER,
+          consecutive_failures INTEGER NOT NULL DEFAULT 0,
+          last_success_at INTEGER,
+          last_attempt_at INTEGER,
+          last_result TEXT,
+          next_action_at INTEGER
+        ) STRICT;
+
+        CREATE TABLE tokens (
+          id INTEGER PRIMARY KEY,
+          client_id TEXT NOT NULL REFERENCES accounts (client_id),
+          access_token TEXT NOT NULL,
+          source TEXT NOT NULL CHECK (source IN ('web', 'import', 'totp', 'renew')),
+          obtained_at INTEGER NOT NULL,
+          expires_at INTEGER NOT NULL,
+          expiry_time TEXT NOT NULL,
+          superseded_at INTEGER
+        ) STRICT;
+        -- Two "current" tokens for one account would make the published token ambiguous.
+        CREATE UNIQUE INDEX tokens_one_current ON tokens (client_id) WHERE superseded_at IS NULL;
+        CREATE INDEX tokens_by_client ON tokens (client_id, id);
+
+        CREATE TABLE events (
+          id INTEGER PRIMARY KEY,
+          client_id TEXT,
+          at INTEGER NOT NULL,
+          kind TEXT NOT NULL CHECK (kind IN ('generate', 'renew', 'probe', 'import', 'sink',
+            'attention', 'reset', 'recover', 'start', 'stop')),
+          result TEXT NOT NULL CHECK (result IN ('pending', 'success', 'failure', 'abandoned', 'info')),
+          error_kind TEXT,
+          error_code TEXT,
+          message TEXT,
+          duration_ms INTEGER,
+          expiry_before INTEGER,
+          expiry_after INTEGER,
+          detail TEXT
+        ) STRICT;
+        CREATE INDEX events_by_at ON events (at, id);
+        CREATE INDEX events_by_client_at ON events (client_id, at, id);
+        CREATE INDEX events_pending ON events (client_id) WHERE result = 'pending';
+
+        -- A single row: whoever holds it is the one keeper allowed to call Dhan.
+        CREATE TABLE lease (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          pid INTEGER NOT NULL,
+          host TEXT NOT NULL,
+          acquired_at INTEGER NOT NULL,
+          heartbeat_at INTEGER NOT NULL,
+          ttl_ms INTEGER NOT NULL,
+          expires_at INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE requests (
+          id INTEGER PRIMARY KEY,
+          client_id TEXT NOT NULL,
+          action TEXT NOT NULL CHECK (action IN ('renew', 'generate', 'reset', 'import')),
+          created_at INTEGER NOT NULL,
+          payload TEXT,
+          status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'taken', 'done', 'failed')),
+          result TEXT
+        ) STRICT;
+        CREATE INDEX requests_queued ON requests (id) WHERE status = 'queued';
+      `);
+    },
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function schemaVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+function assertOrdered(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new Error(`migration list is broken: entry ${i} has version ${m.version}, expected ${i + 1}`);
+    }
+  });
+}
+
+export function tooNewError(path: string, found: number, known: number): KeeperError {
+  return new KeeperError(
+    'store-too-new',
+    `database at ${path} has schema version ${found}, but this keeper only knows up to version ${known}`,
+    { hint: 'a newer dhan-token-keeper wrote it: upgrade this one, or point it at another database' },
+  );
+}
+
+/**
+ * Brings the database forward to the last migration. Each step runs in its own
+ * BEGIN IMMEDIATE transaction together with its user_version bump, and re-reads the
+ * version under that lock: two processes starting at once apply each step exactly once,
+ * and a failing step leaves the database at the previous version.
+ */
+export function migrate(
+  db: Database.Database,
+  path: string,
+  migrations: readonly Migration[] = MIGRATIONS,
+): number {
+  assertOrdered(migrations);
+  const known = migrations.length;
+  const found = schemaVersion(db);
+  if (found > known) throw tooNewError(path, found, known);
+  for (const m of migrations) {
+    if (m.version <= found) continue;
+    db.transaction(() => {
+      const now = schemaVersion(db);
+      if (now >= m.version) return;
+      if (now > known) throw tooNewError(path, now, known);
+      m.up(db);
+      // user_version lives in the database header, so it commits or rolls back with the step.
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+  }
+  return schemaVersion(db);
+}
+
+/** A reader cannot migrate, so it accepts only the exact version it understands. */
+export function checkReadable(db: Database.Database, path: string, known: number = SCHEMA_VERSION): void {
+  const found = schemaVersion(db);
+  if (found > known) throw tooNewError(path, found, known);
+  if (found < known) {
+    throw new KeeperError(
+      'store-outdated',
+      `database at ${path} has schema version ${found}, but this keeper needs version ${known}`,
+      { hint: 'start the keeper (`dhan-token-keeper run`) once so that it upgrades the database' },
+    );
+  }
+}
