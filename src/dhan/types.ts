@@ -61,6 +61,8 @@ export interface DhanClientOptions {
   readonly clock: Clock;
   readonly fetch?: typeof fetch;
   readonly onCall?: (report: DhanCallReport) => void;
+  /** Default "dhan-token-keeper/<version from package.json>". */
+  readonly userAgent?: string;
 }
 
 export interface GenerateRequest {

@@ -1,0 +1,41 @@
+export interface LimitedBody {
+  readonly text: string;
+  /** The body went past the limit; `text` is empty and the rest was never read. */
+  readonly tooLarge: boolean;
+}
+
+/**
+ * Reads a response body up to `maxBytes`, stopping (and cancelling the stream, which drops the
+ * connection) as soon as it is known to be bigger: a misbehaving proxy must not make us buffer
+ * megabytes. Errors of the stream (a truncated body, an abort) propagate to the caller.
+ */
+export async function readBodyLimited(response: Response, maxBytes: number): Promise<LimitedBody> {
+  const body = response.body;
+  if (body === null) return { text: '', tooLarge: false };
+
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await body.cancel().catch(() => undefined);
+    return { text: '', tooLarge: true };
+  }
+
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        // cancel() can reject when the stream already failed; we are leaving either way.
+        await reader.cancel().catch(() => undefined);
+        return { text: '', tooLarge: true };
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return { text: new TextDecoder('utf-8').decode(Buffer.concat(chunks)), tooLarge: false };
+}
