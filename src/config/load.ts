@@ -1,0 +1,69 @@
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { Problems, type Ctx } from './context.js';
+import { interpolateTree } from './env.js';
+import { describeFsError, looseModeWarning } from './files.js';
+import { buildConfig } from './schema.js';
+import type { Config } from './types.js';
+
+export interface LoadedConfig {
+  readonly config: Config;
+  /** Things worth telling the user that do not stop the keeper (loose file modes, risky choices). */
+  readonly warnings: string[];
+}
+
+/**
+ * Reads, interpolates and validates a config file. Throws a ConfigError listing every
+ * problem at once; never puts a secret value into an error or a warning.
+ */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const sourcePath = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(sourcePath, 'utf8');
+  } catch (err) {
+    throw new ConfigError([
+      `${describeFsError(sourcePath, err)} — pass --config FILE or set DHAN_TOKEN_KEEPER_CONFIG (config.example.yaml shows every key)`,
+    ]);
+  }
+  const problems = new Problems();
+  const ctx: Ctx = { problems, baseDir: dirname(sourcePath), permissionChecked: new Set([sourcePath]) };
+  const modeWarning = looseModeWarning(sourcePath, statSync(sourcePath));
+  if (modeWarning !== undefined) problems.warn('', modeWarning);
+
+  const tree = interpolateTree(parseYaml(sourcePath, text), env, '', problems);
+  const config = buildConfig(ctx, tree, sourcePath);
+  if (problems.errors.length > 0) throw new ConfigError(problems.errors);
+  return { config: deepFreeze(config), warnings: problems.warnings };
+}
+
+function parseYaml(sourcePath: string, text: string): unknown {
+  // Merge keys (`<<: *defaults`) let several accounts share sinks without copy-paste.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, merge: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((err) => {
+        // The pretty message goes on with an excerpt of the file, which may hold an inline
+        // secret: keep only its first line, which names the problem and its position.
+        const first = (err.message.split('\n')[0] ?? '').replace(/:$/, '');
+        return `${sourcePath}: invalid YAML — ${first}`;
+      }),
+    );
+  }
+  try {
+    return doc.toJS();
+  } catch (err) {
+    // yaml refuses alias bombs ("billion laughs") here, after parsing.
+    throw new ConfigError([`${sourcePath}: invalid YAML — ${err instanceof Error ? err.message : String(err)}`]);
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
