@@ -105,10 +105,11 @@ export function plan(input: PlanInput): Plan {
   else method = 'renew';
 
   const lifetime = Math.max(1, token.expiresAt - token.obtainedAt);
-  const jitter = Math.max(0, amount(input.policy.jitter, lifetime) * input.jitterFraction);
+  const jitter = Math.floor(Math.max(0, amount(input.policy.jitter, lifetime) * input.jitterFraction));
   const lead = Math.min(lifetime, Math.max(0, amount(input.policy.renewBefore, lifetime)));
   const urgentAt = token.expiresAt - URGENT_SHARE * lifetime;
-  const target = Math.min(token.expiresAt - lead - jitter, urgentAt);
+  // Whole milliseconds: plans are stored and compared as integers.
+  const target = Math.floor(Math.min(token.expiresAt - lead - jitter, urgentAt));
 
   let at = Math.max(target, now);
   let reason = `${method} when ${describe(input.policy.renewBefore)} of the lifetime is left`;

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { ConfigError, KeeperError, UsageError } from './errors.js';
+import { VERSION } from './version.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './commands/exit-codes.js';
+import { registerCheckConfig } from './commands/check-config.js';
+import { registerHistory } from './commands/history.js';
+import { registerImport } from './commands/import.js';
+import { registerOneShot } from './commands/refresh.js';
+import { registerSimulate } from './commands/simulate.js';
+import { registerStatus } from './commands/status.js';
+import { registerToken } from './commands/token.js';
+import { registerVersion } from './commands/version.js';
+
+function buildProgram(): Command {
+  const program = new Command('dhan-token-keeper')
+    .description('Keeps Dhan (DhanHQ v2) access tokens alive and hands them to your trading bots.')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  registerCheckConfig(program);
+  registerStatus(program);
+  registerToken(program);
+  registerHistory(program);
+  registerImport(program);
+  registerOneShot(program, 'renew');
+  registerOneShot(program, 'generate');
+  registerOneShot(program, 'reset');
+  registerSimulate(program);
+  registerVersion(program);
+  return program;
+}
+
+/** Maps every failure to the documented exit code with a one-line message and no stack trace. */
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+      return EXIT_OK;
+    }
+    // commander already printed its message.
+    return EXIT_USAGE;
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof KeeperError) {
+    process.stderr.write(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
+    return EXIT_FAILURE;
+  }
+  if (err instanceof Error) {
+    process.stderr.write(`error: ${err.message}\n`);
+    if (process.env['DHAN_TOKEN_KEEPER_DEBUG']) process.stderr.write(`${err.stack ?? ''}\n`);
+    return EXIT_FAILURE;
+  }
+  process.stderr.write(`error: ${String(err)}\n`);
+  return EXIT_FAILURE;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync([...argv], { from: 'node' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
+  } catch (err) {
+    return exitCodeFor(err);
+  }
+}
+
+const code = await main(process.argv);
+process.exitCode = code;

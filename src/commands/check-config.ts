@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import { EXIT_OK } from './exit-codes.js';
+import { loadCommandConfig, withConfigOption, type ConfigOption } from './context.js';
+import { humanDuration } from '../time-format.js';
+import type { Config, DurationOrShare } from '../config/types.js';
+
+function describeDurationOrShare(value: DurationOrShare): string {
+  return value.kind === 'share' ? `${Math.round(value.ratio * 1000) / 10}% of the lifetime` : humanDuration(value.ms);
+}
+
+/** A summary a person can eyeball before starting the daemon: every decision, no secret. */
+export function summarise(config: Config): string {
+  const lines = [
+    `config: ${config.sourcePath} is valid`,
+    `storage: ${config.storage.path} (history kept ${humanDuration(config.storage.historyRetentionMs)})`,
+    `dhan: auth ${config.dhan.authBaseUrl}, api ${config.dhan.apiBaseUrl}, expiry zone ${config.dhan.timezone}`,
+    `server: ${config.server.listen.host}:${config.server.listen.port}, ${config.server.apiKeys.length} API key(s): ${
+      config.server.apiKeys.map((k) => k.name).join(', ') || 'none'
+    }`,
+    `renewal: act ${describeDurationOrShare(config.renewal.renewBefore)} before expiry, jitter ${describeDurationOrShare(
+      config.renewal.jitter,
+    )}, sweep "${config.renewal.sweep}", probe ${
+      config.renewal.probeIntervalMs > 0 ? `every ${humanDuration(config.renewal.probeIntervalMs)}` : 'off'
+    }, ${config.renewal.avoid.length} avoid window(s)`,
+    `accounts: ${config.accounts.length}`,
+  ];
+  for (const a of config.accounts) {
+    const creds = a.pin !== undefined && a.totpSecret !== undefined ? 'PIN and TOTP secret set' : 'no TOTP credentials';
+    const sinks = a.sinks.map((s) => (s.type === 'file' ? `file ${s.path} (${s.format})` : s.type === 'exec' ? `exec ${s.command[0] ?? ''}` : `webhook ${s.url}`));
+    lines.push(`  - ${a.clientId} (${a.name}): mode ${a.mode}, ${creds}, sinks: ${sinks.join('; ') || 'none'}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerCheckConfig(program: Command): void {
+  withConfigOption(
+    program
+      .command('check-config')
+      .description('validate the configuration, report every problem at once, print a summary without secrets'),
+  ).action((opts: ConfigOption) => {
+    const config = loadCommandConfig(opts);
+    process.stdout.write(summarise(config));
+    process.exitCode = EXIT_OK;
+  });
+}

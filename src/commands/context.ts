@@ -1,0 +1,49 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { loadConfig, resolveConfigPath } from '../config/index.js';
+import type { AccountConfig, Config } from '../config/types.js';
+import { Store } from '../store/index.js';
+import { UsageError } from '../errors.js';
+
+export interface ConfigOption {
+  readonly config?: string;
+}
+
+/** Every command takes --config; one definition keeps the help text identical everywhere. */
+export function withConfigOption(cmd: Command): Command {
+  return cmd.option(
+    '-c, --config <file>',
+    'configuration file (default: $DHAN_TOKEN_KEEPER_CONFIG, else ./config.yaml)',
+  );
+}
+
+/** Loads and validates the config; warnings go to stderr so that stdout stays clean for scripts. */
+export function loadCommandConfig(opts: ConfigOption): Config {
+  const path = resolveConfigPath(opts.config, process.env);
+  const { config, warnings } = loadConfig(path, process.env);
+  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+  return config;
+}
+
+export function findAccount(config: Config, clientIdOrName: string): AccountConfig {
+  const account = config.accounts.find((a) => a.clientId === clientIdOrName || a.name === clientIdOrName);
+  if (!account) {
+    const known = config.accounts.map((a) => `${a.clientId} (${a.name})`).join(', ');
+    throw new UsageError(`no account ${clientIdOrName} in ${config.sourcePath}; configured: ${known}`);
+  }
+  return account;
+}
+
+/**
+ * Readers (status, token, history) open the database read-only so that they never block or
+ * disturb a running daemon. Before the keeper ever ran there is no database: that is not an
+ * error for a reader, it just has nothing to show.
+ */
+export function openStoreForReading(config: Config): Store | undefined {
+  if (!existsSync(config.storage.path)) return undefined;
+  return Store.open(config.storage.path, { readonly: true });
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,25 @@
+import type { Command } from 'commander';
+import { KeeperError } from '../errors.js';
+import { executeCommand } from '../keeper/handoff.js';
+import { findAccount, loadCommandConfig, withConfigOption, type ConfigOption } from './context.js';
+
+type OneShotAction = 'renew' | 'generate' | 'reset';
+
+const DESCRIPTIONS: Record<OneShotAction, string> = {
+  renew: 'renew the token now (GET /v2/RenewToken); handed to the running daemon if there is one',
+  generate: 'generate a fresh token now with PIN and TOTP; handed to the running daemon if there is one',
+  reset: 'leave the attention state (after fixing credentials or the account) so automatic refresh resumes',
+};
+
+/** renew, generate and reset share their shape: one account, one action, one line of outcome. */
+export function registerOneShot(program: Command, action: OneShotAction): void {
+  withConfigOption(
+    program.command(action).argument('<clientId>', 'client id (or account name)').description(DESCRIPTIONS[action]),
+  ).action(async (clientIdOrName: string, opts: ConfigOption) => {
+    const config = loadCommandConfig(opts);
+    const account = findAccount(config, clientIdOrName);
+    const outcome = await executeCommand(config, account.clientId, { action });
+    if (!outcome.ok) throw new KeeperError(`${action}-failed`, outcome.message);
+    process.stdout.write(`${outcome.message}\n`);
+  });
+}

@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { systemClock } from '../clock.js';
+import { loadSimAccounts, startSimulator } from '../sim/index.js';
+import { UsageError, errorMessage } from '../errors.js';
+import { durationOption, listenOption } from './options.js';
+import { waitForShutdownSignal } from './signals.js';
+
+interface SimulateOptions {
+  listen: { host: string; port: number };
+  accounts: string;
+  tokenLifetime: number;
+  generateInterval: number;
+}
+
+export function registerSimulate(program: Command): void {
+  program
+    .command('simulate')
+    .description("run a Dhan simulator on loopback, to rehearse a setup without touching the real Dhan; prints its base URL first")
+    .requiredOption('--accounts <file>', 'YAML list of {clientId, pin, totpSecret}')
+    .option('--listen <host:port>', 'where to listen', listenOption, { host: '127.0.0.1', port: 0 })
+    .option('--token-lifetime <duration>', 'lifetime of issued tokens', durationOption, 24 * 3600_000)
+    .option('--generate-interval <duration>', 'minimum time between generations per account', durationOption, 120_000)
+    .action(async (opts: SimulateOptions) => {
+      let accounts;
+      try {
+        accounts = loadSimAccounts(opts.accounts);
+      } catch (err) {
+        throw new UsageError(`--accounts ${opts.accounts}: ${errorMessage(err)}`);
+      }
+      const sim = await startSimulator({
+        accounts,
+        clock: systemClock,
+        tokenLifetimeMs: opts.tokenLifetime,
+        generateIntervalMs: opts.generateInterval,
+        host: opts.listen.host,
+        port: opts.listen.port,
+      });
+      // The first line is the contract with scripts and tests: they read the base URL from it.
+      process.stdout.write(`${sim.baseUrl}\n`);
+      process.stderr.write(
+        `simulating Dhan for ${accounts.length} account(s); set dhan.authBaseUrl and dhan.apiBaseUrl to ${sim.baseUrl}\n`,
+      );
+      await waitForShutdownSignal();
+      await sim.close();
+    });
+}

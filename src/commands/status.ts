@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { systemClock } from '../clock.js';
+import { accountStatuses, type AccountStatus } from '../keeper/status.js';
+import { humanDuration } from '../time-format.js';
+import { loadCommandConfig, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './context.js';
+
+function table(rows: readonly AccountStatus[]): string {
+  const header = ['CLIENT', 'NAME', 'STATE', 'EXPIRES', 'LEFT', 'SOURCE', 'NEXT ACTION', 'LAST RESULT'];
+  const body = rows.map((r) => [
+    r.clientId,
+    r.name,
+    r.state,
+    r.expiresAt ?? '-',
+    r.secondsLeft === null ? '-' : humanDuration(r.secondsLeft * 1000),
+    r.source ?? '-',
+    r.nextActionAt ?? '-',
+    r.attention ? `ATTENTION: ${r.attention}` : (r.lastResult ?? '-'),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
+  return [header, ...body]
+    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '))
+    .join('\n');
+}
+
+export function registerStatus(program: Command): void {
+  withConfigOption(
+    program
+      .command('status')
+      .description('show every account: state, expiry, time left, last result (never a token)')
+      .option('--json', 'a JSON array, one object per account'),
+  ).action((opts: ConfigOption & { json?: boolean }) => {
+    const config = loadCommandConfig(opts);
+    const store = openStoreForReading(config);
+    try {
+      const rows = accountStatuses(config, store, systemClock.now());
+      if (opts.json) printJson(rows);
+      else process.stdout.write(`${table(rows)}\n`);
+    } finally {
+      store?.close();
+    }
+  });
+}

@@ -1,0 +1,77 @@
+import { systemClock, type Clock } from '../clock.js';
+import type { Config } from '../config/types.js';
+import { errorMessage } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { Store } from '../store/index.js';
+import type { CommandOutcome } from './account-worker.js';
+import { assembleKeeper } from './assemble.js';
+import type { ImportPayload } from './keeper.js';
+import { Lease, leaseIsLive } from './lease.js';
+
+export type KeeperCommand =
+  | { readonly action: 'renew' | 'generate' | 'reset' }
+  | { readonly action: 'import'; readonly token: ImportPayload };
+
+export interface HandoffOptions {
+  readonly clock?: Clock;
+  readonly log?: Logger;
+  /** How long to wait for a running daemon to carry the command out. */
+  readonly timeoutMs?: number;
+  readonly pollMs?: number;
+}
+
+/**
+ * Runs a command against an account without racing a running daemon: when one holds the lease,
+ * the command is queued for it (it picks requests up within a second) and we wait for its answer;
+ * otherwise we take the lease ourselves and act directly.
+ */
+export async function executeCommand(config: Config, clientId: string, command: KeeperCommand, options: HandoffOptions = {}): Promise<CommandOutcome> {
+  const clock = options.clock ?? systemClock;
+  const store = Store.open(config.storage.path);
+  try {
+    if (leaseIsLive(store.leaseHolder(), Date.now())) return await handToDaemon(store, clientId, command, clock, options);
+    return await actDirectly(config, store, clientId, command, clock, options.log ?? silentLogger());
+  } finally {
+    store.close();
+  }
+}
+
+async function handToDaemon(store: Store, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions): Promise<CommandOutcome> {
+  const payload = command.action === 'import' ? JSON.stringify(command.token) : null;
+  const id = store.enqueueRequest(clientId, command.action, payload, clock.now());
+  const deadline = Date.now() + (options.timeoutMs ?? 90_000);
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 200));
+    const request = store.getRequest(id);
+    if (request?.status === 'done' || request?.status === 'failed') {
+      return { ok: request.status === 'done', message: request.result ?? request.status };
+    }
+  }
+  // Never leave an import's token sitting in the queue for a daemon that may be wedged.
+  store.cancelRequest(id, 'the CLI gave up waiting');
+  return { ok: false, message: 'the running keeper did not carry out the command within 90 s; check its logs' };
+}
+
+async function actDirectly(config: Config, store: Store, clientId: string, command: KeeperCommand, clock: Clock, log: Logger): Promise<CommandOutcome> {
+  const lease = new Lease(store);
+  lease.acquire();
+  try {
+    const keeper = assembleKeeper(config, store, { clock, log });
+    keeper.prepareAccounts();
+    const worker = keeper.worker(clientId);
+    if (!worker) return { ok: false, message: `no account ${clientId} in the config` };
+    switch (command.action) {
+      case 'renew':
+      case 'generate':
+        return await worker.force(command.action);
+      case 'reset':
+        return worker.reset();
+      case 'import':
+        return await worker.adopt(command.token);
+    }
+  } catch (err) {
+    return { ok: false, message: errorMessage(err) };
+  } finally {
+    lease.release();
+  }
+}

@@ -1,0 +1,84 @@
+import { hostname } from 'node:os';
+import { KeeperError } from '../errors.js';
+import type { Store } from '../store/index.js';
+import type { LeaseHolder, LeaseOwner } from '../store/types.js';
+import { LEASE_TTL_MS } from './status.js';
+
+export const LEASE_HEARTBEAT_MS = 5_000;
+
+export function thisProcess(): LeaseOwner {
+  return { pid: process.pid, host: hostname() };
+}
+
+/** Signal 0 checks existence without touching the process; EPERM means it exists under another user. */
+export function pidIsRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function leaseIsLive(holder: LeaseHolder | undefined, now: number): holder is LeaseHolder {
+  return holder !== undefined && holder.heartbeatAt + LEASE_TTL_MS > now;
+}
+
+/**
+ * The single-instance guarantee: two keepers renewing the same account would kill each other's
+ * tokens. A crashed owner's lease is taken over once it expires, or at once when the owner was
+ * on this host and its pid is gone (a systemd restart must not wait 15 s).
+ */
+export class Lease {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly owner: LeaseOwner = thisProcess(),
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  acquire(): void {
+    const result = this.store.acquireLease(this.owner, this.now(), LEASE_TTL_MS, (pid) => pid !== this.owner.pid && !pidIsRunning(pid));
+    if (!result.ok) {
+      const { holder } = result;
+      throw new KeeperError(
+        'lease-held',
+        `another keeper (pid ${holder.pid} on ${holder.host}) holds ${this.store.path}; its last heartbeat was ${Math.round((this.now() - holder.heartbeatAt) / 1000)} s ago`,
+        { hint: 'stop the other keeper first, or use a different storage.path' },
+      );
+    }
+  }
+
+  /** Heartbeats until released; calls `onLost` if another process took the lease meanwhile. */
+  keepAlive(onLost: () => void): void {
+    this.timer = setInterval(() => {
+      let held = false;
+      try {
+        held = this.store.heartbeatLease(this.owner, this.now());
+      } catch {
+        // A busy database is not a lost lease; the next heartbeat tries again well before expiry.
+        return;
+      }
+      if (!held) {
+        this.stopHeartbeat();
+        onLost();
+      }
+    }, LEASE_HEARTBEAT_MS);
+    this.timer.unref();
+  }
+
+  release(): void {
+    this.stopHeartbeat();
+    try {
+      this.store.releaseLease(this.owner);
+    } catch {
+      // Releasing is a courtesy: an unreleased lease expires by itself.
+    }
+  }
+
+  private stopHeartbeat(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

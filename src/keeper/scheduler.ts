@@ -1,0 +1,150 @@
+import type { Clock, Timer } from '../clock.js';
+import { isAbortError } from '../clock.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/index.js';
+import type { AccountWorker } from './account-worker.js';
+import type { SweepStarter } from './sweep.js';
+
+export interface SchedulerDeps {
+  readonly clock: Clock;
+  readonly store: Store;
+  readonly workers: readonly AccountWorker[];
+  readonly log: Logger;
+  /** 0 disables probes. */
+  readonly probeIntervalMs: number;
+  readonly startSweep: SweepStarter;
+  readonly random?: () => number;
+}
+
+/** A plan that stays "act now" after this many acts in a row is re-checked a second later instead. */
+const MAX_IMMEDIATE_ACTS = 5;
+const RECHECK_MS = 1_000;
+
+/**
+ * A timer per account at its planned moment, a probe timer per account, and the sweep.
+ * `stop()` aborts waits and in-flight Dhan calls and resolves only once everything has
+ * finished (STYLE.md §3: certmagic's Stop waits for the loop to end).
+ */
+export class Scheduler {
+  private readonly controller = new AbortController();
+  private readonly actionTimers = new Map<string, Timer>();
+  private readonly probeTimers = new Map<string, Timer>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly immediateActs = new Map<string, number>();
+  private stopSweep: (() => Promise<void>) | undefined;
+  private stopped = false;
+  private readonly random: () => number;
+
+  constructor(private readonly deps: SchedulerDeps) {
+    this.random = deps.random ?? Math.random;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  start(): void {
+    for (const worker of this.deps.workers) {
+      this.tick(worker);
+      this.armProbe(worker);
+    }
+    this.stopSweep = this.deps.startSweep(() => this.sweep());
+  }
+
+  /** Re-plans every account now. */
+  sweep(): void {
+    for (const worker of this.deps.workers) this.tick(worker);
+  }
+
+  /** Re-plans one account now (after a command changed its state). */
+  poke(clientId: string): void {
+    const worker = this.deps.workers.find((w) => w.clientId === clientId);
+    if (worker) this.tick(worker);
+  }
+
+  /** Runs work for a worker under the scheduler's lifecycle, then re-plans it. */
+  track(worker: AccountWorker, work: () => Promise<unknown>): Promise<void> {
+    const run = work()
+      .then(() => undefined)
+      .catch((err: unknown) => {
+        if (!isAbortError(err)) this.deps.log.error({ clientId: worker.clientId, err: errorMessage(err) }, 'account work failed unexpectedly');
+      })
+      .finally(() => {
+        this.running.delete(run);
+        this.tick(worker);
+      });
+    this.running.add(run);
+    return run;
+  }
+
+  /** Resolves once no account has work in flight (for tests and one-shot commands). */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.controller.abort();
+    for (const timer of [...this.actionTimers.values(), ...this.probeTimers.values()]) timer.cancel();
+    this.actionTimers.clear();
+    this.probeTimers.clear();
+    await this.stopSweep?.();
+    await this.settle();
+    await Promise.all(this.deps.workers.map((w) => w.idle()));
+  }
+
+  private tick(worker: AccountWorker): void {
+    if (this.stopped || worker.busy) return;
+    const { store, clock, log } = this.deps;
+    this.actionTimers.get(worker.clientId)?.cancel();
+    this.actionTimers.delete(worker.clientId);
+
+    const plan = worker.plan();
+    const now = clock.now();
+    const nextActionAt = plan.action === 'attention' ? null : plan.at;
+    if (store.getAccount(worker.clientId)?.nextActionAt !== nextActionAt) {
+      store.updateAccount(worker.clientId, { nextActionAt });
+    }
+
+    if (plan.action === 'renew' || plan.action === 'generate') {
+      const streak = (this.immediateActs.get(worker.clientId) ?? 0) + 1;
+      this.immediateActs.set(worker.clientId, streak);
+      if (streak > MAX_IMMEDIATE_ACTS) {
+        // The plan keeps saying "now" but acting changes nothing: look again shortly rather than spin.
+        this.immediateActs.set(worker.clientId, 0);
+        log.warn({ clientId: worker.clientId, action: plan.action }, 'plan stays due after acting; re-checking in 1 s');
+        this.arm(worker, now + RECHECK_MS);
+        return;
+      }
+      void this.track(worker, () => worker.actIfDue(this.signal));
+      return;
+    }
+    this.immediateActs.set(worker.clientId, 0);
+    if (plan.action === 'wait') this.arm(worker, plan.at);
+    else worker.acknowledgeAttention(plan.reason);
+  }
+
+  private arm(worker: AccountWorker, at: number): void {
+    const delay = Math.max(0, at - this.deps.clock.now());
+    const timer = this.deps.clock.setTimer(delay, () => {
+      this.actionTimers.delete(worker.clientId);
+      this.tick(worker);
+    }, this.signal);
+    this.actionTimers.set(worker.clientId, timer);
+  }
+
+  private armProbe(worker: AccountWorker): void {
+    const interval = this.deps.probeIntervalMs;
+    if (interval <= 0 || this.stopped) return;
+    // ±10% per account, so that many accounts do not probe Dhan in the same second.
+    const delay = interval * (0.9 + 0.2 * this.random());
+    const timer = this.deps.clock.setTimer(delay, () => {
+      this.probeTimers.delete(worker.clientId);
+      if (!worker.busy) void this.track(worker, () => worker.probe(this.signal));
+      this.armProbe(worker);
+    }, this.signal);
+    this.probeTimers.set(worker.clientId, timer);
+  }
+}

@@ -1,0 +1,184 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeClock, type Clock } from '../../src/clock.js';
+import { loadConfig } from '../../src/config/index.js';
+import type { Config } from '../../src/config/types.js';
+import type { DhanCallReport } from '../../src/dhan/types.js';
+import type { WorkerHooks } from '../../src/keeper/account-worker.js';
+import { assembleKeeper } from '../../src/keeper/assemble.js';
+import type { Keeper } from '../../src/keeper/keeper.js';
+import type { SweepStarter } from '../../src/keeper/sweep.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { startSimulator } from '../../src/sim/index.js';
+import type { SimAccountOptions, Simulator } from '../../src/sim/types.js';
+import { Store } from '../../src/store/index.js';
+import type { StoredToken } from '../../src/types.js';
+
+export const PIN = '123456';
+export const SECRET = 'JBSWY3DPEHPK3PXP';
+export const CLIENT = '1000000401';
+
+export const HOUR = 3_600_000;
+export const DAY = 24 * HOUR;
+
+/** A sweep on the fake clock, so that virtual days have their safety net too. */
+export function fakeClockSweep(clock: Clock, everyMs: number): SweepStarter {
+  return (tick) => {
+    const controller = new AbortController();
+    const arm = (): void => {
+      clock.setTimer(everyMs, () => {
+        tick();
+        arm();
+      }, controller.signal);
+    };
+    arm();
+    return async () => controller.abort();
+  };
+}
+
+export interface WorldOptions {
+  readonly mode?: 'auto' | 'renew-only' | 'generate-only';
+  /** YAML lines appended under `renewal:`. */
+  readonly renewalYaml?: string;
+  readonly tokenLifetimeMs?: number;
+  readonly generateIntervalMs?: number;
+  readonly minGenerateInterval?: string;
+  readonly simAccount?: Partial<SimAccountOptions>;
+  readonly pin?: string;
+  readonly startMs?: number;
+  readonly requestTimeout?: string;
+  readonly sinkFormat?: 'json' | 'env';
+  readonly sweepMs?: number;
+  readonly logLevel?: 'silent' | 'debug' | 'info';
+}
+
+/** A keeper, a simulated Dhan, a SQLite file and a config file, all on one fake clock. */
+export class World {
+  readonly calls: DhanCallReport[] = [];
+  /** Every swap, in order, as the token API would see it. */
+  readonly published: Array<{ clientId: string; token: StoredToken; at: number }> = [];
+  readonly refreshes: Array<{ clientId: string; method: string; result: string; at: number }> = [];
+  readonly logLines: string[] = [];
+  keeper!: Keeper;
+  store!: Store;
+  config!: Config;
+  sim!: Simulator;
+  log!: Logger;
+
+  private constructor(
+    readonly clock: FakeClock,
+    readonly dir: string,
+    private readonly options: WorldOptions,
+  ) {}
+
+  static async create(options: WorldOptions = {}): Promise<World> {
+    const clock = new FakeClock(options.startMs ?? Date.UTC(2026, 0, 5, 14, 0, 0));
+    const dir = mkdtempSync(join(tmpdir(), 'dtk-world-'));
+    const world = new World(clock, dir, options);
+    world.sim = await startSimulator({
+      accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: SECRET }],
+      clock,
+      tokenLifetimeMs: options.tokenLifetimeMs ?? DAY,
+      generateIntervalMs: options.generateIntervalMs ?? 120_000,
+    });
+    if (options.simAccount) world.sim.setAccountOptions(CLIENT, options.simAccount);
+    world.writeConfig();
+    world.openKeeper();
+    return world;
+  }
+
+  get configPath(): string {
+    return join(this.dir, 'config.yaml');
+  }
+
+  get sinkPath(): string {
+    return join(this.dir, 'tokens', 'main.json');
+  }
+
+  writeConfig(pin = this.options.pin ?? PIN): void {
+    const mode = this.options.mode ?? 'auto';
+    const creds = mode === 'renew-only' ? '' : `    pin: "${pin}"\n    totpSecret: ${SECRET}\n`;
+    writeFileSync(
+      this.configPath,
+      `storage:
+  path: ./keeper.db
+dhan:
+  authBaseUrl: ${this.sim.baseUrl}
+  apiBaseUrl: ${this.sim.baseUrl}
+  requestTimeout: ${this.options.requestTimeout ?? '2s'}
+  minGenerateInterval: ${this.options.minGenerateInterval ?? '2m'}
+renewal:
+  probeInterval: 15m
+${this.options.renewalYaml ?? ''}
+log:
+  level: debug
+accounts:
+  - clientId: "${CLIENT}"
+    name: main
+    mode: ${mode}
+${creds}    sinks:
+      - type: file
+        path: ./tokens/main.json
+        format: ${this.options.sinkFormat ?? 'json'}
+`,
+      { mode: 0o600 },
+    );
+  }
+
+  /** (Re)builds the keeper from the config file, as a process start would. */
+  openKeeper(): void {
+    this.config = loadConfig(this.configPath).config;
+    this.store = Store.open(this.config.storage.path);
+    this.log = createLogger({
+      level: this.options.logLevel ?? 'debug',
+      destination: { write: (line: string) => void this.logLines.push(line) },
+    });
+    const hooks: Partial<WorkerHooks> = {
+      refreshed: (clientId, method, result) => this.refreshes.push({ clientId, method, result, at: this.clock.now() }),
+      tokenChanged: (clientId, token) => this.published.push({ clientId, token, at: this.clock.now() }),
+    };
+    this.keeper = assembleKeeper(this.config, this.store, {
+      clock: this.clock,
+      log: this.log,
+      hooks,
+      onDhanCall: (report) => this.calls.push(report),
+      startSweep: fakeClockSweep(this.clock, this.options.sweepMs ?? 60_000),
+      random: () => 0.5,
+      sinkRetryBaseMs: 10,
+    });
+  }
+
+  /** Simulates a process restart: the old keeper stops, a new one reads the same files. */
+  async restart(): Promise<void> {
+    await this.keeper.stop();
+    this.store.close();
+    this.openKeeper();
+    await this.keeper.start();
+    await this.keeper.settle();
+  }
+
+  /** Lets virtual time pass, firing every timer on the way and waiting for the work each starts. */
+  async runFor(ms: number, onStep?: (now: number) => void): Promise<void> {
+    const end = this.clock.now() + ms;
+    await this.keeper.settle();
+    for (;;) {
+      const next = this.clock.nextDueAt();
+      const target = next === undefined || next > end ? end : next;
+      await this.clock.advanceTo(target);
+      await this.keeper.settle();
+      onStep?.(this.clock.now());
+      if (target >= end) break;
+    }
+  }
+
+  current(): StoredToken | undefined {
+    return this.store.currentToken(CLIENT);
+  }
+
+  async close(): Promise<void> {
+    await this.keeper.stop();
+    this.store.close();
+    await this.sim.close();
+  }
+}
