@@ -1,0 +1,11 @@
+export { Publisher, type PublisherOptions, type SinkLookup } from './publisher.js';
+export { checkSinks, type SinkAccount } from './check-sinks.js';
+export { fingerprint, toNotice, toPublished, type TokenNotice } from './payload.js';
+export type { SinkOutcome, SinkResult, SinkType } from './sink-result.js';
+export { sinkNames } from './sink-result.js';
+export { checkWritable, runFileSink } from './file-sink.js';
+export { runExecSink } from './exec-sink.js';
+export { runWebhookSink, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './webhook-sink.js';
+export { envValue, formatEnvFile, formatJsonFile } from './env-file.js';
+export { writeFileAtomic } from './atomic-write.js';
+export type { SinkContext } from './sink-context.js';
