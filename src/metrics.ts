@@ -1,0 +1,241 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Clock } from './clock.js';
+import type { DhanCallReport, DhanEndpoint } from './dhan/types.js';
+
+/**
+ * One account as the metrics see it, read at scrape time. Times are epoch ms. Nothing in
+ * here may be secret: every field ends up in a label or a value.
+ */
+export interface AccountMetricsSnapshot {
+  readonly clientId: string;
+  readonly name: string;
+  readonly expiresAt: number | null;
+  readonly obtainedAt: number | null;
+  readonly nextActionAt: number | null;
+  readonly attention: boolean;
+  readonly consecutiveFailures: number;
+  readonly lastSuccessAt: number | null;
+  /**
+   * The `sink` label values this account will report failures under (its sinks' kinds or
+   * names, never a URL or a path with a secret in it), so their counters start at 0.
+   */
+  readonly sinks?: readonly string[];
+}
+
+export type RefreshMethod = 'renew' | 'generate' | 'import';
+export type RefreshResult = 'success' | 'failure';
+export type ProbeResult = 'live' | 'dead' | 'error';
+
+export interface MetricsOptions {
+  readonly version: string;
+  /** Called at every scrape; must be cheap and synchronous. */
+  readonly snapshot: () => readonly AccountMetricsSnapshot[];
+  /** `dhan_token_valid` compares expiry with this clock's now, at scrape time. */
+  readonly clock: Clock;
+}
+
+export interface Metrics {
+  /** Our own registry: serve it at /metrics. */
+  readonly registry: Registry;
+  recordRefresh(clientId: string, name: string, method: RefreshMethod, result: RefreshResult): void;
+  /** `sink` is the sink's kind or configured name, never its URL or path. */
+  recordSinkFailure(clientId: string, name: string, sink: string): void;
+  recordProbe(clientId: string, name: string, result: ProbeResult): void;
+  recordDhanCall(report: DhanCallReport): void;
+}
+
+/**
+ * Every metric we define, for dashboards and alerts to be checked against. The histogram
+ * is listed by its base name; Prometheus adds _bucket, _sum and _count.
+ */
+export const METRIC_NAMES = [
+  'dhan_token_expiry_timestamp_seconds',
+  'dhan_token_obtained_timestamp_seconds',
+  'dhan_token_next_refresh_timestamp_seconds',
+  'dhan_token_valid',
+  'dhan_token_attention',
+  'dhan_token_refresh_total',
+  'dhan_token_refresh_failures_consecutive',
+  'dhan_token_last_success_timestamp_seconds',
+  'dhan_token_sink_failures_total',
+  'dhan_token_probe_total',
+  'dhan_api_request_duration_seconds',
+  'dhan_api_clock_skew_seconds',
+  'dhan_token_keeper_info',
+] as const satisfies readonly string[];
+
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+const ACCOUNT_LABELS = ['client_id', 'name'] as const;
+const REFRESH_METHODS: readonly RefreshMethod[] = ['renew', 'generate', 'import'];
+const REFRESH_RESULTS: readonly RefreshResult[] = ['success', 'failure'];
+const PROBE_RESULTS: readonly ProbeResult[] = ['live', 'dead', 'error'];
+const ENDPOINTS: readonly DhanEndpoint[] = ['generate', 'renew', 'profile'];
+// Dhan answers in ~100 ms on a good day; the client's timeout ends a call at 30 s at most.
+const DURATION_BUCKETS = [0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30];
+
+const seconds = (ms: number): number => ms / 1000;
+
+/**
+ * Metrics in a registry of our own: prom-client's global one collides across test suites
+ * and with any host application (STYLE.md §9).
+ *
+ * Gauges about accounts are computed at scrape time from `snapshot()` — reset, then set — so
+ * they are never stale and a removed account disappears. Counters are per process: they
+ * start at 0 on every start (Prometheus' rate() and increase() handle the reset); history
+ * in SQLite is the lasting record.
+ */
+export function createMetrics(options: MetricsOptions): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const accounts = scrapeSnapshot(options.snapshot);
+  const seeded = new Set<string>();
+
+  const accountGauge = (
+    name: MetricName,
+    help: string,
+    value: (account: AccountMetricsSnapshot, now: number) => number | null,
+  ): Gauge<(typeof ACCOUNT_LABELS)[number]> => {
+    const gauge: Gauge<(typeof ACCOUNT_LABELS)[number]> = new Gauge({
+      name,
+      help,
+      labelNames: ACCOUNT_LABELS,
+      registers,
+      collect: () => {
+        const now = options.clock.now();
+        gauge.reset();
+        for (const account of accounts()) {
+          const v = value(account, now);
+          if (v !== null) gauge.set({ client_id: account.clientId, name: account.name }, v);
+        }
+      },
+    });
+    return gauge;
+  };
+
+  accountGauge('dhan_token_expiry_timestamp_seconds', 'When the current token expires (Unix seconds).', (a) =>
+    a.expiresAt === null ? null : seconds(a.expiresAt),
+  );
+  accountGauge('dhan_token_obtained_timestamp_seconds', 'When the current token was obtained (Unix seconds).', (a) =>
+    a.obtainedAt === null ? null : seconds(a.obtainedAt),
+  );
+  accountGauge('dhan_token_next_refresh_timestamp_seconds', 'When the keeper plans to renew or generate next (Unix seconds).', (a) =>
+    a.nextActionAt === null ? null : seconds(a.nextActionAt),
+  );
+  accountGauge('dhan_token_valid', '1 while the account has a token that has not expired, else 0.', (a, now) =>
+    a.expiresAt !== null && a.expiresAt > now ? 1 : 0,
+  );
+  accountGauge('dhan_token_attention', '1 while automatic refresh is stopped until a person acts (e.g. credentials rejected).', (a) =>
+    a.attention ? 1 : 0,
+  );
+  accountGauge('dhan_token_refresh_failures_consecutive', 'Failed refresh attempts since the last success.', (a) => a.consecutiveFailures);
+  accountGauge('dhan_token_last_success_timestamp_seconds', 'When a refresh last succeeded (Unix seconds).', (a) =>
+    a.lastSuccessAt === null ? null : seconds(a.lastSuccessAt),
+  );
+
+  // Counters seed their label sets from the snapshot too, so that a series exists at 0 before
+  // its first event: increase() over a series that appears at 1 reads 0 and misses the event.
+  const seedFromSnapshot = (): void => {
+    for (const account of accounts()) seed(account.clientId, account.name, account.sinks ?? []);
+  };
+  const refreshTotal = new Counter({
+    name: 'dhan_token_refresh_total',
+    help: 'Refresh attempts by method and result, since this process started.',
+    labelNames: [...ACCOUNT_LABELS, 'method', 'result'] as const,
+    registers,
+    collect: seedFromSnapshot,
+  });
+  const sinkFailures = new Counter({
+    name: 'dhan_token_sink_failures_total',
+    help: 'Failed deliveries to a sink (file, exec hook, webhook), since this process started.',
+    labelNames: [...ACCOUNT_LABELS, 'sink'] as const,
+    registers,
+    collect: seedFromSnapshot,
+  });
+  const probeTotal = new Counter({
+    name: 'dhan_token_probe_total',
+    help: 'Checks of the live token against Dhan by result, since this process started.',
+    labelNames: [...ACCOUNT_LABELS, 'result'] as const,
+    registers,
+    collect: seedFromSnapshot,
+  });
+
+  const seed = (clientId: string, name: string, sinks: readonly string[]): void => {
+    const account = { client_id: clientId, name };
+    const fresh = (key: string): boolean => {
+      if (seeded.has(key)) return false;
+      seeded.add(key);
+      return true;
+    };
+    if (fresh(`a\0${clientId}\0${name}`)) {
+      for (const method of REFRESH_METHODS) {
+        for (const result of REFRESH_RESULTS) refreshTotal.inc({ ...account, method, result }, 0);
+      }
+      for (const result of PROBE_RESULTS) probeTotal.inc({ ...account, result }, 0);
+    }
+    for (const sink of sinks) {
+      if (fresh(`s\0${clientId}\0${name}\0${sink}`)) sinkFailures.inc({ ...account, sink }, 0);
+    }
+  };
+
+  const duration = new Histogram({
+    name: 'dhan_api_request_duration_seconds',
+    help: 'Duration of calls to Dhan by endpoint and outcome (success or the error kind).',
+    labelNames: ['endpoint', 'outcome'] as const,
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
+  for (const endpoint of ENDPOINTS) duration.zero({ endpoint, outcome: 'success' });
+  const clockSkew = new Gauge({
+    name: 'dhan_api_clock_skew_seconds',
+    help: "Dhan's Date header minus our clock at the last call that had one; expiry math trusts our clock.",
+    registers,
+  });
+  const info = new Gauge({
+    name: 'dhan_token_keeper_info',
+    help: 'Always 1; the version label says what is running.',
+    labelNames: ['version'] as const,
+    registers,
+  });
+  info.set({ version: options.version }, 1);
+
+  collectDefaultMetrics({ register: registry });
+
+  return {
+    registry,
+    recordRefresh(clientId, name, method, result) {
+      seed(clientId, name, []);
+      refreshTotal.inc({ client_id: clientId, name, method, result });
+    },
+    recordSinkFailure(clientId, name, sink) {
+      seed(clientId, name, []);
+      sinkFailures.inc({ client_id: clientId, name, sink });
+    },
+    recordProbe(clientId, name, result) {
+      seed(clientId, name, []);
+      probeTotal.inc({ client_id: clientId, name, result });
+    },
+    recordDhanCall(report) {
+      duration.observe({ endpoint: report.endpoint, outcome: report.outcome }, seconds(report.durationMs));
+      if (report.clockSkewMs !== undefined) clockSkew.set(seconds(report.clockSkewMs));
+    },
+  };
+}
+
+/**
+ * prom-client starts every metric's collect() in one synchronous pass per scrape: reading
+ * the snapshot once per pass keeps the gauges of one scrape consistent with each other and
+ * spares the store a dozen identical reads.
+ */
+function scrapeSnapshot(read: () => readonly AccountMetricsSnapshot[]): () => readonly AccountMetricsSnapshot[] {
+  let cached: readonly AccountMetricsSnapshot[] | undefined;
+  return () => {
+    if (cached === undefined) {
+      cached = read();
+      queueMicrotask(() => {
+        cached = undefined;
+      });
+    }
+    return cached;
+  };
+}

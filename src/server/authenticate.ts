@@ -1,0 +1,38 @@
+import type { ApiKeyConfig } from '../config/types.js';
+import type { RequestContext, ServerDeps } from './context.js';
+import { sendError } from './respond.js';
+
+const CHALLENGE = { 'www-authenticate': 'Bearer realm="dhan-token-keeper"' };
+
+/**
+ * The key behind the request, or undefined once a 401 has been sent. A rejected key is
+ * logged by where it came from, never by its value: the value may be a real key with a typo.
+ */
+export function authenticate(deps: ServerDeps, ctx: RequestContext): ApiKeyConfig | undefined {
+  const result = deps.keys.authenticate(ctx.req.headers.authorization);
+  if (result.ok) {
+    ctx.logFields.keyName = result.key.name;
+    return result.key;
+  }
+  ctx.logFields.keyName = 'unknown';
+  if (deps.keys.size === 0) {
+    sendError(ctx.res, 401, 'unauthorized', 'no API keys are configured, so tokens cannot be read over HTTP — add server.apiKeys to the config', CHALLENGE);
+    return undefined;
+  }
+  if (result.reason === 'missing') {
+    sendError(ctx.res, 401, 'unauthorized', 'send Authorization: Bearer <key> with a key from server.apiKeys', CHALLENGE);
+    return undefined;
+  }
+  deps.log.warn(
+    { keyName: 'unknown', remote: ctx.remote, path: ctx.url.pathname, reason: result.reason },
+    result.reason === 'scheme' ? 'rejected a request with a non-Bearer Authorization header' : 'rejected an unknown API key',
+  );
+  sendError(
+    ctx.res,
+    401,
+    'unauthorized',
+    result.reason === 'scheme' ? 'use Authorization: Bearer <key>' : 'the API key is not one of server.apiKeys',
+    CHALLENGE,
+  );
+  return undefined;
+}

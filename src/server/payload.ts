@@ -1,0 +1,16 @@
+import { isoInZone } from '../time-format.js';
+import type { StoredToken } from '../types.js';
+import { fingerprint } from './fingerprint.js';
+import type { TokenResponseBody } from './types.js';
+
+export function tokenResponseBody(token: StoredToken, zone: string): TokenResponseBody {
+  return {
+    clientId: token.clientId,
+    accessToken: token.accessToken,
+    expiresAt: isoInZone(token.expiresAt, zone),
+    expiryTime: token.expiryTime,
+    source: token.source,
+    obtainedAt: isoInZone(token.obtainedAt, zone),
+    fingerprint: fingerprint(token.accessToken),
+  };
+}

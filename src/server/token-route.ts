@@ -1,0 +1,98 @@
+import type { StoredToken } from '../types.js';
+import { mayRead } from './auth.js';
+import { authenticate } from './authenticate.js';
+import type { RequestContext, ServerDeps } from './context.js';
+import { fingerprint } from './fingerprint.js';
+import { tokenResponseBody } from './payload.js';
+import { parseTokenQuery, type TokenQuery } from './query.js';
+import { sendEmpty, sendError, sendJson } from './respond.js';
+
+/** A refresh in progress usually lands within seconds; asking sooner only adds load. */
+const NO_TOKEN_RETRY_AFTER_S = 5;
+const BUSY_RETRY_AFTER_S = 5;
+const CLOSING_RETRY_AFTER_S = 1;
+const CLIENT_ID = /^\d{1,32}$/;
+
+/**
+ * GET /v1/tokens/{clientId}[?after=FP][&wait=S]. Checks run auth → permission → existence,
+ * so that neither a stranger nor a key limited to other accounts can learn which client
+ * ids exist.
+ */
+export async function serveToken(deps: ServerDeps, ctx: RequestContext, rawClientId: string): Promise<void> {
+  const key = authenticate(deps, ctx);
+  if (!key) return;
+  // Anything but digits cannot be a client id; keep it out of logs and the provider.
+  const clientId = CLIENT_ID.test(rawClientId) ? rawClientId : '';
+  ctx.logFields.clientId = clientId || 'invalid';
+  if (!mayRead(key, clientId)) {
+    deps.log.warn({ keyName: key.name, remote: ctx.remote, clientId: clientId || 'invalid' }, 'API key is not allowed this client');
+    sendError(ctx.res, 403, 'forbidden', `API key "${key.name}" may not read this client's token — list the client in its clients`);
+    return;
+  }
+  if (!deps.provider.isKnownClient(clientId)) {
+    sendError(ctx.res, 404, 'unknown-client', 'no account with this client id is configured');
+    return;
+  }
+  const parsed = parseTokenQuery(ctx.url.searchParams);
+  if (!parsed.ok) {
+    sendError(ctx.res, 400, 'bad-request', parsed.message);
+    return;
+  }
+  if (parsed.query.waitSeconds === 0) {
+    answer(deps, ctx, clientId, parsed.query, deps.provider.liveToken(clientId));
+    return;
+  }
+  await longPoll(deps, ctx, clientId, parsed.query);
+}
+
+/**
+ * Parks until the live token differs from `after` or the wait runs out. The check and the
+ * parking happen in one tick, so a swap between them cannot be missed.
+ */
+async function longPoll(deps: ServerDeps, ctx: RequestContext, clientId: string, query: TokenQuery): Promise<void> {
+  if (!deps.polls.begin()) {
+    sendError(ctx.res, 503, 'busy', 'too many consumers are waiting for a token — retry shortly', {
+      'retry-after': BUSY_RETRY_AFTER_S,
+    });
+    return;
+  }
+  try {
+    const deadline = deps.clock.now() + query.waitSeconds * 1000;
+    for (;;) {
+      const token = deps.provider.liveToken(clientId);
+      if (token && fingerprint(token.accessToken) !== query.after) {
+        answer(deps, ctx, clientId, query, token);
+        return;
+      }
+      const left = deadline - deps.clock.now();
+      if (left <= 0) break;
+      const outcome = await deps.polls.wait(clientId, left, ctx.signal);
+      if (outcome === 'aborted') return;
+      if (outcome === 'closing') {
+        sendError(ctx.res, 503, 'shutting-down', 'the keeper is stopping — retry shortly', {
+          'retry-after': CLOSING_RETRY_AFTER_S,
+          connection: 'close',
+        });
+        return;
+      }
+    }
+    answer(deps, ctx, clientId, query, deps.provider.liveToken(clientId));
+  } finally {
+    deps.polls.end();
+  }
+}
+
+function answer(deps: ServerDeps, ctx: RequestContext, clientId: string, query: TokenQuery, token: StoredToken | undefined): void {
+  if (!token) {
+    sendError(ctx.res, 503, 'no-live-token', `client ${clientId} has no live token right now; the keeper is working on it`, {
+      'retry-after': NO_TOKEN_RETRY_AFTER_S,
+    });
+    return;
+  }
+  const body = tokenResponseBody(token, deps.zone);
+  if (query.after !== undefined && body.fingerprint === query.after) {
+    sendEmpty(ctx.res, 304);
+    return;
+  }
+  sendJson(ctx.res, 200, body);
+}
