@@ -7,6 +7,9 @@ import { registerCheckConfig } from './commands/check-config.js';
 import { registerHistory } from './commands/history.js';
 import { registerImport } from './commands/import.js';
 import { registerOneShot } from './commands/refresh.js';
+import { registerRun } from './commands/run.js';
+import { registerHealthcheck } from './commands/healthcheck.js';
+import { registerDemo } from './commands/demo.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerStatus } from './commands/status.js';
 import { registerToken } from './commands/token.js';
@@ -18,6 +21,7 @@ function buildProgram(): Command {
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
+  registerRun(program);
   registerCheckConfig(program);
   registerStatus(program);
   registerToken(program);
@@ -27,6 +31,8 @@ function buildProgram(): Command {
   registerOneShot(program, 'generate');
   registerOneShot(program, 'reset');
   registerSimulate(program);
+  registerDemo(program);
+  registerHealthcheck(program);
   registerVersion(program);
   return program;
 }

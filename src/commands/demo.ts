@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import { startDemo } from '../demo.js';
+import { durationOption } from './options.js';
+import { waitForShutdownSignal } from './signals.js';
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('watch the keeper work against a simulated Dhan with short-lived tokens (nothing real is contacted)')
+    .option('--token-lifetime <duration>', 'lifetime of the simulated tokens', durationOption, 120_000)
+    .option('--duration <duration>', 'stop by itself after this long (default: until Ctrl-C)', durationOption)
+    .action(async (opts: { tokenLifetime: number; duration?: number }) => {
+      const demo = await startDemo({ tokenLifetimeMs: opts.tokenLifetime, print: (line) => process.stdout.write(`${line}\n`) });
+      const stopAfter =
+        opts.duration === undefined ? undefined : new Promise<void>((resolve) => setTimeout(resolve, opts.duration).unref());
+      await Promise.race([waitForShutdownSignal(), ...(stopAfter ? [stopAfter] : [])]);
+      await demo.stop();
+      process.stdout.write(`demo: stopped; the data folder ${demo.dataDir} is left for you to look at\n`);
+    });
+}
