@@ -111,24 +111,25 @@ export function plan(input: PlanInput): Plan {
   // Whole milliseconds: plans are stored and compared as integers.
   const target = Math.floor(Math.min(token.expiresAt - lead - jitter, urgentAt));
 
-  let at = Math.max(target, now);
-  let reason = `${method} when ${describe(input.policy.renewBefore)} of the lifetime is left`;
+  // The earliest moment anything may happen: now, after a backoff or rate-limit hint, and for a
+  // generation after Dhan's minimum interval. Avoid windows apply from there on too.
+  const retryAt = Math.max(now, input.retryNotBefore ?? now);
+  const earliest = method === 'generate' ? Math.max(retryAt, input.generateNotBefore ?? now) : retryAt;
+  let at = Math.max(target, earliest);
+  let reason =
+    at > target && at > now
+      ? earliest > retryAt
+        ? 'generate as soon as Dhan allows another generation'
+        : `${method} retry after a failure`
+      : `${method} when ${describe(input.policy.renewBefore)} of the lifetime is left`;
   if (at >= urgentAt) {
-    reason = 'less than 5% of the lifetime is left';
+    if (target >= earliest) reason = 'less than 5% of the lifetime is left';
   } else {
-    const moved = avoidWindows(at, now, urgentAt, AVOID_MARGIN_MS + jitter, input.policy.avoid);
+    const moved = avoidWindows(at, earliest, urgentAt, AVOID_MARGIN_MS + jitter, input.policy.avoid);
     if (moved !== at) reason = `${method} moved out of an avoid window`;
     at = moved;
   }
 
-  if (input.retryNotBefore !== undefined && input.retryNotBefore > at) {
-    at = input.retryNotBefore;
-    reason = `${method} retry after a failure`;
-  }
-  if (method === 'generate' && input.generateNotBefore !== undefined && input.generateNotBefore > at) {
-    at = input.generateNotBefore;
-    reason = 'generate as soon as Dhan allows another generation';
-  }
   // A renewal needs a live token: a retry pushed past expiry becomes a generation when possible.
   if (method === 'renew' && at >= token.expiresAt && mode === 'auto' && input.canGenerate) {
     method = 'generate';
