@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { tokenFingerprint as fingerprint } from '../fingerprint.js';
 import { isoInZone } from '../time-format.js';
 import type { PublishedToken, StoredToken, TokenSource } from '../types.js';
 
@@ -17,13 +17,7 @@ export function toPublished(token: StoredToken, timezone: string): PublishedToke
   };
 }
 
-/**
- * Names a token without revealing it: 48 bits of sha256 tell tokens apart in logs, history and
- * webhook notices, and cannot be turned back into a token.
- */
-export function fingerprint(accessToken: string): string {
-  return createHash('sha256').update(accessToken, 'utf8').digest('hex').slice(0, 12);
-}
+export { tokenFingerprint as fingerprint } from '../fingerprint.js';
 
 /** A webhook body for receivers that fetch the token themselves (from the token API). */
 export interface TokenNotice {

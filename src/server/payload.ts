@@ -1,6 +1,6 @@
 import { isoInZone } from '../time-format.js';
 import type { StoredToken } from '../types.js';
-import { fingerprint } from './fingerprint.js';
+import { tokenFingerprint as fingerprint } from '../fingerprint.js';
 import type { TokenResponseBody } from './types.js';
 
 export function tokenResponseBody(token: StoredToken, zone: string): TokenResponseBody {

@@ -2,7 +2,7 @@ import type { StoredToken } from '../types.js';
 import { mayRead } from './auth.js';
 import { authenticate } from './authenticate.js';
 import type { RequestContext, ServerDeps } from './context.js';
-import { fingerprint } from './fingerprint.js';
+import { tokenFingerprint as fingerprint } from '../fingerprint.js';
 import { tokenResponseBody } from './payload.js';
 import { parseTokenQuery, type TokenQuery } from './query.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
