@@ -64,6 +64,7 @@ export class AccountWorker {
   private inflight: Promise<void> | undefined;
   private retryNotBefore: number | undefined;
   private credentialRefusals = 0;
+  private refreshingNow = false;
   private readonly random: () => number;
 
   constructor(private readonly deps: AccountWorkerDeps) {
@@ -74,6 +75,11 @@ export class AccountWorker {
 
   get busy(): boolean {
     return this.inflight !== undefined;
+  }
+
+  /** A renewal or generation is under way (a probe or a reset is not). */
+  get refreshing(): boolean {
+    return this.refreshingNow;
   }
 
   /** Resolves when the refresh in flight (if any) has finished. */
@@ -287,8 +293,13 @@ export class AccountWorker {
 
   private async perform(method: RefreshMethod, signal?: AbortSignal): Promise<void> {
     const token = this.deps.store.currentToken(this.clientId);
-    if (method === 'renew' && token && token.expiresAt > this.deps.clock.now()) await this.renew(token, signal);
-    else await this.generate(token, signal);
+    this.refreshingNow = true;
+    try {
+      if (method === 'renew' && token && token.expiresAt > this.deps.clock.now()) await this.renew(token, signal);
+      else await this.generate(token, signal);
+    } finally {
+      this.refreshingNow = false;
+    }
   }
 
   private async renew(token: StoredToken, signal?: AbortSignal): Promise<void> {

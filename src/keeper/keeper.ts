@@ -192,7 +192,7 @@ export class Keeper {
   statuses(): AccountStatus[] {
     const rows = accountStatuses(this.deps.config, this.deps.store, this.deps.clock.now());
     // In this process we know exactly which account is mid-refresh; the store's view lags.
-    return rows.map((row) => (this.workers.get(row.clientId)?.busy && row.state !== 'attention' ? { ...row, state: 'refreshing' } : row));
+    return rows.map((row) => (this.workers.get(row.clientId)?.refreshing && row.state !== 'attention' ? { ...row, state: 'refreshing' } : row));
   }
 
   readiness(): { ready: boolean; notReady: string[] } {
