@@ -1,0 +1,34 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
+
+describe('npm run demo', () => {
+  it('shows a generation, then a renewal within 3 minutes, and says where to look', async () => {
+    // Default 2-minute tokens, as a new user sees them; the first renewal comes after ~80 s.
+    const child = spawn(process.execPath, [cli, 'demo', '--duration', '150s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const started = Date.now();
+    const renewedAfterMs = await new Promise<number>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (/\brenewed\b/.test(out)) {
+          clearInterval(timer);
+          resolve(Date.now() - started);
+        } else if (Date.now() - started > 180_000) {
+          clearInterval(timer);
+          reject(new Error(`no renewal within 3 minutes:\n${out}`));
+        }
+      }, 250);
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    console.log(`demo: first renewal after ${Math.round(renewedAfterMs / 1000)} s`);
+    expect(out).toMatch(/\bgenerated\b/);
+    expect(out).toMatch(/status --config /);
+    expect(out).toMatch(/tokens\/demo\.json/);
+    expect(code).toBe(0);
+  }, 200_000);
+});
