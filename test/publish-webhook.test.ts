@@ -103,7 +103,7 @@ describe('publish: webhook', () => {
   });
 
   it('treats a 302 as a failure and does not follow it', async () => {
-    const r = await receiver((req, n, res) => {
+    const r = await receiver((_req, _n, res) => {
       res.writeHead(302, { location: '/elsewhere' });
       res.end();
     });

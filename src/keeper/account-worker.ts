@@ -303,24 +303,41 @@ export class AccountWorker {
   }
 
   private async renew(token: StoredToken, signal?: AbortSignal): Promise<void> {
-    const { store, clock, dhan, limiter } = this.deps;
+    const { store, clock, dhan } = this.deps;
     const started = clock.now();
     const eventId = store.beginEvent({ clientId: this.clientId, at: started, kind: 'renew', expiryBefore: token.expiresAt });
-    let issued: IssuedToken;
+    const issued = await this.call('renew', eventId, started, () => dhan.renewToken({ clientId: this.clientId, accessToken: token.accessToken }, signal), signal);
+    if (issued instanceof DhanError) {
+      await this.afterRenewFailure(issued, token, signal);
+      return;
+    }
+    await this.commit(issued, 'renew', eventId, started, signal);
+  }
+
+  /**
+   * One Dhan call under the global limit, its pending history row resolved either way. Returns
+   * the classified failure rather than throwing it; only a stop (abort) propagates.
+   */
+  private async call(
+    endpoint: 'renew' | 'generate',
+    eventId: number,
+    started: number,
+    request: () => Promise<IssuedToken>,
+    signal?: AbortSignal,
+  ): Promise<IssuedToken | DhanError> {
+    const { store, clock, limiter } = this.deps;
     try {
-      issued = await limiter.run(() => dhan.renewToken({ clientId: this.clientId, accessToken: token.accessToken }, signal), signal);
+      return await limiter.run(request, signal);
     } catch (err) {
       if (isAbortError(err)) {
         store.finishEvent(eventId, { result: 'abandoned', message: 'the keeper stopped during the call', durationMs: clock.now() - started });
         throw err;
       }
-      const failure = asDhanError(err, 'renew');
+      const failure = asDhanError(err, endpoint);
       store.finishEvent(eventId, failureOutcome(failure, clock.now() - started));
-      this.deps.hooks.refreshed(this.clientId, 'renew', 'failure');
-      await this.afterRenewFailure(failure, token, signal);
-      return;
+      this.deps.hooks.refreshed(this.clientId, endpoint, 'failure');
+      return failure;
     }
-    await this.commit(issued, 'renew', eventId, started, signal);
   }
 
   private async afterRenewFailure(failure: DhanError, token: StoredToken, signal?: AbortSignal): Promise<void> {
@@ -349,6 +366,11 @@ export class AccountWorker {
         return;
       }
     }
+    this.failCommonly(failure, token);
+  }
+
+  /** What renewal and generation do alike: stop for a person, honour Dhan's hint, or back off. */
+  private failCommonly(failure: DhanError, token: StoredToken | undefined): void {
     switch (failure.kind) {
       case 'access-denied':
       case 'bad-request':
@@ -363,7 +385,7 @@ export class AccountWorker {
   }
 
   private async generate(previous: StoredToken | undefined, signal?: AbortSignal): Promise<void> {
-    const { store, clock, dhan, limiter, account, totp } = this.deps;
+    const { store, clock, dhan, account, totp } = this.deps;
     if (!this.canGenerate || account.pin === undefined || account.totpSecret === undefined) {
       this.setAttention('no live token and no TOTP credentials to generate one: import a fresh token', undefined);
       return;
@@ -380,17 +402,9 @@ export class AccountWorker {
       store.updateAccount(this.clientId, { lastGenerateAt: started });
       return store.beginEvent({ clientId: this.clientId, at: started, kind: 'generate', expiryBefore: previous?.expiresAt ?? null });
     });
-    let issued: IssuedToken;
-    try {
-      issued = await limiter.run(() => dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal), signal);
-    } catch (err) {
-      if (isAbortError(err)) {
-        store.finishEvent(eventId, { result: 'abandoned', message: 'the keeper stopped during the call', durationMs: clock.now() - started });
-        throw err;
-      }
-      const failure = asDhanError(err, 'generate');
-      store.finishEvent(eventId, failureOutcome(failure, clock.now() - started));
-      this.deps.hooks.refreshed(this.clientId, 'generate', 'failure');
+    const issued = await this.call('generate', eventId, started, () => dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal), signal);
+    if (issued instanceof DhanError) {
+      const failure = issued;
       // Dhan issued nothing when it answered with a refusal or never saw the request: that
       // attempt does not count against its interval. A lost answer might have issued a token.
       if (!failure.maybeProcessed && failure.kind !== 'rate-limited') {
@@ -422,15 +436,8 @@ export class AccountWorker {
         this.fail(failure, previous, TOTP_STEP_MS - (this.deps.clock.now() % TOTP_STEP_MS));
         return;
       }
-      case 'access-denied':
-      case 'bad-request':
-        this.setAttention(failure.message, undefined);
-        return;
-      case 'rate-limited':
-        this.fail(failure, previous, failure.retryAfterMs);
-        return;
       default:
-        this.fail(failure, previous, undefined);
+        this.failCommonly(failure, previous);
     }
   }
 
