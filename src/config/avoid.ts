@@ -1,10 +1,9 @@
-import { at, type Ctx } from './context.js';
-import { UNRESOLVED } from './env.js';
-import { checkKeys, isAbsent, isObject, kindOf, list, show } from './fields.js';
+import { z } from 'zod';
+import { at, type Warn } from './context.js';
+import { describe, fail, kindOf, passed, required } from './issues.js';
 import type { AvoidWindow } from './types.js';
-import { timezone } from './values.js';
+import { abbreviationWarning, timezone } from './values.js';
 
-const KEYS = ['days', 'from', 'to', 'timezone'] as const;
 const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
 const GROUPS: Readonly<Record<string, readonly number[]>> = {
   daily: [1, 2, 3, 4, 5, 6, 7],
@@ -13,61 +12,20 @@ const GROUPS: Readonly<Record<string, readonly number[]>> = {
 };
 const DAYS_HINT = 'use mon … sun, a range like mon-fri, a list like [mon, wed] or daily';
 
-export function avoidWindows(ctx: Ctx, path: string, value: unknown, defaultZone: string): AvoidWindow[] {
-  return list(ctx, path, value).flatMap((item, i) => {
-    const window = avoidWindow(ctx, at(path, i), item, defaultZone);
-    return window === undefined ? [] : [window];
-  });
-}
-
-function avoidWindow(ctx: Ctx, path: string, value: unknown, defaultZone: string): AvoidWindow | undefined {
-  if (value === UNRESOLVED) return undefined;
-  if (!isObject(value)) {
-    ctx.problems.error(path, `must be a mapping with days, from and to, not ${kindOf(value)}`);
-    return undefined;
-  }
-  checkKeys(ctx, path, value, KEYS);
-  const days = required(ctx, path, value, 'days', DAYS_HINT) ? weekdays(ctx, at(path, 'days'), value['days']) : undefined;
-  const from = required(ctx, path, value, 'from', 'give a time like "09:00"') ? minuteOfDay(ctx, at(path, 'from'), value['from']) : undefined;
-  const to = required(ctx, path, value, 'to', 'give a time like "15:45"') ? minuteOfDay(ctx, at(path, 'to'), value['to']) : undefined;
-  const zone = isAbsent(value['timezone']) ? defaultZone : timezone(ctx, at(path, 'timezone'), value['timezone']);
-  if (from !== undefined && to !== undefined && from === to) {
-    ctx.problems.error(at(path, 'to'), 'equals from, so the window is either empty or the whole day — give different times');
-    return undefined;
-  }
-  if (days === undefined || from === undefined || to === undefined || zone === undefined) return undefined;
-  return { days, fromMinute: from, toMinute: to, timezone: zone };
-}
-
-function required(ctx: Ctx, path: string, obj: Readonly<Record<string, unknown>>, key: string, hint: string): boolean {
-  if (!isAbsent(obj[key])) return true;
-  ctx.problems.error(at(path, key), `missing — ${hint}`);
-  return false;
-}
-
 /** ISO weekday numbers (1 = Monday), sorted and unique. */
-function weekdays(ctx: Ctx, path: string, value: unknown): number[] | undefined {
-  if (value === UNRESOLVED) return undefined;
-  let items: readonly unknown[];
-  if (typeof value === 'string') items = value.split(',');
-  else if (Array.isArray(value)) items = value;
-  else {
-    ctx.problems.error(path, `must be days, not ${kindOf(value)} — ${DAYS_HINT}`);
-    return undefined;
-  }
-  const out = new Set<number>();
-  let ok = items.length > 0;
-  for (const item of items) {
-    const days = typeof item === 'string' ? dayRange(item) : undefined;
-    if (days === undefined) {
-      ctx.problems.error(path, `${typeof item === 'string' ? show(item.trim()) : kindOf(item)} is not a day — ${DAYS_HINT}`);
-      ok = false;
-    } else {
-      for (const day of days) out.add(day);
+const weekdays = z
+  .union([z.string(), z.array(z.unknown())], { error: (issue) => `must be days, not ${kindOf(issue.input)} — ${DAYS_HINT}` })
+  .transform((value, ctx) => {
+    const items: readonly unknown[] = typeof value === 'string' ? value.split(',') : value;
+    if (items.length === 0) return fail(ctx, `is empty — ${DAYS_HINT}`);
+    const out = new Set<number>();
+    for (const item of items) {
+      const days = typeof item === 'string' ? dayRange(item) : undefined;
+      if (days === undefined) ctx.addIssue({ code: 'custom', message: `${describe(typeof item === 'string' ? item.trim() : item)} is not a day — ${DAYS_HINT}` });
+      else for (const day of days) out.add(day);
     }
-  }
-  return ok ? [...out].sort((a, b) => a - b) : undefined;
-}
+    return [...out].sort((a, b) => a - b);
+  });
 
 /** `mon`, `monday`, `mon-fri`, `fri-mon` (wraps over the weekend), `daily`, `weekdays`, `weekends`. */
 function dayRange(text: string): readonly number[] | undefined {
@@ -90,17 +48,38 @@ function dayNumber(word: string): number | undefined {
   return index === -1 ? undefined : index + 1;
 }
 
+const notATime = (value: unknown) => {
+  const hint = value === '24:00' ? ' (write "00:00" for midnight: a window may cross it)' : '';
+  return `${describe(value)} is not a time of day — use HH:MM from 00:00 to 23:59${hint}`;
+};
+
 /** "09:00" → 540. YAML 1.2 keeps an unquoted 09:00 a string, so no quoting rule is needed. */
-function minuteOfDay(ctx: Ctx, path: string, value: unknown): number | undefined {
-  if (value === UNRESOLVED) return undefined;
-  const match = typeof value === 'string' ? /^(\d{1,2}):(\d{2})$/.exec(value.trim()) : null;
+const minuteOfDay = z.string({ error: (issue) => notATime(issue.input) }).transform((value, ctx) => {
+  const match = /^(\d{1,2}):(\d{2})$/.exec(value.trim());
   const hour = Number(match?.[1]);
   const minute = Number(match?.[2]);
-  if (match === null || hour > 23 || minute > 59) {
-    const shown = typeof value === 'string' ? show(value) : kindOf(value);
-    const hint = value === '24:00' ? ' (write "00:00" for midnight: a window may cross it)' : '';
-    ctx.problems.error(path, `${shown} is not a time of day — use HH:MM from 00:00 to 23:59${hint}`);
-    return undefined;
-  }
-  return hour * 60 + minute;
+  return match === null || hour > 23 || minute > 59 ? fail(ctx, notATime(value)) : hour * 60 + minute;
+});
+
+/** A weekly window in which no token is swapped; without a timezone, dhan.timezone's. */
+export const avoidWindow = z
+  .strictObject(
+    {
+      days: required(weekdays, DAYS_HINT),
+      from: required(minuteOfDay, 'give a time like "09:00"'),
+      to: required(minuteOfDay, 'give a time like "15:45"'),
+      timezone: timezone.optional(),
+    },
+    { error: (issue) => (issue.code === 'invalid_type' ? `must be a mapping with days, from and to, not ${kindOf(issue.input)}` : undefined) },
+  )
+  .refine((window) => window.from !== window.to, {
+    path: ['to'],
+    message: 'equals from, so the window is either empty or the whole day — give different times',
+    when: (payload) => passed(payload, 'from') && passed(payload, 'to'),
+  });
+
+export function toAvoidWindow(window: z.output<typeof avoidWindow>, path: string, defaultZone: string, warn: Warn): AvoidWindow {
+  const zoneWarning = window.timezone === undefined ? undefined : abbreviationWarning(window.timezone);
+  if (zoneWarning !== undefined) warn(at(path, 'timezone'), zoneWarning);
+  return { days: window.days, fromMinute: window.from, toMinute: window.to, timezone: window.timezone ?? defaultZone };
 }

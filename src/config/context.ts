@@ -13,9 +13,11 @@ export class Problems {
   }
 }
 
-/** What the section validators share while they walk one config file. */
+export type Warn = (path: string, message: string) => void;
+
+/** What the schema needs from the file it validates. */
 export interface Ctx {
-  readonly problems: Problems;
+  readonly sourcePath: string;
   /** The config file's folder: relative paths are resolved against it, not the cwd. */
   readonly baseDir: string;
   /** Files already checked for loose permissions, so that each is warned about once. */
@@ -25,4 +27,9 @@ export interface Ctx {
 export function at(parent: string, key: string | number): string {
   if (typeof key === 'number') return `${parent}[${key}]`;
   return parent === '' ? key : `${parent}.${key}`;
+}
+
+/** zod's `['accounts', 1, 'pin']` as `accounts[1].pin`. */
+export function keyPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((out, key) => at(out, typeof key === 'number' ? key : String(key)), '');
 }

@@ -1,8 +1,8 @@
 import { at, type Problems } from './context.js';
 
 /**
- * Stands in for a string whose `${VAR}` could not be resolved: the problem is already
- * reported, so validators skip it instead of piling a second message on the same key.
+ * Stands in for a string whose `${VAR}` could not be resolved: it fails every schema, and
+ * the problem it causes is dropped, since its key path is already reported.
  */
 export const UNRESOLVED: unique symbol = Symbol('unresolved');
 
@@ -51,20 +51,26 @@ export function interpolate(input: string, env: NodeJS.ProcessEnv): Interpolatio
   return problems.length > 0 ? { problems } : { value: out };
 }
 
-/** A copy of the parsed YAML tree with every string interpolated; failures become UNRESOLVED. */
-export function interpolateTree(node: unknown, env: NodeJS.ProcessEnv, path: string, problems: Problems): unknown {
+/**
+ * A copy of the parsed YAML tree as the schema reads it: every string interpolated, and YAML's
+ * `key:` with nothing after it (null) made undefined, so that it means "not set" like an absent
+ * key. A failed string becomes UNRESOLVED, and its key path goes into `unresolved`.
+ */
+export function prepareTree(node: unknown, env: NodeJS.ProcessEnv, path: string, problems: Problems, unresolved: Set<string>): unknown {
+  if (node === null) return undefined;
   if (typeof node === 'string') {
     const result = interpolate(node, env);
     if ('value' in result) return result.value;
     for (const problem of result.problems) problems.error(path, problem);
+    unresolved.add(path);
     return UNRESOLVED;
   }
   if (Array.isArray(node)) {
-    return node.map((item: unknown, i) => interpolateTree(item, env, at(path, i), problems));
+    return node.map((item: unknown, i) => prepareTree(item, env, at(path, i), problems, unresolved));
   }
-  if (node !== null && typeof node === 'object') {
+  if (typeof node === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(node)) out[key] = interpolateTree(value, env, at(path, key), problems);
+    for (const [key, value] of Object.entries(node)) out[key] = prepareTree(value, env, at(path, key), problems, unresolved);
     return out;
   }
   return node;

@@ -1,6 +1,7 @@
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Ctx } from './context.js';
+import { text } from './values.js';
 
 /** Relative paths in a config mean "next to this config", whatever the daemon's cwd (systemd's is /). */
 export function resolvePath(ctx: Ctx, path: string): string {
@@ -42,36 +43,25 @@ export function describeFsError(file: string, err: unknown): string {
 // A secret is one line; anything bigger is the wrong file (or /dev/zero), not a secret.
 const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
-/** The trimmed contents of a secret file, or undefined once the problem is reported. */
-export function readSecretFile(ctx: Ctx, path: string, file: string): string | undefined {
+/** The trimmed contents of a secret file with its stats, or why it cannot be used. */
+export function readSecretFile(file: string): { readonly text: string; readonly stats: Stats } | { readonly problem: string } {
   let stats: Stats;
   try {
     stats = statSync(file);
   } catch (err) {
-    ctx.problems.error(path, describeFsError(file, err));
-    return undefined;
+    return { problem: describeFsError(file, err) };
   }
-  if (stats.isDirectory()) {
-    ctx.problems.error(path, `${file}: is a directory, not a file`);
-    return undefined;
-  }
-  if (!stats.isFile()) {
-    ctx.problems.error(path, `${file}: is not a regular file`);
-    return undefined;
-  }
-  if (stats.size > MAX_SECRET_FILE_BYTES) {
-    ctx.problems.error(path, `${file}: is ${stats.size} bytes; a secret file holds a single line`);
-    return undefined;
-  }
-  if (!ctx.permissionChecked.has(file)) {
-    ctx.permissionChecked.add(file);
-    const warning = looseModeWarning(file, stats);
-    if (warning !== undefined) ctx.problems.warn(path, warning);
-  }
+  if (stats.isDirectory()) return { problem: `${file}: is a directory, not a file` };
+  if (!stats.isFile()) return { problem: `${file}: is not a regular file` };
+  if (stats.size > MAX_SECRET_FILE_BYTES) return { problem: `${file}: is ${stats.size} bytes; a secret file holds a single line` };
   try {
-    return readFileSync(file, 'utf8').trim();
+    return { text: readFileSync(file, 'utf8').trim(), stats };
   } catch (err) {
-    ctx.problems.error(path, describeFsError(file, err));
-    return undefined;
+    return { problem: describeFsError(file, err) };
   }
+}
+
+/** A path, absolute once parsed. */
+export function filePath(ctx: Ctx) {
+  return text.transform((path) => resolvePath(ctx, path));
 }

@@ -2,10 +2,11 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { Problems, type Ctx } from './context.js';
-import { interpolateTree } from './env.js';
+import { Problems } from './context.js';
+import { prepareTree } from './env.js';
 import { describeFsError, looseModeWarning } from './files.js';
-import { buildConfig } from './schema.js';
+import { messageFor, problemsOf } from './issues.js';
+import { configSchema, toConfig } from './schema.js';
 import type { Config } from './types.js';
 
 export interface LoadedConfig {
@@ -29,13 +30,17 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
     ]);
   }
   const problems = new Problems();
-  const ctx: Ctx = { problems, baseDir: dirname(sourcePath), permissionChecked: new Set([sourcePath]) };
   const modeWarning = looseModeWarning(sourcePath, statSync(sourcePath));
   if (modeWarning !== undefined) problems.warn('', modeWarning);
 
-  const tree = interpolateTree(parseYaml(sourcePath, text), env, '', problems);
-  const config = buildConfig(ctx, tree, sourcePath);
-  if (problems.errors.length > 0) throw new ConfigError(problems.errors);
+  const unresolved = new Set<string>();
+  const tree = prepareTree(parseYaml(sourcePath, text), env, '', problems, unresolved);
+  const ctx = { sourcePath, baseDir: dirname(sourcePath), permissionChecked: new Set([sourcePath]) };
+  // An empty file is an empty mapping: it lacks only accounts.
+  const parsed = configSchema(ctx).safeParse(tree ?? {}, { error: messageFor });
+  if (!parsed.success) problems.errors.push(...problemsOf(parsed.error.issues, unresolved));
+  if (!parsed.success || problems.errors.length > 0) throw new ConfigError(problems.errors);
+  const config = toConfig(parsed.data, sourcePath, (key, message) => problems.warn(key, message));
   return { config: deepFreeze(config), warnings: problems.warnings };
 }
 
