@@ -37,6 +37,11 @@ function buildProgram(): Command {
   return program;
 }
 
+/** Some errors (Dhan's) already end their message with the advice: say it once. */
+function hintLine(err: KeeperError): string {
+  return err.hint && !err.message.includes(err.hint) ? `hint: ${err.hint}\n` : '';
+}
+
 /** Maps every failure to the documented exit code with a one-line message and no stack trace. */
 function exitCodeFor(err: unknown): number {
   if (err instanceof CommanderError) {
@@ -51,11 +56,11 @@ function exitCodeFor(err: unknown): number {
     return EXIT_USAGE;
   }
   if (err instanceof UsageError) {
-    process.stderr.write(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
+    process.stderr.write(`error: ${err.message}\n${hintLine(err)}`);
     return EXIT_USAGE;
   }
   if (err instanceof KeeperError) {
-    process.stderr.write(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
+    process.stderr.write(`error: ${err.message}\n${hintLine(err)}`);
     return EXIT_FAILURE;
   }
   if (err instanceof Error) {

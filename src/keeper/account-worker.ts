@@ -65,6 +65,7 @@ export class AccountWorker {
   private retryNotBefore: number | undefined;
   private credentialRefusals = 0;
   private refreshingNow = false;
+  private readonly publishing = new Set<Promise<void>>();
   private readonly random: () => number;
 
   constructor(private readonly deps: AccountWorkerDeps) {
@@ -85,6 +86,11 @@ export class AccountWorker {
   /** Resolves when the refresh in flight (if any) has finished. */
   async idle(): Promise<void> {
     while (this.inflight) await this.inflight.catch(() => undefined);
+  }
+
+  /** Resolves when every publication started so far has finished (sinks run beside the worker). */
+  async published(): Promise<void> {
+    while (this.publishing.size > 0) await Promise.all([...this.publishing]);
   }
 
   private get canGenerate(): boolean {
@@ -217,7 +223,7 @@ export class AccountWorker {
       });
       this.retryNotBefore = undefined;
       this.deps.hooks.refreshed(this.clientId, 'import', 'success');
-      await this.afterSwap(saved, 'imported', signal);
+      this.afterSwap(saved, 'imported', signal);
       outcome = { ok: true, message: `imported: token ${tokenFingerprint(saved.accessToken)} valid until ${new Date(saved.expiresAt).toISOString()}` };
     });
     return outcome;
@@ -536,23 +542,32 @@ export class AccountWorker {
     });
     this.retryNotBefore = undefined;
     this.deps.hooks.refreshed(this.clientId, method, 'success');
-    await this.afterSwap(saved, method === 'renew' ? 'renewed' : 'generated', signal);
+    this.afterSwap(saved, method === 'renew' ? 'renewed' : 'generated', signal);
   }
 
-  private async afterSwap(token: StoredToken, verb: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * Hands the new token to the sinks without waiting for them: a hook that hangs for its whole
+   * timeout (times its retries) must never hold up the next renewal or probe of this account
+   * (DESIGN.md promise 1). The publisher runs an account's sinks in parallel and never lets an
+   * older token overwrite a newer file, so overlapping publishes are safe.
+   */
+  private afterSwap(token: StoredToken, verb: string, signal?: AbortSignal): void {
     this.deps.hooks.tokenChanged(this.clientId, token);
-    try {
-      await this.deps.publisher.publish(this.clientId, token, signal);
-    } catch (err) {
-      // Publishers report per-sink failures themselves; this guards the keeper against a bug in one.
-      if (isAbortError(err)) throw err;
-      this.log.error({ err: errorMessage(err) }, 'publishing the new token failed');
-    }
+    const publishing = this.deps.publisher
+      .publish(this.clientId, token, signal)
+      .then(() => undefined)
+      .catch((err: unknown) => {
+        // Publishers report per-sink failures themselves; this guards the keeper against a bug in one.
+        if (!isAbortError(err)) this.log.error({ err: errorMessage(err) }, 'publishing the new token failed');
+      })
+      .finally(() => this.publishing.delete(publishing));
+    this.publishing.add(publishing);
     this.log.info(
       { fingerprint: tokenFingerprint(token.accessToken), source: token.source, expiresAt: new Date(token.expiresAt).toISOString() },
       `${verb} token for ${this.clientId}`,
     );
   }
+
 }
 
 function asDhanError(err: unknown, endpoint: 'renew' | 'generate'): DhanError {

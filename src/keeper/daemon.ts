@@ -98,7 +98,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       timezone: config.dhan.timezone,
       provider: keeper,
       metricsRegistry: metrics.registry,
-      log: log.child({ component: 'server' }),
+      log,
       clock,
     });
     store.addEvent({ clientId: null, at: clock.now(), kind: 'start', result: 'info', message: `keeper ${VERSION} started, serving ${server.url}` });

@@ -60,15 +60,22 @@ async function actDirectly(config: Config, store: Store, clientId: string, comma
     keeper.prepareAccounts();
     const worker = keeper.worker(clientId);
     if (!worker) return { ok: false, message: `no account ${clientId} in the config` };
+    let outcome: CommandOutcome;
     switch (command.action) {
       case 'renew':
       case 'generate':
-        return await worker.force(command.action);
+        outcome = await worker.force(command.action);
+        break;
       case 'reset':
-        return worker.reset();
+        outcome = worker.reset();
+        break;
       case 'import':
-        return await worker.adopt(command.token);
+        outcome = await worker.adopt(command.token);
+        break;
     }
+    // Sinks run beside the worker; a one-shot command must not exit before consumers have the token.
+    await worker.published();
+    return outcome;
   } catch (err) {
     return { ok: false, message: errorMessage(err) };
   } finally {

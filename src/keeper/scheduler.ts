@@ -78,9 +78,12 @@ export class Scheduler {
     return run;
   }
 
-  /** Resolves once no account has work in flight (for tests and one-shot commands). */
+  /** Resolves once no account has work in flight and every sink has been written (for tests and one-shot commands). */
   async settle(): Promise<void> {
-    while (this.running.size > 0) await Promise.all([...this.running]);
+    do {
+      while (this.running.size > 0) await Promise.all([...this.running]);
+      await Promise.all(this.deps.workers.map((w) => w.published()));
+    } while (this.running.size > 0);
   }
 
   async stop(): Promise<void> {
@@ -92,7 +95,10 @@ export class Scheduler {
     this.probeTimers.clear();
     await this.stopSweep?.();
     await this.settle();
-    await Promise.all(this.deps.workers.map((w) => w.idle()));
+    await Promise.all(this.deps.workers.map(async (w) => {
+      await w.idle();
+      await w.published();
+    }));
   }
 
   private tick(worker: AccountWorker): void {
