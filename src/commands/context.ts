@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfig, resolveConfigPath } from '../config/index.js';
+import { loadConfig, resolveConfigPath, type LoadOptions } from '../config/index.js';
 import type { AccountConfig, Config } from '../config/types.js';
 import { Store } from '../store/index.js';
 import { UsageError } from '../errors.js';
@@ -18,11 +18,19 @@ export function withConfigOption(cmd: Command): Command {
 }
 
 /** Loads and validates the config; warnings go to stderr so that stdout stays clean for scripts. */
-export function loadCommandConfig(opts: ConfigOption): Config {
+export function loadCommandConfig(opts: ConfigOption, options: LoadOptions & { quiet?: boolean } = {}): Config {
   const path = resolveConfigPath(opts.config, process.env);
-  const { config, warnings } = loadConfig(path, process.env);
-  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+  const { config, warnings } = loadConfig(path, process.env, options);
+  if (!options.quiet) for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   return config;
+}
+
+/**
+ * For commands that read the store or hand work to the daemon: no secret is needed, so none is
+ * read (under systemd they exist only inside the service, in ${CREDENTIALS_DIRECTORY}).
+ */
+export function loadConfigWithoutSecrets(opts: ConfigOption): Config {
+  return loadCommandConfig(opts, { secrets: 'skip' });
 }
 
 export function findAccount(config: Config, clientIdOrName: string): AccountConfig {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { HistoryEvent } from '../store/types.js';
 import { isoInZone } from '../time-format.js';
-import { findAccount, loadCommandConfig, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './context.js';
+import { findAccount, loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './context.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -27,7 +27,7 @@ export function registerHistory(program: Command): void {
       .option('--limit <n>', 'at most this many events', positiveInt, 50)
       .option('--json', 'a JSON array of events, newest first'),
   ).action((opts: ConfigOption & { client?: string; limit: number; json?: boolean }) => {
-    const config = loadCommandConfig(opts);
+    const config = loadConfigWithoutSecrets(opts);
     const clientId = opts.client === undefined ? undefined : findAccount(config, opts.client).clientId;
     const store = openStoreForReading(config);
     try {

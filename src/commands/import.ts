@@ -7,7 +7,7 @@ import { KeeperError, UsageError, errorMessage } from '../errors.js';
 import { executeCommand } from '../keeper/handoff.js';
 import { prepareImport } from '../keeper/imported-token.js';
 import type { TokenSource } from '../types.js';
-import { findAccount, loadCommandConfig, withConfigOption, type ConfigOption } from './context.js';
+import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './context.js';
 
 interface ImportOptions extends ConfigOption {
   tokenFile?: string;
@@ -39,7 +39,7 @@ export function registerImport(program: Command): void {
       .option('--source <source>', 'web (Dhan Web) or import (API-key consent)', sourceOption, 'web')
       .option('--verify', 'check the token with /v2/profile before storing it'),
   ).action(async (clientIdOrName: string, opts: ImportOptions) => {
-    const config = loadCommandConfig(opts);
+    const config = loadConfigWithoutSecrets(opts);
     const account = findAccount(config, clientIdOrName);
     let raw: string;
     if (opts.tokenFile !== undefined) {
@@ -76,7 +76,7 @@ export function registerImport(program: Command): void {
       timezone: config.dhan.timezone,
       now: systemClock.now(),
     });
-    const outcome = await executeCommand(config, account.clientId, { action: 'import', token: imported });
+    const outcome = await executeCommand(config, account.clientId, { action: 'import', token: imported }, { loadFullConfig: () => loadCommandConfig(opts, { quiet: true }) });
     if (!outcome.ok) throw new KeeperError('import-failed', outcome.message);
     process.stdout.write(`${outcome.message}\n`);
   });

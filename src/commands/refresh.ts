@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { KeeperError } from '../errors.js';
 import { executeCommand } from '../keeper/handoff.js';
-import { findAccount, loadCommandConfig, withConfigOption, type ConfigOption } from './context.js';
+import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './context.js';
 
 type OneShotAction = 'renew' | 'generate' | 'reset';
 
@@ -16,9 +16,9 @@ export function registerOneShot(program: Command, action: OneShotAction): void {
   withConfigOption(
     program.command(action).argument('<clientId>', 'client id (or account name)').description(DESCRIPTIONS[action]),
   ).action(async (clientIdOrName: string, opts: ConfigOption) => {
-    const config = loadCommandConfig(opts);
+    const config = loadConfigWithoutSecrets(opts);
     const account = findAccount(config, clientIdOrName);
-    const outcome = await executeCommand(config, account.clientId, { action });
+    const outcome = await executeCommand(config, account.clientId, { action }, { loadFullConfig: () => loadCommandConfig(opts, { quiet: true }) });
     if (!outcome.ok) throw new KeeperError(`${action}-failed`, outcome.message);
     process.stdout.write(`${outcome.message}\n`);
   });

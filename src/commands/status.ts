@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { accountStatuses, type AccountStatus } from '../keeper/status.js';
 import { humanDuration } from '../time-format.js';
-import { loadCommandConfig, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './context.js';
+import { loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './context.js';
 
 function table(rows: readonly AccountStatus[]): string {
   const header = ['CLIENT', 'NAME', 'STATE', 'EXPIRES', 'LEFT', 'SOURCE', 'NEXT ACTION', 'LAST RESULT'];
@@ -29,7 +29,7 @@ export function registerStatus(program: Command): void {
       .description('show every account: state, expiry, time left, last result (never a token)')
       .option('--json', 'a JSON array, one object per account'),
   ).action((opts: ConfigOption & { json?: boolean }) => {
-    const config = loadCommandConfig(opts);
+    const config = loadConfigWithoutSecrets(opts);
     const store = openStoreForReading(config);
     try {
       const rows = accountStatuses(config, store, systemClock.now());

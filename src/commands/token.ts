@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { KeeperError } from '../errors.js';
-import { findAccount, loadCommandConfig, openStoreForReading, withConfigOption, type ConfigOption } from './context.js';
+import { findAccount, loadConfigWithoutSecrets, openStoreForReading, withConfigOption, type ConfigOption } from './context.js';
 
 export function registerToken(program: Command): void {
   withConfigOption(
@@ -10,7 +10,7 @@ export function registerToken(program: Command): void {
       .argument('<clientId>', 'client id (or account name)')
       .description('print the live access token and nothing else (exit 1 when none is live)'),
   ).action((clientIdOrName: string, opts: ConfigOption) => {
-    const config = loadCommandConfig(opts);
+    const config = loadConfigWithoutSecrets(opts);
     const account = findAccount(config, clientIdOrName);
     const store = openStoreForReading(config);
     try {

@@ -8,6 +8,15 @@ import { describeFsError, looseModeWarning } from './files.js';
 import { messageFor, problemsOf } from './issues.js';
 import { configSchema, toConfig } from './schema.js';
 import type { Config } from './types.js';
+import { blankSecrets, withPlaceholderSecrets } from './without-secrets.js';
+
+export interface LoadOptions {
+  /**
+   * 'skip' for commands that never use a secret (see without-secrets.ts): secret keys are not
+   * interpolated or read, and come back blank.
+   */
+  readonly secrets?: 'read' | 'skip';
+}
 
 export interface LoadedConfig {
   readonly config: Config;
@@ -19,7 +28,7 @@ export interface LoadedConfig {
  * Reads, interpolates and validates a config file. Throws a ConfigError listing every
  * problem at once; never puts a secret value into an error or a warning.
  */
-export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): LoadedConfig {
   const sourcePath = resolve(path);
   let text: string;
   try {
@@ -34,14 +43,16 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   if (modeWarning !== undefined) problems.warn('', modeWarning);
 
   const unresolved = new Set<string>();
-  const tree = prepareTree(parseYaml(sourcePath, text), env, '', problems, unresolved);
+  const skipSecrets = options.secrets === 'skip';
+  const raw = parseYaml(sourcePath, text);
+  const tree = prepareTree(skipSecrets ? withPlaceholderSecrets(raw) : raw, env, '', problems, unresolved);
   const ctx = { sourcePath, baseDir: dirname(sourcePath), permissionChecked: new Set([sourcePath]) };
   // An empty file is an empty mapping: it lacks only accounts.
   const parsed = configSchema(ctx).safeParse(tree ?? {}, { error: messageFor });
   if (!parsed.success) problems.errors.push(...problemsOf(parsed.error.issues, unresolved));
   if (!parsed.success || problems.errors.length > 0) throw new ConfigError(problems.errors);
   const config = toConfig(parsed.data, sourcePath, (key, message) => problems.warn(key, message));
-  return { config: deepFreeze(config), warnings: problems.warnings };
+  return { config: deepFreeze(skipSecrets ? blankSecrets(config) : config), warnings: problems.warnings };
 }
 
 function parseYaml(sourcePath: string, text: string): unknown {

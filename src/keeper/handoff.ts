@@ -18,6 +18,11 @@ export interface HandoffOptions {
   /** How long to wait for a running daemon to carry the command out. */
   readonly timeoutMs?: number;
   readonly pollMs?: number;
+  /**
+   * `config` may come without secrets (enough to find and hand work to a running daemon);
+   * acting directly needs them, so they are loaded only then.
+   */
+  readonly loadFullConfig?: () => Config;
 }
 
 /**
@@ -30,7 +35,8 @@ export async function executeCommand(config: Config, clientId: string, command: 
   const store = Store.open(config.storage.path);
   try {
     if (leaseIsLive(store.leaseHolder(), Date.now())) return await handToDaemon(store, clientId, command, clock, options);
-    return await actDirectly(config, store, clientId, command, clock, options.log ?? silentLogger());
+    const fullConfig = options.loadFullConfig ? options.loadFullConfig() : config;
+    return await actDirectly(fullConfig, store, clientId, command, clock, options.log ?? silentLogger());
   } finally {
     store.close();
   }

@@ -1,0 +1,63 @@
+import type { Config } from './types.js';
+
+/*
+ * Commands that only read the store (status, token, history, healthcheck) or hand work to a
+ * running daemon need no secret. Under systemd the secrets live in ${CREDENTIALS_DIRECTORY},
+ * which exists only inside the service: an admin shell could not even load the config. So the
+ * secret keys are swapped for well-formed placeholders before interpolation and validation,
+ * and blanked in the result, so that nothing can use them by mistake.
+ */
+
+const PLACEHOLDER_PIN = '000000';
+const PLACEHOLDER_TOTP_SECRET = 'AAAAAAAAAAAAAAAA';
+
+type Tree = Record<string, unknown>;
+
+function isTree(value: unknown): value is Tree {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Replaces `key`/`keyFile` twins by one inline placeholder, only where the user gave either. */
+function swap(node: Tree, key: string, placeholder: string): void {
+  const fileKey = `${key}File`;
+  if (node[key] === undefined && node[fileKey] === undefined) return;
+  delete node[fileKey];
+  node[key] = placeholder;
+}
+
+export function withPlaceholderSecrets(raw: unknown): unknown {
+  if (!isTree(raw)) return raw;
+  const tree: Tree = structuredClone(raw);
+  const server = tree['server'];
+  if (isTree(server) && Array.isArray(server['apiKeys'])) {
+    server['apiKeys'].forEach((apiKey, i) => {
+      // Distinct values: the validator refuses two API keys with the same key.
+      if (isTree(apiKey)) swap(apiKey, 'key', `placeholder-api-key-${i}-${'x'.repeat(16)}`);
+    });
+  }
+  if (Array.isArray(tree['accounts'])) {
+    for (const account of tree['accounts']) {
+      if (!isTree(account)) continue;
+      swap(account, 'pin', PLACEHOLDER_PIN);
+      swap(account, 'totpSecret', PLACEHOLDER_TOTP_SECRET);
+      if (!Array.isArray(account['sinks'])) continue;
+      for (const sink of account['sinks']) if (isTree(sink)) swap(sink, 'secret', `placeholder-secret-${'x'.repeat(16)}`);
+    }
+  }
+  return tree;
+}
+
+/** The validated config with every secret blanked: only for commands that never use one. */
+export function blankSecrets(config: Config): Config {
+  return {
+    ...config,
+    server: { ...config.server, apiKeys: config.server.apiKeys.map((k) => ({ ...k, key: '' })) },
+    accounts: config.accounts.map((a) => ({
+      ...a,
+      pin: undefined,
+      totpSecret: undefined,
+      credentialsFingerprint: '',
+      sinks: a.sinks.map((s) => (s.type === 'webhook' ? { ...s, secret: undefined } : s)),
+    })),
+  };
+}
