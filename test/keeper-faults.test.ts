@@ -188,6 +188,28 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
   });
 
+  it('with refused credentials it stops generating but keeps renewing a live token a person imported', async () => {
+    world = await World.create({ pin: '654321' });
+    const w = world;
+    await w.keeper.start();
+    await w.runFor(HOUR);
+    expect(w.keeper.statuses()[0]!.state).toBe('attention');
+    const web = w.sim.issueWebToken(CLIENT);
+    const worker = w.keeper.worker(CLIENT)!;
+    expect((await worker.adopt({ accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime })).ok).toBe(true);
+    w.keeper.scheduler.poke(CLIENT);
+    await w.runFor(3 * DAY);
+    const stats = w.sim.stats();
+    expect(stats.calls.generate[CLIENT]).toBe(2);
+    expect(stats.calls.renew[CLIENT]).toBeGreaterThanOrEqual(4);
+    expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
+    // Still flagged for a person: the PIN is wrong, and a forced generation is refused without calling Dhan.
+    expect(w.keeper.statuses()[0]!.state).toBe('attention');
+    expect((await worker.force('generate')).ok).toBe(false);
+    expect((await worker.force('renew')).ok).toBe(true);
+    expect(w.sim.stats().calls.generate[CLIENT]).toBe(2);
+  });
+
   it('does not regenerate in a loop when Dhan answers DH-902 (a lapsed subscription is not a token problem)', async () => {
     const w = await started();
     w.sim.setAccountOptions(CLIENT, { dataAccess: false });

@@ -23,6 +23,7 @@ function input(overrides: Partial<PlanInput>): PlanInput {
     token: { obtainedAt: now, expiresAt: now + DAY, source: 'totp' },
     renewRefusedSources: [],
     attention: null,
+    generationStopped: null,
     policy: { renewBefore: { kind: 'share', ratio: 0.33 }, jitter: { kind: 'share', ratio: 0.05 }, avoid: [] },
     jitterFraction: 0.5,
     retryNotBefore: undefined,
@@ -84,7 +85,19 @@ describe('planner: examples', () => {
   });
 
   it('attention stops everything', () => {
-    expect(plan(input({ attention: 'PIN rejected' }))).toEqual({ action: 'attention', reason: 'PIN rejected' });
+    expect(plan(input({ attention: 'DH-902' }))).toEqual({ action: 'attention', reason: 'DH-902' });
+  });
+
+  it('refused credentials stop generation only: a live renewable token is still renewed', () => {
+    const now = ist('2026-03-02T20:00:00');
+    const live = { obtainedAt: now, expiresAt: now + DAY, source: 'web' as const };
+    expect(plan(input({ now, token: live, generationStopped: 'PIN rejected' }))).toMatchObject({ action: 'wait', then: 'renew' });
+    expect(plan(input({ now, token: undefined, generationStopped: 'PIN rejected' }))).toEqual({ action: 'attention', reason: 'PIN rejected' });
+    expect(plan(input({ now, token: live, mode: 'generate-only', generationStopped: 'PIN rejected' })).action).toBe('attention');
+    expect(plan(input({ now, token: live, renewRefusedSources: ['web'], generationStopped: 'PIN rejected' })).action).toBe('attention');
+    // A retry pushed past expiry cannot fall back to a generation.
+    const dying = { obtainedAt: now - DAY + 60_000, expiresAt: now + 60_000, source: 'web' as const };
+    expect(plan(input({ now, token: dying, retryNotBefore: now + 120_000, generationStopped: 'PIN rejected' }))).toMatchObject({ then: 'renew' });
   });
 
   it('moves a swap planned in market hours to before the market opens', () => {
@@ -176,6 +189,7 @@ const scenario = fc.record({
   mode: fc.constantFrom('auto' as const, 'renew-only' as const, 'generate-only' as const),
   retryIn: fc.option(fc.integer({ min: 0, max: 10 * 60_000 }), { nil: undefined }),
   generateIn: fc.option(fc.integer({ min: 0, max: 2 * 60_000 }), { nil: undefined }),
+  credentialsRefused: fc.boolean(),
 });
 
 describe('planner: properties', () => {
@@ -192,16 +206,20 @@ describe('planner: properties', () => {
           token: { obtainedAt, expiresAt, source: 'totp' },
           renewRefusedSources: [],
           attention: null,
+          generationStopped: s.credentialsRefused ? 'PIN rejected' : null,
           policy: { renewBefore: s.renewBefore, jitter: s.jitter, avoid: s.windows },
           jitterFraction: s.jitterFraction,
           retryNotBefore: s.retryIn === undefined ? undefined : now + s.retryIn,
           generateNotBefore: s.generateIn === undefined ? undefined : now + s.generateIn,
         });
         if (p.action === 'attention') {
-          expect(s.mode).toBe('renew-only');
-          expect(expiresAt).toBeLessThanOrEqual(now);
+          // Only a dead token that cannot be generated, or a generate-only account whose credentials were refused.
+          expect(s.mode === 'renew-only' || s.credentialsRefused).toBe(true);
+          if (s.mode !== 'generate-only') expect(expiresAt).toBeLessThanOrEqual(now);
           return;
         }
+        // Refused credentials are never sent again.
+        if (s.credentialsRefused) expect(p.action === 'wait' ? p.then : p.action).toBe('renew');
         // Never before now; "act now" means exactly now.
         if (p.action === 'wait') expect(p.at).toBeGreaterThan(now);
         else expect(p.at).toBe(now);
@@ -211,7 +229,7 @@ describe('planner: properties', () => {
           (s.retryIn !== undefined && p.at === now + s.retryIn) ||
           (s.generateIn !== undefined && p.at === now + s.generateIn);
         // A renewal is always planned while the token still lives (unless only a retry rule delays it and nothing can generate).
-        if (method === 'renew' && !(constrained && s.mode === 'renew-only')) expect(p.at).toBeLessThan(expiresAt);
+        if (method === 'renew' && !(constrained && (s.mode === 'renew-only' || s.credentialsRefused))) expect(p.at).toBeLessThan(expiresAt);
         const urgentAt = expiresAt - URGENT_SHARE * s.lifetime;
         if (expiresAt > now && !constrained) expect(p.at).toBeLessThanOrEqual(Math.max(now, urgentAt));
         if (expiresAt > now) {
@@ -244,6 +262,7 @@ describe('planner: properties', () => {
             token: { obtainedAt, expiresAt, source: 'web' },
             renewRefusedSources: [],
             attention: null,
+            generationStopped: null,
             policy: { renewBefore: { kind: 'share', ratio }, jitter: { kind: 'share', ratio: jitterRatio }, avoid: [] },
             jitterFraction: fraction,
             retryNotBefore: undefined,
@@ -274,6 +293,7 @@ describe('planner: properties', () => {
             token: hasToken ? { obtainedAt: now - deadFor - DAY, expiresAt: now - deadFor, source: 'totp' } : undefined,
             renewRefusedSources: [],
             attention: null,
+            generationStopped: null,
             policy: { renewBefore: { kind: 'share', ratio: 0.33 }, jitter: { kind: 'share', ratio: 0.05 }, avoid: [marketHours] },
             jitterFraction: 0.3,
             retryNotBefore: undefined,

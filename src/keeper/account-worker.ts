@@ -6,7 +6,7 @@ import type { DhanApi, IssuedToken } from '../dhan/types.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
-import type { EventOutcome } from '../store/types.js';
+import type { AccountRecord, EventOutcome } from '../store/types.js';
 import { TOTP_STEP_MS, type TotpGuard } from '../totp.js';
 import type { StoredToken, TokenSource } from '../types.js';
 import { backoffDelay } from './backoff.js';
@@ -109,13 +109,15 @@ export class AccountWorker {
       lastGenerateAt === null ? now : lastGenerateAt + this.deps.minGenerateIntervalMs,
       now + this.deps.totp.waitMs(this.clientId),
     );
+    const credentialsRefused = credentialsAttention(record);
     return plan({
       now,
       mode: account.mode,
       canGenerate: this.canGenerate,
       token: token ? { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt, source: token.source } : undefined,
       renewRefusedSources: record?.renewRefusedSources ?? [],
-      attention: record?.attention ?? null,
+      attention: credentialsRefused === null ? (record?.attention ?? null) : null,
+      generationStopped: credentialsRefused,
       policy: this.deps.policy,
       jitterFraction: stableFraction(`${this.clientId}:${token?.id ?? 0}`),
       retryNotBefore: this.retryNotBefore,
@@ -138,7 +140,8 @@ export class AccountWorker {
     await this.singleFlight(async () => {
       const { store, clock } = this.deps;
       const record = store.getAccount(this.clientId);
-      if (record?.attention) {
+      // Rejected credentials stop generation only; anything else in attention stops both.
+      if (record?.attention && (method === 'generate' || credentialsAttention(record) === null)) {
         outcome = { ok: false, message: `needs attention: ${record.attention}; run \`dhan-token-keeper reset ${this.clientId}\` first` };
         return;
       }
@@ -397,6 +400,8 @@ export class AccountWorker {
       return;
     }
     if (this.generationWaitMs() > 0) return;
+    // Never send credentials Dhan already refused: that is how accounts get TOTP disabled.
+    if (credentialsAttention(store.getAccount(this.clientId)) !== null) return;
     const code = totp.take(this.clientId, account.totpSecret);
     if (!code.ok) return;
 
@@ -568,6 +573,11 @@ export class AccountWorker {
     );
   }
 
+}
+
+/** The attention reason when it is about refused credentials (it then carries their fingerprint). */
+function credentialsAttention(record: AccountRecord | undefined): string | null {
+  return record?.attention && record.attentionFingerprint !== null ? record.attention : null;
 }
 
 function asDhanError(err: unknown, endpoint: 'renew' | 'generate'): DhanError {

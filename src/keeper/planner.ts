@@ -28,8 +28,13 @@ export interface PlanInput {
   readonly token: PlannedToken | undefined;
   /** Token sources Dhan refused to renew: tokens of these kinds are replaced by generation. */
   readonly renewRefusedSources: readonly TokenSource[];
-  /** Why automatic refresh is stopped, or null. */
+  /** Why all automatic refresh is stopped for a person (e.g. DH-902), or null. */
   readonly attention: string | null;
+  /**
+   * Why generation alone is stopped for a person (Dhan refused the PIN or TOTP), or null.
+   * Renewing a live token needs neither, so renewals go on while the person fixes the credentials.
+   */
+  readonly generationStopped: string | null;
   readonly policy: PlannerPolicy;
   /** In [0, 1), fixed per token so that re-planning lands on the same moment. */
   readonly jitterFraction: number;
@@ -87,11 +92,14 @@ export function plan(input: PlanInput): Plan {
   if (input.attention !== null) return { action: 'attention', reason: input.attention };
 
   const live = token !== undefined && token.expiresAt > now;
+  const mayGenerate = input.canGenerate && input.generationStopped === null;
   if (!live) {
-    if (mode === 'renew-only' || !input.canGenerate) {
+    if (mode === 'renew-only' || !mayGenerate) {
       return {
         action: 'attention',
-        reason: token ? 'the token expired and this account cannot generate one: import a fresh token' : 'no token yet: import one from Dhan Web',
+        reason:
+          input.generationStopped ??
+          (token ? 'the token expired and this account cannot generate one: import a fresh token' : 'no token yet: import one from Dhan Web'),
       };
     }
     const at = Math.max(now, input.retryNotBefore ?? now, input.generateNotBefore ?? now);
@@ -103,6 +111,9 @@ export function plan(input: PlanInput): Plan {
   if (mode === 'generate-only') method = 'generate';
   else if (mode === 'auto' && renewRefused && input.canGenerate) method = 'generate';
   else method = 'renew';
+  if (method === 'generate' && !mayGenerate) {
+    return { action: 'attention', reason: input.generationStopped ?? 'this account cannot generate a token: import a fresh one' };
+  }
 
   const lifetime = Math.max(1, token.expiresAt - token.obtainedAt);
   const jitter = Math.floor(Math.max(0, amount(input.policy.jitter, lifetime) * input.jitterFraction));
@@ -131,7 +142,7 @@ export function plan(input: PlanInput): Plan {
   }
 
   // A renewal needs a live token: a retry pushed past expiry becomes a generation when possible.
-  if (method === 'renew' && at >= token.expiresAt && mode === 'auto' && input.canGenerate) {
+  if (method === 'renew' && at >= token.expiresAt && mode === 'auto' && mayGenerate) {
     method = 'generate';
     at = Math.max(at, input.generateNotBefore ?? at);
     reason = 'the token will be dead by the time a retry is allowed';
