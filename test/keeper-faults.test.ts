@@ -210,6 +210,23 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(w.sim.stats().calls.generate[CLIENT]).toBe(2);
   });
 
+  it('survives a database error while planning (a lock past busy_timeout) and refreshes once it clears', async () => {
+    const w = await started();
+    const first = w.current()!;
+    const store = w.store;
+    const updateAccount = store.updateAccount.bind(store);
+    store.updateAccount = () => {
+      throw new Error('SqliteError: database is locked');
+    };
+    await untilPlannedRefresh(w);
+    await w.runFor(30_000);
+    expect(w.logLines.some((l) => l.includes('planning failed; retrying in 5 s'))).toBe(true);
+    store.updateAccount = updateAccount;
+    await w.runFor(60_000);
+    expect(w.current()!.id).not.toBe(first.id);
+    expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
+  });
+
   it('does not regenerate in a loop when Dhan answers DH-902 (a lapsed subscription is not a token problem)', async () => {
     const w = await started();
     w.sim.setAccountOptions(CLIENT, { dataAccess: false });

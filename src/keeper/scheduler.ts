@@ -20,6 +20,7 @@ export interface SchedulerDeps {
 /** A plan that stays "act now" after this many acts in a row is re-checked a second later instead. */
 const MAX_IMMEDIATE_ACTS = 5;
 const RECHECK_MS = 1_000;
+const PLAN_RETRY_MS = 5_000;
 
 /**
  * A timer per account at its planned moment, a probe timer per account, and the sweep.
@@ -103,6 +104,17 @@ export class Scheduler {
 
   private tick(worker: AccountWorker): void {
     if (this.stopped || worker.busy) return;
+    try {
+      this.plan(worker);
+    } catch (err) {
+      // Runs from timers and the sweep: a throw here would take the whole daemon down for what is
+      // usually a passing database problem (a lock held past busy_timeout). Look again shortly.
+      this.deps.log.error({ clientId: worker.clientId, err: errorMessage(err) }, 'planning failed; retrying in 5 s');
+      this.arm(worker, this.deps.clock.now() + PLAN_RETRY_MS);
+    }
+  }
+
+  private plan(worker: AccountWorker): void {
     const { store, clock, log } = this.deps;
     this.actionTimers.get(worker.clientId)?.cancel();
     this.actionTimers.delete(worker.clientId);
