@@ -353,6 +353,9 @@ export class Store {
    * payload holds a token, and the database must not keep a second copy of it.
    */
   takeRequests(): KeeperRequest[] {
+    // The daemon polls several times a second: a plain read first, so that an empty queue never
+    // takes the write lock that CLI writers would have to wait for.
+    if (this.#sql.anyQueued.get() === undefined) return [];
     return this.transaction(() => {
       const rows = this.#sql.queuedRequests.all();
       if (rows.length === 0) return [];
@@ -669,6 +672,7 @@ function prepareStatements(db: Database.Database) {
        RETURNING id`,
     ),
     queuedRequests: db.prepare<[], RequestRow>(`SELECT * FROM requests WHERE status = 'queued' ORDER BY id`),
+    anyQueued: db.prepare<[], { one: number }>(`SELECT 1 AS one FROM requests WHERE status = 'queued' LIMIT 1`),
     takeQueued: db.prepare<[]>(`UPDATE requests SET status = 'taken', payload = NULL WHERE status = 'queued'`),
     completeRequest: db.prepare<{ id: number; status: 'done' | 'failed'; result: string }>(
       `UPDATE requests SET status = @status, result = @result, payload = NULL WHERE id = @id AND status = 'taken'`,
