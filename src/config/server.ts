@@ -3,7 +3,8 @@ import { at, type Ctx, type Warn } from './context.js';
 import { describe, firstUser, isObject, kindOf, passed, required, show } from './issues.js';
 import { given, inlineSecret, secretFile, twins } from './secrets.js';
 import type { AccountConfig, ServerConfig } from './types.js';
-import { isLoopback, listenAddress, name } from './values.js';
+import { listenAddress, name } from './values.js';
+import { isLoopbackHost } from '../loopback.js';
 
 // Short keys can be guessed over the network; 16 random characters are well out of reach.
 const MIN_KEY_LENGTH = 16;
@@ -77,7 +78,7 @@ function noSharedKeys(keys: readonly ParsedApiKey[], issues: z.core.$RefinementC
 }
 
 export function toServerConfig(server: z.output<ReturnType<typeof serverSchema>>, warn: Warn): ServerConfig {
-  if (!isLoopback(server.listen.host)) {
+  if (!isLoopbackHost(server.listen.host)) {
     warn('server.listen', `${server.listen.host} is reachable from other machines over plain HTTP — keep 127.0.0.1 unless a TLS proxy sits in front`);
   }
   const apiKeys = server.apiKeys.map((key, i) => {

@@ -5,7 +5,8 @@ import { filePath, resolvePath } from './files.js';
 import { isObject, kindOf, notOneOf, required } from './issues.js';
 import { given, inlineSecret, secretFile, twins } from './secrets.js';
 import type { SinkConfig } from './types.js';
-import { duration, fileMode, flag, isLoopback, text, webhookUrl } from './values.js';
+import { duration, fileMode, flag, text, webhookUrl } from './values.js';
+import { isLoopbackHost } from '../loopback.js';
 
 const TYPES = ['file', 'exec', 'webhook'];
 const MIN_TIMEOUT_MS = 100;
@@ -68,7 +69,7 @@ export function toSinkConfig(sink: z.output<ReturnType<typeof sinkSchema>>, path
       return { type: 'exec', command: sink.command, timeoutMs: sink.timeout };
     case 'webhook': {
       const url = new URL(sink.url);
-      if (sink.includeToken && url.protocol === 'http:' && !isLoopback(url.hostname.replace(/^\[|\]$/g, ''))) {
+      if (sink.includeToken && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
         warn(at(path, 'includeToken'), 'sends the token over plain http to another machine — use https');
       }
       const secret = given(path, 'secret', 'secretFile', sink.secret, sink.secretFile, warn);

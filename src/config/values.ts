@@ -98,9 +98,6 @@ export const listenAddress = z.string({ error: (issue) => notHostPort(issue.inpu
   return { host, port };
 });
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
 
 export const timezone = text.transform((value, ctx) =>
   IANAZone.isValidZone(value) ? value : fail(ctx, `${show(value)} is not a time zone — use an IANA name like Asia/Kolkata or UTC`),

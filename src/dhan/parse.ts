@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import { DhanError, operationName, sanitizeDhanText } from './errors.js';
-import { looksLikeToken, parseTokenValidity, tryReadExpiry } from './expiry.js';
+import { formatExpiryTime, looksLikeToken, parseTokenValidity, tryReadExpiry } from './expiry.js';
 import type { DhanEndpoint, DhanErrorKind, IssuedToken, Profile } from './types.js';
 
 /** No answer of Dhan's is near this; anything bigger is a proxy error page or worse. */
@@ -93,7 +93,7 @@ export function parseTokenResponse(
   return {
     accessToken,
     expiresAt,
-    expiryTime: DateTime.fromMillis(expiresAt, { zone: ctx.timezone }).toFormat("yyyy-MM-dd'T'HH:mm:ss.SSS"),
+    expiryTime: formatExpiryTime(expiresAt, ctx.timezone),
     issuedAt: undefined,
   };
 }

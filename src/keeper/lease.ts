@@ -2,9 +2,10 @@ import { hostname } from 'node:os';
 import { KeeperError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import type { LeaseHolder, LeaseOwner } from '../store/types.js';
-import { LEASE_TTL_MS } from './status.js';
 
 export const LEASE_HEARTBEAT_MS = 5_000;
+/** A keeper is considered alive while its lease heartbeat is fresher than this. */
+export const LEASE_TTL_MS = 15_000;
 
 export function thisProcess(): LeaseOwner {
   return { pid: process.pid, host: hostname() };

@@ -1,6 +1,7 @@
 import type { Config } from '../config/types.js';
 import type { Store } from '../store/index.js';
 import { isoInZone } from '../time-format.js';
+import { leaseIsLive } from './lease.js';
 import type { AccountMode, AccountState, TokenSource } from '../types.js';
 
 /** What `status --json`, `GET /v1/status` and the readiness check report. Never a token. */
@@ -19,13 +20,10 @@ export interface AccountStatus {
   readonly consecutiveFailures: number;
 }
 
-/** A daemon is considered alive while its lease heartbeat is fresher than this. */
-export const LEASE_TTL_MS = 15_000;
-
 export function accountStatuses(config: Config, store: Store | undefined, now: number): AccountStatus[] {
   const zone = config.dhan.timezone;
   const holder = store?.leaseHolder();
-  const daemonAlive = holder !== undefined && holder.heartbeatAt + LEASE_TTL_MS > now;
+  const daemonAlive = leaseIsLive(holder, now);
   const pendingClients = new Set(
     daemonAlive && store ? store.pendingEvents().map((e) => e.clientId) : [],
   );
