@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { parseDuration } from '../config/duration.js';
+import { listenAddress, parseDuration } from '../config/index.js';
 
 /** commander parsers, so that a bad flag is a usage error (exit 2) naming the flag. */
 export function durationOption(value: string): number {
@@ -11,8 +11,8 @@ export function durationOption(value: string): number {
 }
 
 export function listenOption(value: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) throw new InvalidArgumentError('must be HOST:PORT, e.g. 127.0.0.1:9471 ([::1]:9471 for IPv6; port 0 picks a free one)');
-  return { host: match[1] ?? match[2] ?? '127.0.0.1', port };
+  // The same rule as server.listen in the config, so a flag and a key never disagree.
+  const parsed = listenAddress.safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError('must be HOST:PORT, e.g. 127.0.0.1:9471 ([::1]:9471 for IPv6; port 0 picks a free one)');
+  return parsed.data;
 }
