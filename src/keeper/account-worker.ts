@@ -8,8 +8,9 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import type { AccountRecord, EventOutcome } from '../store/types.js';
 import { TOTP_STEP_MS, type TotpGuard } from '../totp.js';
-import type { StoredToken, TokenSource } from '../types.js';
+import type { StoredToken } from '../types.js';
 import { backoffDelay } from './backoff.js';
+import type { ImportedToken } from './imported-token.js';
 import type { Limiter } from './limiter.js';
 import { plan, stableFraction, type Plan, type PlannerPolicy, type RefreshMethod } from './planner.js';
 import { tokenFingerprint } from '../fingerprint.js';
@@ -198,7 +199,7 @@ export class AccountWorker {
   }
 
   /** Makes an imported token current, as a renewal would: durable, then published. */
-  async adopt(token: { accessToken: string; source: TokenSource; expiresAt: number; expiryTime: string }, signal?: AbortSignal): Promise<CommandOutcome> {
+  async adopt(token: ImportedToken, signal?: AbortSignal): Promise<CommandOutcome> {
     let outcome: CommandOutcome = { ok: false, message: 'nothing was done' };
     await this.singleFlight(async () => {
       const { store, clock } = this.deps;

@@ -5,12 +5,12 @@ import { silentLogger, type Logger } from '../log.js';
 import { Store } from '../store/index.js';
 import type { CommandOutcome } from './account-worker.js';
 import { assembleKeeper } from './assemble.js';
-import type { ImportPayload } from './keeper.js';
+import type { ImportedToken } from './imported-token.js';
 import { Lease, leaseIsLive } from './lease.js';
 
 export type KeeperCommand =
   | { readonly action: 'renew' | 'generate' | 'reset' }
-  | { readonly action: 'import'; readonly token: ImportPayload };
+  | { readonly action: 'import'; readonly token: ImportedToken };
 
 export interface HandoffOptions {
   readonly clock?: Clock;

@@ -7,8 +7,9 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import type { KeeperRequest } from '../store/types.js';
 import { TotpGuard } from '../totp.js';
-import type { StoredToken, TokenSource } from '../types.js';
+import type { StoredToken } from '../types.js';
 import { AccountWorker, type CommandOutcome, type TokenPublisher, type WorkerHooks } from './account-worker.js';
+import type { ImportedToken } from './imported-token.js';
 import { Limiter } from './limiter.js';
 import { Scheduler } from './scheduler.js';
 import { accountStatuses, type AccountStatus } from './status.js';
@@ -24,14 +25,6 @@ export interface KeeperDeps {
   readonly hooks?: Partial<WorkerHooks>;
   readonly startSweep?: SweepStarter;
   readonly random?: () => number;
-}
-
-/** The payload of an `import` request handed to a running daemon. */
-export interface ImportPayload {
-  readonly accessToken: string;
-  readonly source: TokenSource;
-  readonly expiresAt: number;
-  readonly expiryTime: string;
 }
 
 /**
@@ -203,7 +196,8 @@ export class Keeper {
   }
 }
 
-function parseImportPayload(raw: string | null): ImportPayload | undefined {
+/** The payload of an `import` request handed to a running daemon, checked again on arrival. */
+function parseImportPayload(raw: string | null): ImportedToken | undefined {
   if (!raw) return undefined;
   try {
     const value: unknown = JSON.parse(raw);
