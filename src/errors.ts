@@ -1,6 +1,6 @@
 /**
  * One base class for every error we raise on purpose, each with a stable `code`
- * (STYLE.md §8). Messages say what happened and what to do, and never carry a secret:
+ * that callers switch on (never on message text). Messages say what happened and what to do, and never carry a secret:
  * callers pass only what is safe to print.
  */
 export class KeeperError extends Error {

@@ -78,7 +78,7 @@ const seconds = (ms: number): number => ms / 1000;
 
 /**
  * Metrics in a registry of our own: prom-client's global one collides across test suites
- * and with any host application (STYLE.md §9).
+ * and with any host application.
  *
  * Gauges about accounts are computed at scrape time from `snapshot()` — reset, then set — so
  * they are never stale and a removed account disappears. Counters are per process: they

@@ -11,7 +11,7 @@ export interface RecordedResponse {
   readonly body: unknown;
 }
 
-/** The documented and reported bodies (a copy of /work/shared/dhan-responses.json). */
+/** The documented and reported bodies (docs/dhan-quirks.md explains them). */
 export const DHAN_RESPONSES = JSON.parse(
   readFileSync(new URL('./fixtures/dhan-responses.json', import.meta.url), 'utf8'),
 ) as Record<string, RecordedResponse | string> & { jwt_payload: Record<string, unknown> };

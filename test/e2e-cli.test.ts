@@ -148,7 +148,7 @@ describe('simulate', () => {
     expect(firstLine).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const base = firstLine;
 
-    // Generation: POST with PIN and a TOTP code in the query, as DHAN-API.md documents.
+    // Generation: POST with PIN and a TOTP code in the query, as Dhan documents it (docs/dhan-quirks.md, "Endpoints").
     const wrongPin = await fetch(`${base}/app/generateAccessToken?dhanClientId=1000000101&pin=000000&totp=${totpNow(TOTP_SECRET)}`, { method: 'POST' });
     const wrongPinBody = (await wrongPin.json()) as { status?: string };
     expect(wrongPinBody.status).toBe('error');

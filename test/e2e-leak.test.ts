@@ -20,7 +20,7 @@ import {
 } from './helpers/cli.js';
 
 /*
- * DESIGN.md promise 5, checked from outside: a whole session at log level debug — generation,
+ * docs/promises.md promise 6 (no secret leaks), checked from outside: a whole session at log level debug — generation,
  * renewal, a renewal refused with 503 and retried, an account stuck on a wrong PIN, an import,
  * a signed webhook, an API key in use — and then every byte any process printed and every
  * non-token HTTP answer is searched for every secret the keeper ever held.

@@ -32,7 +32,7 @@ function help(command: string): { status: number | null; text: string } {
 describe('README', () => {
   const invocations = documentedInvocations();
 
-  it('documents the commands DESIGN.md promises', () => {
+  it('documents each command of the CLI', () => {
     const commands = invocations.map((i) => i.command);
     for (const c of ['run', 'status', 'token', 'history', 'import', 'renew', 'generate', 'reset', 'check-config', 'demo', 'simulate', 'healthcheck', 'version']) {
       expect(commands).toContain(c);

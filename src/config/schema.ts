@@ -10,7 +10,7 @@ import type { Config, DurationOrShare, LogLevel } from './types.js';
 import { abbreviationWarning, baseUrl, cronExpression, duration, durationOrShare, timezone, wholeNumber } from './values.js';
 
 /*
- * The config file's shape, and every default, in one place (STYLE.md §10). Defaults are written
+ * The config file's shape, and every default, in one place. Defaults are written
  * the way a user would and parsed like one; config.example.yaml repeats them for people, and the
  * test that loads it keeps the two honest.
  */

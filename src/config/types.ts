@@ -2,7 +2,7 @@ import type { AccountMode } from '../types.js';
 
 /**
  * The validated configuration: produced once by `loadConfig`, deep-frozen, trusted by
- * everything downstream (STYLE.md §10). Durations are milliseconds; paths are absolute.
+ * everything downstream: nothing re-checks it. Durations are milliseconds; paths are absolute.
  */
 export interface Config {
   /** Absolute path of the file this came from. */

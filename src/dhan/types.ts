@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 export type DhanEndpoint = 'generate' | 'renew' | 'profile';
 
 /**
- * Stable classification of every Dhan failure (DHAN-API.md "Errors").
+ * Stable classification of every Dhan failure (docs/dhan-quirks.md, "Errors: DH codes and our readings").
  * - token-invalid: the token is dead (DH-901; DH-906 on renew) → generate.
  * - rate-limited: DH-904, HTTP 429, "once every 2 minutes" → wait `retryAfterMs`.
  * - credentials-rejected: generation refused for PIN, TOTP or client id → stop, alert.

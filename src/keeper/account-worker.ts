@@ -54,7 +54,7 @@ export interface CommandOutcome {
 const MAX_CREDENTIAL_ATTEMPTS = 2;
 
 /**
- * Keeps one account's token alive: one refresh in flight at a time (single flight, STYLE.md §5),
+ * Keeps one account's token alive: one refresh in flight at a time (single flight),
  * renew or generate as the planner says, classify failures, back off, and stop for a person
  * when Dhan refuses credentials or access. All state a restart needs lives in the store; what
  * lives here (backoff moment, refusal count) is safe to lose.
@@ -517,7 +517,7 @@ export class AccountWorker {
     }
   }
 
-  /** Commit → publish → log (DESIGN.md promise 2: the new token is durable before anything else). */
+  /** Commit → publish → log (docs/promises.md, promise 2: the new token is durable before anything else). */
   private async commit(issued: IssuedToken, source: 'renew' | 'totp', eventId: number, started: number, signal?: AbortSignal): Promise<void> {
     const { store, clock } = this.deps;
     const now = clock.now();
@@ -554,7 +554,7 @@ export class AccountWorker {
   /**
    * Hands the new token to the sinks without waiting for them: a hook that hangs for its whole
    * timeout (times its retries) must never hold up the next renewal or probe of this account
-   * (DESIGN.md promise 1). The publisher runs an account's sinks in parallel and never lets an
+   * (docs/promises.md, promise 1). The publisher runs an account's sinks in parallel and never lets an
    * older token overwrite a newer file, so overlapping publishes are safe.
    */
   private afterSwap(token: StoredToken, verb: string, signal?: AbortSignal): void {

@@ -44,7 +44,7 @@ export function assembleKeeper(config: Config, store: Store, options: AssembleOp
     log,
     ...(options.sinkRetryBaseMs === undefined ? {} : { retryBaseMs: options.sinkRetryBaseMs }),
     onResult: (result) => {
-      // Every sink outcome is history (DESIGN.md promise 4); a success of a plain file write is too
+      // Every sink outcome is history (docs/promises.md, promise 5); a success of a plain file write is too
       // routine to keep, unless it needed retries.
       if (!result.ok || result.type !== 'file' || result.attempts > 1) {
         try {

@@ -4,7 +4,7 @@ import { avoidIntervalAt } from './avoid-windows.js';
 
 /**
  * The decision of when and how to refresh a token, as a pure function of its inputs
- * (STYLE.md §1, after certmagic): everything random or stateful is passed in, so that
+ * (after certmagic's renew-when-a-third-is-left): everything random or stateful is passed in, so that
  * property tests can explore it and the scheduler can re-plan at any time with the same answer.
  */
 

@@ -25,7 +25,8 @@ const PLAN_RETRY_MS = 5_000;
 /**
  * A timer per account at its planned moment, a probe timer per account, and the sweep.
  * `stop()` aborts waits and in-flight Dhan calls and resolves only once everything has
- * finished (STYLE.md §3: certmagic's Stop waits for the loop to end).
+ * finished, like certmagic's Stop, which waits for its loop to end: a stopped keeper
+ * must not write to the store or call Dhan afterwards.
  */
 export class Scheduler {
   private readonly controller = new AbortController();

@@ -37,7 +37,7 @@ interface FileLane {
 
 /**
  * Delivers a new token to an account's sinks, all at once: one slow or broken consumer must not
- * keep the others on a token that is about to die (DESIGN.md promise 1).
+ * keep the others on a token that is about to die (docs/promises.md, promise 1).
  */
 export class Publisher {
   private readonly lookup: SinkLookup;

@@ -59,7 +59,8 @@ const DEFAULT_EVENT_LIMIT = 100;
 const DEFAULT_TOKEN_LIMIT = 20;
 
 /**
- * Everything the keeper persists, behind one narrow contract (STYLE.md §7). One Store per
+ * Everything the keeper persists, behind one narrow contract, so that a
+ * shared behaviour suite (test/helpers/store-behaviour.ts) can run against every implementation. One Store per
  * process and connection; several processes may open the same file: the daemon writes,
  * CLI commands read (WAL lets them read while it writes) and enqueue requests.
  *
@@ -133,8 +134,8 @@ export class Store {
 
   /**
    * Runs `fn` in one BEGIN IMMEDIATE transaction: all its writes commit together or not at
-   * all, and what it reads cannot change before it commits (STYLE.md §6: re-read the
-   * current token in the same transaction that claims the work). IMMEDIATE takes the write
+   * all, and what it reads cannot change before it commits (so a worker re-reads the
+   * current token in the same transaction that claims the work, and skips work another process did). IMMEDIATE takes the write
    * lock up front, so a read-then-write never fails halfway on a lock upgrade. Nested
    * calls become savepoints. `fn` must be synchronous.
    */
@@ -593,7 +594,7 @@ const EVENT_VALUES = `@clientId, @at, @kind, @result, @errorKind, @errorCode, @m
   @expiryBefore, @expiryAfter, @detail`;
 const KIND_FILTER = `(@kinds IS NULL OR kind IN (SELECT value FROM json_each(@kinds)))`;
 
-/** Prepared once per connection (STYLE.md §7); a reader prepares writes too, harmlessly. */
+/** Prepared once per connection, not per call; a reader prepares writes too, harmlessly. */
 function prepareStatements(db: Database.Database) {
   return {
     upsertAccount: db.prepare<NewAccount, AccountRow>(
