@@ -6,8 +6,8 @@ import { loadConfig } from './config/index.js';
 import { startDaemon, type RunningDaemon } from './keeper/daemon.js';
 import { createLogger } from './log.js';
 import { startSimulator } from './sim/index.js';
-import type { Simulator } from './sim/types.js';
-import { tokenFingerprint } from './fingerprint.js';
+import type { Simulator } from './sim/simulator-api.js';
+import { tokenFingerprint } from './token-fingerprint.js';
 
 export const DEMO_CLIENT_ID = '1000000001';
 /** A well-known test secret: the demo's "Dhan" is a simulator on loopback, nothing real. */

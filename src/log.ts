@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import type { LogLevel } from './config/types.js';
+import type { LogLevel } from './config/config.js';
 
 export type { Logger } from 'pino';
 

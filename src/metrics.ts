@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from './clock.js';
-import type { DhanCallReport, DhanEndpoint } from './dhan/types.js';
+import type { DhanCallReport, DhanEndpoint } from './dhan/dhan-api.js';
 
 /**
  * One account as the metrics see it, read at scrape time. Times are epoch ms. Nothing in

@@ -1,4 +1,4 @@
-/** Domain types shared by the store, the keeper, the publishers and the server. */
+/** Tokens and the account states around them, shared by the store, the keeper, the publishers and the server. */
 
 /** Where a token came from: Dhan Web (imported), any other import, a TOTP generation, a renewal. */
 export type TokenSource = 'web' | 'import' | 'totp' | 'renew';

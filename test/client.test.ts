@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { TokenClient, TokenClientError, type TokenInfo } from '../src/client/index.js';
-import type { ServerConfig } from '../src/config/types.js';
+import type { ServerConfig } from '../src/config/config.js';
 import { silentLogger } from '../src/log.js';
 import { fingerprint, startServer, type RunningServer, type TokenResponseBody } from '../src/server/index.js';
 import { FakeProvider } from './server-fake-provider.js';

@@ -4,7 +4,7 @@ import { generateSync } from 'otplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/clock.js';
 import { startSimulator } from '../src/sim/index.js';
-import type { Simulator } from '../src/sim/types.js';
+import type { Simulator } from '../src/sim/simulator-api.js';
 import {
   Children,
   REPO_ROOT,

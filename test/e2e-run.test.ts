@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'vitest';
 import { systemClock } from '../src/clock.js';
 import { startSimulator } from '../src/sim/index.js';
-import type { Simulator } from '../src/sim/types.js';
+import type { Simulator } from '../src/sim/simulator-api.js';
 import {
   Children,
   callsOf,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/clock.js';
 import { startSimulator } from '../src/sim/index.js';
-import type { Simulator } from '../src/sim/types.js';
+import type { Simulator } from '../src/sim/simulator-api.js';
 import {
   Children,
   configYaml,

@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/clock.js';
 import { METRIC_NAMES } from '../src/metrics.js';
 import { startSimulator } from '../src/sim/index.js';
-import type { Simulator } from '../src/sim/types.js';
+import type { Simulator } from '../src/sim/simulator-api.js';
 import { onPath, Prometheus, waitFor } from './helpers/prometheus.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -3,10 +3,10 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSyn
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/clock.js';
-import type { FileSinkConfig } from '../src/config/types.js';
+import type { FileSinkConfig } from '../src/config/config.js';
 import { silentLogger } from '../src/log.js';
 import { checkWritable, Publisher, runFileSink, toPublished } from '../src/publish/index.js';
-import type { PublishedToken } from '../src/types.js';
+import type { PublishedToken } from '../src/tokens.js';
 import { JWT, storedToken, tempDirs } from './publish-helpers.js';
 
 const dirs = tempDirs();

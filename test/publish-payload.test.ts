@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { SinkConfig } from '../src/config/types.js';
+import type { SinkConfig } from '../src/config/config.js';
 import { envValue, fingerprint, formatEnvFile, sinkNames, toNotice, toPublished } from '../src/publish/index.js';
 import { JWT, storedToken } from './publish-helpers.js';
 

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from '
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../src/clock.js';
-import type { SinkConfig } from '../src/config/types.js';
+import type { SinkConfig } from '../src/config/config.js';
 import { silentLogger } from '../src/log.js';
 import { checkSinks, Publisher, type SinkResult } from '../src/publish/index.js';
 import { answer, captureLog, JWT, startReceiver, storedToken, tempDirs, type Receiver } from './publish-helpers.js';

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import type { ServerConfig } from '../src/config/types.js';
+import type { ServerConfig } from '../src/config/config.js';
 import { KeeperError } from '../src/errors.js';
 import { createLogger, silentLogger, type Logger } from '../src/log.js';
 import { fingerprint, isLoopbackHost, startServer, type RunningServer } from '../src/server/index.js';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath, type LoadOptions } from '../config/index.js';
-import type { AccountConfig, Config } from '../config/types.js';
+import type { AccountConfig, Config } from '../config/config.js';
 import { Store } from '../store/index.js';
 import { UsageError } from '../errors.js';
 

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import type { HistoryEvent } from '../store/types.js';
+import type { HistoryEvent } from '../store/records.js';
 import { isoInZone } from '../time-format.js';
-import { findAccount, loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './context.js';
+import { findAccount, loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './command-config.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);

@@ -6,8 +6,8 @@ import { DhanClient } from '../dhan/index.js';
 import { KeeperError, UsageError, errorMessage } from '../errors.js';
 import { executeCommand } from '../keeper/handoff.js';
 import { prepareImport } from '../keeper/imported-token.js';
-import type { TokenSource } from '../types.js';
-import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './context.js';
+import type { TokenSource } from '../tokens.js';
+import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './command-config.js';
 
 interface ImportOptions extends ConfigOption {
   tokenFile?: string;

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
-import { accountStatuses, type AccountStatus } from '../keeper/status.js';
+import type { AccountStatus } from '../account-status.js';
+import { accountStatuses } from '../keeper/status.js';
 import { humanDuration } from '../time-format.js';
-import { loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './context.js';
+import { loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './command-config.js';
 
 function table(rows: readonly AccountStatus[]): string {
   const header = ['CLIENT', 'NAME', 'STATE', 'EXPIRES', 'LEFT', 'SOURCE', 'NEXT ACTION', 'LAST RESULT'];

@@ -1,4 +1,4 @@
-import type { AccountMode } from '../types.js';
+import type { AccountMode } from '../tokens.js';
 
 /**
  * The validated configuration: produced once by `loadConfig`, deep-frozen, trusted by

@@ -2,12 +2,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { Problems } from './context.js';
+import { Problems } from './problems.js';
 import { prepareTree } from './env.js';
 import { describeFsError, looseModeWarning } from './files.js';
 import { messageFor, problemsOf } from './issues.js';
 import { configSchema, toConfig } from './schema.js';
-import type { Config } from './types.js';
+import type { Config } from './config.js';
 import { blankSecrets, withPlaceholderSecrets } from './without-secrets.js';
 
 export interface LoadOptions {

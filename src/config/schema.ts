@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { accountsSchema, toAccountConfig } from './accounts.js';
 import { avoidWindow, toAvoidWindow } from './avoid.js';
-import { at, type Ctx, type Warn } from './context.js';
+import { at, type Ctx, type Warn } from './problems.js';
 import { formatDuration } from './duration.js';
 import { filePath } from './files.js';
 import { kindOf, passed } from './issues.js';
 import { serverSchema, toServerConfig, warnUnknownClients } from './server.js';
-import type { Config, DurationOrShare, LogLevel } from './types.js';
+import type { Config, DurationOrShare, LogLevel } from './config.js';
 import { abbreviationWarning, baseUrl, cronExpression, duration, durationOrShare, timezone, wholeNumber } from './values.js';
 
 /*

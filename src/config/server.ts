@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { at, type Ctx, type Warn } from './context.js';
+import { at, type Ctx, type Warn } from './problems.js';
 import { describe, firstUser, isObject, kindOf, passed, required, show } from './issues.js';
 import { given, inlineSecret, secretFile, twins } from './secrets.js';
-import type { AccountConfig, ServerConfig } from './types.js';
+import type { AccountConfig, ServerConfig } from './config.js';
 import { listenAddress, name } from './values.js';
 import { isLoopbackHost } from '../loopback.js';
 

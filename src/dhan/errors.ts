@@ -1,5 +1,5 @@
 import { KeeperError } from '../errors.js';
-import type { DhanEndpoint, DhanErrorKind } from './types.js';
+import type { DhanEndpoint, DhanErrorKind } from './dhan-api.js';
 
 export interface DhanErrorInit {
   readonly kind: DhanErrorKind;

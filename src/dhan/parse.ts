@@ -1,7 +1,7 @@
 import { DateTime } from 'luxon';
 import { DhanError, operationName, sanitizeDhanText } from './errors.js';
 import { formatExpiryTime, looksLikeToken, parseTokenValidity, tryReadExpiry } from './expiry.js';
-import type { DhanEndpoint, DhanErrorKind, IssuedToken, Profile } from './types.js';
+import type { DhanEndpoint, DhanErrorKind, IssuedToken, Profile } from './dhan-api.js';
 
 /** No answer of Dhan's is near this; anything bigger is a proxy error page or worse. */
 export const MAX_BODY_BYTES = 1024 * 1024;

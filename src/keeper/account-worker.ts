@@ -1,19 +1,19 @@
 import type { Clock } from '../clock.js';
 import { isAbortError } from '../clock.js';
-import type { AccountConfig } from '../config/types.js';
+import type { AccountConfig } from '../config/config.js';
 import { DhanError, isDhanError } from '../dhan/errors.js';
-import type { DhanApi, IssuedToken } from '../dhan/types.js';
+import type { DhanApi, IssuedToken } from '../dhan/dhan-api.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
-import type { AccountRecord, EventOutcome } from '../store/types.js';
+import type { AccountRecord, EventOutcome } from '../store/records.js';
 import { TOTP_STEP_MS, type TotpGuard } from '../totp.js';
-import type { StoredToken } from '../types.js';
+import type { StoredToken } from '../tokens.js';
 import { backoffDelay } from './backoff.js';
 import type { ImportedToken } from './imported-token.js';
 import type { Limiter } from './limiter.js';
 import { plan, stableFraction, type Plan, type PlannerPolicy, type RefreshMethod } from './planner.js';
-import { tokenFingerprint } from '../fingerprint.js';
+import { tokenFingerprint } from '../token-fingerprint.js';
 
 /** How the rest of the daemon hears about what a worker did: metrics, the token API's push. */
 export interface WorkerHooks {

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
+import type { Config } from '../config/config.js';
 import { DhanClient } from '../dhan/index.js';
-import type { DhanCallReport } from '../dhan/types.js';
+import type { DhanCallReport } from '../dhan/dhan-api.js';
 import type { Logger } from '../log.js';
 import { Publisher, type SinkResult } from '../publish/index.js';
 import type { Store } from '../store/index.js';

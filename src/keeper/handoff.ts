@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
+import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Store } from '../store/index.js';

@@ -1,18 +1,19 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
-import type { DhanApi } from '../dhan/types.js';
+import type { Config } from '../config/config.js';
+import type { DhanApi } from '../dhan/dhan-api.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
-import type { KeeperRequest } from '../store/types.js';
+import type { KeeperRequest } from '../store/records.js';
 import { TotpGuard } from '../totp.js';
-import type { StoredToken } from '../types.js';
+import type { StoredToken } from '../tokens.js';
 import { AccountWorker, type CommandOutcome, type TokenPublisher, type WorkerHooks } from './account-worker.js';
 import type { ImportedToken } from './imported-token.js';
 import { Limiter } from './limiter.js';
 import { Scheduler } from './scheduler.js';
-import { accountStatuses, type AccountStatus } from './status.js';
+import type { AccountStatus } from '../account-status.js';
+import { accountStatuses } from './status.js';
 import { noSweep, type SweepStarter } from './sweep.js';
 
 export interface KeeperDeps {

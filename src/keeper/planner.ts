@@ -1,5 +1,5 @@
-import type { AvoidWindow, DurationOrShare } from '../config/types.js';
-import type { AccountMode, TokenSource } from '../types.js';
+import type { AvoidWindow, DurationOrShare } from '../config/config.js';
+import type { AccountMode, TokenSource } from '../tokens.js';
 import { avoidIntervalAt } from './avoid-windows.js';
 
 /**

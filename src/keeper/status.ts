@@ -1,24 +1,9 @@
-import type { Config } from '../config/types.js';
+import type { Config } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import { isoInZone } from '../time-format.js';
 import { leaseIsLive } from './lease.js';
-import type { AccountMode, AccountState, TokenSource } from '../types.js';
-
-/** What `status --json`, `GET /v1/status` and the readiness check report. Never a token. */
-export interface AccountStatus {
-  readonly clientId: string;
-  readonly name: string;
-  readonly mode: AccountMode;
-  readonly state: AccountState;
-  readonly expiresAt: string | null;
-  readonly secondsLeft: number | null;
-  readonly source: TokenSource | null;
-  readonly obtainedAt: string | null;
-  readonly lastResult: string | null;
-  readonly nextActionAt: string | null;
-  readonly attention: string | null;
-  readonly consecutiveFailures: number;
-}
+import type { AccountStatus } from '../account-status.js';
+import type { AccountState } from '../tokens.js';
 
 export function accountStatuses(config: Config, store: Store | undefined, now: number): AccountStatus[] {
   const zone = config.dhan.timezone;

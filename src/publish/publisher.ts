@@ -1,8 +1,8 @@
 import type { Clock } from '../clock.js';
-import type { SinkConfig } from '../config/types.js';
+import type { SinkConfig } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { PublishedToken, StoredToken } from '../types.js';
+import type { PublishedToken, StoredToken } from '../tokens.js';
 import { checkSinks, type SinkAccount } from './check-sinks.js';
 import { runExecSink } from './exec-sink.js';
 import { runFileSink } from './file-sink.js';

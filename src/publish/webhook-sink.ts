@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
-import type { WebhookSinkConfig } from '../config/types.js';
+import type { WebhookSinkConfig } from '../config/config.js';
 import { KeeperError } from '../errors.js';
-import type { PublishedToken } from '../types.js';
+import type { PublishedToken } from '../tokens.js';
 import { VERSION } from '../version.js';
 import { toNotice } from './payload.js';
 import { displayUrl } from './redact.js';

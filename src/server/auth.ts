@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApiKeyConfig } from '../config/types.js';
+import type { ApiKeyConfig } from '../config/config.js';
 
 export type AuthResult =
   | { readonly ok: true; readonly key: ApiKeyConfig }

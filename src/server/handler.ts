@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import type { RequestContext, Route, ServerDeps } from './context.js';
+import type { RequestContext, Route, ServerDeps } from './route.js';
 import { serveHealth, serveMetrics, serveReady, serveStatus } from './info-routes.js';
 import { sendError } from './respond.js';
 import { serveToken } from './token-route.js';

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ApiKeyRing } from './auth.js';
 import type { LongPolls } from './long-polls.js';
-import type { TokenProvider } from './types.js';
+import type { TokenProvider } from './server-api.js';
 
 /** What every route may use; built once per server. */
 export interface ServerDeps {

@@ -1,9 +1,9 @@
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
-import type { ServerConfig } from '../config/types.js';
-import type { AccountStatus } from '../keeper/status.js';
+import type { ServerConfig } from '../config/config.js';
+import type { AccountStatus } from '../account-status.js';
 import type { Logger } from '../log.js';
-import type { PublishedToken, StoredToken } from '../types.js';
+import type { PublishedToken, StoredToken } from '../tokens.js';
 
 /**
  * What the server needs from the keeper. The server only reads committed state: it never

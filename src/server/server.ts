@@ -3,12 +3,12 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { systemClock } from '../clock.js';
 import { ApiKeyRing } from './auth.js';
-import type { ServerDeps } from './context.js';
+import type { ServerDeps } from './route.js';
 import { createHandler } from './handler.js';
 import { assertSafeBind, hostPort, listen } from './listen.js';
 import { LongPolls } from './long-polls.js';
 import { MAX_WAIT_SECONDS } from './query.js';
-import type { RunningServer, ServerOptions } from './types.js';
+import type { RunningServer, ServerOptions } from './server-api.js';
 
 const DEFAULT_MAX_LONG_POLLS = 256;
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { decodeBase32Secret } from './totp-verify.js';
-import type { SimAccount, SimAccountOptions } from './types.js';
+import type { SimAccount, SimAccountOptions } from './simulator-api.js';
 
 export const DEFAULT_ACCOUNT_OPTIONS: SimAccountOptions = Object.freeze({
   renewableTotpTokens: true,

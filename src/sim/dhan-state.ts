@@ -11,7 +11,7 @@ import {
 } from './responses.js';
 import { TokenRegistry, type TokenOrigin, type TokenRecord } from './tokens.js';
 import { acceptedStep, decodeBase32Secret } from './totp-verify.js';
-import type { SimAccount, SimAccountOptions, SimEndpoint, SimStats } from './types.js';
+import type { SimAccount, SimAccountOptions, SimEndpoint, SimStats } from './simulator-api.js';
 
 interface AccountState {
   readonly account: SimAccount;

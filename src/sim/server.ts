@@ -4,7 +4,7 @@ import type { DhanState, SimRequest } from './dhan-state.js';
 import { parseAccountOptions } from './accounts.js';
 import type { FaultBook } from './faults.js';
 import { dhanError, hugeJson, rateLimitBody, type Reply } from './responses.js';
-import type { SimEndpoint } from './types.js';
+import type { SimEndpoint } from './simulator-api.js';
 
 const ROUTES: Readonly<Record<string, { readonly endpoint: SimEndpoint; readonly method: string }>> = {
   '/app/generateAccessToken': { endpoint: 'generate', method: 'POST' },

@@ -1,4 +1,4 @@
-import type { AccountMode, TokenSource } from '../types.js';
+import type { AccountMode, TokenSource } from '../tokens.js';
 
 /** What the keeper persists about an account besides its tokens. Times are epoch ms. */
 export interface AccountRecord {

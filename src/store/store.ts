@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { KeeperError } from '../errors.js';
-import type { AccountMode, StoredToken, TokenSource } from '../types.js';
+import type { AccountMode, StoredToken, TokenSource } from '../tokens.js';
 import { checkReadable, migrate } from './migrations.js';
 import type {
   AccountPatch,
@@ -17,7 +17,7 @@ import type {
   NewEvent,
   NewToken,
   RequestAction,
-} from './types.js';
+} from './records.js';
 
 export interface StoreOptions {
   /** For CLI readers beside a running daemon: never creates, migrates or writes anything. */
