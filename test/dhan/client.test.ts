@@ -2,11 +2,11 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net';
 import { createGuardrails, generateSync } from 'otplib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FakeClock } from '../src/clock.js';
-import { DhanClient, DhanError, decodeJwtPayload } from '../src/dhan/index.js';
-import type { DhanCallReport, DhanClientOptions, DhanEndpoint, DhanErrorKind, IssuedToken } from '../src/dhan/index.js';
-import { startSimulator, type SimAccount, type Simulator } from '../src/sim/index.js';
-import { DHAN_RESPONSES, IST_OFFSET_MS, expectNoSecrets, jwtExpiringAt, recorded, withToken } from './dhan-helpers.js';
+import { FakeClock } from '../../src/clock.js';
+import { DhanClient, DhanError, decodeJwtPayload } from '../../src/dhan/index.js';
+import type { DhanCallReport, DhanClientOptions, DhanEndpoint, DhanErrorKind, IssuedToken } from '../../src/dhan/index.js';
+import { startSimulator, type SimAccount, type Simulator } from '../../src/sim/index.js';
+import { DHAN_RESPONSES, IST_OFFSET_MS, expectNoSecrets, jwtExpiringAt, recorded, withToken } from '../helpers/dhan.js';
 
 // The simulator verifies TOTP with its own code; computing codes with otplib here lets the two check each other.
 const guardrails = createGuardrails({ MIN_SECRET_BYTES: 10 });

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGuardrails, generateSync } from 'otplib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeClock } from '../src/clock.js';
-import { loadSimAccounts, startSimulator, type SimAccount, type Simulator, type SimulatorOptions } from '../src/sim/index.js';
-import { decodeBase32Secret, hotp } from '../src/sim/totp-verify.js';
+import { FakeClock } from '../../src/clock.js';
+import { loadSimAccounts, startSimulator, type SimAccount, type Simulator, type SimulatorOptions } from '../../src/sim/index.js';
+import { decodeBase32Secret, hotp } from '../../src/sim/totp-verify.js';
 
 // The simulator verifies TOTP with its own RFC 6238 code; the test computes codes with otplib,
 // so the two implementations check each other.

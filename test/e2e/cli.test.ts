@@ -2,9 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSync } from 'otplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import { startSimulator } from '../src/sim/index.js';
-import type { Simulator } from '../src/sim/simulator-api.js';
+import { systemClock } from '../../src/clock.js';
+import { startSimulator } from '../../src/sim/index.js';
+import type { Simulator } from '../../src/sim/simulator-api.js';
 import {
   Children,
   REPO_ROOT,
@@ -14,7 +14,7 @@ import {
   statusJson,
   tempDir,
   writeSecretFile,
-} from './helpers/cli.js';
+} from '../helpers/cli.js';
 
 /*
  * Issue 2 "Done when", checked from outside: the built CLI spawned as a process, judged by its

@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import { startSimulator } from '../src/sim/index.js';
-import { Children, startKeeper, tempDir, waitUntil } from './helpers/cli.js';
+import { systemClock } from '../../src/clock.js';
+import { startSimulator } from '../../src/sim/index.js';
+import { Children, startKeeper, tempDir, waitUntil } from '../helpers/cli.js';
 
 const ID = '1000000801';
 const PIN = '582916';

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/repo-root.js';
 
-const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
+const cli = join(REPO_ROOT, 'dist', 'cli.js');
 
 describe('npm run demo', () => {
   it('shows a generation, then a renewal within 3 minutes, and says where to look', async () => {

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import { startSimulator } from '../src/sim/index.js';
-import { Children, callsOf, configYaml, fileSinkYaml, readJsonSink, sleep, startKeeper, tempDir, writeSecretFile } from './helpers/cli.js';
+import { systemClock } from '../../src/clock.js';
+import { startSimulator } from '../../src/sim/index.js';
+import { Children, callsOf, configYaml, fileSinkYaml, readJsonSink, sleep, startKeeper, tempDir, writeSecretFile } from '../helpers/cli.js';
 
 // Issue 4 §2: "one failing or hanging sink never blocks the others or the keeper".
 const children = new Children();

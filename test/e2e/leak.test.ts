@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import { startSimulator } from '../src/sim/index.js';
+import { systemClock } from '../../src/clock.js';
+import { startSimulator } from '../../src/sim/index.js';
 import {
   Children,
   callsOf,
@@ -17,7 +17,7 @@ import {
   tempDir,
   waitUntil,
   writeSecretFile,
-} from './helpers/cli.js';
+} from '../helpers/cli.js';
 
 /*
  * docs/promises.md promise 6 (no secret leaks), checked from outside: a whole session at log level debug — generation,

@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import { startSimulator } from '../src/sim/index.js';
-import type { Simulator } from '../src/sim/simulator-api.js';
+import { systemClock } from '../../src/clock.js';
+import { startSimulator } from '../../src/sim/index.js';
+import type { Simulator } from '../../src/sim/simulator-api.js';
 import {
   Children,
   callsOf,
@@ -18,7 +18,7 @@ import {
   tempDir,
   waitUntil,
   writeSecretFile,
-} from './helpers/cli.js';
+} from '../helpers/cli.js';
 
 /*
  * Issue 3 "Done when", checked from outside with tokens of 30 s: `dhan-token-keeper run` as a

@@ -5,9 +5,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import { startSimulator } from '../src/sim/index.js';
-import type { Simulator } from '../src/sim/simulator-api.js';
+import { systemClock } from '../../src/clock.js';
+import { startSimulator } from '../../src/sim/index.js';
+import type { Simulator } from '../../src/sim/simulator-api.js';
 import {
   Children,
   configYaml,
@@ -19,7 +19,7 @@ import {
   waitUntil,
   writeSecretFile,
   type RunningKeeper,
-} from './helpers/cli.js';
+} from '../helpers/cli.js';
 
 /*
  * Issue 4 "Done when", from outside: a running `dhan-token-keeper run` serves tokens to a plain

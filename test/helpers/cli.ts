@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { REPO_ROOT } from './repo-root.js';
 
 /**
  * End-to-end tests drive the built CLI as a user would: a real `node dist/cli.js` process, its
  * real stdout/stderr and exit code. Nothing here imports a command: a bug in argument parsing,
  * exit codes or output routing must be visible to these tests.
  */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { REPO_ROOT };
 export const CLI_PATH = join(REPO_ROOT, 'dist', 'cli.js');
 
 export interface Exit {

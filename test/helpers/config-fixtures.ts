@@ -2,8 +2,8 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
-import { ConfigError } from '../src/errors.js';
-import { loadConfig } from '../src/config/index.js';
+import { ConfigError } from '../../src/errors.js';
+import { loadConfig } from '../../src/config/index.js';
 
 export const PIN = '314159';
 export const TOTP = 'JBSWY3DPEHPK3PXP';

@@ -13,7 +13,7 @@ export interface RecordedResponse {
 
 /** The documented and reported bodies (docs/dhan-quirks.md explains them). */
 export const DHAN_RESPONSES = JSON.parse(
-  readFileSync(new URL('./fixtures/dhan-responses.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../fixtures/dhan-responses.json', import.meta.url), 'utf8'),
 ) as Record<string, RecordedResponse | string> & { jwt_payload: Record<string, unknown> };
 
 export function recorded(name: string): RecordedResponse {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { AccountStatus } from '../src/account-status.js';
-import type { TokenProvider } from '../src/server/server-api.js';
-import type { StoredToken } from '../src/tokens.js';
+import type { AccountStatus } from '../../src/account-status.js';
+import type { TokenProvider } from '../../src/server/server-api.js';
+import type { StoredToken } from '../../src/tokens.js';
 
 /** A keeper stand-in for server and client tests: tokens in a Map, swaps announced on an EventEmitter. */
 export class FakeProvider implements TokenProvider {

@@ -3,8 +3,8 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, type Logger } from '../src/log.js';
-import type { StoredToken } from '../src/tokens.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import type { StoredToken } from '../../src/tokens.js';
 
 /** Shaped like a Dhan JWT: base64url parts, so it holds both '-' and '_'. */
 export const JWT =

@@ -5,9 +5,9 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { KeeperError } from '../src/errors.js';
-import { SCHEMA_VERSION, Store } from '../src/store/index.js';
-import type { LeaseOwner, NewToken } from '../src/store/index.js';
+import { KeeperError } from '../../src/errors.js';
+import { SCHEMA_VERSION, Store } from '../../src/store/index.js';
+import type { LeaseOwner, NewToken } from '../../src/store/index.js';
 
 export interface StoreUnderTest {
   readonly store: Store;

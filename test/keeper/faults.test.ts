@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLIENT, DAY, HOUR, PIN, World } from './helpers/world.js';
+import { CLIENT, DAY, HOUR, PIN, World } from '../helpers/world.js';
 
 let world: World | undefined;
 afterEach(async () => {

@@ -3,8 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Lease, pidIsRunning } from '../src/keeper/lease.js';
-import { Store } from '../src/store/index.js';
+import { Lease, pidIsRunning } from '../../src/keeper/lease.js';
+import { Store } from '../../src/store/index.js';
 
 const stores: Store[] = [];
 afterEach(() => {

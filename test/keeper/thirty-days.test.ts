@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { DateTime } from 'luxon';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SimFault } from '../src/sim/simulator-api.js';
-import { CLIENT, DAY, HOUR, World } from './helpers/world.js';
+import type { SimFault } from '../../src/sim/simulator-api.js';
+import { CLIENT, DAY, HOUR, World } from '../helpers/world.js';
 
 let world: World | undefined;
 afterEach(async () => {

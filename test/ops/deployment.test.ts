@@ -11,15 +11,15 @@ import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { systemClock } from '../src/clock.js';
-import { loadConfig } from '../src/config/index.js';
-import { METRIC_NAMES, createMetrics } from '../src/metrics.js';
+import { systemClock } from '../../src/clock.js';
+import { loadConfig } from '../../src/config/index.js';
+import { METRIC_NAMES, createMetrics } from '../../src/metrics.js';
+import { REPO_ROOT } from '../helpers/repo-root.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = REPO_ROOT;
 const DEPLOY = join(ROOT, 'deploy');
 const PROM = join(DEPLOY, 'prometheus');
 const UNIT = join(ROOT, 'systemd', 'dhan-token-keeper.service');

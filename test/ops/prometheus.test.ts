@@ -15,17 +15,17 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import { METRIC_NAMES } from '../src/metrics.js';
-import { startSimulator } from '../src/sim/index.js';
-import type { Simulator } from '../src/sim/simulator-api.js';
-import { onPath, Prometheus, waitFor } from './helpers/prometheus.js';
+import { systemClock } from '../../src/clock.js';
+import { METRIC_NAMES } from '../../src/metrics.js';
+import { startSimulator } from '../../src/sim/index.js';
+import type { Simulator } from '../../src/sim/simulator-api.js';
+import { onPath, Prometheus, waitFor } from '../helpers/prometheus.js';
+import { REPO_ROOT } from '../helpers/repo-root.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = REPO_ROOT;
 const CLI = join(ROOT, 'dist', 'cli.js');
 const ALERTS_YML = join(ROOT, 'deploy', 'prometheus', 'alerts.yml');
 const IN_CI = Boolean(process.env['CI']);

@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/repo-root.js';
 
-const root = join(import.meta.dirname, '..');
+const root = REPO_ROOT;
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const cli = join(root, 'dist', 'cli.js');
 

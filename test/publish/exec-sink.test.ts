@@ -1,10 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import type { ExecSinkConfig } from '../src/config/config.js';
-import { runExecSink, toPublished, type SinkContext } from '../src/publish/index.js';
-import { captureLog, JWT, storedToken, tempDirs } from './publish-helpers.js';
+import { systemClock } from '../../src/clock.js';
+import type { ExecSinkConfig } from '../../src/config/config.js';
+import { runExecSink, toPublished, type SinkContext } from '../../src/publish/index.js';
+import { captureLog, JWT, storedToken, tempDirs } from '../helpers/publish.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());

@@ -2,12 +2,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import type { FileSinkConfig } from '../src/config/config.js';
-import { silentLogger } from '../src/log.js';
-import { checkWritable, Publisher, runFileSink, toPublished } from '../src/publish/index.js';
-import type { PublishedToken } from '../src/tokens.js';
-import { JWT, storedToken, tempDirs } from './publish-helpers.js';
+import { systemClock } from '../../src/clock.js';
+import type { FileSinkConfig } from '../../src/config/config.js';
+import { silentLogger } from '../../src/log.js';
+import { checkWritable, Publisher, runFileSink, toPublished } from '../../src/publish/index.js';
+import type { PublishedToken } from '../../src/tokens.js';
+import { JWT, storedToken, tempDirs } from '../helpers/publish.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());

@@ -1,11 +1,11 @@
 import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import type { SinkConfig } from '../src/config/config.js';
-import { silentLogger } from '../src/log.js';
-import { checkSinks, Publisher, type SinkResult } from '../src/publish/index.js';
-import { answer, captureLog, JWT, startReceiver, storedToken, tempDirs, type Receiver } from './publish-helpers.js';
+import { systemClock } from '../../src/clock.js';
+import type { SinkConfig } from '../../src/config/config.js';
+import { silentLogger } from '../../src/log.js';
+import { checkSinks, Publisher, type SinkResult } from '../../src/publish/index.js';
+import { answer, captureLog, JWT, startReceiver, storedToken, tempDirs, type Receiver } from '../helpers/publish.js';
 
 const CLIENT = '1100000001';
 const HOOK_SECRET = 'webhook-hmac-secret-789';

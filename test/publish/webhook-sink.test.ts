@@ -1,10 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FakeClock, systemClock } from '../src/clock.js';
-import type { WebhookSinkConfig } from '../src/config/config.js';
-import { fingerprint, runWebhookSink, toPublished, type SinkContext } from '../src/publish/index.js';
-import { answer, captureLog, JWT, startReceiver, storedToken, type Receiver } from './publish-helpers.js';
+import { FakeClock, systemClock } from '../../src/clock.js';
+import type { WebhookSinkConfig } from '../../src/config/config.js';
+import { fingerprint, runWebhookSink, toPublished, type SinkContext } from '../../src/publish/index.js';
+import { answer, captureLog, JWT, startReceiver, storedToken, type Receiver } from '../helpers/publish.js';
 
 const published = toPublished(storedToken(), 'Asia/Kolkata');
 const SECRET = 'shared-hmac-secret-0123';

@@ -1,11 +1,11 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import type { ServerConfig } from '../src/config/config.js';
-import { KeeperError } from '../src/errors.js';
-import { createLogger, silentLogger, type Logger } from '../src/log.js';
-import { fingerprint, isLoopbackHost, startServer, type RunningServer } from '../src/server/index.js';
-import { FakeProvider } from './server-fake-provider.js';
+import type { ServerConfig } from '../../src/config/config.js';
+import { KeeperError } from '../../src/errors.js';
+import { createLogger, silentLogger, type Logger } from '../../src/log.js';
+import { fingerprint, isLoopbackHost, startServer, type RunningServer } from '../../src/server/index.js';
+import { FakeProvider } from '../helpers/fake-provider.js';
 
 const MAIN = '1000000001';
 const ALT = '1000000002';

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { TokenClient, TokenClientError, type TokenInfo } from '../src/client/index.js';
-import type { ServerConfig } from '../src/config/config.js';
-import { silentLogger } from '../src/log.js';
-import { fingerprint, startServer, type RunningServer, type TokenResponseBody } from '../src/server/index.js';
-import { FakeProvider } from './server-fake-provider.js';
+import { TokenClient, TokenClientError, type TokenInfo } from '../../src/client/index.js';
+import type { ServerConfig } from '../../src/config/config.js';
+import { silentLogger } from '../../src/log.js';
+import { fingerprint, startServer, type RunningServer, type TokenResponseBody } from '../../src/server/index.js';
+import { FakeProvider } from '../helpers/fake-provider.js';
 
 const MAIN = '1000000001';
 const ALT = '1000000002';

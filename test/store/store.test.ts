@@ -3,10 +3,10 @@ import os from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { KeeperError } from '../src/errors.js';
-import { Store } from '../src/store/index.js';
-import { migrate, type Migration } from '../src/store/migrations.js';
-import { describeStoreBehaviour } from './store.behaviour.js';
+import { KeeperError } from '../../src/errors.js';
+import { Store } from '../../src/store/index.js';
+import { migrate, type Migration } from '../../src/store/migrations.js';
+import { describeStoreBehaviour } from '../helpers/store-behaviour.js';
 
 const dirs: string[] = [];
 afterAll(() => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FakeClock, SystemClock } from '../src/clock.js';
+import { FakeClock, SystemClock } from '../../src/clock.js';
 
 const DAY = 86_400_000;
 

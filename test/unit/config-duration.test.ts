@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration, parseDurationOrShare } from '../src/config/index.js';
-import { UsageError } from '../src/errors.js';
+import { formatDuration, parseDuration, parseDurationOrShare } from '../../src/config/index.js';
+import { UsageError } from '../../src/errors.js';
 
 describe('parseDuration', () => {
   it.each([

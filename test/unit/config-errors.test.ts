@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/index.js';
-import { ENV, PIN, TOTP, baseConfig, problemsOf, tempDir, writeConfig, writeFile } from './config-fixtures.js';
+import { loadConfig } from '../../src/config/index.js';
+import { ENV, PIN, TOTP, baseConfig, problemsOf, tempDir, writeConfig, writeFile } from '../helpers/config-fixtures.js';
 
 type Raw = Record<string, unknown>;
 

@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, resolveConfigPath, type Config } from '../src/config/index.js';
-import { ConfigError } from '../src/errors.js';
-import { ENV, PIN, TOTP, baseConfig, problemsOf, tempDir, writeConfig, writeFile } from './config-fixtures.js';
+import { loadConfig, resolveConfigPath, type Config } from '../../src/config/index.js';
+import { ConfigError } from '../../src/errors.js';
+import { ENV, PIN, TOTP, baseConfig, problemsOf, tempDir, writeConfig, writeFile } from '../helpers/config-fixtures.js';
+import { REPO_ROOT } from '../helpers/repo-root.js';
 
-const REPO_ROOT = join(import.meta.dirname, '..');
 
 const FULL_EXAMPLE = `
 storage:

@@ -8,8 +8,8 @@ import {
   parseTokenValidity,
   readExpiry,
   tryReadExpiry,
-} from '../src/dhan/index.js';
-import { KeeperError } from '../src/errors.js';
+} from '../../src/dhan/index.js';
+import { KeeperError } from '../../src/errors.js';
 
 const IST = 'Asia/Kolkata';
 /** IST is UTC+05:30 all year (no DST): a wall clock minus this is the UTC instant. */

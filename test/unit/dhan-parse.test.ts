@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DhanError, parseProfileResponse, parseTokenResponse } from '../src/dhan/index.js';
-import type { DhanEndpoint, DhanErrorKind, IssuedToken, ParseContext, Profile, RawResponse } from '../src/dhan/index.js';
+import { DhanError, parseProfileResponse, parseTokenResponse } from '../../src/dhan/index.js';
+import type { DhanEndpoint, DhanErrorKind, IssuedToken, ParseContext, Profile, RawResponse } from '../../src/dhan/index.js';
 import {
   DHAN_RESPONSES,
   IST,
@@ -10,7 +10,7 @@ import {
   makeJwt,
   recorded,
   withToken,
-} from './dhan-helpers.js';
+} from '../helpers/dhan.js';
 
 const RECEIVED_AT = Date.UTC(2026, 0, 5, 3, 30, 0);
 const CTX: ParseContext = { timezone: IST, receivedAt: RECEIVED_AT, secrets: [] };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, urlWithoutQuery } from '../src/log.js';
+import { createLogger, urlWithoutQuery } from '../../src/log.js';
 
 function capture(): { lines: string[]; log: ReturnType<typeof createLogger> } {
   const lines: string[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../src/clock.js';
-import { createMetrics, METRIC_NAMES, type AccountMetricsSnapshot } from '../src/metrics.js';
+import { FakeClock } from '../../src/clock.js';
+import { createMetrics, METRIC_NAMES, type AccountMetricsSnapshot } from '../../src/metrics.js';
 
 const T0 = Date.UTC(2026, 0, 5, 3, 30, 0);
 const HOUR = 3600_000;

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import type { AvoidWindow } from '../src/config/config.js';
-import { avoidIntervalAt } from '../src/keeper/avoid-windows.js';
-import { plan, stableFraction, URGENT_SHARE, type PlanInput } from '../src/keeper/planner.js';
+import type { AvoidWindow } from '../../src/config/config.js';
+import { avoidIntervalAt } from '../../src/keeper/avoid-windows.js';
+import { plan, stableFraction, URGENT_SHARE, type PlanInput } from '../../src/keeper/planner.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

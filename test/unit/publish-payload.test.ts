@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { SinkConfig } from '../src/config/config.js';
-import { envValue, fingerprint, formatEnvFile, sinkNames, toNotice, toPublished } from '../src/publish/index.js';
-import { JWT, storedToken } from './publish-helpers.js';
+import type { SinkConfig } from '../../src/config/config.js';
+import { envValue, fingerprint, formatEnvFile, sinkNames, toNotice, toPublished } from '../../src/publish/index.js';
+import { JWT, storedToken } from '../helpers/publish.js';
 
 describe('publish: payload', () => {
   it('gives ISO times with the offset of the configured zone', () => {

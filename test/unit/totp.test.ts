@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../src/clock.js';
-import { normaliseTotpSecret, TOTP_STEP_MS, totpCode, TotpGuard } from '../src/totp.js';
+import { FakeClock } from '../../src/clock.js';
+import { normaliseTotpSecret, TOTP_STEP_MS, totpCode, TotpGuard } from '../../src/totp.js';
 
 // RFC 6238 appendix B: the SHA-1 secret is ASCII "12345678901234567890"; 6-digit codes are the last 6 digits.
 const RFC_SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
