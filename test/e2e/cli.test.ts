@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSync } from 'otplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { startSimulator } from '../../src/sim/index.js';
@@ -15,6 +14,7 @@ import {
   tempDir,
   writeSecretFile,
 } from '../helpers/cli.js';
+import { totpAt } from '../helpers/totp.js';
 
 /*
  * Issue 2 "Done when", checked from outside: the built CLI spawned as a process, judged by its
@@ -33,10 +33,6 @@ const IMPORT_CLIENT = '1000000201';
 const FILE_CLIENT = '1000000202';
 const EMPTY_CLIENT = '1000000203';
 const OPAQUE_CLIENT = '1000000204';
-
-function totpNow(secret: string): string {
-  return generateSync({ secret, epoch: Math.floor(Date.now() / 1000) });
-}
 
 describe('usage, version and exit codes', () => {
   it('--help, --version and version exit 0; an unknown command exits 2', async () => {
@@ -149,11 +145,11 @@ describe('simulate', () => {
     const base = firstLine;
 
     // Generation: POST with PIN and a TOTP code in the query, as Dhan documents it (docs/dhan-quirks.md, "Endpoints").
-    const wrongPin = await fetch(`${base}/app/generateAccessToken?dhanClientId=1000000101&pin=000000&totp=${totpNow(TOTP_SECRET)}`, { method: 'POST' });
+    const wrongPin = await fetch(`${base}/app/generateAccessToken?dhanClientId=1000000101&pin=000000&totp=${totpAt(TOTP_SECRET, Date.now())}`, { method: 'POST' });
     const wrongPinBody = (await wrongPin.json()) as { status?: string };
     expect(wrongPinBody.status).toBe('error');
 
-    const gen = await fetch(`${base}/app/generateAccessToken?dhanClientId=1000000101&pin=${PIN}&totp=${totpNow(TOTP_SECRET)}`, { method: 'POST' });
+    const gen = await fetch(`${base}/app/generateAccessToken?dhanClientId=1000000101&pin=${PIN}&totp=${totpAt(TOTP_SECRET, Date.now())}`, { method: 'POST' });
     expect(gen.status).toBe(200);
     const generated = (await gen.json()) as { dhanClientId: string; accessToken: string; expiryTime: string };
     expect(generated.dhanClientId).toBe('1000000101');

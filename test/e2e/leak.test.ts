@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, expect, it } from 'vitest';
@@ -18,6 +16,7 @@ import {
   waitUntil,
   writeSecretFile,
 } from '../helpers/cli.js';
+import { answer, startReceiver } from '../helpers/http.js';
 
 /*
  * docs/promises.md promise 6 (no secret leaks), checked from outside: a whole session at log level debug — generation,
@@ -64,17 +63,7 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     tokenLifetimeMs: 30_000,
     generateIntervalMs: 10_000,
   });
-  const hookBodies: string[] = [];
-  const receiver: Server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      hookBodies.push(body);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const receiver = await startReceiver(answer(204));
   try {
     // The first renewal of the main account fails with 503 and must be retried.
     sim.addFault({ endpoint: 'renew', clientId: MAIN, action: { type: 'status', status: 503 } });
@@ -99,7 +88,7 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
             name: 'main',
             sinksYaml:
               fileSinkYaml('./tokens/main.json') +
-              `      - type: webhook\n        url: http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook\n        secret: ${HOOK_SECRET}\n        includeToken: true\n`,
+              `      - type: webhook\n        url: ${receiver.url}/hook\n        secret: ${HOOK_SECRET}\n        includeToken: true\n`,
           },
           { clientId: WRONG, name: 'wrong', pin: PIN_WRONG_IN_CONFIG, totpSecret: SECRET_WRONG },
           { clientId: WEB, name: 'web', mode: 'renew-only', sinksYaml: fileSinkYaml('./tokens/web.json') },
@@ -167,7 +156,7 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     const stored = (db.prepare('SELECT access_token FROM tokens').all() as Array<{ access_token: string }>).map((r) => r.access_token);
     db.close();
     const tokens = new Set([...stored, web.accessToken, servedToken]);
-    for (const body of hookBodies) tokens.add((JSON.parse(body) as { accessToken: string }).accessToken);
+    for (const { body } of receiver.requests) tokens.add((JSON.parse(body.toString('utf8')) as { accessToken: string }).accessToken);
     expect(stored.length).toBeGreaterThanOrEqual(4);
 
     const printed = `${children.transcript()}\n${served.join('\n')}`;
@@ -199,6 +188,6 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     console.log(`e2e-leak: searched ${printed.length} characters from ${children.all.length} processes and ${served.length} HTTP answers for ${secrets.length} secrets (${tokens.size} tokens)`);
   } finally {
     await sim.close();
-    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    await receiver.close();
   }
 }, 150_000);

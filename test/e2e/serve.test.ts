@@ -1,8 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
@@ -20,6 +18,7 @@ import {
   writeSecretFile,
   type RunningKeeper,
 } from '../helpers/cli.js';
+import { answer, startReceiver, type Receiver } from '../helpers/http.js';
 
 /*
  * Issue 4 "Done when", from outside: a running `dhan-token-keeper run` serves tokens to a plain
@@ -50,7 +49,6 @@ interface TokenBody {
 interface Delivery {
   readonly raw: Buffer;
   readonly signature: string | undefined;
-  readonly at: number;
 }
 
 const children = new Children();
@@ -58,8 +56,14 @@ let sim: Simulator;
 let dir: string;
 let configPath: string;
 let keeper: RunningKeeper;
-let receiver: Server;
-const deliveries: Delivery[] = [];
+let receiver: Receiver | undefined;
+
+function deliveries(): Delivery[] {
+  return (receiver?.requests ?? []).map((r) => {
+    const sig = r.headers['x-dhan-token-signature'];
+    return { raw: r.body, signature: typeof sig === 'string' ? sig : undefined };
+  });
+}
 
 const sinkJson = (): string => join(dir, 'tokens', 'main.json');
 const sinkEnv = (): string => join(dir, 'tokens', 'main.env');
@@ -97,17 +101,8 @@ beforeAll(async () => {
     tokenLifetimeMs: 30_000,
     generateIntervalMs: 10_000,
   });
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const sig = req.headers['x-dhan-token-signature'];
-      deliveries.push({ raw: Buffer.concat(chunks), signature: typeof sig === 'string' ? sig : undefined, at: Date.now() });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/dhan-token`;
+  receiver = await startReceiver(answer(204));
+  const hookUrl = `${receiver.url}/dhan-token`;
 
   dir = tempDir();
   const hook = join(dir, 'hook.mjs');
@@ -148,7 +143,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await children.killAll();
   await sim?.close();
-  await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
+  await receiver?.close();
 });
 
 // Per-test children (the daemon lives in `children` until afterAll).
@@ -295,8 +290,8 @@ describe('sinks of a running keeper', () => {
   });
 
   it('a webhook receiver verifies the HMAC-SHA256 signature with the shared secret', async () => {
-    await waitUntil(() => deliveries.length > 0, { timeoutMs: 30_000, what: 'a webhook delivery' });
-    for (const d of deliveries) {
+    await waitUntil(() => deliveries().length > 0, { timeoutMs: 30_000, what: 'a webhook delivery' });
+    for (const d of deliveries()) {
       const expected = `sha256=${createHmac('sha256', HOOK_SECRET).update(d.raw).digest('hex')}`;
       expect(d.signature).toBe(expected);
       const body = JSON.parse(d.raw.toString('utf8')) as { clientId: string; accessToken: string; fingerprint: string };
@@ -306,10 +301,10 @@ describe('sinks of a running keeper', () => {
       const forged = `sha256=${createHmac('sha256', HOOK_SECRET).update(`${d.raw.toString('utf8')} `).digest('hex')}`;
       expect(forged).not.toBe(d.signature);
     }
-    const latest = JSON.parse(deliveries.at(-1)?.raw.toString('utf8') ?? '{}') as { accessToken: string };
+    const latest = JSON.parse(deliveries().at(-1)?.raw.toString('utf8') ?? '{}') as { accessToken: string };
     const sinkNow = readJsonSink(sinkJson())?.accessToken;
     // The latest delivery carries the token the file sink holds (or its successor is on its way).
-    if (latest.accessToken !== sinkNow) await waitUntil(() => deliveries.some((d) => d.raw.toString('utf8').includes(sinkNow ?? '-')), { timeoutMs: 10_000, what: 'the webhook for the current token' });
+    if (latest.accessToken !== sinkNow) await waitUntil(() => deliveries().some((d) => d.raw.toString('utf8').includes(sinkNow ?? '-')), { timeoutMs: 10_000, what: 'the webhook for the current token' });
   });
 });
 

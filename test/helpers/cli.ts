@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './repo-root.js';
@@ -288,17 +288,7 @@ export function writeSecretFile(path: string, text: string, mode = 0o600): strin
   return path;
 }
 
-/** The token in a JSON file sink, or undefined while the sink does not exist yet. */
-export function readJsonSink(path: string): { accessToken: string; expiresAt: string; source: string } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The keeper replaces the file atomically (rename), so a read never sees half a file.
-  return JSON.parse(text) as { accessToken: string; expiresAt: string; source: string };
-}
+export { readJsonSink } from './sink-file.js';
 
 /** `status --json` rows, as the CLI documents them. */
 export interface StatusRow {

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sinkToken } from '../helpers/sink-file.js';
 import { CLIENT, DAY, HOUR, PIN, World } from '../helpers/world.js';
 
 let world: World | undefined;
@@ -22,9 +22,6 @@ async function untilPlannedRefresh(w: World): Promise<void> {
   await w.runFor(next - w.clock.now() - 1);
 }
 
-function sinkToken(w: World): string {
-  return (JSON.parse(readFileSync(w.sinkPath, 'utf8')) as { accessToken: string }).accessToken;
-}
 
 function events(w: World, kind: 'renew' | 'generate' | 'probe' | 'attention' | 'recover') {
   return w.store.listEvents({ clientId: CLIENT, kinds: [kind], limit: 1000 }).reverse();
@@ -35,14 +32,14 @@ describe('keeper against the simulator, fault by fault', () => {
     const w = await started();
     const first = w.current()!;
     expect(first.source).toBe('totp');
-    expect(sinkToken(w)).toBe(first.accessToken);
+    expect(sinkToken(w.sinkPath)).toBe(first.accessToken);
     expect(w.sim.isLive(first.accessToken)).toBe(true);
     await untilPlannedRefresh(w);
     expect(w.current()!.id).toBe(first.id);
     await w.runFor(2_000);
     const renewed = w.current()!;
     expect(renewed.source).toBe('renew');
-    expect(sinkToken(w)).toBe(renewed.accessToken);
+    expect(sinkToken(w.sinkPath)).toBe(renewed.accessToken);
     expect(w.sim.isLive(first.accessToken)).toBe(false);
     expect(w.sim.stats().wrongMethod).toBe(0);
     // A third of the lifetime was left, plus up to 5% of it as jitter.
@@ -99,7 +96,7 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(now.id).not.toBe(old.id);
     expect(now.source).toBe('totp');
     expect(w.sim.isLive(now.accessToken)).toBe(true);
-    expect(sinkToken(w)).toBe(now.accessToken);
+    expect(sinkToken(w.sinkPath)).toBe(now.accessToken);
     // Lost, checked with the profile call, declared dead, replaced by a generation within the same moment.
     expect(now.obtainedAt - old.obtainedAt).toBeGreaterThan(0);
     const stats = w.sim.stats();
@@ -331,18 +328,18 @@ describe('keeper crash recovery (a crash at each step of a refresh)', () => {
     const now = w.current()!;
     expect(now.id).not.toBe(token.id);
     expect(w.sim.isLive(now.accessToken)).toBe(true);
-    expect(sinkToken(w)).toBe(now.accessToken);
+    expect(sinkToken(w.sinkPath)).toBe(now.accessToken);
   });
 
   it('crash after the new token was stored, before the sinks were written: the start rewrites them', async () => {
     const w = await started();
-    const stale = sinkToken(w);
+    const stale = sinkToken(w.sinkPath);
     const renewed = await fetch(`${w.sim.baseUrl}/v2/RenewToken`, { headers: { 'access-token': stale, dhanClientId: CLIENT } });
     const body = (await renewed.json()) as { accessToken: string; expiryTime: string };
     w.store.saveToken({ clientId: CLIENT, accessToken: body.accessToken, source: 'renew', obtainedAt: w.clock.now(), expiresAt: w.clock.now() + DAY, expiryTime: body.expiryTime });
-    expect(sinkToken(w)).toBe(stale);
+    expect(sinkToken(w.sinkPath)).toBe(stale);
     await w.restart();
-    expect(sinkToken(w)).toBe(body.accessToken);
+    expect(sinkToken(w.sinkPath)).toBe(body.accessToken);
     expect(w.sim.stats().calls.generate[CLIENT]).toBe(1);
   });
 

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { DateTime } from 'luxon';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimFault } from '../../src/sim/simulator-api.js';
+import { sinkToken } from '../helpers/sink-file.js';
 import { CLIENT, DAY, HOUR, World } from '../helpers/world.js';
 
 let world: World | undefined;
@@ -120,9 +120,8 @@ describe('30 virtual days', () => {
     let swapsInWindow = 0;
     let lastTokenId = w.current()?.id;
     const check = (now: number): void => {
-      const sink = JSON.parse(readFileSync(w.sinkPath, 'utf8')) as { accessToken: string };
       // The sink is checked after every event; a dead token there counts from the previous check.
-      if (!w.sim.isLive(sink.accessToken)) deadMs += now - previous;
+      if (!w.sim.isLive(sinkToken(w.sinkPath))) deadMs += now - previous;
       previous = now;
       const current = w.current();
       if (current && current.id !== lastTokenId) {

@@ -9,7 +9,6 @@
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import { parse as parseYaml } from 'yaml';
 import { systemClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/index.js';
 import { METRIC_NAMES, createMetrics } from '../../src/metrics.js';
+import { freePort } from '../helpers/http.js';
 import { REPO_ROOT } from '../helpers/repo-root.js';
 
 const ROOT = REPO_ROOT;
@@ -673,18 +673,6 @@ function exitCode(child: ChildProcess, timeoutMs: number): Promise<number | null
     child.once('exit', (code) => {
       clearTimeout(timer);
       resolvePromise(code);
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolvePromise(port));
     });
   });
 }

@@ -5,7 +5,8 @@ import { systemClock } from '../../src/clock.js';
 import type { SinkConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log.js';
 import { checkSinks, Publisher, type SinkResult } from '../../src/publish/index.js';
-import { answer, captureLog, JWT, startReceiver, storedToken, tempDirs, type Receiver } from '../helpers/publish.js';
+import { answer, startReceiver, type Receiver } from '../helpers/http.js';
+import { captureLog, JWT, storedToken, tempDirs } from '../helpers/publish.js';
 
 const CLIENT = '1100000001';
 const HOOK_SECRET = 'webhook-hmac-secret-789';

@@ -1,10 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeClock, systemClock } from '../../src/clock.js';
 import type { WebhookSinkConfig } from '../../src/config/config.js';
 import { fingerprint, runWebhookSink, toPublished, type SinkContext } from '../../src/publish/index.js';
-import { answer, captureLog, JWT, startReceiver, storedToken, type Receiver } from '../helpers/publish.js';
+import { answer, freePort, startReceiver, type Receiver } from '../helpers/http.js';
+import { captureLog, JWT, storedToken } from '../helpers/publish.js';
 
 const published = toPublished(storedToken(), 'Asia/Kolkata');
 const SECRET = 'shared-hmac-secret-0123';
@@ -41,15 +41,6 @@ function signatureValid(body: Buffer, header: string | string[] | undefined, sec
   const expected = createHmac('sha256', secret).update(body).digest();
   const given = Buffer.from(header.slice('sha256='.length), 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 describe('publish: webhook', () => {
@@ -128,7 +119,7 @@ describe('publish: webhook', () => {
   });
 
   it('reports a refused connection by its code', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const outcome = await runWebhookSink(webhook(`http://127.0.0.1:${port}/hook`), published, context());
     expect(outcome).toEqual({ ok: false, attempts: 3, error: 'network error (ECONNREFUSED)' });
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DhanError, parseProfileResponse, parseTokenResponse } from '../../src/dhan/index.js';
-import type { DhanEndpoint, DhanErrorKind, IssuedToken, ParseContext, Profile, RawResponse } from '../../src/dhan/index.js';
+import type { DhanEndpoint, IssuedToken, ParseContext, Profile, RawResponse } from '../../src/dhan/index.js';
 import {
   DHAN_RESPONSES,
   IST,
@@ -11,6 +11,7 @@ import {
   recorded,
   withToken,
 } from '../helpers/dhan.js';
+import { DHAN_READINGS, dhanReadings } from '../fixtures/dhan-readings.js';
 
 const RECEIVED_AT = Date.UTC(2026, 0, 5, 3, 30, 0);
 const CTX: ParseContext = { timezone: IST, receivedAt: RECEIVED_AT, secrets: [] };
@@ -41,74 +42,27 @@ function recordedWithJwt(name: string): { res: RawResponse; token: string; expir
 }
 
 describe('every recorded Dhan body is classified', () => {
-  // What each recorded body means on each endpoint it can come from.
-  const ERRORS: Record<string, Partial<Record<DhanEndpoint, { kind: DhanErrorKind; code?: string; retryAfterMs?: number }>>> = {
-    generate_rate_limited_200: { generate: { kind: 'rate-limited', retryAfterMs: 120_000 } },
-    generate_rate_limited_400: { generate: { kind: 'rate-limited', retryAfterMs: 120_000 } },
-    generate_refused_unknown_wording: { generate: { kind: 'credentials-rejected' } },
-    renew_ok_without_token: { renew: { kind: 'token-invalid' } },
-    renew_as_post: { renew: { kind: 'bad-request', code: 'DH-905' } },
-    token_invalid: {
-      renew: { kind: 'token-invalid', code: 'DH-901' },
-      profile: { kind: 'token-invalid', code: 'DH-901' },
-      // A generation carries no token: DH-901 can only mean its client id.
-      generate: { kind: 'credentials-rejected', code: 'DH-901' },
-    },
-    token_invalid_401: {
-      renew: { kind: 'token-invalid', code: 'DH-901' },
-      profile: { kind: 'token-invalid', code: 'DH-901' },
-    },
-    invalid_token_906: {
-      renew: { kind: 'token-invalid', code: 'DH-906' },
-      profile: { kind: 'token-invalid', code: 'DH-906' },
-      generate: { kind: 'bad-request', code: 'DH-906' },
-    },
-    no_access_902: {
-      renew: { kind: 'access-denied', code: 'DH-902' },
-      profile: { kind: 'access-denied', code: 'DH-902' },
-      generate: { kind: 'access-denied', code: 'DH-902' },
-    },
-    rate_limit_904: {
-      renew: { kind: 'rate-limited', code: 'DH-904', retryAfterMs: 60_000 },
-      profile: { kind: 'rate-limited', code: 'DH-904', retryAfterMs: 60_000 },
-      generate: { kind: 'rate-limited', code: 'DH-904', retryAfterMs: 60_000 },
-    },
-    server_error_908: {
-      renew: { kind: 'transient', code: 'DH-908' },
-      profile: { kind: 'transient', code: 'DH-908' },
-      generate: { kind: 'transient', code: 'DH-908' },
-    },
-  };
-  const SUCCESSES: Record<string, 'generate' | 'renew' | 'profile'> = {
-    generate_ok: 'generate',
-    generate_ok_no_millis: 'generate',
-    renew_ok_accessToken: 'renew',
-    renew_ok_token_field: 'renew',
-    profile_ok: 'profile',
-  };
-
   it('covers every body in dhan-responses.json', () => {
     const names = Object.keys(DHAN_RESPONSES).filter((k) => !k.startsWith('_') && k !== 'jwt_payload');
-    expect(names.sort()).toEqual([...Object.keys(ERRORS), ...Object.keys(SUCCESSES)].sort());
+    expect(names.sort()).toEqual(Object.keys(DHAN_READINGS).sort());
   });
 
-  for (const [name, byEndpoint] of Object.entries(ERRORS)) {
-    for (const [endpoint, want] of Object.entries(byEndpoint) as [DhanEndpoint, { kind: DhanErrorKind; code?: string; retryAfterMs?: number }][]) {
-      it(`${name} on ${endpoint} → ${want.kind}`, () => {
-        const { status, body } = recorded(name);
-        const err = expectError(parse(endpoint, response(status, body)));
-        expect(err.kind).toBe(want.kind);
-        expect(err.code).toBe(`dhan-${want.kind}`);
-        expect(err.endpoint).toBe(endpoint);
-        expect(err.httpStatus).toBe(status);
-        expect(err.dhanCode).toBe(want.code);
-        expect(err.retryAfterMs).toBe(want.retryAfterMs);
-        expect(err.maybeProcessed).toBe(false);
-        const errorMessage = (body as { errorMessage?: string; message?: string }).errorMessage ?? (body as { message?: string }).message;
-        if (errorMessage !== undefined) expect(err.message).toContain(errorMessage);
-        if (want.code !== undefined) expect(err.message).toContain(want.code);
-      });
-    }
+  for (const [name, endpoint, want] of dhanReadings()) {
+    if (want.kind === 'success') continue;
+    it(`${name} on ${endpoint} → ${want.kind}`, () => {
+      const { status, body } = recorded(name);
+      const err = expectError(parse(endpoint, response(status, body)));
+      expect(err.kind).toBe(want.kind);
+      expect(err.code).toBe(`dhan-${want.kind}`);
+      expect(err.endpoint).toBe(endpoint);
+      expect(err.httpStatus).toBe(status);
+      expect(err.dhanCode).toBe(want.code);
+      expect(err.retryAfterMs).toBe(want.retryAfterMs);
+      expect(err.maybeProcessed).toBe(false);
+      const errorMessage = (body as { errorMessage?: string; message?: string }).errorMessage ?? (body as { message?: string }).message;
+      if (errorMessage !== undefined) expect(err.message).toContain(errorMessage);
+      if (want.code !== undefined) expect(err.message).toContain(want.code);
+    });
   }
 
   it('generate_ok: token and expiry from the JWT', () => {
