@@ -16,6 +16,7 @@ afterEach(() => children.killAll());
  * Under systemd the PIN and TOTP secret exist only inside the service (LoadCredential= puts them
  * in ${CREDENTIALS_DIRECTORY}). An admin's shell has no such variable, and the runbook's commands
  * must still work there: readers need no secret, and commands are handed to the daemon.
+ * Real time, not a fake clock: the keeper is a spawned process whose clock a test cannot drive.
  */
 describe('commands outside the service, where the credentials are not available', () => {
   it('status, token, history and renew work; acting without a daemon asks for the credentials', async () => {

@@ -8,6 +8,7 @@ const cli = join(REPO_ROOT, 'dist', 'cli.js');
 describe('npm run demo', () => {
   it('shows a generation, then a renewal within 3 minutes, and says where to look', async () => {
     // Default 2-minute tokens, as a new user sees them; the first renewal comes after ~80 s.
+    // Slow on purpose: this is the demo exactly as `npm run demo` runs it, on the real clock.
     const child = spawn(process.execPath, [cli, 'demo', '--duration', '150s'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -5,6 +5,7 @@ import { startSimulator } from '../../src/sim/index.js';
 import { Children, callsOf, configYaml, fileSinkYaml, readJsonSink, sleep, startKeeper, tempDir, writeSecretFile } from '../helpers/cli.js';
 
 // Issue 4 §2: "one failing or hanging sink never blocks the others or the keeper".
+// Real time, not a fake clock: the keeper is a spawned process whose clock a test cannot drive.
 const children = new Children();
 afterEach(() => children.killAll());
 

@@ -23,6 +23,7 @@ import { answer, startReceiver } from '../helpers/http.js';
  * renewal, a renewal refused with 503 and retried, an account stuck on a wrong PIN, an import,
  * a signed webhook, an API key in use — and then every byte any process printed and every
  * non-token HTTP answer is searched for every secret the keeper ever held.
+ * Real time, not a fake clock: the keeper is a spawned process whose clock a test cannot drive.
  *
  * Excluded on purpose, because handing out the token is their job: the sinks (file, webhook),
  * the output of `token`, and the 200 body of the token API.

@@ -25,6 +25,7 @@ import {
  * real process against a simulated Dhan living in this test process, so that the test can ask
  * Dhan's side of the story (is the token in the sink live? which calls arrived, with which
  * method?) without trusting anything the keeper says about itself.
+ * Real time, not a fake clock: the keeper is a spawned process whose clock a test cannot drive.
  *
  * Scenarios share daemons to keep the wall time down: the two worlds below run concurrently,
  * one with 30-s tokens (renewal rhythm, faults, wrong PIN), one with 10-min tokens (restart,

@@ -24,6 +24,7 @@ import { answer, startReceiver, type Receiver } from '../helpers/http.js';
  * Issue 4 "Done when", from outside: a running `dhan-token-keeper run` serves tokens to a plain
  * HTTP client, pushes swaps to a long-poll, and feeds env files, exec hooks and signed webhooks.
  * Tokens live 30 s, so a real renewal at the simulator happens about every 20 s.
+ * Real time, not a fake clock: the keeper is a spawned process whose clock a test cannot drive.
  */
 
 const PIN = '493817';

@@ -96,6 +96,10 @@ describe('TokenClient.get', () => {
   });
 });
 
+/*
+ * Real time, in steps of about a second: TokenClient is the library bots import and takes no
+ * clock, and its long-poll (waitSeconds: 1, the shortest whole wait) runs against a real server.
+ */
 describe('TokenClient.watch', () => {
   it('reports the first token and each swap within milliseconds, and stops on abort', async () => {
     const provider = new FakeProvider({ [MAIN]: 'main' });
