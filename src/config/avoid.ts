@@ -74,7 +74,7 @@ export const avoidWindow = z
   )
   .refine((window) => window.from !== window.to, {
     path: ['to'],
-    message: 'equals from, so the window is either empty or the whole day — give different times',
+    error: 'equals from, so the window is either empty or the whole day — give different times',
     when: (payload) => passed(payload, 'from') && passed(payload, 'to'),
   });
 

@@ -44,7 +44,7 @@ function apiKeySchema(ctx: Ctx) {
       )
       .refine((key) => key.key !== undefined || key.keyFile !== undefined, {
         path: ['key'],
-        message: 'missing — set key (e.g. ${BOT_KEY}) or keyFile',
+        error: 'missing — set key (e.g. ${BOT_KEY}) or keyFile',
         when: (payload) => isObject(payload.value),
       }),
   );

@@ -115,6 +115,7 @@ function defaultAdvice(
 // A JWT (three base64url parts) or any long unbroken run of token-ish characters.
 const JWT_LIKE = /[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g;
 const LONG_TOKEN_LIKE = /[A-Za-z0-9+/=_.~-]{24,}/g;
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are cut from Dhan's text.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]+/g;
 export const MAX_QUOTED_CHARS = 200;
 

@@ -54,7 +54,7 @@ export class Lease {
   /** Heartbeats until released; calls `onLost` if another process took the lease meanwhile. */
   keepAlive(onLost: () => void): void {
     this.timer = setInterval(() => {
-      let held = false;
+      let held: boolean;
       try {
         held = this.store.heartbeatLease(this.owner, this.now());
       } catch {

@@ -25,7 +25,7 @@ export function loadSimAccounts(path: string): SimAccount[] {
   try {
     doc = parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`${path}: cannot read simulator accounts: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`${path}: cannot read simulator accounts: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   if (!Array.isArray(doc)) {
     throw new Error(`${path}: expected a YAML list of accounts ({clientId, pin, totpSecret, name?})`);
@@ -58,7 +58,7 @@ function parseAccount(entry: unknown, where: string): SimAccount {
   try {
     decodeBase32Secret(totpSecret);
   } catch (err) {
-    throw new Error(`${named}: totpSecret: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`${named}: totpSecret: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 
   const name = entry['name'];
@@ -86,5 +86,5 @@ export function parseAccountOptions(value: unknown): Partial<SimAccountOptions> 
     }
   }
   // Every key and value was checked against OPTION_VALUES above.
-  return value as Partial<SimAccountOptions>;
+  return value;
 }

@@ -58,7 +58,7 @@ export class DhanState {
       try {
         key = decodeBase32Secret(account.totpSecret);
       } catch (err) {
-        throw new Error(`simulator: account ${account.clientId}: ${err instanceof Error ? err.message : String(err)}`);
+        throw new Error(`simulator: account ${account.clientId}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
       this.accounts.set(account.clientId, {
         account,

@@ -18,7 +18,7 @@ const MAX_CONTROL_BODY_BYTES = 1024 * 1024;
 export interface SimServer {
   readonly server: Server;
   /** Stops pending `delay` faults from doing their work after the server closed. */
-  cancelDelays(): void;
+  readonly cancelDelays: () => void;
 }
 
 /** The HTTP face of the simulator: Dhan's routes, fault injection and the `/__sim/` control surface. */

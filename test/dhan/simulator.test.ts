@@ -52,7 +52,7 @@ function totp(account: SimAccount, stepOffset = 0): string {
 
 interface Answer {
   status: number;
-  // any: the assertions read arbitrary fields of JSON whose shape is what is under test.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the assertions read arbitrary fields of JSON whose shape is what is under test.
   body: any;
   headers: Headers;
 }

@@ -41,7 +41,7 @@ const base32 = (bytes: Buffer): string => {
   let bits = '';
   for (const b of bytes) bits += b.toString(2).padStart(8, '0');
   let out = '';
-  for (let i = 0; i + 5 <= bits.length; i += 5) out += alphabet[parseInt(bits.slice(i, i + 5), 2)];
+  for (let i = 0; i + 5 <= bits.length; i += 5) out += alphabet.charAt(parseInt(bits.slice(i, i + 5), 2));
   return out;
 };
 // Fresh per run: a secret that happens to sit in some fixture cannot make the test pass or fail.
