@@ -40,6 +40,31 @@ export default defineConfig(
       '@typescript-eslint/no-dynamic-delete': 'off',
     },
   },
+  // The layers of docs/architecture.md: imports point down, never up.
+  {
+    files: ['src/server/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../keeper/*', '../commands/*', '../cli.js'], message: 'server/ only reads committed state: what it needs from the keeper is an interface in server/ or a type below both (docs/architecture.md, "Layers").' }] }],
+    },
+  },
+  {
+    files: ['src/dhan/**/*.ts', 'src/store/**/*.ts', 'src/publish/**/*.ts', 'src/config/**/*.ts', 'src/metrics.ts', 'src/log.ts', 'src/totp.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/keeper/*', '**/server/*', '**/commands/*', '**/cli.js'], message: 'a lower layer never imports the keeper, the server or the commands (docs/architecture.md, "Layers").' }] }],
+    },
+  },
+  {
+    files: ['src/sim/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../clock.js'], message: 'the simulator is a second, separate reading of Dhan: it shares only the clock with the keeper (docs/architecture.md).' }] }],
+    },
+  },
+  {
+    files: ['src/client/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../errors.js', '!../tokens.js'], message: 'client/ ships to bots: it may use only errors.ts and tokens.ts (docs/architecture.md).' }] }],
+    },
+  },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {
