@@ -15,6 +15,7 @@ const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/', serveAsset],
   ['/ui/app.css', serveAsset],
   ['/ui/app.js', serveAsset],
+  ['/favicon.ico', serveAsset],
   ['/v1/ui/state', serveUiState],
   ['/v1/ui/events', serveUiEvents],
 ]);

@@ -26,6 +26,7 @@ const FILES: ReadonlyArray<readonly [path: string, file: string, contentType: st
   ['/', 'index.html', 'text/html; charset=utf-8'],
   ['/ui/app.css', 'app.css', 'text/css; charset=utf-8'],
   ['/ui/app.js', 'app.js', 'text/javascript; charset=utf-8'],
+  ['/favicon.ico', 'icon.svg', 'image/svg+xml'],
 ];
 
 /**

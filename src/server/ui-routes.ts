@@ -55,7 +55,8 @@ export function serveAsset(deps: ServerDeps, ctx: RequestContext): void {
     'content-security-policy': CONTENT_SECURITY_POLICY,
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
+    // same-origin, not no-referrer: with no-referrer Chrome sends "Origin: null" on our own form POSTs.
+    'referrer-policy': 'same-origin',
     'cache-control': 'no-cache',
     etag: asset.etag,
   };

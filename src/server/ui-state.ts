@@ -57,10 +57,11 @@ export function nextActionOf(status: Pick<AccountStatus, 'state' | 'mode' | 'nex
 export function liftCommandOf(status: Pick<AccountStatus, 'state' | 'mode' | 'clientId' | 'secondsLeft'>): string | null {
   // A wider word than today's AccountState: the page renders states added later too.
   const state: string = status.state;
+  const dead = status.secondsLeft === null || status.secondsLeft <= 0;
+  // Only a person can bring a renew-only account a token; a reset alone would stop again.
+  if (status.mode === 'renew-only' && dead && state !== 'refreshing') return `dhan-token-keeper import ${status.clientId} < token.txt`;
   if (state === 'attention') return `dhan-token-keeper reset ${status.clientId}`;
   if (state === 'login-needed') return `dhan-token-keeper login ${status.clientId}`;
-  const dead = status.secondsLeft === null || status.secondsLeft <= 0;
-  if (status.mode === 'renew-only' && dead && status.state !== 'refreshing') return `dhan-token-keeper import ${status.clientId} < token.txt`;
   return null;
 }
 

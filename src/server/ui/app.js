@@ -11,6 +11,8 @@ let state = null;
 /** Server time minus ours, so countdowns are right on a phone whose clock is off. */
 let skew = 0;
 let source = null;
+/** The last action's outcome per account: cards are rebuilt on every update, the message must survive. */
+const outcomes = new Map();
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -133,7 +135,7 @@ function timeline(a) {
   for (const w of a.avoid) chart.append(svg('rect', { x: x(w.start), y: 0, width: Math.max(1, x(w.end) - x(w.start)), height: 40, class: 'avoid' }));
   for (let d = Math.ceil(from / DAY_MS) * DAY_MS; d < to; d += DAY_MS) chart.append(svg('line', { x1: x(d), x2: x(d), y1: 0, y2: 40, class: 'day' }));
   // Shapes differ by kind as well as colour, so the chart reads without colour too.
-  const shape = { swap: [4, 32, 3], failure: [2, 14, 4], dead: [24, 14, 4], stop: [0, 40, 7], lift: [0, 40, 3] };
+  const shape = { swap: [4, 32, 5], failure: [2, 14, 6], dead: [24, 14, 6], stop: [0, 40, 9], lift: [0, 40, 5] };
   a.events.forEach((e, i) => {
     const [y, h, w] = shape[e.mark] || [10, 20, 3];
     chart.append(svg('rect', { x: x(e.at) - w / 2, y, width: w, height: h, class: e.mark === 'stop' ? 'stopmark' : e.mark }));
@@ -173,7 +175,8 @@ const ACTIONS = {
 function actions(a) {
   if (!state.viewer.canAct.includes(a.clientId)) return null;
   const box = el('div', { class: 'actions' });
-  const out = el('span', { class: 'outcome', role: 'status' });
+  const last = outcomes.get(a.clientId);
+  const out = el('span', { class: last && last.bad ? 'outcome bad' : 'outcome', role: 'status', text: last ? last.text : '' });
   for (const action of Object.keys(ACTIONS)) {
     const b = el('button', { type: 'button', 'data-action': action, text: action[0].toUpperCase() + action.slice(1) });
     if (action === 'reset' && a.state !== 'attention') b.disabled = true;
@@ -191,24 +194,30 @@ function confirmAndRun(a, action, out) {
   dialog.returnValue = '';
   dialog.onclose = async () => {
     if (dialog.returnValue !== 'ok') return;
-    out.className = 'outcome';
-    out.textContent = `${action}: sent to the keeper…`;
+    const show = (text, bad) => {
+      outcomes.set(a.clientId, { text, bad });
+      const live = document.querySelector(`article[data-client="${a.clientId}"] .outcome`);
+      for (const node of [out, live]) {
+        if (!node) continue;
+        node.className = bad ? 'outcome bad' : 'outcome';
+        node.textContent = text;
+      }
+    };
+    show(`${action}: sent to the keeper…`, false);
     const headers = state.viewer.csrf ? { 'x-csrf-token': state.viewer.csrf } : {};
     try {
       const res = await fetch(`/v1/ui/actions/${encodeURIComponent(a.clientId)}/${action}`, { method: 'POST', headers, credentials: 'same-origin' });
       const body = await res.json().catch(() => ({}));
-      out.className = res.ok ? 'outcome' : 'outcome bad';
-      out.textContent = `${action}: ${body.message || res.status}`;
+      show(`${action}: ${body.message || res.status}`, !res.ok);
     } catch (err) {
-      out.className = 'outcome bad';
-      out.textContent = `${action}: the keeper did not answer (${err.message})`;
+      show(`${action}: the keeper did not answer (${err.message})`, true);
     }
   };
   dialog.showModal();
 }
 
 function account(a) {
-  const card = el('article', { class: `account c-${a.colour}`, 'data-client': a.clientId, 'data-state': a.state });
+  const card = el('article', { class: `account c-${a.colour}`, 'data-client': a.clientId, 'data-state': a.state, 'data-obtained': a.obtainedAt });
   card.append(el('div', { class: 'head' },
     el('h2', {}, `${a.name} `, el('span', { class: 'cid', text: a.clientId })),
     el('span', { class: `badge c-${a.colour}`, text: a.state })));
@@ -217,7 +226,8 @@ function account(a) {
   const fact = (k, ...v) => facts.append(el('dt', { text: k }), el('dd', {}, ...v));
   if (a.expiresAt !== null) fact('expires', both(a.expiresAt), ' ', rel(a.expiresAt));
   if (a.nextAction) fact('next', a.nextAction, a.nextActionAt !== null ? ' · ' : '', a.nextActionAt !== null ? both(a.nextActionAt) : '', ' ', a.nextActionAt !== null ? rel(a.nextActionAt) : '');
-  fact('last result', a.lastResult || '—', a.consecutiveFailures > 0 ? ` (${a.consecutiveFailures} failures in a row)` : '');
+  // The stop box below already says it when the last result is the stop itself.
+  if (!a.attention || a.lastResult !== `attention: ${a.attention}`) fact('last result', a.lastResult || '—', a.consecutiveFailures > 0 ? ` (${a.consecutiveFailures} failures in a row)` : '');
   fact('source', `${a.source || '—'} · mode ${a.mode}`);
   card.append(facts);
   if (a.attention || a.liftCommand) {
