@@ -160,6 +160,8 @@ describe('the status page in a browser', () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     const network = recordNetwork(page);
+    const requested: string[] = [];
+    page.on('request', (request) => requested.push(request.url()));
     const cspErrors: string[] = [];
     page.on('console', (msg) => {
       if (msg.type() === 'error' && !/favicon|401/.test(msg.text())) cspErrors.push(msg.text());
@@ -195,6 +197,8 @@ describe('the status page in a browser', () => {
     expect(keeperText).toMatch(/clock vs Dhan\s+-?\d+\.\d s/);
     expect(await page.locator('#conn').textContent()).toBe('live');
     expect(cspErrors).toEqual([]);
+    // Everything comes from the keeper: the VPS may have no internet.
+    expect(requested.filter((url) => !url.startsWith(`${keeper.url}/`))).toEqual([]);
 
     const html = await page.content();
     expectNoSecret(html, 'the DOM');

@@ -103,7 +103,8 @@ function sameOrigin(ctx: RequestContext): boolean {
   const origin = ctx.req.headers.origin;
   if (origin === undefined) return true;
   const host = ctx.req.headers.host;
-  return host !== undefined && origin === `http://${host}`;
+  // https too: a TLS proxy in front keeps the Host header but the browser's origin is https.
+  return host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
 }
 
 /** POST /ui/login with a form field `key`: sets the session cookie, then back to the page. */
