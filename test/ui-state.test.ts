@@ -1,4 +1,6 @@
+import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
+import { weekOfWindows } from '../src/keeper/avoid-week.js';
 import type { ApiKeyConfig } from '../src/config/types.js';
 import type { AccountStatus } from '../src/keeper/status.js';
 import { mayAct, mayView, resolveAccess, type AccessInput } from '../src/server/ui-access.js';
@@ -149,4 +151,28 @@ describe('who may see and act on the status page (pure)', () => {
     expect(mayView(anonymous, ID)).toBe(true);
     expect(mayAct(anonymous, ID)).toBe(false);
   });
+});
+
+describe('avoid windows on the timeline', () => {
+  const ist = (iso: string): number => DateTime.fromISO(iso, { zone: 'Asia/Kolkata' }).toMillis();
+  const market = { days: [1, 2, 3, 4, 5], fromMinute: 9 * 60 + 15, toMinute: 15 * 60 + 30, timezone: 'Asia/Kolkata' };
+
+  it('shades each weekday market session of a week, clipped to the range', () => {
+    // Monday 6 July 2026, 12:00 IST: the first session is already under way.
+    const from = ist('2026-07-06T12:00');
+    const to = from + 7 * 86_400_000;
+    const intervals = weekOfWindows([market], from, to);
+    expect(intervals).toHaveLength(6);
+    expect(intervals[0]).toEqual({ start: from, end: ist('2026-07-06T15:30') });
+    expect(intervals[1]).toEqual({ start: ist('2026-07-07T09:15'), end: ist('2026-07-07T15:30') });
+    expect(intervals[5]!.end).toBe(to);
+  });
+
+  it('follows a window across midnight and merges windows that touch', () => {
+    const night = { days: [6], fromMinute: 22 * 60, toMinute: 2 * 60, timezone: 'Asia/Kolkata' };
+    const early = { days: [7], fromMinute: 2 * 60, toMinute: 3 * 60, timezone: 'Asia/Kolkata' };
+    const intervals = weekOfWindows([night, early], ist('2026-07-11T00:00'), ist('2026-07-13T00:00'));
+    expect(intervals).toEqual([{ start: ist('2026-07-11T22:00'), end: ist('2026-07-12T03:00') }]);
+  });
+
 });

@@ -6,11 +6,11 @@ import type { KeeperFacts, SinkReport, UiAction, UiSource } from '../server/ui-t
 import type { Store } from '../store/index.js';
 import type { HistoryEvent } from '../store/types.js';
 import { VERSION } from '../version.js';
-import { avoidIntervalAt } from './avoid-windows.js';
+import { weekOfWindows } from './avoid-week.js';
 import { handToDaemon } from './handoff.js';
 
-/** Free time is stepped through in this grain; an avoid window shorter than it may be missed. */
-const AVOID_STEP_MS = 5 * 60_000;
+/** How stale the shaded windows may be at their edges: the timeline is a week wide. */
+const AVOID_CACHE_MS = 60_000;
 const HISTORY_LIMIT = 2000;
 
 /**
@@ -66,24 +66,16 @@ export class UiFeed implements UiSource {
   avoidIntervals(from: number, to: number): ReadonlyArray<{ start: number; end: number }> {
     const windows = this.config.renewal.avoid;
     if (windows.length === 0) return [];
-    // Windows move by whole steps; recomputing a week of them on every broadcast would be waste.
-    const key = `${Math.floor(from / AVOID_STEP_MS)}`;
+    // The page asks every few seconds; a week of windows changes only when a day turns.
+    const key = `${Math.floor(from / AVOID_CACHE_MS)}:${Math.floor(to / AVOID_CACHE_MS)}`;
     if (this.avoidCache?.key === key) return this.avoidCache.value;
-    const found: Array<{ start: number; end: number }> = [];
-    for (let at = from; at < to; ) {
-      const interval = avoidIntervalAt(at, windows);
-      if (interval) {
-        found.push({ start: Math.max(interval.start, from), end: Math.min(interval.end, to) });
-        at = interval.end;
-      } else {
-        at += AVOID_STEP_MS;
-      }
-    }
-    this.avoidCache = { key, value: found };
-    return found;
+    const value = weekOfWindows(windows, from, to);
+    this.avoidCache = { key, value };
+    return value;
   }
 
   submit(clientId: string, action: UiAction) {
     return handToDaemon(this.store, clientId, { action }, this.clock, {});
   }
 }
+

@@ -9,6 +9,8 @@ const MAX_STREAMS = 64;
 const REFRESH_MS = 5_000;
 /** Proxies close idle streams; a comment line every so often keeps them open. */
 const HEARTBEAT_MS = 20_000;
+/** A few dozen states; beyond that the reader is gone and EventSource will reconnect if it is not. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 interface Stream {
   readonly res: ServerResponse;
@@ -89,6 +91,12 @@ export class UiEvents {
 
   private send(stream: Stream, snapshot: UiSnapshot): void {
     if (stream.res.destroyed || stream.res.writableEnded) return;
+    // A page that stopped reading (a sleeping phone behind a proxy) must not make us buffer for hours.
+    if (stream.res.writableLength > MAX_BUFFERED_BYTES) {
+      this.log.warn('dropping a status page stream that stopped reading');
+      stream.res.destroy();
+      return;
+    }
     stream.res.write(`event: state\ndata: ${JSON.stringify(stream.cut(snapshot))}\n\n`);
   }
 
