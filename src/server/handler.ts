@@ -42,8 +42,8 @@ function postRoute(pathname: string): ((deps: ServerDeps, ctx: RequestContext, b
 }
 
 /**
- * We never read a request body: nothing here takes one, and refusing it up front means a
- * client cannot make us buffer anything. `connection: close` because the unread body would
+ * GET routes never read a request body: none takes one, and refusing it up front means a
+ * client cannot make us buffer anything (the status page's POSTs read at most a small form). `connection: close` because the unread body would
  * otherwise be parsed as the next request.
  */
 function hasBody(req: IncomingMessage): boolean {

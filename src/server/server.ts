@@ -9,10 +9,7 @@ import { assertSafeBind, hostPort, listen } from './listen.js';
 import { LongPolls } from './long-polls.js';
 import { MAX_WAIT_SECONDS } from './query.js';
 import type { RunningServer, ServerOptions } from './types.js';
-import { loadUiAssets } from './ui-assets.js';
-import { UiEvents } from './ui-events.js';
-import { UiSessions } from './ui-sessions.js';
-import { buildSnapshot } from './ui-state.js';
+import { createUiDeps } from './ui-deps.js';
 
 const DEFAULT_MAX_LONG_POLLS = 256;
 
@@ -44,24 +41,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const clock = options.clock ?? systemClock;
   const log = options.log.child({ component: 'server' });
   const polls = new LongPolls(options.maxLongPolls ?? DEFAULT_MAX_LONG_POLLS, clock);
-  const uiSource = options.ui;
-  let ui: ServerDeps['ui'];
-  if (uiSource) {
-    const { provider } = options;
-    const snapshot = () =>
-      buildSnapshot({
-        now: clock.now(),
-        timezone: options.timezone,
-        statuses: provider.statuses(),
-        facts: uiSource.facts(),
-        tokenTimes: (id) => uiSource.tokenTimes(id),
-        history: (id, since) => uiSource.history(id, since),
-        avoidIntervals: (from, to) => uiSource.avoidIntervals(from, to),
-      });
-    const { assets, problem } = loadUiAssets();
-    if (problem) log.error({ problem }, 'the status page cannot be served');
-    ui = { source: uiSource, sessions: new UiSessions(), events: new UiEvents(snapshot, log), assets, problem, snapshot };
-  }
+  const ui = options.ui ? createUiDeps(options.ui, options.provider, clock, options.timezone, log) : undefined;
   const deps: ServerDeps = {
     provider: options.provider,
     keys: new ApiKeyRing(config.apiKeys),
