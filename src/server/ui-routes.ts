@@ -72,20 +72,32 @@ export function serveAsset(deps: ServerDeps, ctx: RequestContext): void {
 /** GET /v1/ui/state: the page's data, cut to what the viewer may see. A 401 tells the page to show its login form. */
 export function serveUiState(deps: ServerDeps, ctx: RequestContext): void {
   const ui = deps.ui;
-  if (!ui) return sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
+  if (!ui) {
+    sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
+    return;
+  }
   const access = accessOf(deps, ctx);
   ctx.logFields.keyName = access.ok && access.via !== 'anonymous' ? access.key.name : 'anonymous';
-  if (!access.ok) return sendError(ctx.res, access.status, access.error, access.message);
+  if (!access.ok) {
+    sendError(ctx.res, access.status, access.error, access.message);
+    return;
+  }
   sendJson(ctx.res, 200, stateFor(deps, access)(ui.snapshot()));
 }
 
 /** GET /v1/ui/events: server-sent `state` events, one at once and one after every change. */
 export function serveUiEvents(deps: ServerDeps, ctx: RequestContext): void | Promise<void> {
   const ui = deps.ui;
-  if (!ui) return sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
+  if (!ui) {
+    sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
+    return;
+  }
   const access = accessOf(deps, ctx);
   ctx.logFields.keyName = access.ok && access.via !== 'anonymous' ? access.key.name : 'anonymous';
-  if (!access.ok) return sendError(ctx.res, access.status, access.error, access.message);
+  if (!access.ok) {
+    sendError(ctx.res, access.status, access.error, access.message);
+    return;
+  }
   if (!ui.events.open(ctx.res, stateFor(deps, access))) {
     sendError(ctx.res, 503, 'busy', 'too many status pages are open — retry shortly', { 'retry-after': 5 });
     return;
@@ -110,8 +122,14 @@ function sameOrigin(ctx: RequestContext): boolean {
 /** POST /ui/login with a form field `key`: sets the session cookie, then back to the page. */
 export function serveLogin(deps: ServerDeps, ctx: RequestContext, body: string): void {
   const ui = deps.ui;
-  if (!ui) return sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
-  if (!sameOrigin(ctx)) return sendError(ctx.res, 403, 'cross-origin', 'log in from the status page itself');
+  if (!ui) {
+    sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
+    return;
+  }
+  if (!sameOrigin(ctx)) {
+    sendError(ctx.res, 403, 'cross-origin', 'log in from the status page itself');
+    return;
+  }
   const presented = new URLSearchParams(body).get('key')?.trim() ?? '';
   const key = presented === '' ? undefined : deps.keys.find(presented);
   if (!key?.ui) {
@@ -129,7 +147,10 @@ export function serveLogin(deps: ServerDeps, ctx: RequestContext, body: string):
 }
 
 export function serveLogout(deps: ServerDeps, ctx: RequestContext): void {
-  if (!sameOrigin(ctx)) return sendError(ctx.res, 403, 'cross-origin', 'log out from the status page itself');
+  if (!sameOrigin(ctx)) {
+    sendError(ctx.res, 403, 'cross-origin', 'log out from the status page itself');
+    return;
+  }
   deps.ui?.sessions.end(sessionIdFrom(ctx.req.headers.cookie));
   ctx.res.writeHead(303, { location: '/', 'set-cookie': CLEARED_COOKIE, 'cache-control': 'no-store' });
   ctx.res.end();
@@ -150,24 +171,37 @@ export function parseActionPath(pathname: string): { clientId: string; action: U
  */
 export async function serveAction(deps: ServerDeps, ctx: RequestContext, clientId: string, action: UiAction): Promise<void> {
   const ui = deps.ui;
-  if (!ui) return sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
+  if (!ui) {
+    sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
+    return;
+  }
   const access = accessOf(deps, ctx);
   ctx.logFields.clientId = clientId;
-  if (!access.ok) return sendError(ctx.res, access.status, access.error, access.message);
+  if (!access.ok) {
+    sendError(ctx.res, access.status, access.error, access.message);
+    return;
+  }
   ctx.logFields.keyName = access.via === 'anonymous' ? 'anonymous' : access.key.name;
-  if (!sameOrigin(ctx)) return sendError(ctx.res, 403, 'cross-origin', 'actions are taken from the status page itself');
+  if (!sameOrigin(ctx)) {
+    sendError(ctx.res, 403, 'cross-origin', 'actions are taken from the status page itself');
+    return;
+  }
   if (access.via === 'cookie' && !csrfMatches(access.session, headerOf(ctx, 'x-csrf-token'))) {
-    return sendError(ctx.res, 403, 'csrf', 'reload the status page and try again');
+    sendError(ctx.res, 403, 'csrf', 'reload the status page and try again');
+    return;
   }
   if (access.via === 'anonymous') {
-    return sendError(ctx.res, 403, 'read-only', 'the page is read-only without a key — configure server.apiKeys with ui: true and log in');
+    sendError(ctx.res, 403, 'read-only', 'the page is read-only without a key — configure server.apiKeys with ui: true and log in');
+    return;
   }
   if (!mayAct(access, clientId)) {
     deps.log.warn({ keyName: access.key.name, clientId, action }, 'status page action refused: key not allowed this client');
-    return sendError(ctx.res, 403, 'forbidden', `API key "${access.key.name}" may not act on this account — list the client in its clients`);
+    sendError(ctx.res, 403, 'forbidden', `API key "${access.key.name}" may not act on this account — list the client in its clients`);
+    return;
   }
   if (!deps.provider.isKnownClient(clientId) || !mayRead(access.key, clientId)) {
-    return sendError(ctx.res, 404, 'unknown-client', 'no account with this client id is configured');
+    sendError(ctx.res, 404, 'unknown-client', 'no account with this client id is configured');
+    return;
   }
   deps.log.info({ keyName: access.key.name, clientId, action }, 'status page action');
   const outcome = await ui.source.submit(clientId, action);

@@ -1,6 +1,11 @@
-import type { CommandOutcome } from '../keeper/account-worker.js';
 import type { AccountStatus } from '../keeper/status.js';
 import type { HistoryEvent } from '../store/types.js';
+
+/** What the daemon answered to a command, as the CLI prints it. */
+export interface UiActionOutcome {
+  readonly ok: boolean;
+  readonly message: string;
+}
 
 /** The actions the status page offers: the CLI's one-shot commands, nothing more. */
 export type UiAction = 'renew' | 'generate' | 'reset';
@@ -39,7 +44,7 @@ export interface UiSource {
   /** Market hours and other avoid windows between two instants, merged. */
   avoidIntervals(from: number, to: number): ReadonlyArray<{ readonly start: number; readonly end: number }>;
   /** Hands a command to the daemon's request queue, exactly as the CLI does, and waits for its answer. */
-  submit(clientId: string, action: UiAction): Promise<CommandOutcome>;
+  submit(clientId: string, action: UiAction): Promise<UiActionOutcome>;
 }
 
 export type TimelineMark = 'swap' | 'failure' | 'dead' | 'stop' | 'lift';

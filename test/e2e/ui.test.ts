@@ -3,10 +3,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import { startSimulator } from '../src/sim/index.js';
-import type { Simulator } from '../src/sim/types.js';
-import { Children, REPO_ROOT, configYaml, fileSinkYaml, startKeeper, tempDir, waitUntil, writeSecretFile, type RunningKeeper } from './helpers/cli.js';
+import { systemClock } from '../../src/clock.js';
+import { startSimulator } from '../../src/sim/index.js';
+import type { Simulator } from '../../src/sim/types.js';
+import { Children, REPO_ROOT, configYaml, fileSinkYaml, startKeeper, tempDir, waitUntil, writeSecretFile, type RunningKeeper } from '../helpers/cli.js';
 
 /*
  * The status page as a person uses it: Debian's Chromium (never a downloaded browser) against

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ServerConfig } from '../src/config/types.js';
-import { silentLogger } from '../src/log.js';
-import { startServer, type RunningServer } from '../src/server/index.js';
-import type { UiAction, UiSource } from '../src/server/ui-types.js';
-import { FakeProvider } from './server-fake-provider.js';
+import type { ServerConfig } from '../../src/config/types.js';
+import { silentLogger } from '../../src/log.js';
+import { startServer, type RunningServer } from '../../src/server/index.js';
+import type { UiAction, UiSource } from '../../src/server/ui-types.js';
+import { FakeProvider } from '../server-fake-provider.js';
 
 const MAIN = '1000000001';
 const UI_KEY = 'ui-key-0123456789abcdef';

@@ -1,12 +1,12 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
-import { startSimulator } from '../src/sim/index.js';
-import type { Simulator } from '../src/sim/types.js';
-import { CLI_PATH, REPO_ROOT, configYaml, tempDir, writeSecretFile } from './helpers/cli.js';
+import { systemClock } from '../../src/clock.js';
+import { startSimulator } from '../../src/sim/index.js';
+import type { Simulator } from '../../src/sim/types.js';
+import { CLI_PATH, REPO_ROOT, configYaml, tempDir, writeSecretFile } from '../helpers/cli.js';
 
 /*
  * The Python client's own tests (clients/python/tests, `python3 -m unittest`) against a real
@@ -24,6 +24,7 @@ const API_KEY = randomBytes(24).toString('hex');
 const OTHER_KEY = randomBytes(24).toString('hex');
 
 let sim: Simulator;
+let python: ChildProcess | undefined;
 let configPath: string;
 let port: number;
 
@@ -70,6 +71,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A hung suite must not outlive the test; SIGTERM lets Python's own cleanup stop the keeper it started.
+  if (python && python.exitCode === null) python.kill('SIGTERM');
   await sim?.close();
 });
 
@@ -91,6 +94,7 @@ describe('the Python client (clients/python)', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    python = child;
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));

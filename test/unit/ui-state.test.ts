@@ -1,11 +1,11 @@
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { weekOfWindows } from '../src/keeper/avoid-week.js';
-import type { ApiKeyConfig } from '../src/config/types.js';
-import type { AccountStatus } from '../src/keeper/status.js';
-import { mayAct, mayView, resolveAccess, type AccessInput } from '../src/server/ui-access.js';
-import { buildSnapshot, colourOf, forViewer, liftCommandOf, markOf, nextActionOf, timelineEvents } from '../src/server/ui-state.js';
-import type { HistoryEvent } from '../src/store/types.js';
+import { weekOfWindows } from '../../src/keeper/avoid-week.js';
+import type { ApiKeyConfig } from '../../src/config/types.js';
+import type { AccountStatus } from '../../src/keeper/status.js';
+import { mayAct, mayView, resolveAccess, type AccessInput } from '../../src/server/ui-access.js';
+import { buildSnapshot, colourOf, forViewer, liftCommandOf, markOf, nextActionOf, timelineEvents } from '../../src/server/ui-state.js';
+import type { HistoryEvent } from '../../src/store/types.js';
 
 const ID = '1000000001';
 
@@ -137,7 +137,7 @@ describe('who may see and act on the status page (pure)', () => {
     ['a session whose key is gone', { ...base, session: { session, key: undefined } }, 401],
     ['a bad Bearer wins over a good session', { ...base, bearer: { ok: false, reason: 'unknown' }, session: { session, key: uiKey } }, 401],
   ] as const)('%s', (_what, input, expected) => {
-    const access = resolveAccess(input as AccessInput);
+    const access = resolveAccess(input);
     if (typeof expected === 'number') expect(access.ok ? 'ok' : access.status).toBe(expected);
     else expect(access.ok && access.via).toBe(expected);
   });
