@@ -10,7 +10,7 @@ import { Children, REPO_ROOT, configYaml, fileSinkYaml, startKeeper, tempDir, wa
 
 /*
  * The status page as a person uses it: Debian's Chromium (never a downloaded browser) against
- * a spawned keeper and the simulator. `DTK_SCREENSHOTS=1 npx vitest run test/e2e-ui.test.ts`
+ * a spawned keeper and the simulator. `DTK_SCREENSHOTS=1 npx vitest run test/e2e/ui.test.ts`
  * refreshes the README's screenshots in docs/screenshots/; otherwise they go to a temp folder.
  */
 

@@ -1,7 +1,7 @@
 """
 TokenFollower against a real dhan-token-keeper and the Dhan simulator.
 
-Run through `npm test` (test/python-client.test.ts), which starts the simulator, writes the
+Run through `npm test` (test/e2e/python-client.test.ts), which starts the simulator, writes the
 keeper's config and passes it here in DTK_* variables; this file starts, restarts and stops
 the keeper itself. Without those variables every test fails with a message saying so.
 """
@@ -30,7 +30,7 @@ from dhan_token_keeper import (
 def env(name):
     value = os.environ.get(name)
     if not value:
-        raise AssertionError(f"{name} is not set: run these tests through `npm test` (test/python-client.test.ts)")
+        raise AssertionError(f"{name} is not set: run these tests through `npm test` (test/e2e/python-client.test.ts)")
     return value
 
 
