@@ -92,6 +92,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   };
   const unsubscribe = daemon.keeper.onTokenChange(() => describe());
   if (daemon.keeper.liveToken(DEMO_CLIENT_ID)) describe();
+  print(`demo: status page at ${daemon.url}/ (open it in a browser)`);
   print(`demo: token API and metrics at ${daemon.url} (try ${daemon.url}/metrics)`);
   print(`demo: in another terminal: dhan-token-keeper status --config ${configPath}`);
   print('demo: press Ctrl-C to stop');

@@ -40,6 +40,8 @@ export interface ApiKeyConfig {
   readonly key: string;
   /** Client ids this key may read, or '*' for all. */
   readonly clients: readonly string[] | '*';
+  /** May open the status page (and act on its clients there); absent means no. */
+  readonly ui?: true;
 }
 
 /** "8h" or "33%": an absolute duration, or a share of the token's lifetime. */

@@ -36,6 +36,7 @@ function apiKeySchema(ctx: Ctx) {
           key: inlineSecret('key', 'keyFile').optional(),
           keyFile: secretFile(ctx).optional(),
           clients: required(clients, 'list the client ids this key may read, or ["*"] for all'),
+          ui: z.boolean({ error: (issue) => `${describe(issue.input)} is not true or false — set ui: true to let this key open the status page` }).optional(),
         },
         {
           error: (issue) =>
@@ -87,7 +88,7 @@ export function toServerConfig(server: z.output<ReturnType<typeof serverSchema>>
     if (secret.value.length < MIN_KEY_LENGTH) {
       warn(secret.path, `is shorter than ${MIN_KEY_LENGTH} characters — use a long random key (openssl rand -hex 32)`);
     }
-    return { name: key.name, key: secret.value, clients: key.clients };
+    return { name: key.name, key: secret.value, clients: key.clients, ...(key.ui === true ? { ui: true as const } : {}) };
   });
   return { listen: server.listen, apiKeys };
 }

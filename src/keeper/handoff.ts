@@ -42,7 +42,8 @@ export async function executeCommand(config: Config, clientId: string, command: 
   }
 }
 
-async function handToDaemon(store: Store, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions): Promise<CommandOutcome> {
+/** Queues a command for the daemon holding the lease and waits for its answer (also the status page's path). */
+export async function handToDaemon(store: Store, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions): Promise<CommandOutcome> {
   const payload = command.action === 'import' ? JSON.stringify(command.token) : null;
   const id = store.enqueueRequest(clientId, command.action, payload, clock.now());
   const deadline = Date.now() + (options.timeoutMs ?? 90_000);

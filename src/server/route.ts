@@ -5,6 +5,22 @@ import type { Logger } from '../log.js';
 import type { ApiKeyRing } from './auth.js';
 import type { LongPolls } from './long-polls.js';
 import type { TokenProvider } from './server-api.js';
+import type { UiAsset } from './ui-assets.js';
+import type { UiEvents } from './ui-events.js';
+import type { UiSessions } from './ui-sessions.js';
+import type { UiSnapshot } from './ui-state.js';
+import type { UiSource } from './ui-types.js';
+
+/** The status page's parts; absent when the process serves no page (tests of the token API). */
+export interface UiDeps {
+  readonly source: UiSource;
+  readonly sessions: UiSessions;
+  readonly events: UiEvents;
+  readonly assets: ReadonlyMap<string, UiAsset>;
+  /** Why the page's files could not be loaded, if they could not. */
+  readonly problem: string | undefined;
+  snapshot(): UiSnapshot;
+}
 
 /** What every route may use; built once per server. */
 export interface ServerDeps {
@@ -15,6 +31,7 @@ export interface ServerDeps {
   readonly zone: string;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly ui: UiDeps | undefined;
 }
 
 /** One request. `signal` aborts when the consumer goes away before its answer is written. */

@@ -4,6 +4,7 @@ import type { ServerConfig } from '../config/config.js';
 import type { AccountStatus } from '../account-status.js';
 import type { Logger } from '../log.js';
 import type { PublishedToken, StoredToken } from '../tokens.js';
+import type { UiSource } from './ui-types.js';
 
 /**
  * What the server needs from the keeper. The server only reads committed state: it never
@@ -37,6 +38,8 @@ export interface ServerOptions {
   readonly log: Logger;
   /** Long-poll deadlines and access-log durations; default the system clock. */
   readonly clock?: Clock;
+  /** What the status page at `/` shows and does; without it `/` is 404. */
+  readonly ui?: UiSource;
   /** Concurrent long-polls beyond this get 503; default 256. */
   readonly maxLongPolls?: number;
 }

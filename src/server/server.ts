@@ -9,6 +9,7 @@ import { assertSafeBind, hostPort, listen } from './listen.js';
 import { LongPolls } from './long-polls.js';
 import { MAX_WAIT_SECONDS } from './query.js';
 import type { RunningServer, ServerOptions } from './server-api.js';
+import { createUiDeps } from './ui-deps.js';
 
 const DEFAULT_MAX_LONG_POLLS = 256;
 
@@ -40,6 +41,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const clock = options.clock ?? systemClock;
   const log = options.log.child({ component: 'server' });
   const polls = new LongPolls(options.maxLongPolls ?? DEFAULT_MAX_LONG_POLLS, clock);
+  const ui = options.ui ? createUiDeps(options.ui, options.provider, clock, options.timezone, log) : undefined;
   const deps: ServerDeps = {
     provider: options.provider,
     keys: new ApiKeyRing(config.apiKeys),
@@ -48,6 +50,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     zone: options.timezone,
     clock,
     log,
+    ui,
   };
 
   let closing = false;
@@ -65,6 +68,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // This runs inside the keeper's swap: nothing here may throw back into it.
     try {
       polls.wake(clientId);
+      ui?.events.changed();
     } catch (err) {
       log.error({ err, clientId }, 'waking long-polls failed');
     }
@@ -89,6 +93,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       polls.closeAll();
+      ui?.events.closeAll();
       // Let the answers to parked long-polls and in-flight scrapes be written before the sockets
       // go, but never let a client that stopped reading hold the shutdown. Real time on purpose:
       // this bounds socket I/O, and a fake clock in a test must not hang close().

@@ -25,6 +25,13 @@ describe('npm run demo', () => {
         }
       }, 250);
     });
+    // The status page's address is printed, and the page's data shows the demo's account.
+    const page = /status page at (http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1];
+    expect(page, out).toBeDefined();
+    expect((await fetch(`${page}/`)).status).toBe(200);
+    const state = (await (await fetch(`${page}/v1/ui/state`)).json()) as { accounts: Array<{ clientId: string; state: string }> };
+    expect(state.accounts.map((a) => a.clientId)).toEqual(['1000000001']);
+    expect(['valid', 'refreshing']).toContain(state.accounts[0]?.state);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     console.log(`demo: first renewal after ${Math.round(renewedAfterMs / 1000)} s`);

@@ -82,7 +82,8 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
   apiKeys:
     - name: bot
       keyFile: ./api.key
-      clients: ["*"]`,
+      clients: ["*"]
+      ui: true`,
         accounts: [
           {
             clientId: MAIN,
@@ -133,6 +134,23 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     expect(await serve('/v1/status', API_KEY)).toBe(200);
     await serve('/readyz');
     await serve('/healthz');
+    // The status page: its files, its data, its event stream, its login and an action from it.
+    for (const path of ['/', '/ui/app.js', '/ui/app.css', '/v1/ui/state']) expect(await serve(path, API_KEY)).toBe(200);
+    const login = await fetch(`${keeper.url}/ui/login`, { method: 'POST', body: new URLSearchParams({ key: API_KEY }), redirect: 'manual' });
+    expect(login.status).toBe(303);
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    served.push(`/ui/login ${login.status} ${JSON.stringify(Object.fromEntries(login.headers))}\n${await login.text()}`);
+    const uiState = await fetch(`${keeper.url}/v1/ui/state`, { headers: { cookie } });
+    const uiText = await uiState.text();
+    served.push(uiText);
+    const csrf = (JSON.parse(uiText) as { viewer: { csrf: string } }).viewer.csrf;
+    const action = await fetch(`${keeper.url}/v1/ui/actions/${MAIN}/renew`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf } });
+    served.push(`action ${action.status}\n${await action.text()}`);
+    expect(action.status).toBe(200);
+    const stream = await fetch(`${keeper.url}/v1/ui/events`, { headers: { cookie } });
+    const reader = stream.body!.getReader();
+    served.push(new TextDecoder().decode((await reader.read()).value));
+    await reader.cancel();
     expect(await serve(`/v1/tokens/${MAIN}`, `${API_KEY.slice(0, -4)}beef`)).toBe(401);
     expect(await serve(`/v1/tokens/${MAIN}`)).toBe(401);
     const tokenAnswer = await fetch(`${keeper.url}/v1/tokens/${MAIN}`, { headers: { authorization: `Bearer ${API_KEY}` } });
