@@ -47,7 +47,10 @@ describe('every recorded Dhan body is classified', () => {
     generate_rate_limited_400: { generate: { kind: 'rate-limited', retryAfterMs: 120_000 } },
     generate_refused_unknown_wording: { generate: { kind: 'credentials-rejected' } },
     renew_ok_without_token: { renew: { kind: 'token-invalid' } },
-    renew_as_post: { renew: { kind: 'bad-request', code: 'DH-905' } },
+    // We always renew with GET, so a DH-905 on renewal is read as Dhan's refusal to renew.
+    renew_as_post: { renew: { kind: 'renew-refused', code: 'DH-905' }, profile: { kind: 'bad-request', code: 'DH-905' } },
+    renew_not_allowed_for_token_type_500: { renew: { kind: 'renew-refused', code: 'DH-905' } },
+    generate_invalid_totp_200: { generate: { kind: 'credentials-rejected' } },
     token_invalid: {
       renew: { kind: 'token-invalid', code: 'DH-901' },
       profile: { kind: 'token-invalid', code: 'DH-901' },
