@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { adoptToken, forceRefresh } from '../src/keeper/account-commands.js';
 import { CLIENT, DAY, HOUR, PIN, World } from './helpers/world.js';
 
 let world: World | undefined;
@@ -145,7 +146,7 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(stats.calls.renew[CLIENT]).toBe(1);
     // A token is replaced when about a third of its life is left: every ~15.5 h, so 1 + 4 in 3 days.
     expect(stats.calls.generate[CLIENT]).toBe(5);
-    expect(w.store.getAccount(CLIENT)!.renewRefusedSources).toEqual(['totp']);
+    expect(w.store.getAccount(CLIENT)!.renewRefusedKinds).toEqual(['consumer:APP']);
     // The learning survives a restart.
     await w.restart();
     await w.runFor(DAY);
@@ -172,7 +173,7 @@ describe('keeper against the simulator, fault by fault', () => {
     const gens = events(w, 'generate');
     expect(gens.map((e) => e.result)).toEqual(['failure', 'failure']);
     expect(gens[1]!.at - gens[0]!.at).toBeLessThanOrEqual(30_000);
-    expect(w.store.getAccount(CLIENT)!.attention).toMatch(/PIN and TOTP secret/);
+    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ scope: 'generation', wayOut: expect.stringMatching(/PIN or TOTP secret/) as unknown });
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
     await w.runFor(DAY);
     expect(w.sim.stats().calls.generate[CLIENT]).toBe(2);
@@ -196,7 +197,7 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
     const web = w.sim.issueWebToken(CLIENT);
     const worker = w.keeper.worker(CLIENT)!;
-    expect((await worker.adopt({ accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime })).ok).toBe(true);
+    expect((await adoptToken(worker, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime })).ok).toBe(true);
     w.keeper.scheduler.poke(CLIENT);
     await w.runFor(3 * DAY);
     const stats = w.sim.stats();
@@ -205,8 +206,8 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
     // Still flagged for a person: the PIN is wrong, and a forced generation is refused without calling Dhan.
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
-    expect((await worker.force('generate')).ok).toBe(false);
-    expect((await worker.force('renew')).ok).toBe(true);
+    expect((await forceRefresh(worker, 'generate')).ok).toBe(false);
+    expect((await forceRefresh(worker, 'renew')).ok).toBe(true);
     expect(w.sim.stats().calls.generate[CLIENT]).toBe(2);
   });
 
@@ -231,10 +232,15 @@ describe('keeper against the simulator, fault by fault', () => {
     const w = await started();
     w.sim.setAccountOptions(CLIENT, { dataAccess: false });
     await untilPlannedRefresh(w);
+    const firstRefusal = w.clock.now();
     await w.runFor(2 * HOUR);
     expect(w.sim.stats().calls.generate[CLIENT]).toBe(1);
-    expect(w.sim.stats().calls.renew[CLIENT]).toBe(1);
-    expect(w.store.getAccount(CLIENT)!.attention).toMatch(/DH-902/);
+    // Retried with backoff (and a profile check each time) until Dhan had said so for 10 min.
+    expect(w.sim.stats().calls.renew[CLIENT]).toBeGreaterThanOrEqual(2);
+    expect(w.sim.stats().calls.renew[CLIENT]).toBeLessThanOrEqual(12);
+    const attention = w.store.getAccount(CLIENT)!.attention;
+    expect(attention).toMatchObject({ scope: 'account', cause: 'access-denied', reason: expect.stringMatching(/DH-902/) as unknown });
+    expect(attention!.since - firstRefusal).toBeGreaterThanOrEqual(10 * 60_000);
   });
 
   it('replaces a token Dhan killed early within one probe interval', async () => {
@@ -276,7 +282,7 @@ describe('keeper against the simulator, fault by fault', () => {
     await w.keeper.settle();
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
     const web = w.sim.issueWebToken(CLIENT);
-    const outcome = await w.keeper.worker(CLIENT)!.adopt({ accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime });
+    const outcome = await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime });
     expect(outcome.ok).toBe(true);
     w.keeper.scheduler.poke(CLIENT);
     await w.runFor(2 * DAY);

@@ -69,6 +69,7 @@ export class FakeProvider implements TokenProvider {
         lastResult: null,
         nextActionAt: null,
         attention: null,
+        attentionScope: null,
         consecutiveFailures: 0,
       };
     });

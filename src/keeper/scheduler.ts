@@ -141,7 +141,7 @@ export class Scheduler {
     }
     this.immediateActs.set(worker.clientId, 0);
     if (plan.action === 'wait') this.arm(worker, plan.at);
-    else worker.acknowledgeAttention(plan.reason);
+    else if (plan.action === 'attention') worker.acknowledgeAttention(plan);
   }
 
   private arm(worker: AccountWorker, at: number): void {

@@ -1,3 +1,4 @@
+import { attentionText, type Attention } from '../attention.js';
 import type { Config } from '../config/types.js';
 import type { Store } from '../store/index.js';
 import { isoInZone } from '../time-format.js';
@@ -16,7 +17,10 @@ export interface AccountStatus {
   readonly obtainedAt: string | null;
   readonly lastResult: string | null;
   readonly nextActionAt: string | null;
+  /** What is stopped and the way out, as one line; null when nothing is. */
   readonly attention: string | null;
+  /** 'generation': only generation is stopped (renewals go on); 'account': everything is. */
+  readonly attentionScope: Attention['scope'] | null;
   readonly consecutiveFailures: number;
 }
 
@@ -53,7 +57,8 @@ export function accountStatuses(config: Config, store: Store | undefined, now: n
         record?.nextActionAt !== null && record?.nextActionAt !== undefined
           ? isoInZone(record.nextActionAt, zone)
           : null,
-      attention: record?.attention ?? null,
+      attention: record?.attention ? attentionText(record.attention) : null,
+      attentionScope: record?.attention?.scope ?? null,
       consecutiveFailures: record?.consecutiveFailures ?? 0,
     };
   });
