@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adoptToken, forceRefresh } from '../src/keeper/account-commands.js';
+import { adoptToken, forceRefresh, resetAccount } from '../src/keeper/account-commands.js';
 import { CLIENT, DAY, HOUR, PIN, World } from './helpers/world.js';
 
 let world: World | undefined;
@@ -151,6 +151,73 @@ describe('keeper against the simulator, fault by fault', () => {
     await w.restart();
     await w.runFor(DAY);
     expect(w.sim.stats().calls.renew[CLIENT]).toBe(1);
+    expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
+  });
+
+  it('the reported first-day failure: HTTP 500 DH-905 on renewing an APP token is learned once, and no APP token is renewed again', async () => {
+    const w = await started({ simAccount: { renewableTotpTokens: false, renewRefusal: 'not-allowed-905' } });
+    await w.runFor(3 * DAY);
+    const stats = w.sim.stats();
+    expect(stats.calls.renew[CLIENT]).toBe(1);
+    expect(stats.calls.generate[CLIENT]).toBe(5);
+    expect(w.store.getAccount(CLIENT)).toMatchObject({ attention: null, renewRefusedKinds: ['consumer:APP'] });
+    expect(events(w, 'attention')).toEqual([]);
+    // The refusal is in history as what it is, not as a bad request.
+    expect(events(w, 'renew')[0]).toMatchObject({ result: 'failure', errorKind: 'renew-refused', errorCode: 'DH-905' });
+    // Planned for generation from the start: the next plan of an APP token is a generation.
+    expect(w.keeper.worker(CLIENT)!.plan()).toMatchObject({ action: 'wait', then: 'generate' });
+    // A Dhan Web token (SELF) imported later is still renewed: the lesson is about APP tokens only.
+    const web = w.sim.issueWebToken(CLIENT);
+    await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime });
+    expect(w.keeper.worker(CLIENT)!.plan()).toMatchObject({ then: 'renew' });
+  });
+
+  it('renew-only: a refused renewal of a live token asks for an import (not before checking it), and an import lifts it', async () => {
+    world = await World.create({ mode: 'renew-only' });
+    const w = world;
+    await w.keeper.start();
+    const web = w.sim.issueWebToken(CLIENT);
+    await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime });
+    w.keeper.scheduler.poke(CLIENT);
+    await w.keeper.settle();
+    w.sim.addFault({ endpoint: 'renew', action: { type: 'dhan-error', code: 'DH-905', status: 500 } });
+    await untilPlannedRefresh(w);
+    await w.runFor(5_000);
+    expect(w.sim.stats().calls.profile[CLIENT]).toBeGreaterThanOrEqual(1);
+    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ scope: 'account', cause: 'import-needed', wayOut: expect.stringMatching(/import/) as unknown });
+    // The token is still live and still published while a person is asked.
+    expect(w.sim.isLive(sinkToken(w))).toBe(true);
+    const fresh = w.sim.issueWebToken(CLIENT);
+    expect((await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: fresh.accessToken, source: 'web', expiresAt: fresh.expiresAt, expiryTime: fresh.expiryTime })).ok).toBe(true);
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+    w.keeper.scheduler.poke(CLIENT);
+    await w.runFor(DAY);
+    expect(w.current()!.source).toBe('renew');
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+  });
+
+  it('reset after a DH-902 stop does not land in the same stop at once: Dhan must say so for 10 more minutes', async () => {
+    const w = await started();
+    w.sim.setAccountOptions(CLIENT, { dataAccess: false });
+    await untilPlannedRefresh(w);
+    await w.runFor(HOUR);
+    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ cause: 'access-denied' });
+    const resetAt = w.clock.now();
+    expect(resetAccount(w.keeper.worker(CLIENT)!).ok).toBe(true);
+    w.keeper.scheduler.poke(CLIENT);
+    await w.runFor(9 * 60_000);
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+    await w.runFor(HOUR);
+    const again = w.store.getAccount(CLIENT)!.attention;
+    expect(again).toMatchObject({ cause: 'access-denied' });
+    expect(again!.since - resetAt).toBeGreaterThanOrEqual(10 * 60_000);
+    // The person fixes the subscription and resets: renewals work again.
+    w.sim.setAccountOptions(CLIENT, { dataAccess: true });
+    resetAccount(w.keeper.worker(CLIENT)!);
+    w.keeper.scheduler.poke(CLIENT);
+    await w.runFor(5 * 60_000);
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+    expect(w.current()!.source).toBe('renew');
     expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
   });
 
