@@ -113,4 +113,28 @@ describe('30 virtual days per field-reported refusal of a TOTP token renewal', (
     expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
     expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
   });
+
+  it('nightly logout at 03:07 IST with probeAt one minute after it: each killed token is replaced within about a minute', async () => {
+    world = await World.create({
+      logLevel: 'silent',
+      sweepMs: 5 * 60_000,
+      simAccount: { nightlyLogoutAt: LOGOUT_AT },
+      renewalYaml: '  probeAt: ["8 3 * * *"]\n',
+    });
+    const w = world;
+    const month = await liveAMonth(w, true);
+    const worst = Math.max(0, ...month.deadAfterLogoutMs);
+    console.log(
+      `30 virtual days, nightly logout at ${LOGOUT_AT} IST, probeAt 03:08: ${JSON.stringify({
+        deadSecondsInSinkOutsideLogoutWindows: month.deadMs / 1000,
+        nightsKilled: month.deadAfterLogoutMs.length,
+        worstKillToLiveSeconds: worst / 1000,
+        dhanCallsPerAccountDay: month.callsPerDay,
+      })}`,
+    );
+    expect(month.deadMs).toBe(0);
+    expect(month.deadAfterLogoutMs.length).toBeGreaterThanOrEqual(29);
+    expect(worst).toBeLessThanOrEqual(60_000 + 5_000);
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+  });
 });

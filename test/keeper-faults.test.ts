@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DateTime } from 'luxon';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adoptToken, forceRefresh, resetAccount } from '../src/keeper/account-commands.js';
 import { CLIENT, DAY, HOUR, PIN, World } from './helpers/world.js';
@@ -219,6 +220,28 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
     expect(w.current()!.source).toBe('renew');
     expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
+  });
+
+  it('refreshAt "30 8 * * 1-5": a fresh token every weekday at 08:30 IST, skipped when the token is newer than 1 h', async () => {
+    // Starts Monday 2026-01-05 19:30 IST.
+    const w = await started({ renewalYaml: '  refreshAt: ["30 8 * * 1-5"]\n' });
+    expect(w.keeper.statuses()[0]!.nextRefreshAt).toBe('2026-01-06T08:30:00.000+05:30');
+    await w.runFor(7 * DAY);
+    const at830 = w.published
+      .map((p) => DateTime.fromMillis(p.at, { zone: 'Asia/Kolkata' }))
+      .filter((t) => t.hour === 8 && t.minute === 30 && t.second === 0)
+      .map((t) => t.toISODate());
+    expect(at830).toEqual(['2026-01-06', '2026-01-07', '2026-01-08', '2026-01-09', '2026-01-12']);
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+    // A token obtained 30 min before the moment is young enough: that morning is skipped.
+    const w2 = w;
+    const next = DateTime.fromISO('2026-01-13T08:00:00', { zone: 'Asia/Kolkata' }).toMillis();
+    await w2.runFor(next - w2.clock.now());
+    await forceRefresh(w2.keeper.worker(CLIENT)!, 'renew');
+    const before = w2.published.length;
+    await w2.runFor(HOUR);
+    expect(w2.published.length).toBe(before);
+    expect(w2.keeper.statuses()[0]!.nextRefreshAt).toBe('2026-01-14T08:30:00.000+05:30');
   });
 
   it('replaces an expired token at start at once', async () => {

@@ -40,6 +40,26 @@ function at(p: ReturnType<typeof plan>): number {
 }
 
 describe('planner: examples', () => {
+  it('refreshAt: an owed fresh token comes first when earlier, within Dhan\'s generation interval and a pending backoff', () => {
+    const now = ist('2026-03-02T20:00:00');
+    const morning = ist('2026-03-03T08:30:00');
+    expect(plan(input({ now, refreshAt: morning }))).toEqual({ action: 'wait', at: morning, then: 'renew', reason: 'renew for the scheduled fresh token (refreshAt)' });
+    // Overdue (it was owed while a failure backed off): act now.
+    expect(plan(input({ now, refreshAt: now - 60_000 }))).toMatchObject({ action: 'renew', at: now });
+    // A generation still waits for Dhan's interval, and any action for a backoff.
+    expect(plan(input({ now, mode: 'generate-only', refreshAt: now, generateNotBefore: now + 90_000 }))).toMatchObject({ action: 'wait', at: now + 90_000, then: 'generate' });
+    expect(plan(input({ now, refreshAt: now, retryNotBefore: now + 5_000 }))).toMatchObject({ action: 'wait', at: now + 5_000 });
+    // Later than the regular plan: the regular plan wins.
+    expect(plan(input({ now, refreshAt: now + 23 * HOUR }))).toMatchObject({ reason: expect.stringMatching(/33%/) as unknown });
+  });
+
+  it('a token kind Dhan refused to renew (e.g. APP) is planned for generation from the start', () => {
+    const now = ist('2026-03-02T20:00:00');
+    const app = { obtainedAt: now, expiresAt: now + DAY, source: 'totp' as const, kind: 'consumer:APP' };
+    expect(plan(input({ now, token: app, renewRefusedKinds: ['consumer:APP'] }))).toMatchObject({ then: 'generate' });
+    expect(plan(input({ now, token: { ...app, kind: 'consumer:SELF' }, renewRefusedKinds: ['consumer:APP'] }))).toMatchObject({ then: 'renew' });
+  });
+
   it('acts when a third of the lifetime is left, a jitter earlier', () => {
     const base = input({ jitterFraction: 0.5 });
     const p = plan(base);

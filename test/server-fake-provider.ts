@@ -70,6 +70,7 @@ export class FakeProvider implements TokenProvider {
         nextActionAt: null,
         attention: null,
         attentionScope: null,
+        nextRefreshAt: null,
         consecutiveFailures: 0,
       };
     });

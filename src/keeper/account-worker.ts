@@ -13,6 +13,7 @@ import type { EventOutcome } from '../store/types.js';
 import { TOTP_STEP_MS, type TotpGuard } from '../totp.js';
 import type { StoredToken } from '../types.js';
 import { backoffDelay } from './backoff.js';
+import { owedRefresh, type CronSchedule } from './cron-times.js';
 import {
   decideAfterFailure,
   similarityKey,
@@ -44,7 +45,10 @@ export interface AccountWorkerDeps {
   readonly totp: TotpGuard;
   readonly limiter: Limiter;
   readonly publisher: TokenPublisher;
-  readonly policy: PlannerPolicy;
+  readonly policy: PlannerPolicy & {
+    readonly refreshAt: readonly CronSchedule[];
+    readonly refreshAtSkipIfNewerThanMs: number;
+  };
   readonly minGenerateIntervalMs: number;
   readonly log: Logger;
   readonly hooks: WorkerHooks;
@@ -134,6 +138,7 @@ export class AccountWorker {
       jitterFraction: stableFraction(`${this.clientId}:${token?.id ?? 0}`),
       retryNotBefore: this.retryNotBefore,
       generateNotBefore,
+      refreshAt: token ? owedRefresh(this.deps.policy.refreshAt, token.obtainedAt, now, this.deps.policy.refreshAtSkipIfNewerThanMs) : undefined,
     });
   }
 

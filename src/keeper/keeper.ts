@@ -78,6 +78,7 @@ export class Keeper {
       workers: [...this.workers.values()],
       log: log.child({ component: 'scheduler' }),
       probeIntervalMs: config.renewal.probeIntervalMs,
+      probeAt: config.renewal.probeAt,
       startSweep: deps.startSweep ?? noSweep,
       ...(deps.random ? { random: deps.random } : {}),
     });

@@ -43,6 +43,11 @@ export interface PlanInput {
   readonly retryNotBefore: number | undefined;
   /** Earliest moment a generation is allowed: Dhan's minimum interval, the next TOTP step. */
   readonly generateNotBefore: number | undefined;
+  /**
+   * The scheduled fresh token this one still owes (`renewal.refreshAt`, already skipped when the
+   * token is young enough), possibly in the past when it is overdue; undefined when none.
+   */
+  readonly refreshAt?: number | undefined;
 }
 
 export type RefreshMethod = 'renew' | 'generate';
@@ -147,6 +152,13 @@ export function plan(input: PlanInput): Plan {
     const moved = avoidWindows(at, earliest, urgentAt, AVOID_MARGIN_MS + jitter, input.policy.avoid);
     if (moved !== at) reason = `${method} moved out of an avoid window`;
     at = moved;
+  }
+
+  // A daily fresh token (e.g. before the market opens) comes first when it is earlier; Dhan's
+  // generation interval and a pending backoff still hold.
+  if (input.refreshAt !== undefined && input.refreshAt < at) {
+    at = Math.max(input.refreshAt, earliest);
+    reason = `${method} for the scheduled fresh token (refreshAt)`;
   }
 
   // A renewal needs a live token: a retry pushed past expiry becomes a generation when possible.

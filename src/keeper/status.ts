@@ -2,6 +2,7 @@ import { attentionText, type Attention } from '../attention.js';
 import type { Config } from '../config/types.js';
 import type { Store } from '../store/index.js';
 import { isoInZone } from '../time-format.js';
+import { nextOfAny, owedRefresh } from './cron-times.js';
 import { leaseIsLive } from './lease.js';
 import type { AccountMode, AccountState, TokenSource } from '../types.js';
 
@@ -17,6 +18,8 @@ export interface AccountStatus {
   readonly obtainedAt: string | null;
   readonly lastResult: string | null;
   readonly nextActionAt: string | null;
+  /** The next `renewal.refreshAt` moment this token will be refreshed at (skips already applied). */
+  readonly nextRefreshAt: string | null;
   /** What is stopped and the way out, as one line; null when nothing is. */
   readonly attention: string | null;
   /** 'generation': only generation is stopped (renewals go on); 'account': everything is. */
@@ -57,9 +60,16 @@ export function accountStatuses(config: Config, store: Store | undefined, now: n
         record?.nextActionAt !== null && record?.nextActionAt !== undefined
           ? isoInZone(record.nextActionAt, zone)
           : null,
+      nextRefreshAt: nextScheduledRefresh(config, token?.obtainedAt, now, zone),
       attention: record?.attention ? attentionText(record.attention) : null,
       attentionScope: record?.attention?.scope ?? null,
       consecutiveFailures: record?.consecutiveFailures ?? 0,
     };
   });
+}
+
+function nextScheduledRefresh(config: Config, obtainedAt: number | undefined, now: number, zone: string): string | null {
+  const { refreshAt, refreshAtSkipIfNewerThanMs } = config.renewal;
+  const at = obtainedAt === undefined ? nextOfAny(refreshAt, now) : owedRefresh(refreshAt, obtainedAt, now, refreshAtSkipIfNewerThanMs);
+  return at === undefined ? null : isoInZone(at, zone);
 }
