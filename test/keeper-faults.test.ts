@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { DateTime } from 'luxon';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Attention } from '../src/attention.js';
+import type { AccountConfig } from '../src/config/types.js';
 import { adoptToken, forceRefresh, resetAccount } from '../src/keeper/account-commands.js';
+import { liftedByConfig } from '../src/keeper/keeper.js';
 import { CLIENT, DAY, HOUR, PIN, World } from './helpers/world.js';
 
 let world: World | undefined;
@@ -242,6 +245,34 @@ describe('keeper against the simulator, fault by fault', () => {
     await w2.runFor(HOUR);
     expect(w2.published.length).toBe(before);
     expect(w2.keeper.statuses()[0]!.nextRefreshAt).toBe('2026-01-14T08:30:00.000+05:30');
+  });
+
+  it('import lifts an account-wide stop in auto too (here DH-902 confirmed), and renewals resume', async () => {
+    const w = await started();
+    w.sim.setAccountOptions(CLIENT, { dataAccess: false });
+    await untilPlannedRefresh(w);
+    await w.runFor(HOUR);
+    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ scope: 'account', cause: 'access-denied' });
+    w.sim.setAccountOptions(CLIENT, { dataAccess: true });
+    const web = w.sim.issueWebToken(CLIENT);
+    expect((await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime })).ok).toBe(true);
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+    w.keeper.scheduler.poke(CLIENT);
+    await w.runFor(DAY);
+    expect(w.current()!.source).toBe('renew');
+    expect(w.sim.isLive(sinkToken(w))).toBe(true);
+  });
+
+  it('a config change lifts a stop it fixes: other credentials lift a credentials stop, credentials lift an import-needed stop', () => {
+    const account = { mode: 'auto', pin: '123456', totpSecret: 'JBSWY3DPEHPK3PXP', credentialsFingerprint: 'fp-new' } as unknown as AccountConfig;
+    const pinStop: Attention = { scope: 'generation', cause: 'credentials-refused', reason: 'refused twice', wayOut: 'fix', since: 0, credentialsFingerprint: 'fp-old' };
+    expect(liftedByConfig(pinStop, account)).toMatch(/credentials changed/);
+    expect(liftedByConfig({ ...pinStop, credentialsFingerprint: 'fp-new' }, account)).toBeUndefined();
+    const importStop: Attention = { scope: 'account', cause: 'import-needed', reason: 'no token', wayOut: 'import', since: 0 };
+    expect(liftedByConfig(importStop, account)).toMatch(/generate/);
+    expect(liftedByConfig(importStop, { ...account, mode: 'renew-only' } as AccountConfig)).toBeUndefined();
+    expect(liftedByConfig({ ...importStop, cause: 'access-denied' }, account)).toBeUndefined();
+    expect(liftedByConfig(null, account)).toBeUndefined();
   });
 
   it('replaces an expired token at start at once', async () => {
