@@ -98,3 +98,52 @@ describe('run with Dhan refusing renewal of TOTP tokens (HTTP 500 DH-905)', () =
     expect((await keeper.proc.waitForExit(15_000)).code).toBe(0);
   }, 240_000);
 });
+
+describe('run with renewal.refreshAt and renewal.probeAt', () => {
+  it('refreshes at each refreshAt moment and replaces a killed token at the next probeAt moment', async ({ expect, onTestFinished }) => {
+    const children = new Children();
+    onTestFinished(() => children.killAll());
+    const sim = await startSimulator({
+      accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: TOTP_SECRET }],
+      clock: systemClock,
+      tokenLifetimeMs: 3_600_000,
+      generateIntervalMs: 10_000,
+    });
+    onTestFinished(() => sim.close());
+    const dir = tempDir();
+    const sinkPath = join(dir, 'tokens', 'main.json');
+    const configPath = writeSecretFile(
+      join(dir, 'config.yaml'),
+      configYaml({
+        simUrl: sim.baseUrl,
+        // Six-field expressions (seconds first): moments every 20 s and probes every 15 s keep the
+        // test short; the interval probe is off so that only probeAt can find the killed token.
+        renewalYaml: '  probeInterval: "off"\n  refreshAt: ["*/20 * * * * *"]\n  refreshAtSkipIfNewerThan: 5s\n  probeAt: ["7,22,37,52 * * * * *"]\n',
+        accounts: [{ clientId: CLIENT, name: 'main', pin: PIN, totpSecret: TOTP_SECRET, sinksYaml: fileSinkYaml('./tokens/main.json') }],
+      }),
+    );
+    const keeper = await startKeeper(children, configPath);
+    await waitUntil(() => readJsonSink(sinkPath), { timeoutMs: 30_000, what: 'the first token' });
+    const rows = await statusJson(children, configPath);
+    expect((rows[0] as { nextRefreshAt?: string | null } | undefined)?.nextRefreshAt).toMatch(/:(00|20|40)\.000\+05:30$/);
+
+    // Refreshes land on :00, :20 and :40, each a renewal of an hour-long token.
+    await waitUntil(() => callsOf(sim.stats(), CLIENT).renew >= 2, { timeoutMs: 60_000, what: 'two refreshAt renewals' });
+    const renewedSecond = new Date(Date.parse(readJsonSink(sinkPath)?.expiresAt ?? '') - 3_600_000).getUTCSeconds();
+    expect([0, 1, 20, 21, 40, 41]).toContain(renewedSecond);
+
+    // Killed at Dhan: the next probeAt moment (within 15 s) finds it, and a new token follows.
+    const killed = readJsonSink(sinkPath)?.accessToken ?? '';
+    sim.killTokens(CLIENT);
+    const killedAt = Date.now();
+    await waitUntil(() => {
+      const now = readJsonSink(sinkPath)?.accessToken;
+      return now !== undefined && now !== killed && sim.isLive(now);
+    }, { timeoutMs: 40_000, what: 'a live token after the kill' });
+    const replacedMs = Date.now() - killedAt;
+    console.log(`e2e refreshAt/probeAt: renewals ${callsOf(sim.stats(), CLIENT).renew}, killed token replaced in ${replacedMs} ms`);
+    expect(replacedMs).toBeLessThan(25_000);
+    keeper.proc.kill('SIGTERM');
+    expect((await keeper.proc.waitForExit(15_000)).code).toBe(0);
+  }, 180_000);
+});
