@@ -1,4 +1,4 @@
-import type { CronSchedule } from '../keeper/cron-times.js';
+import type { CronSchedule } from '../cron-times.js';
 import type { AccountMode } from '../types.js';
 
 /**

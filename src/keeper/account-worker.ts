@@ -13,7 +13,7 @@ import type { EventOutcome } from '../store/types.js';
 import { TOTP_STEP_MS, type TotpGuard } from '../totp.js';
 import type { StoredToken } from '../types.js';
 import { backoffDelay } from './backoff.js';
-import { owedRefresh, type CronSchedule } from './cron-times.js';
+import { owedRefresh, type CronSchedule } from '../cron-times.js';
 import {
   decideAfterFailure,
   similarityKey,

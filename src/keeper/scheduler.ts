@@ -4,7 +4,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import type { AccountWorker } from './account-worker.js';
-import { nextOfAny, type CronSchedule } from './cron-times.js';
+import { nextOfAny, type CronSchedule } from '../cron-times.js';
 import type { SweepStarter } from './sweep.js';
 
 export interface SchedulerDeps {

@@ -2,7 +2,7 @@ import { attentionText, type Attention } from '../attention.js';
 import type { Config } from '../config/types.js';
 import type { Store } from '../store/index.js';
 import { isoInZone } from '../time-format.js';
-import { nextOfAny, owedRefresh } from './cron-times.js';
+import { nextOfAny, owedRefresh } from '../cron-times.js';
 import { leaseIsLive } from './lease.js';
 import type { AccountMode, AccountState, TokenSource } from '../types.js';
 
