@@ -1,3 +1,4 @@
+import type { Attention } from './attention.js';
 import type { AccountMode, AccountState, TokenSource } from './tokens.js';
 
 /*
@@ -17,6 +18,11 @@ export interface AccountStatus {
   readonly obtainedAt: string | null;
   readonly lastResult: string | null;
   readonly nextActionAt: string | null;
+  /** The next `renewal.refreshAt` moment this token will be refreshed at (skips already applied). */
+  readonly nextRefreshAt: string | null;
+  /** What is stopped and the way out, as one line; null when nothing is. */
   readonly attention: string | null;
+  /** 'generation': only generation is stopped (renewals go on); 'account': everything is. */
+  readonly attentionScope: Attention['scope'] | null;
   readonly consecutiveFailures: number;
 }

@@ -21,6 +21,7 @@ export type KeeperErrorCode =
   | 'dhan-bad-request'
   | 'dhan-transient'
   | 'dhan-unknown'
+  | 'dhan-renew-refused'
   | 'token-expiry-unknown'
   // keeper
   | 'token-expired'

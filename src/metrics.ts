@@ -119,7 +119,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   accountGauge('dhan_token_obtained_timestamp_seconds', 'When the current token was obtained (Unix seconds).', (a) =>
     a.obtainedAt === null ? null : seconds(a.obtainedAt),
   );
-  accountGauge('dhan_token_next_refresh_timestamp_seconds', 'When the keeper plans to renew or generate next (Unix seconds).', (a) =>
+  accountGauge('dhan_token_next_refresh_timestamp_seconds', 'When the keeper plans to renew or generate next, a due renewal.refreshAt included (Unix seconds).', (a) =>
     a.nextActionAt === null ? null : seconds(a.nextActionAt),
   );
   accountGauge('dhan_token_valid', '1 while the account has a token that has not expired, else 0.', (a, now) =>

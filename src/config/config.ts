@@ -1,3 +1,4 @@
+import type { CronSchedule } from '../cron-times.js';
 import type { AccountMode } from '../tokens.js';
 
 /**
@@ -55,6 +56,12 @@ export interface RenewalConfig {
   readonly sweep: string;
   readonly probeIntervalMs: number;
   readonly avoid: readonly AvoidWindow[];
+  /** Moments for a fresh full-lifetime token (e.g. every trading morning), in their zones. */
+  readonly refreshAt: readonly CronSchedule[];
+  /** A refreshAt is skipped when the token is younger than this. */
+  readonly refreshAtSkipIfNewerThanMs: number;
+  /** Moments for an extra profile check of every account (e.g. just after a nightly cut-off). */
+  readonly probeAt: readonly CronSchedule[];
 }
 
 /** A weekly window in which no token swap should happen (e.g. market hours). */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { accountsSchema, toAccountConfig } from './accounts.js';
 import { avoidWindow, toAvoidWindow } from './avoid.js';
+import { cronEntry, refreshAtInsideAvoid, toSchedules } from './cron-schedules.js';
 import { at, type Ctx, type Warn } from './problems.js';
 import { formatDuration } from './duration.js';
 import { filePath } from './files.js';
@@ -46,6 +47,9 @@ export function configSchema(ctx: Ctx) {
             sweep: cronExpression.prefault('* * * * *'),
             probeInterval: duration(10_000, ['0', 'off']).prefault('15m'),
             avoid: z.array(avoidWindow).prefault([]),
+            refreshAt: z.array(cronEntry).prefault([]),
+            refreshAtSkipIfNewerThan: duration(0).prefault('1h'),
+            probeAt: z.array(cronEntry).prefault([]),
           })
           .superRefine(renewalLimits, { when: (payload) => passed(payload, 'renewBefore') && passed(payload, 'jitter') })
           .prefault({}),
@@ -58,6 +62,13 @@ export function configSchema(ctx: Ctx) {
             ? `${ctx.sourcePath}: must be a mapping of sections (storage, dhan, server, renewal, log, accounts), not ${kindOf(issue.input)}`
             : undefined,
       },
+    )
+    .superRefine(
+      ({ renewal, dhan }, issues) => {
+        const inside = refreshAtInsideAvoid(renewal.refreshAt, renewal.avoid, dhan.timezone, Date.now());
+        if (inside) issues.addIssue({ code: 'custom', path: ['renewal', 'refreshAt', inside.index], message: inside.message });
+      },
+      { when: (payload) => passed(payload, 'renewal') && passed(payload, 'dhan') },
     );
 }
 
@@ -110,7 +121,16 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
       maxConcurrency: dhan.maxConcurrency,
     },
     server,
-    renewal: { renewBefore, jitter, sweep: renewal.sweep, probeIntervalMs: renewal.probeInterval, avoid },
+    renewal: {
+      renewBefore,
+      jitter,
+      sweep: renewal.sweep,
+      probeIntervalMs: renewal.probeInterval,
+      avoid,
+      refreshAt: toSchedules(renewal.refreshAt, dhan.timezone),
+      refreshAtSkipIfNewerThanMs: renewal.refreshAtSkipIfNewerThan,
+      probeAt: toSchedules(renewal.probeAt, dhan.timezone),
+    },
     log: file.log,
     accounts,
   };

@@ -9,7 +9,10 @@ export type DhanEndpoint = 'generate' | 'renew' | 'profile';
  * - rate-limited: DH-904, HTTP 429, "once every 2 minutes" → wait `retryAfterMs`.
  * - credentials-rejected: generation refused for PIN, TOTP or client id → stop, alert.
  * - access-denied: DH-902/DH-903, not a token problem → stop, alert, never loop.
- * - bad-request: DH-905 (a bug or bad config).
+ * - renew-refused: Dhan refused a renewal without saying the token is dead (DH-905 on renew,
+ *   seen as HTTP 500 "Renewal of token not allowed for this token type" for TOTP and consent
+ *   tokens) → check the token, then generate instead. Only renew answers carry it.
+ * - bad-request: DH-905 elsewhere, DH-906 on generate (a bug or bad config).
  * - transient: network, timeout, 5xx, DH-907..910, malformed body → retry with backoff.
  * - unknown: anything else.
  */
@@ -18,6 +21,7 @@ export type DhanErrorKind =
   | 'rate-limited'
   | 'credentials-rejected'
   | 'access-denied'
+  | 'renew-refused'
   | 'bad-request'
   | 'transient'
   | 'unknown';

@@ -100,6 +100,11 @@ function defaultAdvice(
         'This is not a token problem: check the account on Dhan (Data/Trading API subscription for DH-902, ' +
         'account status for DH-903); regenerating tokens will not help'
       );
+    case 'renew-refused':
+      return (
+        'Dhan does not renew some kinds of token (those made by TOTP generation or an API-key login): ' +
+        'check that the token is still live, then get a new one by generation or import instead'
+      );
     case 'bad-request':
       return 'Dhan rejected the request itself: check the configured base URLs and client id, or report a bug';
     case 'transient':

@@ -3,14 +3,11 @@ import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Store } from '../store/index.js';
-import type { CommandOutcome } from './account-worker.js';
+import { runCommand, type AccountCommand, type CommandOutcome } from './account-commands.js';
 import { assembleKeeper } from './assemble.js';
-import type { ImportedToken } from './imported-token.js';
 import { Lease, leaseIsLive } from './lease.js';
 
-export type KeeperCommand =
-  | { readonly action: 'renew' | 'generate' | 'reset' }
-  | { readonly action: 'import'; readonly token: ImportedToken };
+export type KeeperCommand = AccountCommand;
 
 export interface HandoffOptions {
   readonly clock?: Clock;
@@ -67,19 +64,7 @@ async function actDirectly(config: Config, store: Store, clientId: string, comma
     keeper.prepareAccounts();
     const worker = keeper.worker(clientId);
     if (!worker) return { ok: false, message: `no account ${clientId} in the config` };
-    let outcome: CommandOutcome;
-    switch (command.action) {
-      case 'renew':
-      case 'generate':
-        outcome = await worker.force(command.action);
-        break;
-      case 'reset':
-        outcome = worker.reset();
-        break;
-      case 'import':
-        outcome = await worker.adopt(command.token);
-        break;
-    }
+    const outcome = await runCommand(worker, command);
     // Sinks run beside the worker; a one-shot command must not exit before consumers have the token.
     await worker.published();
     return outcome;

@@ -1,6 +1,8 @@
+import { attentionText } from '../attention.js';
 import type { Config } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import { isoInZone } from '../time-format.js';
+import { nextOfAny, owedRefresh } from '../cron-times.js';
 import { leaseIsLive } from './lease.js';
 import type { AccountStatus } from '../account-status.js';
 import type { AccountState } from '../tokens.js';
@@ -38,8 +40,16 @@ export function accountStatuses(config: Config, store: Store | undefined, now: n
         record?.nextActionAt !== null && record?.nextActionAt !== undefined
           ? isoInZone(record.nextActionAt, zone)
           : null,
-      attention: record?.attention ?? null,
+      nextRefreshAt: nextScheduledRefresh(config, token?.obtainedAt, now, zone),
+      attention: record?.attention ? attentionText(record.attention) : null,
+      attentionScope: record?.attention?.scope ?? null,
       consecutiveFailures: record?.consecutiveFailures ?? 0,
     };
   });
+}
+
+function nextScheduledRefresh(config: Config, obtainedAt: number | undefined, now: number, zone: string): string | null {
+  const { refreshAt, refreshAtSkipIfNewerThanMs } = config.renewal;
+  const at = obtainedAt === undefined ? nextOfAny(refreshAt, now) : owedRefresh(refreshAt, obtainedAt, now, refreshAtSkipIfNewerThanMs);
+  return at === undefined ? null : isoInZone(at, zone);
 }

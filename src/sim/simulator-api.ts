@@ -15,7 +15,7 @@ import type { Clock } from '../clock.js';
  *   DELETE /__sim/faults           clear all faults        → 204
  *   POST /__sim/accounts/{id}/kill kill the live tokens    → 204
  *   POST /__sim/accounts/{id}/web-token  issue a Dhan-Web token (renewable) → 201 {accessToken, expiryTime}
- *   PATCH /__sim/accounts/{id}     body: Partial<SimAccountOptions> → 204
+ *   PATCH /__sim/accounts/{id}     body: Partial<SimAccountOptions> → 204 (e.g. {"nightlyLogoutAt":"03:00"})
  *   GET  /__sim/stats              → SimStats
  */
 export interface SimAccount {
@@ -28,8 +28,20 @@ export interface SimAccount {
 
 /** Per-account behaviour switches, for tests. All default to Dhan's documented behaviour. */
 export interface SimAccountOptions {
-  /** false: tokens from TOTP generation are refused by RenewToken (DH-906 "Invalid Token"). */
+  /** false: tokens from TOTP generation (JWT tokenConsumerType APP) are refused by RenewToken. */
   readonly renewableTotpTokens: boolean;
+  /**
+   * How RenewToken refuses a TOTP token when `renewableTotpTokens` is false, each shape seen in
+   * the field: 'invalid-token-906' (HTTP 400 DH-906 "Invalid Token"), 'not-allowed-905' (HTTP 500
+   * DH-905 "Renewal of token not allowed for this token type"), 'no-token-200' (HTTP 200 without
+   * a token). The token stays live in every shape.
+   */
+  readonly renewRefusal: 'invalid-token-906' | 'not-allowed-905' | 'no-token-200';
+  /**
+   * "HH:mm" (IST): every token of the account dies at this time each day, as a daily logout
+   * before the trading day would kill it; null (default) for none.
+   */
+  readonly nightlyLogoutAt: string | null;
   /** 'opaque': tokens are random strings, not JWTs (expiry only from expiryTime). */
   readonly tokenFormat: 'jwt' | 'opaque';
   /** 'token': RenewToken answers `{token, expiryTime}` instead of the six documented fields. */

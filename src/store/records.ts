@@ -1,3 +1,4 @@
+import type { Attention } from '../attention.js';
 import type { AccountMode, TokenSource } from '../tokens.js';
 
 /** What the keeper persists about an account besides its tokens. Times are epoch ms. */
@@ -5,12 +6,10 @@ export interface AccountRecord {
   readonly clientId: string;
   readonly name: string;
   readonly mode: AccountMode;
-  /** Why automatic refresh is stopped for a human, or null. Safe to print. */
-  readonly attention: string | null;
-  /** credentialsFingerprint at the time attention was set: a change in config lifts it. */
-  readonly attentionFingerprint: string | null;
-  /** Learned: Dhan refused to renew tokens of this source (e.g. 'totp'); generate instead. */
-  readonly renewRefusedSources: readonly TokenSource[];
+  /** What is stopped for a person, why, and the way out; null when nothing is. Safe to print. */
+  readonly attention: Attention | null;
+  /** Learned: Dhan refused to renew tokens of these kinds (e.g. 'consumer:APP'); generate instead. */
+  readonly renewRefusedKinds: readonly string[];
   /** Persisted so that a restart loop cannot break Dhan's one-generation-per-2-minutes rule. */
   readonly lastGenerateAt: number | null;
   readonly consecutiveFailures: number;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { parseAttention } from '../attention.js';
 import { KeeperError } from '../errors.js';
 import type { AccountMode, StoredToken, TokenSource } from '../tokens.js';
 import { checkReadable, migrate } from './migrations.js';
@@ -414,9 +415,8 @@ interface AccountRow {
   client_id: string;
   name: string;
   mode: string;
-  attention: string | null;
-  attention_fingerprint: string | null;
-  renew_refused_sources: string;
+  attention_state: string | null;
+  renew_refused_kinds: string;
   last_generate_at: number | null;
   consecutive_failures: number;
   last_success_at: number | null;
@@ -470,7 +470,7 @@ interface RequestRow {
   result: string | null;
 }
 
-type AccountParams = Omit<AccountRecord, 'renewRefusedSources'> & { renewRefusedSources: string };
+type AccountParams = Omit<AccountRecord, 'renewRefusedKinds' | 'attention'> & { renewRefusedKinds: string; attention: string | null };
 type EventParams = Omit<HistoryEvent, 'id' | 'detail'> & { detail: string | null };
 
 // The casts from TEXT to union types below are safe: CHECK constraints admit only their members.
@@ -480,9 +480,8 @@ function toAccount(r: AccountRow): AccountRecord {
     clientId: r.client_id,
     name: r.name,
     mode: r.mode as AccountMode,
-    attention: r.attention,
-    attentionFingerprint: r.attention_fingerprint,
-    renewRefusedSources: JSON.parse(r.renew_refused_sources) as TokenSource[],
+    attention: parseAttention(r.attention_state),
+    renewRefusedKinds: JSON.parse(r.renew_refused_kinds) as string[],
     lastGenerateAt: r.last_generate_at,
     consecutiveFailures: r.consecutive_failures,
     lastSuccessAt: r.last_success_at,
@@ -493,7 +492,7 @@ function toAccount(r: AccountRow): AccountRecord {
 }
 
 function accountParams(a: AccountRecord): AccountParams {
-  return { ...a, renewRefusedSources: JSON.stringify(a.renewRefusedSources) };
+  return { ...a, renewRefusedKinds: JSON.stringify(a.renewRefusedKinds), attention: a.attention === null ? null : JSON.stringify(a.attention) };
 }
 
 function toToken(r: TokenRow): StoredToken {
@@ -586,7 +585,7 @@ function isThenable(value: unknown): boolean {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
-const ACCOUNT_VALUES = `@clientId, @name, @mode, @attention, @attentionFingerprint, @renewRefusedSources,
+const ACCOUNT_VALUES = `@clientId, @name, @mode, @attention, @renewRefusedKinds,
   @lastGenerateAt, @consecutiveFailures, @lastSuccessAt, @lastAttemptAt, @lastResult, @nextActionAt`;
 const EVENT_COLUMNS = `client_id, at, kind, result, error_kind, error_code, message, duration_ms,
   expiry_before, expiry_after, detail`;
@@ -605,7 +604,7 @@ function prepareStatements(db: Database.Database) {
     getAccount: db.prepare<[string], AccountRow>(`SELECT * FROM accounts WHERE client_id = ?`),
     listAccounts: db.prepare<[], AccountRow>(`SELECT * FROM accounts ORDER BY client_id`),
     updateAccount: db.prepare<AccountParams, AccountRow>(
-      `UPDATE accounts SET (client_id, name, mode, attention, attention_fingerprint, renew_refused_sources,
+      `UPDATE accounts SET (client_id, name, mode, attention_state, renew_refused_kinds,
          last_generate_at, consecutive_failures, last_success_at, last_attempt_at, last_result, next_action_at)
        = (${ACCOUNT_VALUES})
        WHERE client_id = @clientId RETURNING *`,

@@ -139,7 +139,8 @@ describe('generateAccessToken', () => {
       partnerId: '',
       exp: Math.floor(T0 / 1000) + 86_400,
       iat: Math.floor(T0 / 1000),
-      tokenConsumerType: 'SELF',
+      // PIN+TOTP tokens are APP tokens; Dhan Web's are SELF.
+      tokenConsumerType: 'APP',
       webhookUrl: '',
       dhanClientId: A.clientId,
     });
@@ -312,8 +313,43 @@ describe('RenewToken', () => {
     expect(sim.isLive(renewedTotp)).toBe(true);
 
     const web = sim.issueWebToken(A.clientId).accessToken;
+    expect(jwtPart(web, 1)['tokenConsumerType']).toBe('SELF');
     const once = expectToken(await renew(web));
     expectToken(await renew(once));
+  });
+
+  it('refuses TOTP renewals in each field-reported shape; the token stays live in all of them', async () => {
+    await start({ generateIntervalMs: 0 });
+    const totpToken = await token();
+    sim.setAccountOptions(A.clientId, { renewableTotpTokens: false, renewRefusal: 'not-allowed-905' });
+    const refused500 = await renew(totpToken);
+    expect(refused500.status).toBe(500);
+    expect(refused500.body).toEqual({ errorType: 'Input_Exception', errorCode: 'DH-905', errorMessage: 'Renewal of token not allowed for this token type' });
+    sim.setAccountOptions(A.clientId, { renewRefusal: 'no-token-200' });
+    const noToken = await renew(totpToken);
+    expect(noToken.status).toBe(200);
+    expect(noToken.body).toEqual({ status: 'success' });
+    expect(sim.isLive(totpToken)).toBe(true);
+    expect(() => sim.setAccountOptions(A.clientId, { renewRefusal: 'teapot' as never })).toThrow(/renewRefusal/);
+  });
+
+  it('nightly logout: every token dies at the configured IST time each day, and only from the next occurrence', async () => {
+    // T0 is 09:00:00.284 IST; tokens live two days here, so only the logout can kill them.
+    await start({ generateIntervalMs: 0, tokenLifetimeMs: 2 * DAY });
+    const before = await token();
+    sim.setAccountOptions(A.clientId, { nightlyLogoutAt: '03:00' });
+    expect(sim.isLive(before)).toBe(true);
+    await clock.advance(17 * 3_600_000 + 59 * 60_000); // 02:59 IST next day
+    expect(sim.isLive(before)).toBe(true);
+    await clock.advance(60_000); // 03:00 IST
+    expect(sim.isLive(before)).toBe(false);
+    const after = await token();
+    expect(sim.isLive(after)).toBe(true);
+    await clock.advance(DAY - 1_000); // 02:59:59.284 IST
+    expect(sim.isLive(after)).toBe(true);
+    await clock.advance(1_000);
+    expect(sim.isLive(after)).toBe(false);
+    expect(() => sim.setAccountOptions(A.clientId, { nightlyLogoutAt: '25:00' })).toThrow(/HH:mm/);
   });
 
   it('answers {token, expiryTime} in the token-field variant', async () => {

@@ -20,7 +20,8 @@ import { answer, startReceiver } from '../helpers/http.js';
 
 /*
  * docs/promises.md promise 6 (no secret leaks), checked from outside: a whole session at log level debug — generation,
- * renewal, a renewal refused with 503 and retried, an account stuck on a wrong PIN, an import,
+ * renewal, a renewal refused with 503 and retried, a renewal refused with 500 DH-905 (checked,
+ * learned, an import asked for), an account stuck on a wrong PIN, an import,
  * a signed webhook, an API key in use — and then every byte any process printed and every
  * non-token HTTP answer is searched for every secret the keeper ever held.
  * Real time, not a fake clock: the keeper is a spawned process whose clock a test cannot drive.
@@ -68,6 +69,9 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
   try {
     // The first renewal of the main account fails with 503 and must be retried.
     sim.addFault({ endpoint: 'renew', clientId: MAIN, action: { type: 'status', status: 503 } });
+    // The imported token's first renewal is refused as Dhan refuses TOTP tokens (HTTP 500 DH-905):
+    // the profile check, the lesson learned and the request for an import are printed too.
+    sim.addFault({ endpoint: 'renew', clientId: WEB, action: { type: 'dhan-error', code: 'DH-905', status: 500 } });
 
     const dir = tempDir();
     // Secrets arrive every way the config allows: ${ENV}, *File and inline.
@@ -125,6 +129,11 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
       timeoutMs: 30_000,
       intervalMs: 1_000,
       what: 'the wrong-PIN account in attention',
+    });
+    await waitUntil(async () => (await statusJson(children, configPath, { env })).find((r) => r.clientId === WEB)?.attention?.includes('import') === true, {
+      timeoutMs: 60_000,
+      intervalMs: 1_000,
+      what: 'the renew-only account asking for an import after a refused renewal',
     });
     const renew = await children.run(['renew', MAIN, '--config', configPath], { env, timeoutMs: 60_000 });
     expect(renew.code, renew.proc.dump()).toBe(0);

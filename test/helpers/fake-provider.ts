@@ -69,6 +69,8 @@ export class FakeProvider implements TokenProvider {
         lastResult: null,
         nextActionAt: null,
         attention: null,
+        attentionScope: null,
+        nextRefreshAt: null,
         consecutiveFailures: 0,
       };
     });

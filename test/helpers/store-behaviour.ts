@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Attention } from '../../src/attention.js';
 import { KeeperError } from '../../src/errors.js';
 import { SCHEMA_VERSION, Store } from '../../src/store/index.js';
 import type { LeaseOwner, NewToken } from '../../src/store/index.js';
@@ -23,6 +24,14 @@ const HOUR = 3600 * SEC;
 const DAY = 24 * HOUR;
 const ACC = '1000000001';
 const OTHER = '1000000002';
+const PIN_STOP: Attention = {
+  scope: 'generation',
+  cause: 'credentials-refused',
+  reason: 'wrong PIN',
+  wayOut: 'fix the PIN',
+  since: T0,
+  credentialsFingerprint: 'fp1',
+};
 
 function token(clientId: string, n: number, over: Partial<NewToken> = {}): NewToken {
   return {
@@ -170,7 +179,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
 
       it('keeps every kind of data across a reopen', () => {
         seedAccounts();
-        store.updateAccount(ACC, { attention: 'wrong PIN', renewRefusedSources: ['totp'], lastGenerateAt: T0 });
+        store.updateAccount(ACC, { attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0 });
         const saved = store.saveToken(token(ACC, 1));
         const pending = store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
         expect(store.acquireLease({ pid: 1, host: 'vps' }, T0, 30 * SEC)).toEqual({ ok: true });
@@ -179,7 +188,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
 
         const again = reopen();
         expect(raw().pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-        expect(again.getAccount(ACC)).toMatchObject({ attention: 'wrong PIN', renewRefusedSources: ['totp'], lastGenerateAt: T0 });
+        expect(again.getAccount(ACC)).toMatchObject({ attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0 });
         expect(again.currentToken(ACC)).toEqual(saved);
         expect(again.pendingEvents(ACC).map((e) => e.id)).toEqual([pending]);
         expect(again.leaseHolder()).toMatchObject({ pid: 1, host: 'vps' });
@@ -255,8 +264,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
           name: 'main',
           mode: 'auto',
           attention: null,
-          attentionFingerprint: null,
-          renewRefusedSources: [],
+          renewRefusedKinds: [],
           lastGenerateAt: null,
           consecutiveFailures: 0,
           lastSuccessAt: null,
@@ -270,13 +278,13 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
 
       it('patches only the given fields; null clears', () => {
         seedAccounts();
-        store.updateAccount(ACC, { attention: 'wrong PIN', attentionFingerprint: 'fp1', consecutiveFailures: 3 });
-        const next = store.updateAccount(ACC, { attention: null, renewRefusedSources: ['totp', 'web'], lastResult: 'renew ok' });
+        store.updateAccount(ACC, { attention: PIN_STOP, consecutiveFailures: 3 });
+        expect(store.getAccount(ACC)?.attention).toEqual(PIN_STOP);
+        const next = store.updateAccount(ACC, { attention: null, renewRefusedKinds: ['source:totp', 'consumer:APP'], lastResult: 'renew ok' });
         expect(next).toMatchObject({
           attention: null,
-          attentionFingerprint: 'fp1',
           consecutiveFailures: 3,
-          renewRefusedSources: ['totp', 'web'],
+          renewRefusedKinds: ['source:totp', 'consumer:APP'],
           lastResult: 'renew ok',
         });
         expect(store.getAccount(ACC)).toEqual(next);
@@ -285,12 +293,12 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
 
       it('an upsert renames and changes mode but keeps learned state', () => {
         seedAccounts();
-        store.updateAccount(ACC, { renewRefusedSources: ['totp'], lastGenerateAt: T0, nextActionAt: T0 + HOUR });
+        store.updateAccount(ACC, { renewRefusedKinds: ['source:totp'], lastGenerateAt: T0, nextActionAt: T0 + HOUR });
         const again = store.upsertAccount({ clientId: ACC, name: 'renamed', mode: 'generate-only' });
         expect(again).toMatchObject({
           name: 'renamed',
           mode: 'generate-only',
-          renewRefusedSources: ['totp'],
+          renewRefusedKinds: ['source:totp'],
           lastGenerateAt: T0,
           nextActionAt: T0 + HOUR,
         });

@@ -1,6 +1,11 @@
+import { DateTime } from 'luxon';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sinkToken } from '../helpers/sink-file.js';
+import type { Attention } from '../../src/attention.js';
+import type { AccountConfig } from '../../src/config/config.js';
+import { adoptToken, forceRefresh, resetAccount } from '../../src/keeper/account-commands.js';
+import { liftedByConfig } from '../../src/keeper/keeper.js';
 import { CLIENT, DAY, HOUR, PIN, World } from '../helpers/world.js';
+import { sinkToken } from '../helpers/sink-file.js';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -142,12 +147,129 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(stats.calls.renew[CLIENT]).toBe(1);
     // A token is replaced when about a third of its life is left: every ~15.5 h, so 1 + 4 in 3 days.
     expect(stats.calls.generate[CLIENT]).toBe(5);
-    expect(w.store.getAccount(CLIENT)!.renewRefusedSources).toEqual(['totp']);
+    expect(w.store.getAccount(CLIENT)!.renewRefusedKinds).toEqual(['consumer:APP']);
     // The learning survives a restart.
     await w.restart();
     await w.runFor(DAY);
     expect(w.sim.stats().calls.renew[CLIENT]).toBe(1);
     expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
+  });
+
+  it('the reported first-day failure: HTTP 500 DH-905 on renewing an APP token is learned once, and no APP token is renewed again', async () => {
+    const w = await started({ simAccount: { renewableTotpTokens: false, renewRefusal: 'not-allowed-905' } });
+    await w.runFor(3 * DAY);
+    const stats = w.sim.stats();
+    expect(stats.calls.renew[CLIENT]).toBe(1);
+    expect(stats.calls.generate[CLIENT]).toBe(5);
+    expect(w.store.getAccount(CLIENT)).toMatchObject({ attention: null, renewRefusedKinds: ['consumer:APP'] });
+    expect(events(w, 'attention')).toEqual([]);
+    // The refusal is in history as what it is, not as a bad request.
+    expect(events(w, 'renew')[0]).toMatchObject({ result: 'failure', errorKind: 'renew-refused', errorCode: 'DH-905' });
+    // Planned for generation from the start: the next plan of an APP token is a generation.
+    expect(w.keeper.worker(CLIENT)!.plan()).toMatchObject({ action: 'wait', then: 'generate' });
+    // A Dhan Web token (SELF) imported later is still renewed: the lesson is about APP tokens only.
+    const web = w.sim.issueWebToken(CLIENT);
+    await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime });
+    expect(w.keeper.worker(CLIENT)!.plan()).toMatchObject({ then: 'renew' });
+  });
+
+  it('renew-only: a refused renewal of a live token asks for an import (not before checking it), and an import lifts it', async () => {
+    world = await World.create({ mode: 'renew-only' });
+    const w = world;
+    await w.keeper.start();
+    const web = w.sim.issueWebToken(CLIENT);
+    await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime });
+    w.keeper.scheduler.poke(CLIENT);
+    await w.keeper.settle();
+    w.sim.addFault({ endpoint: 'renew', action: { type: 'dhan-error', code: 'DH-905', status: 500 } });
+    await untilPlannedRefresh(w);
+    await w.runFor(5_000);
+    expect(w.sim.stats().calls.profile[CLIENT]).toBeGreaterThanOrEqual(1);
+    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ scope: 'account', cause: 'import-needed', wayOut: expect.stringMatching(/import/) as unknown });
+    // The token is still live and still published while a person is asked.
+    expect(w.sim.isLive(sinkToken(w.sinkPath))).toBe(true);
+    const fresh = w.sim.issueWebToken(CLIENT);
+    expect((await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: fresh.accessToken, source: 'web', expiresAt: fresh.expiresAt, expiryTime: fresh.expiryTime })).ok).toBe(true);
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+    w.keeper.scheduler.poke(CLIENT);
+    await w.runFor(DAY);
+    expect(w.current()!.source).toBe('renew');
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+  });
+
+  it('reset after a DH-902 stop does not land in the same stop at once: Dhan must say so for 10 more minutes', async () => {
+    const w = await started();
+    w.sim.setAccountOptions(CLIENT, { dataAccess: false });
+    await untilPlannedRefresh(w);
+    await w.runFor(HOUR);
+    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ cause: 'access-denied' });
+    const resetAt = w.clock.now();
+    expect(resetAccount(w.keeper.worker(CLIENT)!).ok).toBe(true);
+    w.keeper.scheduler.poke(CLIENT);
+    await w.runFor(9 * 60_000);
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+    await w.runFor(HOUR);
+    const again = w.store.getAccount(CLIENT)!.attention;
+    expect(again).toMatchObject({ cause: 'access-denied' });
+    expect(again!.since - resetAt).toBeGreaterThanOrEqual(10 * 60_000);
+    // The person fixes the subscription and resets: renewals work again.
+    w.sim.setAccountOptions(CLIENT, { dataAccess: true });
+    resetAccount(w.keeper.worker(CLIENT)!);
+    w.keeper.scheduler.poke(CLIENT);
+    await w.runFor(5 * 60_000);
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+    expect(w.current()!.source).toBe('renew');
+    expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
+  });
+
+  it('refreshAt "30 8 * * 1-5": a fresh token every weekday at 08:30 IST, skipped when the token is newer than 1 h', async () => {
+    // Starts Monday 2026-01-05 19:30 IST.
+    const w = await started({ renewalYaml: '  refreshAt: ["30 8 * * 1-5"]\n' });
+    expect(w.keeper.statuses()[0]!.nextRefreshAt).toBe('2026-01-06T08:30:00.000+05:30');
+    await w.runFor(7 * DAY);
+    const at830 = w.published
+      .map((p) => DateTime.fromMillis(p.at, { zone: 'Asia/Kolkata' }))
+      .filter((t) => t.hour === 8 && t.minute === 30 && t.second === 0)
+      .map((t) => t.toISODate());
+    expect(at830).toEqual(['2026-01-06', '2026-01-07', '2026-01-08', '2026-01-09', '2026-01-12']);
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+    // A token obtained 30 min before the moment is young enough: that morning is skipped.
+    const w2 = w;
+    const next = DateTime.fromISO('2026-01-13T08:00:00', { zone: 'Asia/Kolkata' }).toMillis();
+    await w2.runFor(next - w2.clock.now());
+    await forceRefresh(w2.keeper.worker(CLIENT)!, 'renew');
+    const before = w2.published.length;
+    await w2.runFor(HOUR);
+    expect(w2.published.length).toBe(before);
+    expect(w2.keeper.statuses()[0]!.nextRefreshAt).toBe('2026-01-14T08:30:00.000+05:30');
+  });
+
+  it('import lifts an account-wide stop in auto too (here DH-902 confirmed), and renewals resume', async () => {
+    const w = await started();
+    w.sim.setAccountOptions(CLIENT, { dataAccess: false });
+    await untilPlannedRefresh(w);
+    await w.runFor(HOUR);
+    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ scope: 'account', cause: 'access-denied' });
+    w.sim.setAccountOptions(CLIENT, { dataAccess: true });
+    const web = w.sim.issueWebToken(CLIENT);
+    expect((await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime })).ok).toBe(true);
+    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+    w.keeper.scheduler.poke(CLIENT);
+    await w.runFor(DAY);
+    expect(w.current()!.source).toBe('renew');
+    expect(w.sim.isLive(sinkToken(w.sinkPath))).toBe(true);
+  });
+
+  it('a config change lifts a stop it fixes: other credentials lift a credentials stop, credentials lift an import-needed stop', () => {
+    const account = { mode: 'auto', pin: '123456', totpSecret: 'JBSWY3DPEHPK3PXP', credentialsFingerprint: 'fp-new' } as unknown as AccountConfig;
+    const pinStop: Attention = { scope: 'generation', cause: 'credentials-refused', reason: 'refused twice', wayOut: 'fix', since: 0, credentialsFingerprint: 'fp-old' };
+    expect(liftedByConfig(pinStop, account)).toMatch(/credentials changed/);
+    expect(liftedByConfig({ ...pinStop, credentialsFingerprint: 'fp-new' }, account)).toBeUndefined();
+    const importStop: Attention = { scope: 'account', cause: 'import-needed', reason: 'no token', wayOut: 'import', since: 0 };
+    expect(liftedByConfig(importStop, account)).toMatch(/generate/);
+    expect(liftedByConfig(importStop, { ...account, mode: 'renew-only' })).toBeUndefined();
+    expect(liftedByConfig({ ...importStop, cause: 'access-denied' }, account)).toBeUndefined();
+    expect(liftedByConfig(null, account)).toBeUndefined();
   });
 
   it('replaces an expired token at start at once', async () => {
@@ -169,7 +291,7 @@ describe('keeper against the simulator, fault by fault', () => {
     const gens = events(w, 'generate');
     expect(gens.map((e) => e.result)).toEqual(['failure', 'failure']);
     expect(gens[1]!.at - gens[0]!.at).toBeLessThanOrEqual(30_000);
-    expect(w.store.getAccount(CLIENT)!.attention).toMatch(/PIN and TOTP secret/);
+    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ scope: 'generation', wayOut: expect.stringMatching(/PIN or TOTP secret/) as unknown });
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
     await w.runFor(DAY);
     expect(w.sim.stats().calls.generate[CLIENT]).toBe(2);
@@ -193,7 +315,7 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
     const web = w.sim.issueWebToken(CLIENT);
     const worker = w.keeper.worker(CLIENT)!;
-    expect((await worker.adopt({ accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime })).ok).toBe(true);
+    expect((await adoptToken(worker, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime })).ok).toBe(true);
     w.keeper.scheduler.poke(CLIENT);
     await w.runFor(3 * DAY);
     const stats = w.sim.stats();
@@ -202,8 +324,8 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
     // Still flagged for a person: the PIN is wrong, and a forced generation is refused without calling Dhan.
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
-    expect((await worker.force('generate')).ok).toBe(false);
-    expect((await worker.force('renew')).ok).toBe(true);
+    expect((await forceRefresh(worker, 'generate')).ok).toBe(false);
+    expect((await forceRefresh(worker, 'renew')).ok).toBe(true);
     expect(w.sim.stats().calls.generate[CLIENT]).toBe(2);
   });
 
@@ -228,10 +350,15 @@ describe('keeper against the simulator, fault by fault', () => {
     const w = await started();
     w.sim.setAccountOptions(CLIENT, { dataAccess: false });
     await untilPlannedRefresh(w);
+    const firstRefusal = w.clock.now();
     await w.runFor(2 * HOUR);
     expect(w.sim.stats().calls.generate[CLIENT]).toBe(1);
-    expect(w.sim.stats().calls.renew[CLIENT]).toBe(1);
-    expect(w.store.getAccount(CLIENT)!.attention).toMatch(/DH-902/);
+    // Retried with backoff (and a profile check each time) until Dhan had said so for 10 min.
+    expect(w.sim.stats().calls.renew[CLIENT]).toBeGreaterThanOrEqual(2);
+    expect(w.sim.stats().calls.renew[CLIENT]).toBeLessThanOrEqual(12);
+    const attention = w.store.getAccount(CLIENT)!.attention;
+    expect(attention).toMatchObject({ scope: 'account', cause: 'access-denied', reason: expect.stringMatching(/DH-902/) as unknown });
+    expect(attention!.since - firstRefusal).toBeGreaterThanOrEqual(10 * 60_000);
   });
 
   it('replaces a token Dhan killed early within one probe interval', async () => {
@@ -273,7 +400,7 @@ describe('keeper against the simulator, fault by fault', () => {
     await w.keeper.settle();
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
     const web = w.sim.issueWebToken(CLIENT);
-    const outcome = await w.keeper.worker(CLIENT)!.adopt({ accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime });
+    const outcome = await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime });
     expect(outcome.ok).toBe(true);
     w.keeper.scheduler.poke(CLIENT);
     await w.runFor(2 * DAY);

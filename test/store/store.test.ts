@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { KeeperError } from '../../src/errors.js';
 import { Store } from '../../src/store/index.js';
-import { migrate, type Migration } from '../../src/store/migrations.js';
+import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
 import { describeStoreBehaviour } from '../helpers/store-behaviour.js';
 
 const dirs: string[] = [];
@@ -86,5 +86,41 @@ describe('migrate()', () => {
     db.pragma('user_version = 0');
     const [a, b] = steps([]);
     expect(() => migrate(db, 'mem', [b!, a!])).toThrow(/migration list is broken/);
+  });
+});
+
+describe('migration 2: attention as one typed value, learned refusals by token kind', () => {
+  it('keeps a credentials stop with its fingerprint, lifts older account-wide stops, maps learned sources to kinds', () => {
+    const dir = fs.mkdtempSync(join(os.tmpdir(), 'dtk-store-m2-'));
+    dirs.push(dir);
+    const path = join(dir, 'keeper.db');
+    const db = new Database(path);
+    migrate(db, path, MIGRATIONS.slice(0, 1));
+    const insert = db.prepare(
+      `INSERT INTO accounts (client_id, name, mode, attention, attention_fingerprint, renew_refused_sources, last_attempt_at)
+       VALUES (?, ?, 'auto', ?, ?, ?, ?)`,
+    );
+    insert.run('1000000001', 'pin', 'Dhan refused token generation 2 times', 'fp-1', '["totp"]', 1234);
+    insert.run('1000000002', 'dh905', 'Dhan refused the token renewal (DH-905)', null, '[]', null);
+    insert.run('1000000003', 'fine', null, null, '["totp","web"]', null);
+    db.close();
+
+    const store = Store.open(path);
+    try {
+      expect(store.getAccount('1000000001')).toMatchObject({
+        attention: {
+          scope: 'generation',
+          cause: 'credentials-refused',
+          reason: 'Dhan refused token generation 2 times',
+          since: 1234,
+          credentialsFingerprint: 'fp-1',
+        },
+        renewRefusedKinds: ['source:totp'],
+      });
+      expect(store.getAccount('1000000002')).toMatchObject({ attention: null, renewRefusedKinds: [] });
+      expect(store.getAccount('1000000003')).toMatchObject({ attention: null, renewRefusedKinds: ['source:totp', 'source:web'] });
+    } finally {
+      store.close();
+    }
   });
 });

@@ -235,6 +235,11 @@ describe('loadConfig: each bad variant names its key path', () => {
     ['maxConcurrency 0', variant((c) => (c['dhan'] = { maxConcurrency: 0 })), 'dhan.maxConcurrency: 0 is out of range — use a whole number from 1 to 64'],
     ['maxConcurrency not whole', variant((c) => (c['dhan'] = { maxConcurrency: 2.5 })), 'dhan.maxConcurrency: must be a whole number from 1 to 64, not a number'],
     [
+      'a refreshAt that is not a cron expression',
+      variant((c) => (c['renewal'] = { refreshAt: ['30 8 * * mon-fry'] })),
+      'renewal.refreshAt[0]: ',
+    ],
+    [
       'an avoid window with a bad day',
       variant((c) => (c['renewal'] = { avoid: [{ days: 'mon-fry', from: '09:00', to: '15:45' }] })),
       'renewal.avoid[0].days: "mon-fry" is not a day — use mon … sun, a range like mon-fri, a list like [mon, wed] or daily',
@@ -309,6 +314,13 @@ describe('loadConfig: each bad variant names its key path', () => {
     const problems = reject(config);
     if (expected.endsWith(': ')) expect(problems.map((p) => p.slice(0, expected.length))).toEqual([expected]);
     else expect(problems).toEqual([expected]);
+  });
+
+  it('a refreshAt inside an avoid window is an error naming the entry, a moment, and the fix', () => {
+    const config = variant((c) => (c['renewal'] = { avoid: [{ days: 'mon-fri', from: '09:00', to: '15:45' }], refreshAt: ['30 8 * * 1-5', '0 10 * * 1-5'] }));
+    const problems = reject(config);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^renewal\.refreshAt\[1\]: "0 10 \* \* 1-5" fires inside an avoid window \(e\.g\. \w{3} 10:00 Asia\/Kolkata\).*move it before the window opens/);
   });
 
   it('names a missing environment variable and its key', () => {

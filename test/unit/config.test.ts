@@ -112,6 +112,9 @@ describe('loadConfig: valid files', () => {
           { days: [1, 2, 3, 4, 5], fromMinute: 540, toMinute: 945, timezone: 'Asia/Kolkata' },
           { days: [6, 7], fromMinute: 1320, toMinute: 120, timezone: 'Asia/Kolkata' },
         ],
+        refreshAt: [],
+        refreshAtSkipIfNewerThanMs: 3_600_000,
+        probeAt: [],
       },
       log: { level: 'info' },
       accounts: [
@@ -180,6 +183,9 @@ describe('loadConfig: valid files', () => {
       sweep: '* * * * *',
       probeIntervalMs: 900_000,
       avoid: [],
+      refreshAt: [],
+      refreshAtSkipIfNewerThanMs: 3_600_000,
+      probeAt: [],
     });
     expect(config.log).toEqual({ level: 'info' });
     expect(config.accounts[0]).toMatchObject({ clientId: '1000000001', name: 'main', mode: 'auto', sinks: [] });
@@ -403,5 +409,24 @@ describe('loadConfig: the file itself', () => {
     expect(problemsOf(writeConfig(dir, ''))).toEqual(['accounts: missing — list at least one account with its clientId']);
     const path = writeConfig(dir, '- a\n- b\n');
     expect(problemsOf(path)[0]).toMatch(new RegExp(`^${path}: must be a mapping of sections`));
+  });
+});
+
+describe('renewal.refreshAt and renewal.probeAt', () => {
+  it('reads plain cron strings in dhan.timezone and {cron, timezone} entries in their own zone', () => {
+    const dir = tempDir();
+    const config = baseConfig();
+    config['renewal'] = {
+      refreshAt: ['30 8 * * 1-5', { cron: '0 7 * * 6', timezone: 'UTC' }],
+      refreshAtSkipIfNewerThan: '90m',
+      probeAt: ['1 3 * * *'],
+    };
+    const { config: loaded } = loadConfig(writeConfig(dir, config), ENV);
+    expect(loaded.renewal.refreshAt.map((s) => [s.expression, s.timezone])).toEqual([
+      ['30 8 * * 1-5', 'Asia/Kolkata'],
+      ['0 7 * * 6', 'UTC'],
+    ]);
+    expect(loaded.renewal.refreshAtSkipIfNewerThanMs).toBe(90 * 60_000);
+    expect(loaded.renewal.probeAt.map((s) => s.expression)).toEqual(['1 3 * * *']);
   });
 });

@@ -3,6 +3,7 @@ import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import type { AvoidWindow } from '../../src/config/config.js';
 import { avoidIntervalAt } from '../../src/keeper/avoid-windows.js';
+import type { Attention } from '../../src/attention.js';
 import { plan, stableFraction, URGENT_SHARE, type PlanInput } from '../../src/keeper/planner.js';
 
 const HOUR = 3_600_000;
@@ -14,16 +15,17 @@ function ist(iso: string): number {
   return DateTime.fromISO(iso, { zone: IST }).toMillis();
 }
 
+const PIN_REJECTED: Attention = { scope: 'generation', cause: 'credentials-refused', reason: 'PIN rejected', wayOut: 'fix the PIN', since: 0, credentialsFingerprint: 'fp' };
+
 function input(overrides: Partial<PlanInput>): PlanInput {
   const now = overrides.now ?? ist('2026-03-02T20:00:00');
   return {
     now,
     mode: 'auto',
     canGenerate: true,
-    token: { obtainedAt: now, expiresAt: now + DAY, source: 'totp' },
-    renewRefusedSources: [],
+    token: { obtainedAt: now, expiresAt: now + DAY, source: 'totp', kind: 'source:totp' },
+    renewRefusedKinds: [],
     attention: null,
-    generationStopped: null,
     policy: { renewBefore: { kind: 'share', ratio: 0.33 }, jitter: { kind: 'share', ratio: 0.05 }, avoid: [] },
     jitterFraction: 0.5,
     retryNotBefore: undefined,
@@ -38,6 +40,26 @@ function at(p: ReturnType<typeof plan>): number {
 }
 
 describe('planner: examples', () => {
+  it('refreshAt: an owed fresh token comes first when earlier, within Dhan\'s generation interval and a pending backoff', () => {
+    const now = ist('2026-03-02T20:00:00');
+    const morning = ist('2026-03-03T08:30:00');
+    expect(plan(input({ now, refreshAt: morning }))).toEqual({ action: 'wait', at: morning, then: 'renew', reason: 'renew for the scheduled fresh token (refreshAt)' });
+    // Overdue (it was owed while a failure backed off): act now.
+    expect(plan(input({ now, refreshAt: now - 60_000 }))).toMatchObject({ action: 'renew', at: now });
+    // A generation still waits for Dhan's interval, and any action for a backoff.
+    expect(plan(input({ now, mode: 'generate-only', refreshAt: now, generateNotBefore: now + 90_000 }))).toMatchObject({ action: 'wait', at: now + 90_000, then: 'generate' });
+    expect(plan(input({ now, refreshAt: now, retryNotBefore: now + 5_000 }))).toMatchObject({ action: 'wait', at: now + 5_000 });
+    // Later than the regular plan: the regular plan wins.
+    expect(plan(input({ now, refreshAt: now + 23 * HOUR }))).toMatchObject({ reason: expect.stringMatching(/33%/) as unknown });
+  });
+
+  it('a token kind Dhan refused to renew (e.g. APP) is planned for generation from the start', () => {
+    const now = ist('2026-03-02T20:00:00');
+    const app = { obtainedAt: now, expiresAt: now + DAY, source: 'totp' as const, kind: 'consumer:APP' };
+    expect(plan(input({ now, token: app, renewRefusedKinds: ['consumer:APP'] }))).toMatchObject({ then: 'generate' });
+    expect(plan(input({ now, token: { ...app, kind: 'consumer:SELF' }, renewRefusedKinds: ['consumer:APP'] }))).toMatchObject({ then: 'renew' });
+  });
+
   it('acts when a third of the lifetime is left, a jitter earlier', () => {
     const base = input({ jitterFraction: 0.5 });
     const p = plan(base);
@@ -54,13 +76,13 @@ describe('planner: examples', () => {
 
   it('acts at once when less than 5% of the lifetime is left', () => {
     const now = ist('2026-03-02T20:00:00');
-    const p = plan(input({ now, token: { obtainedAt: now - 23 * HOUR, expiresAt: now + HOUR, source: 'renew' } }));
+    const p = plan(input({ now, token: { obtainedAt: now - 23 * HOUR, expiresAt: now + HOUR, source: 'renew', kind: 'source:renew' } }));
     expect(p).toMatchObject({ action: 'renew', at: now });
   });
 
   it('generates at once when the token is dead or missing', () => {
     const now = ist('2026-03-02T20:00:00');
-    expect(plan(input({ now, token: { obtainedAt: now - DAY - 1, expiresAt: now - 1, source: 'web' } }))).toMatchObject({ action: 'generate', at: now });
+    expect(plan(input({ now, token: { obtainedAt: now - DAY - 1, expiresAt: now - 1, source: 'web', kind: 'source:web' } }))).toMatchObject({ action: 'generate', at: now });
     expect(plan(input({ now, token: undefined }))).toMatchObject({ action: 'generate', at: now });
   });
 
@@ -73,31 +95,35 @@ describe('planner: examples', () => {
   it('renew-only without a live token needs a person', () => {
     expect(plan(input({ mode: 'renew-only', token: undefined })).action).toBe('attention');
     const now = ist('2026-03-02T20:00:00');
-    expect(plan(input({ now, mode: 'renew-only', token: { obtainedAt: now - DAY, expiresAt: now, source: 'web' } })).action).toBe('attention');
+    expect(plan(input({ now, mode: 'renew-only', token: { obtainedAt: now - DAY, expiresAt: now, source: 'web', kind: 'source:web' } })).action).toBe('attention');
   });
 
   it('generate-only always generates; auto generates for a source Dhan refused to renew', () => {
     expect(plan(input({ mode: 'generate-only' }))).toMatchObject({ then: 'generate' });
-    expect(plan(input({ renewRefusedSources: ['totp'] }))).toMatchObject({ then: 'generate' });
-    expect(plan(input({ renewRefusedSources: ['web'] }))).toMatchObject({ then: 'renew' });
+    expect(plan(input({ renewRefusedKinds: ['source:totp'] }))).toMatchObject({ then: 'generate' });
+    expect(plan(input({ renewRefusedKinds: ['source:web'] }))).toMatchObject({ then: 'renew' });
     // renew-only has no credentials to fall back on: it keeps renewing.
-    expect(plan(input({ mode: 'renew-only', canGenerate: false, renewRefusedSources: ['totp'] }))).toMatchObject({ then: 'renew' });
+    expect(plan(input({ mode: 'renew-only', canGenerate: false, renewRefusedKinds: ['source:totp'] }))).toMatchObject({ then: 'renew' });
   });
 
   it('attention stops everything', () => {
-    expect(plan(input({ attention: 'DH-902' }))).toEqual({ action: 'attention', reason: 'DH-902' });
+    expect(plan(input({ attention: { scope: 'account', cause: 'access-denied', reason: 'DH-902', wayOut: 'fix it', since: 0 } }))).toEqual({
+      action: 'attention',
+      reason: 'DH-902',
+      wayOut: 'fix it',
+    });
   });
 
   it('refused credentials stop generation only: a live renewable token is still renewed', () => {
     const now = ist('2026-03-02T20:00:00');
-    const live = { obtainedAt: now, expiresAt: now + DAY, source: 'web' as const };
-    expect(plan(input({ now, token: live, generationStopped: 'PIN rejected' }))).toMatchObject({ action: 'wait', then: 'renew' });
-    expect(plan(input({ now, token: undefined, generationStopped: 'PIN rejected' }))).toEqual({ action: 'attention', reason: 'PIN rejected' });
-    expect(plan(input({ now, token: live, mode: 'generate-only', generationStopped: 'PIN rejected' })).action).toBe('attention');
-    expect(plan(input({ now, token: live, renewRefusedSources: ['web'], generationStopped: 'PIN rejected' })).action).toBe('attention');
+    const live = { obtainedAt: now, expiresAt: now + DAY, source: 'web' as const, kind: 'source:web' };
+    expect(plan(input({ now, token: live, attention: PIN_REJECTED }))).toMatchObject({ action: 'wait', then: 'renew' });
+    expect(plan(input({ now, token: undefined, attention: PIN_REJECTED }))).toEqual({ action: 'attention', reason: 'PIN rejected', wayOut: 'fix the PIN' });
+    expect(plan(input({ now, token: live, mode: 'generate-only', attention: PIN_REJECTED })).action).toBe('attention');
+    expect(plan(input({ now, token: live, renewRefusedKinds: ['source:web'], attention: PIN_REJECTED })).action).toBe('attention');
     // A retry pushed past expiry cannot fall back to a generation.
-    const dying = { obtainedAt: now - DAY + 60_000, expiresAt: now + 60_000, source: 'web' as const };
-    expect(plan(input({ now, token: dying, retryNotBefore: now + 120_000, generationStopped: 'PIN rejected' }))).toMatchObject({ then: 'renew' });
+    const dying = { obtainedAt: now - DAY + 60_000, expiresAt: now + 60_000, source: 'web' as const, kind: 'source:web' };
+    expect(plan(input({ now, token: dying, retryNotBefore: now + 120_000, attention: PIN_REJECTED }))).toMatchObject({ then: 'renew' });
   });
 
   it('moves a swap planned in market hours to before the market opens', () => {
@@ -106,7 +132,7 @@ describe('planner: examples', () => {
     const p = plan(
       input({
         now,
-        token: { obtainedAt: now, expiresAt: now + DAY, source: 'totp' },
+        token: { obtainedAt: now, expiresAt: now + DAY, source: 'totp', kind: 'source:totp' },
         policy: { renewBefore: { kind: 'duration', ms: 6 * HOUR }, jitter: { kind: 'duration', ms: 0 }, avoid: [marketHours] },
       }),
     );
@@ -118,7 +144,7 @@ describe('planner: examples', () => {
     const p = plan(
       input({
         now,
-        token: { obtainedAt: ist('2026-03-02T22:00:00'), expiresAt: ist('2026-03-03T22:00:00'), source: 'totp' },
+        token: { obtainedAt: ist('2026-03-02T22:00:00'), expiresAt: ist('2026-03-03T22:00:00'), source: 'totp', kind: 'source:totp' },
         policy: { renewBefore: { kind: 'duration', ms: 12 * HOUR }, jitter: { kind: 'duration', ms: 0 }, avoid: [marketHours] },
       }),
     );
@@ -131,7 +157,7 @@ describe('planner: examples', () => {
     const p = plan(
       input({
         now,
-        token: { obtainedAt: expiresAt - DAY, expiresAt, source: 'totp' },
+        token: { obtainedAt: expiresAt - DAY, expiresAt, source: 'totp', kind: 'source:totp' },
         policy: { renewBefore: { kind: 'duration', ms: 3 * HOUR }, jitter: { kind: 'duration', ms: 0 }, avoid: [marketHours] },
       }),
     );
@@ -143,7 +169,7 @@ describe('planner: examples', () => {
     const p = plan(
       input({
         now,
-        token: { obtainedAt: now, expiresAt: now + DAY, source: 'totp' },
+        token: { obtainedAt: now, expiresAt: now + DAY, source: 'totp', kind: 'source:totp' },
         policy: { renewBefore: { kind: 'duration', ms: 12 * HOUR }, jitter: { kind: 'duration', ms: 0 }, avoid: [marketHours] },
       }),
     );
@@ -152,7 +178,7 @@ describe('planner: examples', () => {
 
   it('a retry pushed past expiry becomes a generation', () => {
     const now = ist('2026-03-02T20:00:00');
-    const p = plan(input({ now, token: { obtainedAt: now - DAY + 60_000, expiresAt: now + 60_000, source: 'web' }, retryNotBefore: now + 120_000 }));
+    const p = plan(input({ now, token: { obtainedAt: now - DAY + 60_000, expiresAt: now + 60_000, source: 'web', kind: 'source:web' }, retryNotBefore: now + 120_000 }));
     expect(p).toMatchObject({ action: 'wait', then: 'generate', at: now + 120_000 });
   });
 
@@ -203,10 +229,9 @@ describe('planner: properties', () => {
           now,
           mode: s.mode,
           canGenerate: s.mode !== 'renew-only',
-          token: { obtainedAt, expiresAt, source: 'totp' },
-          renewRefusedSources: [],
-          attention: null,
-          generationStopped: s.credentialsRefused ? 'PIN rejected' : null,
+          token: { obtainedAt, expiresAt, source: 'totp', kind: 'source:totp' },
+          renewRefusedKinds: [],
+          attention: s.credentialsRefused ? PIN_REJECTED : null,
           policy: { renewBefore: s.renewBefore, jitter: s.jitter, avoid: s.windows },
           jitterFraction: s.jitterFraction,
           retryNotBefore: s.retryIn === undefined ? undefined : now + s.retryIn,
@@ -259,10 +284,9 @@ describe('planner: properties', () => {
             now: obtainedAt,
             mode: 'auto',
             canGenerate: true,
-            token: { obtainedAt, expiresAt, source: 'web' },
-            renewRefusedSources: [],
+            token: { obtainedAt, expiresAt, source: 'web', kind: 'source:web' },
+            renewRefusedKinds: [],
             attention: null,
-            generationStopped: null,
             policy: { renewBefore: { kind: 'share', ratio }, jitter: { kind: 'share', ratio: jitterRatio }, avoid: [] },
             jitterFraction: fraction,
             retryNotBefore: undefined,
@@ -290,10 +314,9 @@ describe('planner: properties', () => {
             now,
             mode: 'auto',
             canGenerate: true,
-            token: hasToken ? { obtainedAt: now - deadFor - DAY, expiresAt: now - deadFor, source: 'totp' } : undefined,
-            renewRefusedSources: [],
+            token: hasToken ? { obtainedAt: now - deadFor - DAY, expiresAt: now - deadFor, source: 'totp', kind: 'source:totp' } : undefined,
+            renewRefusedKinds: [],
             attention: null,
-            generationStopped: null,
             policy: { renewBefore: { kind: 'share', ratio: 0.33 }, jitter: { kind: 'share', ratio: 0.05 }, avoid: [marketHours] },
             jitterFraction: 0.3,
             retryNotBefore: undefined,

@@ -46,7 +46,9 @@ describe('the status page state (pure)', () => {
     obtainedAt: null,
     lastResult: null,
     nextActionAt: '2026-07-08T07:41:12.284+05:30',
+    nextRefreshAt: null,
     attention: null,
+    attentionScope: null,
     consecutiveFailures: 0,
     ...over,
   });
