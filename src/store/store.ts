@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { KeeperError } from '../errors.js';
 import type { AccountMode, StoredToken, TokenSource } from '../types.js';
 import { checkReadable, migrate } from './migrations.js';
+import { isSealed, requestBinding, TokenSeal, tokenBinding } from './token-seal.js';
 import type {
   AccountPatch,
   AccountRecord,
@@ -24,6 +25,23 @@ export interface StoreOptions {
   readonly readonly?: boolean;
   /** How long a write waits for another process's write lock before failing. */
   readonly busyTimeoutMs?: number;
+  /**
+   * The 32-byte key that seals access tokens (and queued import payloads) at rest. Opening a
+   * database with sealed rows without it, or with another key, fails with `store-key-missing` or
+   * `store-key-wrong`; the first writer opened with a key seals the plaintext rows it finds.
+   */
+  readonly key?: Buffer | undefined;
+  /**
+   * For readers that print no token (status, history): without a key, sealed token text comes
+   * back as '' instead of the open failing. Default 'refuse'.
+   */
+  readonly withoutKey?: 'refuse' | 'hide-tokens';
+}
+
+/** What `rotateKey` re-sealed. */
+export interface RekeyResult {
+  readonly tokens: number;
+  readonly requests: number;
 }
 
 /** The connection settings that durability and concurrency depend on, for checks and tests. */
@@ -72,12 +90,21 @@ export class Store {
   readonly readonly: boolean;
   readonly #db: Database.Database;
   readonly #sql: Statements;
+  #seal: TokenSeal | undefined;
+  readonly #hideSealed: boolean;
 
-  private constructor(db: Database.Database, path: string, readonly: boolean) {
+  private constructor(db: Database.Database, path: string, readonly: boolean, seal: TokenSeal | undefined, hideSealed: boolean) {
     this.#db = db;
     this.path = path;
     this.readonly = readonly;
     this.#sql = prepareStatements(db);
+    this.#seal = seal;
+    this.#hideSealed = hideSealed;
+  }
+
+  /** The id of the key tokens are sealed with, or undefined when they are stored as plaintext. */
+  get keyId(): string | undefined {
+    return this.#seal?.keyId;
   }
 
   static open(path: string, options: StoreOptions = {}): Store {
@@ -108,7 +135,10 @@ export class Store {
         db.pragma('secure_delete = ON');
         migrate(db, path);
       }
-      return new Store(db, path, readonly);
+      const seal = options.key === undefined ? undefined : new TokenSeal(options.key);
+      const store = new Store(db, path, readonly, seal, options.withoutKey === 'hide-tokens');
+      store.#checkKey();
+      return store;
     } catch (err) {
       db.close();
       throw err;
@@ -149,6 +179,90 @@ export class Store {
         return result;
       })
       .immediate();
+  }
+
+  /**
+   * Refuses a key that did not seal this database, and a missing key when it has sealed rows
+   * (serving a sealed value as a token would publish garbage). A writer given a key for the
+   * first time seals every plaintext row in one transaction, then truncates the WAL so that no
+   * earlier frame keeps a plaintext copy.
+   */
+  #checkKey(): void {
+    const check = this.#sql.getMeta.get('key_check')?.value;
+    const seal = this.#seal;
+    if (seal === undefined) {
+      const sealed = check !== undefined || this.#sql.anySealedToken.get() !== undefined;
+      if (sealed && !this.#hideSealed) throw keyMissing(this.path);
+      return;
+    }
+    if (check !== undefined) {
+      if (!seal.verifies(check)) throw keyWrong(this.path, check);
+      return;
+    }
+    if (this.readonly) return;
+    this.transaction(() => {
+      this.#resealAll(seal);
+      this.#sql.putMeta.run({ key: 'key_check', value: seal.keyCheck() });
+    });
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /**
+   * Re-seals every stored token and queued payload with `next`, in one transaction, and makes
+   * `next` this store's key. The caller must make sure no other keeper writes meanwhile: one
+   * still holding the old key would seal new rows with it.
+   */
+  rotateKey(next: Buffer): RekeyResult {
+    const seal = new TokenSeal(next);
+    const result = this.transaction(() => {
+      const counts = this.#resealAll(seal);
+      this.#sql.putMeta.run({ key: 'key_check', value: seal.keyCheck() });
+      return counts;
+    });
+    this.#seal = seal;
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    return result;
+  }
+
+  /** Opens each row with the current key (plaintext passes through) and seals it with `seal`. */
+  #resealAll(seal: TokenSeal): RekeyResult {
+    let tokens = 0;
+    for (const row of this.#sql.allTokenTexts.all()) {
+      if (row.access_token === '') continue;
+      const binding = tokenBinding(row.id, row.client_id);
+      const plain = this.#openText(row.access_token, binding);
+      this.#sql.setTokenText.run({ id: row.id, text: seal.seal(plain, binding) });
+      tokens++;
+    }
+    let requests = 0;
+    for (const row of this.#sql.allPayloads.all()) {
+      const binding = requestBinding(row.id, row.client_id);
+      const plain = this.#openText(row.payload, binding);
+      this.#sql.setPayload.run({ id: row.id, payload: seal.seal(plain, binding) });
+      requests++;
+    }
+    return { tokens, requests };
+  }
+
+  #openText(value: string, binding: string): string {
+    if (!isSealed(value)) return value;
+    if (this.#seal === undefined) {
+      if (this.#hideSealed) return '';
+      throw keyMissing(this.path);
+    }
+    return this.#seal.open(value, binding);
+  }
+
+  #sealText(value: string, binding: string): string {
+    return this.#seal === undefined ? value : this.#seal.seal(value, binding);
+  }
+
+  #token(r: TokenRow): StoredToken {
+    return toToken({ ...r, access_token: this.#openText(r.access_token, tokenBinding(r.id, r.client_id)) });
+  }
+
+  #request(r: RequestRow): KeeperRequest {
+    return toRequest(r.payload === null ? r : { ...r, payload: this.#openText(r.payload, requestBinding(r.id, r.client_id)) });
   }
 
   // ---- accounts ----
@@ -192,14 +306,18 @@ export class Store {
     return this.transaction(() => {
       if (this.#sql.getAccount.get(t.clientId) === undefined) throw unknownAccount(t.clientId);
       this.#sql.supersedeCurrent.run({ clientId: t.clientId, at: t.obtainedAt });
-      return toToken(this.#sql.insertToken.get(t)!);
+      // The id is chosen before the insert because the sealed text is bound to it; the write
+      // lock this transaction holds keeps it ours.
+      const id = this.#sql.nextTokenId.get()!.id;
+      const accessToken = this.#sealText(t.accessToken, tokenBinding(id, t.clientId));
+      return this.#token(this.#sql.insertToken.get({ ...t, id, accessToken })!);
     });
   }
 
   /** The newest token not superseded, even if its expiry has passed: callers judge liveness. */
   currentToken(clientId: string): StoredToken | undefined {
     const row = this.#sql.currentToken.get(clientId);
-    return row === undefined ? undefined : toToken(row);
+    return row === undefined ? undefined : this.#token(row);
   }
 
   /** For a token Dhan declared dead. False if it was already superseded or does not exist. */
@@ -209,7 +327,7 @@ export class Store {
 
   /** Newest first, superseded ones included (pruned ones have an empty accessToken). */
   listTokens(clientId: string, limit: number = DEFAULT_TOKEN_LIMIT): StoredToken[] {
-    return this.#sql.listTokens.all({ clientId, limit }).map(toToken);
+    return this.#sql.listTokens.all({ clientId, limit }).map((r) => this.#token(r));
   }
 
   /**
@@ -344,7 +462,11 @@ export class Store {
   // ---- requests to a running daemon ----
 
   enqueueRequest(clientId: string, action: RequestAction, payload: string | null, now: number): number {
-    return this.#sql.enqueueRequest.get({ clientId, action, payload, now })!.id;
+    return this.transaction(() => {
+      const id = this.#sql.nextRequestId.get()!.id;
+      const sealed = payload === null ? null : this.#sealText(payload, requestBinding(id, clientId));
+      return this.#sql.enqueueRequest.get({ id, clientId, action, payload: sealed, now })!.id;
+    });
   }
 
   /**
@@ -360,7 +482,7 @@ export class Store {
       const rows = this.#sql.queuedRequests.all();
       if (rows.length === 0) return [];
       this.#sql.takeQueued.run();
-      return rows.map((r) => ({ ...toRequest(r), status: 'taken' as const }));
+      return rows.map((r) => ({ ...this.#request(r), status: 'taken' as const }));
     });
   }
 
@@ -379,7 +501,7 @@ export class Store {
 
   getRequest(id: number): KeeperRequest | undefined {
     const row = this.#sql.getRequest.get(id);
-    return row === undefined ? undefined : toRequest(row);
+    return row === undefined ? undefined : this.#request(row);
   }
 }
 
@@ -567,6 +689,19 @@ function applyPatch<T extends object>(current: T, patch: object): T {
   return next as T;
 }
 
+function keyMissing(path: string): KeeperError {
+  return new KeeperError('store-key-missing', `the tokens in ${path} are sealed, and no encryption key was given`, {
+    hint: 'set storage.encryptionKeyFile to the key the database was sealed with',
+  });
+}
+
+function keyWrong(path: string, check: string): KeeperError {
+  const kid = check.split(':')[2] ?? '?';
+  return new KeeperError('store-key-wrong', `the tokens in ${path} are sealed with another encryption key (key id ${kid})`, {
+    hint: 'point storage.encryptionKeyFile at the key the database was sealed with (or rotate-key from it)',
+  });
+}
+
 function unknownAccount(clientId: string): KeeperError {
   return new KeeperError('unknown-account', `no account ${clientId} in the database`, {
     hint: 'the keeper adds accounts from the config when it starts; check the client id',
@@ -613,10 +748,20 @@ function prepareStatements(db: Database.Database) {
     supersedeCurrent: db.prepare<{ clientId: string; at: number }>(
       `UPDATE tokens SET superseded_at = @at WHERE client_id = @clientId AND superseded_at IS NULL`,
     ),
-    insertToken: db.prepare<NewToken, TokenRow>(
-      `INSERT INTO tokens (client_id, access_token, source, obtained_at, expires_at, expiry_time)
-       VALUES (@clientId, @accessToken, @source, @obtainedAt, @expiresAt, @expiryTime) RETURNING *`,
+    nextTokenId: db.prepare<[], { id: number }>(`SELECT coalesce(max(id), 0) + 1 AS id FROM tokens`),
+    insertToken: db.prepare<NewToken & { id: number }, TokenRow>(
+      `INSERT INTO tokens (id, client_id, access_token, source, obtained_at, expires_at, expiry_time)
+       VALUES (@id, @clientId, @accessToken, @source, @obtainedAt, @expiresAt, @expiryTime) RETURNING *`,
     ),
+    allTokenTexts: db.prepare<[], { id: number; client_id: string; access_token: string }>(
+      `SELECT id, client_id, access_token FROM tokens ORDER BY id`,
+    ),
+    setTokenText: db.prepare<{ id: number; text: string }>(`UPDATE tokens SET access_token = @text WHERE id = @id`),
+    anySealedToken: db.prepare<[], { one: number }>(
+      `SELECT 1 AS one FROM tokens WHERE substr(access_token, 1, 11) = 'dtk-sealed:' LIMIT 1`,
+    ),
+    getMeta: db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`),
+    putMeta: db.prepare<{ key: string; value: string }>(`INSERT OR REPLACE INTO meta (key, value) VALUES (@key, @value)`),
     currentToken: db.prepare<[string], TokenRow>(
       `SELECT * FROM tokens WHERE client_id = ? AND superseded_at IS NULL ORDER BY id DESC LIMIT 1`,
     ),
@@ -664,13 +809,18 @@ function prepareStatements(db: Database.Database) {
     ),
     releaseLease: db.prepare<{ pid: number; host: string }>(`DELETE FROM lease WHERE pid = @pid AND host = @host`),
 
+    nextRequestId: db.prepare<[], { id: number }>(`SELECT coalesce(max(id), 0) + 1 AS id FROM requests`),
     enqueueRequest: db.prepare<
-      { clientId: string; action: RequestAction; payload: string | null; now: number },
+      { id: number; clientId: string; action: RequestAction; payload: string | null; now: number },
       { id: number }
     >(
-      `INSERT INTO requests (client_id, action, created_at, payload) VALUES (@clientId, @action, @now, @payload)
+      `INSERT INTO requests (id, client_id, action, created_at, payload) VALUES (@id, @clientId, @action, @now, @payload)
        RETURNING id`,
     ),
+    allPayloads: db.prepare<[], { id: number; client_id: string; payload: string }>(
+      `SELECT id, client_id, payload FROM requests WHERE payload IS NOT NULL ORDER BY id`,
+    ),
+    setPayload: db.prepare<{ id: number; payload: string }>(`UPDATE requests SET payload = @payload WHERE id = @id`),
     queuedRequests: db.prepare<[], RequestRow>(`SELECT * FROM requests WHERE status = 'queued' ORDER BY id`),
     anyQueued: db.prepare<[], { one: number }>(`SELECT 1 AS one FROM requests WHERE status = 'queued' LIMIT 1`),
     takeQueued: db.prepare<[]>(`UPDATE requests SET status = 'taken', payload = NULL WHERE status = 'queued'`),
