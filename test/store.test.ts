@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { KeeperError } from '../src/errors.js';
-import { Store } from '../src/store/index.js';
+import { SCHEMA_VERSION, Store } from '../src/store/index.js';
+import { SqliteAsyncStore } from '../src/store/sqlite-async-store.js';
 import { migrate, type Migration } from '../src/store/migrations.js';
 import { describeStoreBehaviour } from './store.behaviour.js';
 
@@ -13,12 +14,30 @@ afterAll(() => {
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describeStoreBehaviour('SQLite file in a temporary folder', () => {
+describeStoreBehaviour('SQLite file in a temporary folder', async () => {
   const dir = fs.mkdtempSync(join(os.tmpdir(), 'dtk-store-'));
   dirs.push(dir);
   // A folder that does not exist yet: opening must create it.
   const path = join(dir, 'state', 'keeper.db');
-  return { store: Store.open(path), path, reopen: () => Store.open(path) };
+  const sync = Store.open(path);
+  const query = <T>(fn: (db: Database.Database) => T): T => {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  };
+  return {
+    store: new SqliteAsyncStore(sync),
+    reopen: async () => new SqliteAsyncStore(Store.open(path)),
+    openReader: async () => new SqliteAsyncStore(Store.open(path, { readonly: true })),
+    schemaVersion: async () => query((db) => db.pragma('user_version', { simple: true }) as number),
+    schemaVersionExpected: SCHEMA_VERSION,
+    tables: async () => query((db) => db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all()),
+    scalar: async (sql) => query((db) => db.prepare(sql).pluck().get()),
+    sqlite: { path, sync },
+  };
 });
 
 describe('migrate()', () => {

@@ -73,8 +73,8 @@ export interface EventQuery {
 export type LeaseResult = { readonly ok: true } | { readonly ok: false; readonly holder: LeaseHolder };
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
-const DEFAULT_EVENT_LIMIT = 100;
-const DEFAULT_TOKEN_LIMIT = 20;
+export const DEFAULT_EVENT_LIMIT = 100;
+export const DEFAULT_TOKEN_LIMIT = 20;
 
 /**
  * Everything the keeper persists, behind one narrow contract (STYLE.md §7). One Store per
@@ -263,6 +263,23 @@ export class Store {
 
   #request(r: RequestRow): KeeperRequest {
     return toRequest(r.payload === null ? r : { ...r, payload: this.#openText(r.payload, requestBinding(r.id, r.client_id)) });
+  }
+
+  /**
+   * For SqliteAsyncStore only: a BEGIN IMMEDIATE transaction (or, inside one, a savepoint) that
+   * may span awaits. Until it ends, every call on this connection is part of it, so the adapter
+   * keeps other callers out meanwhile.
+   */
+  beginSpanning(depth: number): void {
+    this.#db.exec(depth === 0 ? 'BEGIN IMMEDIATE' : `SAVEPOINT spanning_${depth}`);
+  }
+
+  endSpanning(depth: number, commit: boolean): void {
+    if (depth === 0) {
+      if (this.#db.inTransaction) this.#db.exec(commit ? 'COMMIT' : 'ROLLBACK');
+    } else {
+      this.#db.exec(commit ? `RELEASE spanning_${depth}` : `ROLLBACK TO spanning_${depth}; RELEASE spanning_${depth}`);
+    }
   }
 
   // ---- accounts ----
@@ -531,7 +548,7 @@ function openReader(path: string): Database.Database {
 
 // ---- rows ----
 
-interface AccountRow {
+export interface AccountRow {
   client_id: string;
   name: string;
   mode: string;
@@ -546,7 +563,7 @@ interface AccountRow {
   next_action_at: number | null;
 }
 
-interface TokenRow {
+export interface TokenRow {
   id: number;
   client_id: string;
   access_token: string;
@@ -557,7 +574,7 @@ interface TokenRow {
   superseded_at: number | null;
 }
 
-interface EventRow {
+export interface EventRow {
   id: number;
   client_id: string | null;
   at: number;
@@ -572,7 +589,7 @@ interface EventRow {
   detail: string | null;
 }
 
-interface LeaseRow {
+export interface LeaseRow {
   pid: number;
   host: string;
   acquired_at: number;
@@ -581,7 +598,7 @@ interface LeaseRow {
   expires_at: number;
 }
 
-interface RequestRow {
+export interface RequestRow {
   id: number;
   client_id: string;
   action: string;
@@ -591,12 +608,12 @@ interface RequestRow {
   result: string | null;
 }
 
-type AccountParams = Omit<AccountRecord, 'renewRefusedSources'> & { renewRefusedSources: string };
-type EventParams = Omit<HistoryEvent, 'id' | 'detail'> & { detail: string | null };
+export type AccountParams = Omit<AccountRecord, 'renewRefusedSources'> & { renewRefusedSources: string };
+export type EventParams = Omit<HistoryEvent, 'id' | 'detail'> & { detail: string | null };
 
 // The casts from TEXT to union types below are safe: CHECK constraints admit only their members.
 
-function toAccount(r: AccountRow): AccountRecord {
+export function toAccount(r: AccountRow): AccountRecord {
   return {
     clientId: r.client_id,
     name: r.name,
@@ -613,11 +630,11 @@ function toAccount(r: AccountRow): AccountRecord {
   };
 }
 
-function accountParams(a: AccountRecord): AccountParams {
+export function accountParams(a: AccountRecord): AccountParams {
   return { ...a, renewRefusedSources: JSON.stringify(a.renewRefusedSources) };
 }
 
-function toToken(r: TokenRow): StoredToken {
+export function toToken(r: TokenRow): StoredToken {
   return {
     id: r.id,
     clientId: r.client_id,
@@ -630,7 +647,7 @@ function toToken(r: TokenRow): StoredToken {
   };
 }
 
-function toEvent(r: EventRow): HistoryEvent {
+export function toEvent(r: EventRow): HistoryEvent {
   return {
     id: r.id,
     clientId: r.client_id,
@@ -648,7 +665,7 @@ function toEvent(r: EventRow): HistoryEvent {
 }
 
 /** better-sqlite3 cannot bind undefined: every optional field becomes an explicit null. */
-function eventParams(e: NewEvent): EventParams {
+export function eventParams(e: NewEvent): EventParams {
   return {
     clientId: e.clientId,
     at: e.at,
@@ -664,11 +681,11 @@ function eventParams(e: NewEvent): EventParams {
   };
 }
 
-function toLeaseHolder(r: LeaseRow): LeaseHolder {
+export function toLeaseHolder(r: LeaseRow): LeaseHolder {
   return { pid: r.pid, host: r.host, acquiredAt: r.acquired_at, heartbeatAt: r.heartbeat_at, expiresAt: r.expires_at };
 }
 
-function toRequest(r: RequestRow): KeeperRequest {
+export function toRequest(r: RequestRow): KeeperRequest {
   return {
     id: r.id,
     clientId: r.client_id,
@@ -681,7 +698,7 @@ function toRequest(r: RequestRow): KeeperRequest {
 }
 
 /** Undefined means "not given" (exactOptionalPropertyTypes aside, callers may still pass it). */
-function applyPatch<T extends object>(current: T, patch: object): T {
+export function applyPatch<T extends object>(current: T, patch: object): T {
   const next = { ...current } as Record<string, unknown>;
   for (const [key, value] of Object.entries(patch)) {
     if (value !== undefined && key in current) next[key] = value;
@@ -689,20 +706,20 @@ function applyPatch<T extends object>(current: T, patch: object): T {
   return next as T;
 }
 
-function keyMissing(path: string): KeeperError {
+export function keyMissing(path: string): KeeperError {
   return new KeeperError('store-key-missing', `the tokens in ${path} are sealed, and no encryption key was given`, {
     hint: 'set storage.encryptionKeyFile to the key the database was sealed with',
   });
 }
 
-function keyWrong(path: string, check: string): KeeperError {
+export function keyWrong(path: string, check: string): KeeperError {
   const kid = check.split(':')[2] ?? '?';
   return new KeeperError('store-key-wrong', `the tokens in ${path} are sealed with another encryption key (key id ${kid})`, {
     hint: 'point storage.encryptionKeyFile at the key the database was sealed with (or rotate-key from it)',
   });
 }
 
-function unknownAccount(clientId: string): KeeperError {
+export function unknownAccount(clientId: string): KeeperError {
   return new KeeperError('unknown-account', `no account ${clientId} in the database`, {
     hint: 'the keeper adds accounts from the config when it starts; check the client id',
   });
