@@ -115,12 +115,20 @@ function tooNew(location: string, found: number, known: number): KeeperError {
   });
 }
 
-export async function pgMigrate(client: PoolClient, location: string, migrations: readonly PgMigration[] = PG_MIGRATIONS): Promise<number> {
+/** `schema`, when given, is a quoted identifier: it is created (under the lock) if missing. */
+export async function pgMigrate(
+  client: PoolClient,
+  location: string,
+  schema?: string,
+  migrations: readonly PgMigration[] = PG_MIGRATIONS,
+): Promise<number> {
   const known = migrations.length;
   for (const m of migrations) {
     await client.query('BEGIN');
     try {
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      // IF NOT EXISTS alone still races: two keepers may both find it missing.
+      if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
       const now = await pgSchemaVersion(client);

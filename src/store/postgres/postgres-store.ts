@@ -126,8 +126,7 @@ export class PostgresStore implements AsyncStore {
         if (readonly) {
           await pgCheckReadable(client, location);
         } else {
-          if (options.schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
-          await pgMigrate(client, location);
+          await pgMigrate(client, location, options.schema === undefined ? undefined : quoteIdent(options.schema));
         }
       } finally {
         client.release();
@@ -150,6 +149,11 @@ export class PostgresStore implements AsyncStore {
   async close(): Promise<void> {
     if (this.#pool.ended || this.#pool.ending) return;
     await this.#pool.end();
+  }
+
+  /** A server setting as this store's connections see it, for checks and tests. */
+  async setting(name: string): Promise<string | undefined> {
+    return (await this.#one<{ v: string }>('show-setting', 'SELECT current_setting($1) AS v', [name]))?.v;
   }
 
   async #q<R extends QueryResultRow>(name: string, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
