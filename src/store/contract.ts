@@ -1,4 +1,5 @@
 import type { StoredToken } from '../types.js';
+import type { LeaderFence } from './postgres/leadership.js';
 import type { EventQuery, LeaseResult, NewAccount, RekeyResult } from './store.js';
 import type {
   AccountPatch,
@@ -38,7 +39,11 @@ export interface AsyncStore {
   listAccounts(): Promise<AccountRecord[]>;
   updateAccount(clientId: string, patch: AccountPatch): Promise<AccountRecord>;
 
-  saveToken(t: NewToken): Promise<StoredToken>;
+  /**
+   * With a fence, commits only while the leadership epoch is the fence's (several keepers on
+   * PostgreSQL); SQLite has one keeper per file and refuses a fence.
+   */
+  saveToken(t: NewToken, fence?: LeaderFence): Promise<StoredToken>;
   currentToken(clientId: string): Promise<StoredToken | undefined>;
   markTokenDead(tokenId: number, at: number): Promise<boolean>;
   listTokens(clientId: string, limit?: number): Promise<StoredToken[]>;

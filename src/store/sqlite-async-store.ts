@@ -1,6 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { StoredToken } from '../types.js';
+import { KeeperError } from '../errors.js';
 import type { AsyncStore } from './contract.js';
+import type { LeaderFence } from './postgres/leadership.js';
 import type { EventQuery, LeaseResult, NewAccount, RekeyResult, Store } from './store.js';
 import type {
   AccountPatch,
@@ -92,7 +94,10 @@ export class SqliteAsyncStore implements AsyncStore {
     return this.#call(() => this.#store.updateAccount(clientId, patch));
   }
 
-  saveToken(t: NewToken): Promise<StoredToken> {
+  saveToken(t: NewToken, fence?: LeaderFence): Promise<StoredToken> {
+    if (fence !== undefined) {
+      return Promise.reject(new KeeperError('store-no-leadership', 'SQLite has one keeper per file (the lease): leadership fences need PostgreSQL'));
+    }
     return this.#call(() => this.#store.saveToken(t));
   }
   currentToken(clientId: string): Promise<StoredToken | undefined> {

@@ -95,6 +95,21 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
     `,
   },
+  {
+    version: 2,
+    description: 'leadership: the epoch that fences every swap',
+    // One row, bumped on every takeover. A swap commits only under the epoch it was started
+    // with, so a leader that lost its lock can never commit a token afterwards.
+    sql: `
+      CREATE TABLE leadership (
+        id integer PRIMARY KEY CHECK (id = 1),
+        epoch bigint NOT NULL,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        since bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

@@ -42,6 +42,7 @@ import type {
   NewToken,
   RequestAction,
 } from '../types.js';
+import type { LeaderFence, LeaderInfo } from './leadership.js';
 import { pgCheckReadable, pgMigrate } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -335,11 +336,27 @@ export class PostgresStore implements AsyncStore {
 
   // ---- tokens ----
 
-  async saveToken(t: NewToken): Promise<StoredToken> {
+  /**
+   * With a fence (see leadership.ts), the swap commits only if the leadership epoch is still the
+   * fence's: FOR SHARE holds the epoch row until commit, so a takeover (which updates that row)
+   * waits for a swap in progress, and a swap after a takeover sees the new epoch and is refused.
+   */
+  async checkFence(fence: LeaderFence): Promise<void> {
+    const row = await this.#one<LeaderInfo>('check-fence', `SELECT epoch, host, pid, since FROM leadership WHERE id = 1 FOR SHARE`);
+    if (row?.epoch !== fence.epoch) {
+      const now = row === undefined ? 'no keeper leads' : `keeper pid ${row.pid} on ${row.host} leads with epoch ${row.epoch}`;
+      throw new KeeperError('not-leader', `refusing to commit for leadership epoch ${fence.epoch}: ${now}`, {
+        hint: 'this keeper lost its leadership; the new leader re-checks the stored token and finishes the refresh',
+      });
+    }
+  }
+
+  async saveToken(t: NewToken, fence?: LeaderFence): Promise<StoredToken> {
     if (t.accessToken === '') {
       throw new KeeperError('store-empty-token', `refusing to store an empty access token for ${t.clientId}`);
     }
     return this.transaction(async () => {
+      if (fence !== undefined) await this.checkFence(fence);
       // Locks the account row: two saves for one account queue instead of both superseding.
       const account = await this.#one('lock-account', `SELECT 1 FROM accounts WHERE client_id = $1 FOR UPDATE`, [t.clientId]);
       if (account === undefined) throw unknownAccount(t.clientId);
