@@ -9,6 +9,7 @@ import { registerImport } from './commands/import.js';
 import { registerOneShot } from './commands/refresh.js';
 import { registerRun } from './commands/run.js';
 import { registerRotateKey } from './commands/rotate-key.js';
+import { registerMigrateStorage } from './commands/migrate-storage.js';
 import { registerHealthcheck } from './commands/healthcheck.js';
 import { registerDemo } from './commands/demo.js';
 import { registerSimulate } from './commands/simulate.js';
@@ -36,6 +37,7 @@ function buildProgram(): Command {
   registerHealthcheck(program);
   registerVersion(program);
   registerRotateKey(program);
+  registerMigrateStorage(program);
   return program;
 }
 
