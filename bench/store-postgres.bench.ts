@@ -38,14 +38,14 @@ async function swap(store: AsyncStore, withFence?: LeaderFence): Promise<void> {
   });
 }
 
-describe('token swap: PostgreSQL against SQLite', () => {
-  afterAll(async () => {
-    await leadership.stop();
-    await postgres.close();
-    await sqlite.close();
-    await dropSchemas([schema]);
-  });
+afterAll(async () => {
+  await leadership.stop();
+  await postgres.close();
+  await sqlite.close();
+  await dropSchemas([schema]);
+});
 
+describe('token swap: PostgreSQL against SQLite', () => {
   bench('baseline: SQLite swap (async adapter), synchronous=FULL', () => swap(sqlite), { time: 1000 });
   bench('PostgreSQL swap over loopback, synchronous_commit=on', () => swap(postgres), { time: 1000 });
   bench('PostgreSQL swap, fenced by the leadership epoch', () => swap(postgres, fence), { time: 1000 });
