@@ -44,6 +44,7 @@ import type {
 } from '../types.js';
 import type { LeaderFence, LeaderInfo } from './leadership.js';
 import { pgCheckReadable, pgMigrate } from './migrations.js';
+import { SWAP_CHANNEL } from './swap-listener.js';
 
 export interface PostgresStoreOptions {
   /** node-postgres connection settings: a connectionString, and TLS (`ssl`) as it takes them. */
@@ -372,6 +373,12 @@ export class PostgresStore implements AsyncStore {
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
         [id, t.clientId, text, t.source, t.obtainedAt, t.expiresAt, t.expiryTime],
       );
+      // Delivered to the standbys' listeners at commit, never before (swap-listener.ts).
+      await this.#q('notify-swap', `SELECT pg_notify($1, json_build_object('schema', current_schema(), 'clientId', $2::text, 'tokenId', $3::bigint)::text)`, [
+        SWAP_CHANNEL,
+        t.clientId,
+        id,
+      ]);
       return this.#token(row!);
     });
   }
