@@ -27,6 +27,12 @@ export interface LeadershipTiming {
   readonly serverDropAfterMs: number;
   /** The latest a standby takes over after a silent leader's last confirmation. */
   readonly worstTakeoverMs: number;
+  /**
+   * A leader that lost its lock waits this long before competing again, so that a ready standby
+   * takes over rather than the keeper whose connection just failed; alone, it still leads
+   * again within takeoverAfter.
+   */
+  readonly standBackMs: number;
 }
 
 export const DEFAULT_TAKEOVER_AFTER_MS = 15_000;
@@ -52,6 +58,7 @@ export function leadershipTiming(takeoverAfterMs: number = DEFAULT_TAKEOVER_AFTE
     keepaliveCount,
     serverDropAfterMs,
     worstTakeoverMs: serverDropAfterMs + checkEveryMs,
+    standBackMs: 2 * checkEveryMs,
   };
 }
 

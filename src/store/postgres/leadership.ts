@@ -58,6 +58,7 @@ export class Leadership {
   #timer: Timer | undefined;
   #tick: Promise<void> | undefined;
   #stopped = true;
+  #standBackUntil = 0;
 
   constructor(options: LeadershipOptions) {
     this.#options = options;
@@ -135,6 +136,7 @@ export class Leadership {
       this.#lastConfirmSentAt = sentAt;
       return;
     }
+    if (sentAt < this.#standBackUntil) return;
     const got = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${LOCK_KEY}) AS ok`);
     if (got.rows[0]?.ok !== true) return;
     const { host, pid } = this.#options.owner;
@@ -191,6 +193,7 @@ export class Leadership {
     this.#client = undefined;
     this.#backendPid = undefined;
     const wasLeader = this.#epoch !== undefined;
+    if (wasLeader && notify) this.#standBackUntil = this.#clock.now() + this.timing.standBackMs;
     this.#epoch = undefined;
     this.#since = undefined;
     this.#lastConfirmSentAt = undefined;
