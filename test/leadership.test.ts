@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { KeeperError } from '../src/errors.js';
 import type { NewToken } from '../src/store/index.js';
@@ -5,7 +8,35 @@ import { Leadership, type LeadershipState } from '../src/store/postgres/leadersh
 import { leaderMayAct, leadershipTiming, MIN_TAKEOVER_AFTER_MS } from '../src/store/postgres/leadership-timing.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { dropSchemas, PG_URL, uniqueSchema, withAdmin } from './helpers/postgres.js';
-import { waitUntil } from './helpers/cli.js';
+import { REPO_ROOT, waitUntil } from './helpers/cli.js';
+
+const distUrl = (file: string): string => pathToFileURL(join(REPO_ROOT, 'dist', 'store', 'postgres', file)).href;
+
+/**
+ * A keeper that leads, captures its fence (as a swap would before calling Dhan) and, once resumed
+ * after SIGSTOP, tries to commit under it and reports whether it may still act.
+ */
+const PAUSED_LEADER = `
+const [leadUrl, storeUrl, pgUrl, schema, takeoverAfter] = process.argv.slice(1);
+const { Leadership } = await import(leadUrl);
+const { PostgresStore } = await import(storeUrl);
+const store = await PostgresStore.open({ connection: { connectionString: pgUrl }, schema });
+const leadership = new Leadership({ connection: { connectionString: pgUrl }, schema, owner: { host: 'child', pid: process.pid }, takeoverAfterMs: Number(takeoverAfter) });
+await leadership.start();
+const fence = leadership.fence();
+console.log('fence ' + JSON.stringify(fence));
+process.on('SIGCONT', async () => {
+  const now = Date.now();
+  try {
+    await store.saveToken({ clientId: '1000000001', accessToken: 'eyJ.from-the-paused-leader', source: 'renew', obtainedAt: now, expiresAt: now + 86400000, expiryTime: '2026-07-08T07:41:12' }, fence);
+    console.log('commit ok');
+  } catch (err) {
+    console.log('commit refused ' + err.code);
+  }
+  console.log('may act ' + leadership.isLeader());
+});
+setInterval(() => {}, 1000);
+`;
 
 describe('leadership timing (pure)', () => {
   it.each([5_000, 6_000, 7_500, 10_000, 15_000, 30_000, 60_000, 120_000])('fits every bound for takeoverAfter %i ms', (takeoverAfter) => {
@@ -21,6 +52,9 @@ describe('leadership timing (pure)', () => {
     // A lone keeper that lost its lock leads again within takeoverAfter.
     expect(t.standBackMs + t.checkEveryMs).toBeLessThanOrEqual(takeoverAfter);
     expect(t.standBackMs).toBeGreaterThan(t.checkEveryMs);
+    // A paused leader is ended and replaced within takeoverAfter, after it stopped acting.
+    expect(t.staleHeartbeatMs + t.checkEveryMs).toBeLessThanOrEqual(takeoverAfter);
+    expect(t.staleHeartbeatMs).toBeGreaterThan(t.actWindowMs);
   });
 
   it('has the documented default and refuses a bound too short for whole-second keepalives', () => {
@@ -190,6 +224,39 @@ describe('leadership on a real PostgreSQL', () => {
     const leader = await b.leadership.leader();
     expect(leader?.epoch).toBe(2);
     expect([a.leadership.isLeader(), b.leadership.isLeader()].filter(Boolean)).toHaveLength(1);
+  });
+
+  it('a paused leader (SIGSTOP) is ended and replaced within takeoverAfter, and commits nothing when it resumes', async () => {
+    const { schema, store } = await world();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', PAUSED_LEADER, distUrl('leadership.js'), distUrl('postgres-store.js'), PG_URL, schema, String(TAKEOVER_AFTER)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    try {
+      await waitUntil(() => out.includes('fence {"epoch":1}'), { timeoutMs: 10_000, what: `the child to lead: ${out}` });
+      const b = keeper(schema, 'vps-b', 222);
+      await b.leadership.start();
+      expect(b.leadership.isLeader()).toBe(false);
+
+      const pausedAt = Date.now();
+      child.kill('SIGSTOP');
+      await waitUntil(() => b.leadership.isLeader(), { timeoutMs: TAKEOVER_AFTER * 2, what: 'the standby to take over from the paused leader' });
+      const tookOver = Date.now() - pausedAt;
+      console.log(`standby took over ${tookOver} ms after the leader was paused (takeoverAfter ${TAKEOVER_AFTER} ms)`);
+      // The bound holds from the leader's last heartbeat; query round trips on a loaded machine add a little.
+      expect(tookOver).toBeLessThanOrEqual(TAKEOVER_AFTER + b.leadership.timing.checkEveryMs);
+      expect(await b.leadership.leader()).toMatchObject({ epoch: 2, host: 'vps-b' });
+
+      child.kill('SIGCONT');
+      await waitUntil(() => out.includes('may act'), { timeoutMs: 10_000, what: `the resumed child to report: ${out}` });
+      expect(out).toContain('commit refused not-leader');
+      expect(out).toContain('may act false');
+      expect(await store.currentToken('1000000001')).toBeUndefined();
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('stop() hands over at once', async () => {

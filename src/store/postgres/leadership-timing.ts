@@ -33,6 +33,12 @@ export interface LeadershipTiming {
    * again within takeoverAfter.
    */
   readonly standBackMs: number;
+  /**
+   * A standby ends the leader's session when its heartbeat (server time) is older than this:
+   * a paused process keeps its connection, and so the lock, alive. By then a leader that runs
+   * has long stopped acting (actWindowMs is shorter).
+   */
+  readonly staleHeartbeatMs: number;
 }
 
 export const DEFAULT_TAKEOVER_AFTER_MS = 15_000;
@@ -59,6 +65,7 @@ export function leadershipTiming(takeoverAfterMs: number = DEFAULT_TAKEOVER_AFTE
     serverDropAfterMs,
     worstTakeoverMs: serverDropAfterMs + checkEveryMs,
     standBackMs: 2 * checkEveryMs,
+    staleHeartbeatMs: takeoverAfterMs - checkEveryMs,
   };
 }
 

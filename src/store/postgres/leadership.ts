@@ -36,6 +36,7 @@ export interface LeadershipOptions {
 
 // One lock per schema: keepers of different installations may share a database.
 const LOCK_KEY = `hashtext('dhan-token-keeper leadership ' || current_schema())`;
+const SERVER_NOW = `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`;
 
 /**
  * Exactly one keeper acting on Dhan, among several sharing a PostgreSQL database.
@@ -127,22 +128,35 @@ export class Leadership {
     const client = this.#client ?? (await this.#connect());
     const sentAt = this.#clock.now();
     if (this.#epoch !== undefined) {
-      // A query that succeeds proves the session, and so the lock, is still ours.
-      const r = await client.query<{ epoch: number }>(`SELECT epoch FROM leadership WHERE id = 1`);
+      // A heartbeat that commits proves the session, and so the lock, is still ours.
+      const r = await client.query<{ epoch: number }>(`UPDATE leadership SET heartbeat_at = ${SERVER_NOW} WHERE id = 1 AND epoch = $1 RETURNING epoch`, [
+        this.#epoch,
+      ]);
       if (r.rows[0]?.epoch !== this.#epoch) {
-        this.#demote(`another keeper took over (epoch ${r.rows[0]?.epoch ?? '?'})`, true);
+        this.#demote('another keeper took over', true);
         return;
       }
       this.#lastConfirmSentAt = sentAt;
       return;
     }
     if (sentAt < this.#standBackUntil) return;
-    const got = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${LOCK_KEY}) AS ok`);
-    if (got.rows[0]?.ok !== true) return;
+    if (!(await this.#tryLock(client))) {
+      // A leader whose heartbeat stopped but whose session lives on (a paused process, a hung
+      // event loop) would hold the lock forever: end its session, then try again at once.
+      const stale = await client.query<{ backend_pid: number }>(
+        `SELECT backend_pid FROM leadership WHERE id = 1 AND ${SERVER_NOW} - heartbeat_at > $1`,
+        [this.timing.staleHeartbeatMs],
+      );
+      const victim = stale.rows[0]?.backend_pid;
+      if (victim === undefined) return;
+      await client.query('SELECT pg_terminate_backend($1, $2)', [victim, Math.floor(this.timing.queryTimeoutMs / 2)]);
+      if (!(await this.#tryLock(client))) return;
+    }
     const { host, pid } = this.#options.owner;
     const r = await client.query<{ epoch: number }>(
-      `INSERT INTO leadership (id, epoch, host, pid, since) VALUES (1, 1, $1, $2, $3)
-       ON CONFLICT (id) DO UPDATE SET epoch = leadership.epoch + 1, host = excluded.host, pid = excluded.pid, since = excluded.since
+      `INSERT INTO leadership (id, epoch, host, pid, since, heartbeat_at, backend_pid) VALUES (1, 1, $1, $2, $3, ${SERVER_NOW}, pg_backend_pid())
+       ON CONFLICT (id) DO UPDATE SET epoch = leadership.epoch + 1, host = excluded.host, pid = excluded.pid, since = excluded.since,
+         heartbeat_at = excluded.heartbeat_at, backend_pid = excluded.backend_pid
        RETURNING epoch`,
       [host, pid, sentAt],
     );
@@ -150,6 +164,11 @@ export class Leadership {
     this.#since = sentAt;
     this.#lastConfirmSentAt = sentAt;
     this.#options.onChange?.({ role: 'leader', epoch: this.#epoch, since: this.#since });
+  }
+
+  async #tryLock(client: pg.Client): Promise<boolean> {
+    const got = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${LOCK_KEY}) AS ok`);
+    return got.rows[0]?.ok === true;
   }
 
   async #connect(): Promise<pg.Client> {

@@ -106,7 +106,12 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         epoch bigint NOT NULL,
         host text NOT NULL,
         pid integer NOT NULL,
-        since bigint NOT NULL
+        since bigint NOT NULL,
+        -- The server's clock (never a keeper's: machines disagree), renewed by every confirmation.
+        heartbeat_at bigint NOT NULL,
+        -- The lock session's server pid: a standby ends it when the heartbeat is stale
+        -- (a paused leader keeps its TCP session, and so its lock, alive).
+        backend_pid integer NOT NULL
       );
     `,
   },
