@@ -83,6 +83,7 @@ describe('PostgreSQL store: sealing, versions, durability', () => {
     await expect(open(schema)).rejects.toMatchObject({ code: 'store-key-missing' });
     await expect(open(schema, { key: randomBytes(32) })).rejects.toMatchObject({ code: 'store-key-wrong' });
     await expect(open(schema, { readonly: true })).rejects.toMatchObject({ code: 'store-key-missing' });
+    await expect(open(schema, { withoutKey: 'hide-tokens' })).rejects.toMatchObject({ code: 'store-key-missing' });
     const hidden = await open(schema, { readonly: true, withoutKey: 'hide-tokens' });
     expect((await hidden.currentToken(ACC))?.accessToken).toBe('');
     const again = await open(schema, { key });
@@ -129,6 +130,10 @@ describe('PostgreSQL store: sealing, versions, durability', () => {
     expect(stores).toHaveLength(3);
     const rows = await withAdmin((c) => c.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`));
     expect(rows.rows.map((r: { version: number }) => r.version)).toEqual(PG_MIGRATIONS.map((m) => m.version));
+  });
+
+  it('refuses a schema name that cannot go into search_path as is', async () => {
+    await expect(open('bad; name')).rejects.toMatchObject({ code: 'store-options' });
   });
 
   it('commits with synchronous_commit on, whatever the server default', async () => {

@@ -193,6 +193,8 @@ describe('a sealed SQLite store', () => {
     expect(missing.code).toBe('store-key-missing');
     expect(missing.hint).toContain('storage.encryptionKeyFile');
     expect(caught(() => open(path, { readonly: true })).code).toBe('store-key-missing');
+    // A writer never goes without the key: it would add plaintext rows to a sealed database.
+    expect(caught(() => open(path, { withoutKey: 'hide-tokens' })).code).toBe('store-key-missing');
     const wrong = caught(() => open(path, { key: randomBytes(32) }));
     expect(wrong.code).toBe('store-key-wrong');
     expect(wrong.message).toContain(new TokenSeal(key).keyId);
@@ -296,7 +298,8 @@ describe('encryption at rest through the CLI', () => {
     expect(after.stdout).toBe(`${live.accessToken}\n`);
     const bytes = fileBytes(join(dir, 'keeper.db'));
     expect(bytes.includes(live.accessToken)).toBe(false);
-  });
+    // A dozen CLI processes one after the other: on a loaded machine that takes a while.
+  }, 150_000);
 
   it('check-config names a malformed key file without printing it', async () => {
     const { configPath, keyFile } = setup();

@@ -33,7 +33,7 @@ export interface StoreOptions {
   readonly key?: Buffer | undefined;
   /**
    * For readers that print no token (status, history): without a key, sealed token text comes
-   * back as '' instead of the open failing. Default 'refuse'.
+   * back as '' instead of the open failing. Default 'refuse'; a writer always refuses.
    */
   readonly withoutKey?: 'refuse' | 'hide-tokens';
 }
@@ -136,7 +136,8 @@ export class Store {
         migrate(db, path);
       }
       const seal = options.key === undefined ? undefined : new TokenSeal(options.key);
-      const store = new Store(db, path, readonly, seal, options.withoutKey === 'hide-tokens');
+      // Only a reader may go without the key: a writer would add plaintext rows to a sealed database.
+      const store = new Store(db, path, readonly, seal, readonly && options.withoutKey === 'hide-tokens');
       store.#checkKey();
       return store;
     } catch (err) {

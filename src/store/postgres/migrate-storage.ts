@@ -4,7 +4,8 @@ import pg from 'pg';
 import type { ClientConfig } from 'pg';
 import { KeeperError, UsageError } from '../../errors.js';
 import { checkReadable } from '../migrations.js';
-import { PostgresStore, redactUrl } from './postgres-store.js';
+import { pgMigrate } from './migrations.js';
+import { quoteIdent, redactUrl } from './postgres-store.js';
 
 /*
  * Copies a SQLite database into PostgreSQL, row for row with the same ids, and proves the copy:
@@ -154,10 +155,11 @@ export async function connectTarget(to: ClientConfig, schema: string | undefined
 export async function migrateStorage(options: MigrateStorageOptions): Promise<TableReport[]> {
   const source = openSource(options.from, options.now ?? Date.now());
   try {
-    // Creates the schema and brings it to the current version, like a keeper's first start.
-    await (await PostgresStore.open({ connection: options.to, schema: options.schema, withoutKey: 'hide-tokens' })).close();
     const target = await connectTarget(options.to, options.schema);
     try {
+      // Creates the schema and brings it to the current version, like a keeper's first start
+      // (without opening a store: a sealed target needs no key to be replaced).
+      await pgMigrate(target, redactUrl(options.to.connectionString), options.schema === undefined ? undefined : quoteIdent(options.schema));
       await target.query('BEGIN');
       try {
         // No keeper may start on the target half-way through the copy.

@@ -1,4 +1,4 @@
-import type { PoolClient } from 'pg';
+import type { ClientBase } from 'pg';
 import { KeeperError } from '../../errors.js';
 
 /**
@@ -122,7 +122,7 @@ export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
 /** Any constant works, as long as it is ours: it serialises migrations across keepers. */
 const MIGRATION_LOCK = 0x64746b01;
 
-export async function pgSchemaVersion(client: PoolClient): Promise<number> {
+export async function pgSchemaVersion(client: ClientBase): Promise<number> {
   const exists = await client.query<{ t: string | null }>(`SELECT to_regclass('schema_migrations')::text AS t`);
   if (exists.rows[0]?.t === null || exists.rows[0]?.t === undefined) return 0;
   const r = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM schema_migrations`);
@@ -137,7 +137,7 @@ function tooNew(location: string, found: number, known: number): KeeperError {
 
 /** `schema`, when given, is a quoted identifier: it is created (under the lock) if missing. */
 export async function pgMigrate(
-  client: PoolClient,
+  client: ClientBase,
   location: string,
   schema?: string,
   migrations: readonly PgMigration[] = PG_MIGRATIONS,
@@ -166,7 +166,7 @@ export async function pgMigrate(
   return pgSchemaVersion(client);
 }
 
-export async function pgCheckReadable(client: PoolClient, location: string, known: number = PG_SCHEMA_VERSION): Promise<void> {
+export async function pgCheckReadable(client: ClientBase, location: string, known: number = PG_SCHEMA_VERSION): Promise<void> {
   const found = await pgSchemaVersion(client);
   if (found > known) throw tooNew(location, found, known);
   if (found < known) {

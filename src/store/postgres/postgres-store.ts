@@ -81,7 +81,7 @@ export function redactUrl(url: string | undefined): string {
   }
 }
 
-function quoteIdent(name: string): string {
+export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
@@ -109,6 +109,10 @@ export class PostgresStore implements AsyncStore {
 
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     const readonly = options.readonly ?? false;
+    if (options.schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(options.schema)) {
+      // It goes into the connection's search_path option, where quoting does not carry.
+      throw new KeeperError('store-options', `schema "${options.schema}" must be letters, digits and _ (not starting with a digit), at most 63 characters`);
+    }
     const location = redactUrl(options.connection.connectionString) + (options.schema === undefined ? '' : ` (schema ${options.schema})`);
     const settings = ['-c synchronous_commit=on'];
     if (options.schema !== undefined) settings.push(`-c search_path=${options.schema}`);
@@ -134,7 +138,8 @@ export class PostgresStore implements AsyncStore {
         client.release();
       }
       const seal = options.key === undefined ? undefined : new TokenSeal(options.key);
-      const store = new PostgresStore(pool, location, readonly, seal, options.withoutKey === 'hide-tokens');
+      // Only a reader may go without the key: a writer would add plaintext rows to a sealed database.
+      const store = new PostgresStore(pool, location, readonly, seal, readonly && options.withoutKey === 'hide-tokens');
       await store.#checkKey();
       return store;
     } catch (err) {
