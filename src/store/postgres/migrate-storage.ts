@@ -62,7 +62,7 @@ export interface MigrateStorageOptions {
   readonly schema?: string | undefined;
   /** Replace what the target holds; without it a target with any row is refused. */
   readonly overwrite?: boolean;
-  /** Called with the lease holder when the source looks in use; returns whether to go on. */
+  /** Now, epoch ms: a source whose lease is live at this moment is in use and refused. */
   readonly now?: number;
 }
 
