@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { bench, describe } from 'vitest';
 import { Store } from '../src/store/index.js';
@@ -13,6 +14,9 @@ import { Store } from '../src/store/index.js';
 const dir = mkdtempSync(join(tmpdir(), 'dtk-bench-'));
 const store = Store.open(join(dir, 'keeper.db'));
 store.upsertAccount({ clientId: '1000000001', name: 'bench', mode: 'auto' });
+// The same store with tokens sealed at rest (storage.encryptionKeyFile): what AES-256-GCM adds.
+const sealed = Store.open(join(dir, 'sealed.db'), { key: randomBytes(32) });
+sealed.upsertAccount({ clientId: '1000000001', name: 'bench', mode: 'auto' });
 const baseline = new Database(join(dir, 'baseline.db'));
 baseline.pragma('journal_mode = WAL');
 baseline.pragma('synchronous = NORMAL');
@@ -36,5 +40,18 @@ describe('token swap durability', () => {
 
   bench('store.currentToken (what every token API request reads)', () => {
     store.currentToken('1000000001');
+  });
+
+  bench('sealed store.saveToken + history row, synchronous=FULL', () => {
+    const now = Date.now();
+    const id = sealed.beginEvent({ clientId: '1000000001', at: now, kind: 'renew', expiryBefore: now });
+    sealed.transaction(() => {
+      sealed.saveToken({ clientId: '1000000001', accessToken: `token-${n++}-${'x'.repeat(300)}`, source: 'renew', obtainedAt: now, expiresAt: now + 86_400_000, expiryTime: '2026-01-01T00:00:00.000' });
+      sealed.finishEvent(id, { result: 'success', durationMs: 1 });
+    });
+  });
+
+  bench('sealed store.currentToken (opens the sealed text)', () => {
+    sealed.currentToken('1000000001');
   });
 });

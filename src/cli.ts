@@ -8,6 +8,8 @@ import { registerHistory } from './commands/history.js';
 import { registerImport } from './commands/import.js';
 import { registerOneShot } from './commands/refresh.js';
 import { registerRun } from './commands/run.js';
+import { registerRotateKey } from './commands/rotate-key.js';
+import { registerMigrateStorage } from './commands/migrate-storage.js';
 import { registerHealthcheck } from './commands/healthcheck.js';
 import { registerDemo } from './commands/demo.js';
 import { registerSimulate } from './commands/simulate.js';
@@ -34,8 +36,13 @@ function buildProgram(): Command {
   registerDemo(program);
   registerHealthcheck(program);
   registerVersion(program);
+  registerRotateKey(program);
+  registerMigrateStorage(program);
   return program;
 }
+
+/** A missing or wrong storage.encryptionKeyFile is fixed in the config, like any config error. */
+const CONFIG_STORE_ERRORS = new Set(['store-key-missing', 'store-key-wrong']);
 
 /** Some errors (Dhan's) already end their message with the advice: say it once. */
 function hintLine(err: KeeperError): string {
@@ -56,6 +63,10 @@ function exitCodeFor(err: unknown): number {
     return EXIT_USAGE;
   }
   if (err instanceof UsageError) {
+    process.stderr.write(`error: ${err.message}\n${hintLine(err)}`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof KeeperError && CONFIG_STORE_ERRORS.has(err.code)) {
     process.stderr.write(`error: ${err.message}\n${hintLine(err)}`);
     return EXIT_USAGE;
   }

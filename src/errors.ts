@@ -36,6 +36,15 @@ export type KeeperErrorCode =
   | 'store-too-new'
   | 'store-outdated'
   | 'unknown-account'
+  | 'store-key-missing'
+  | 'store-key-wrong'
+  | 'store-sealed-corrupt'
+  | 'seal-key'
+  | 'store-no-leadership'
+  // store: PostgreSQL, leadership, migrate-storage
+  | 'not-leader'
+  | 'source-in-use'
+  | 'migrate-verify-failed'
   // publish
   | 'publish-file-not-writable'
   | 'publish-group-invalid'

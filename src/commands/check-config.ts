@@ -3,16 +3,23 @@ import { EXIT_OK } from './exit-codes.js';
 import { loadCommandConfig, withConfigOption, type ConfigOption } from './command-config.js';
 import { humanDuration } from '../time-format.js';
 import type { Config, DurationOrShare } from '../config/config.js';
+import { storageKey } from '../config/storage-key.js';
+import { keyIdOf } from '../store/token-seal.js';
 
 function describeDurationOrShare(value: DurationOrShare): string {
   return value.kind === 'share' ? `${Math.round(value.ratio * 1000) / 10}% of the lifetime` : humanDuration(value.ms);
+}
+
+function sealing(config: Config): string {
+  const key = storageKey(config.storage);
+  return key === undefined ? 'tokens stored as plaintext' : `tokens sealed at rest (key id ${keyIdOf(key)})`;
 }
 
 /** A summary a person can eyeball before starting the daemon: every decision, no secret. */
 export function summarise(config: Config): string {
   const lines = [
     `config: ${config.sourcePath} is valid`,
-    `storage: ${config.storage.path} (history kept ${humanDuration(config.storage.historyRetentionMs)})`,
+    `storage: ${config.storage.path} (history kept ${humanDuration(config.storage.historyRetentionMs)}), ${sealing(config)}`,
     `dhan: auth ${config.dhan.authBaseUrl}, api ${config.dhan.apiBaseUrl}, expiry zone ${config.dhan.timezone}`,
     `server: ${config.server.listen.host}:${config.server.listen.port}, ${config.server.apiKeys.length} API key(s): ${
       config.server.apiKeys.map((k) => k.name).join(', ') || 'none'

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath, type LoadOptions } from '../config/index.js';
 import type { AccountConfig, Config } from '../config/config.js';
 import { Store } from '../store/index.js';
+import { storageKey } from '../config/storage-key.js';
 import { UsageError } from '../errors.js';
 
 export interface ConfigOption {
@@ -29,8 +30,8 @@ export function loadCommandConfig(opts: ConfigOption, options: LoadOptions & { q
  * For commands that read the store or hand work to the daemon: no secret is needed, so none is
  * read (under systemd they exist only inside the service, in ${CREDENTIALS_DIRECTORY}).
  */
-export function loadConfigWithoutSecrets(opts: ConfigOption): Config {
-  return loadCommandConfig(opts, { secrets: 'skip' });
+export function loadConfigWithoutSecrets(opts: ConfigOption, storageKey: 'read' | 'skip' = 'read'): Config {
+  return loadCommandConfig(opts, { secrets: 'skip', storageKey });
 }
 
 export function findAccount(config: Config, clientIdOrName: string): AccountConfig {
@@ -47,9 +48,11 @@ export function findAccount(config: Config, clientIdOrName: string): AccountConf
  * disturb a running daemon. Before the keeper ever ran there is no database: that is not an
  * error for a reader, it just has nothing to show.
  */
-export function openStoreForReading(config: Config): Store | undefined {
+export function openStoreForReading(config: Config, tokens: 'needed' | 'hidden' = 'needed'): Store | undefined {
   if (!existsSync(config.storage.path)) return undefined;
-  return Store.open(config.storage.path, { readonly: true });
+  // Without the key, commands that print no token still work on a sealed database.
+  const withoutKey = tokens === 'hidden' ? 'hide-tokens' : 'refuse';
+  return Store.open(config.storage.path, { readonly: true, key: storageKey(config.storage), withoutKey });
 }
 
 export function printJson(value: unknown): void {

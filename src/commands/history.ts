@@ -27,9 +27,9 @@ export function registerHistory(program: Command): void {
       .option('--limit <n>', 'at most this many events', positiveInt, 50)
       .option('--json', 'a JSON array of events, newest first'),
   ).action((opts: ConfigOption & { client?: string; limit: number; json?: boolean }) => {
-    const config = loadConfigWithoutSecrets(opts);
+    const config = loadConfigWithoutSecrets(opts, 'skip');
     const clientId = opts.client === undefined ? undefined : findAccount(config, opts.client).clientId;
-    const store = openStoreForReading(config);
+    const store = openStoreForReading(config, 'hidden');
     try {
       const events = store ? store.listEvents({ ...(clientId === undefined ? {} : { clientId }), limit: opts.limit }) : [];
       if (opts.json) printJson(events);

@@ -35,8 +35,8 @@ export function registerStatus(program: Command): void {
       .description('show every account: state, expiry, time left, last result (never a token)')
       .option('--json', 'a JSON array, one object per account'),
   ).action((opts: ConfigOption & { json?: boolean }) => {
-    const config = loadConfigWithoutSecrets(opts);
-    const store = openStoreForReading(config);
+    const config = loadConfigWithoutSecrets(opts, 'skip');
+    const store = openStoreForReading(config, 'hidden');
     try {
       const rows = accountStatuses(config, store, systemClock.now());
       if (opts.json) printJson(rows);

@@ -19,6 +19,11 @@ export interface Config {
 export interface StorageConfig {
   readonly path: string;
   readonly historyRetentionMs: number;
+  /**
+   * Secret: the key that seals stored tokens, as 64 hex digits; undefined when tokens are stored
+   * as plaintext, or when the command loaded the config without it (see LoadOptions.storageKey).
+   */
+  readonly encryptionKey: string | undefined;
 }
 
 export interface DhanConfig {

@@ -8,7 +8,7 @@ import { describeFsError, looseModeWarning } from './files.js';
 import { messageFor, problemsOf } from './issues.js';
 import { configSchema, toConfig } from './schema.js';
 import type { Config } from './config.js';
-import { blankSecrets, withPlaceholderSecrets } from './without-secrets.js';
+import { blankSecrets, withoutStorageKey, withPlaceholderSecrets } from './without-secrets.js';
 
 export interface LoadOptions {
   /**
@@ -16,6 +16,12 @@ export interface LoadOptions {
    * interpolated or read, and come back blank.
    */
   readonly secrets?: 'read' | 'skip';
+  /**
+   * 'skip' for commands that never read a token's text (status, history): the key that seals
+   * stored tokens is not read, and `storage.encryptionKey` comes back undefined. Default 'read',
+   * even when other secrets are skipped: `token` and the commands handed to the daemon need it.
+   */
+  readonly storageKey?: 'read' | 'skip';
 }
 
 export interface LoadedConfig {
@@ -44,7 +50,8 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, o
 
   const unresolved = new Set<string>();
   const skipSecrets = options.secrets === 'skip';
-  const raw = parseYaml(sourcePath, text);
+  const parsedYaml = parseYaml(sourcePath, text);
+  const raw = options.storageKey === 'skip' ? withoutStorageKey(parsedYaml) : parsedYaml;
   const tree = prepareTree(skipSecrets ? withPlaceholderSecrets(raw) : raw, env, '', problems, unresolved);
   const ctx = { sourcePath, baseDir: dirname(sourcePath), permissionChecked: new Set([sourcePath]) };
   // An empty file is an empty mapping: it lacks only accounts.

@@ -6,6 +6,8 @@ import { at, type Ctx, type Warn } from './problems.js';
 import { formatDuration } from './duration.js';
 import { filePath } from './files.js';
 import { kindOf, passed } from './issues.js';
+import { secretFile } from './secrets.js';
+import { storageKeyRule } from './storage-key.js';
 import { serverSchema, toServerConfig, warnUnknownClients } from './server.js';
 import type { Config, DurationOrShare, LogLevel } from './config.js';
 import { abbreviationWarning, baseUrl, cronExpression, duration, durationOrShare, timezone, wholeNumber } from './values.js';
@@ -27,6 +29,7 @@ export function configSchema(ctx: Ctx) {
           .strictObject({
             path: filePath(ctx).prefault('./data/keeper.db'),
             historyRetention: duration(60_000).prefault('90d'),
+            encryptionKeyFile: secretFile(ctx, storageKeyRule).optional(),
           })
           .prefault({}),
         dhan: z
@@ -99,6 +102,7 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
   const zoneWarning = abbreviationWarning(dhan.timezone);
   if (zoneWarning !== undefined) warn('dhan.timezone', zoneWarning);
   const server = toServerConfig(file.server, warn);
+  if (storage.encryptionKeyFile?.looseMode !== undefined) warn('storage.encryptionKeyFile', storage.encryptionKeyFile.looseMode);
   const { renewBefore, jitter } = renewal;
   if (renewBefore.kind === 'duration' && jitter.kind === 'duration' && renewBefore.ms + jitter.ms >= DHAN_TOKEN_LIFETIME_MS) {
     warn(
@@ -111,7 +115,7 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
   warnUnknownClients(server, accounts, warn);
   return {
     sourcePath,
-    storage: { path: storage.path, historyRetentionMs: storage.historyRetention },
+    storage: { path: storage.path, historyRetentionMs: storage.historyRetention, encryptionKey: storage.encryptionKeyFile?.value },
     dhan: {
       authBaseUrl: dhan.authBaseUrl,
       apiBaseUrl: dhan.apiBaseUrl,

@@ -47,6 +47,14 @@ export function withPlaceholderSecrets(raw: unknown): unknown {
   return tree;
 }
 
+/** Leaves `storage.encryptionKeyFile` out, so that a command that prints no token never needs the key. */
+export function withoutStorageKey(raw: unknown): unknown {
+  if (!isTree(raw) || !isTree(raw['storage']) || raw['storage']['encryptionKeyFile'] === undefined) return raw;
+  const tree: Tree = structuredClone(raw);
+  delete (tree['storage'] as Tree)['encryptionKeyFile'];
+  return tree;
+}
+
 /** The validated config with every secret blanked: only for commands that never use one. */
 export function blankSecrets(config: Config): Config {
   return {

@@ -6,6 +6,7 @@ import { createMetrics, type AccountMetricsSnapshot, type Metrics } from '../met
 import { checkSinks, sinkNames } from '../publish/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { Store } from '../store/index.js';
+import { storageKey } from '../config/storage-key.js';
 import { VERSION } from '../version.js';
 import { assembleKeeper } from './assemble.js';
 import type { Keeper } from './keeper.js';
@@ -61,7 +62,7 @@ function wireMetrics(config: Config, store: Store, clock: Clock): Metrics {
 export async function startDaemon(config: Config, options: DaemonOptions): Promise<RunningDaemon> {
   const clock = options.clock ?? systemClock;
   const log = options.log;
-  const store = Store.open(config.storage.path);
+  const store = Store.open(config.storage.path, { key: storageKey(config.storage) });
   const lease = new Lease(store);
   try {
     lease.acquire();

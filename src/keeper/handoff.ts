@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Store } from '../store/index.js';
+import { storageKey } from '../config/storage-key.js';
 import { runCommand, type AccountCommand, type CommandOutcome } from './account-commands.js';
 import { assembleKeeper } from './assemble.js';
 import { Lease, leaseIsLive } from './lease.js';
@@ -29,7 +30,7 @@ export interface HandoffOptions {
  */
 export async function executeCommand(config: Config, clientId: string, command: KeeperCommand, options: HandoffOptions = {}): Promise<CommandOutcome> {
   const clock = options.clock ?? systemClock;
-  const store = Store.open(config.storage.path);
+  const store = Store.open(config.storage.path, { key: storageKey(config.storage) });
   try {
     if (leaseIsLive(store.leaseHolder(), Date.now())) return await handToDaemon(store, clientId, command, clock, options);
     const fullConfig = options.loadFullConfig ? options.loadFullConfig() : config;

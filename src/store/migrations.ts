@@ -116,6 +116,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'meta: the key check of tokens sealed at rest',
+    up: (db) => {
+      // Sealing the rows themselves needs the key, which a migration does not have: the
+      // store seals plaintext rows when it is first opened with a key (see token-seal.ts).
+      db.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

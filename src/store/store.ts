@@ -5,6 +5,7 @@ import { parseAttention } from '../attention.js';
 import { KeeperError } from '../errors.js';
 import type { AccountMode, StoredToken, TokenSource } from '../tokens.js';
 import { checkReadable, migrate } from './migrations.js';
+import { isSealed, requestBinding, TokenSeal, tokenBinding } from './token-seal.js';
 import type {
   AccountPatch,
   AccountRecord,
@@ -25,6 +26,23 @@ export interface StoreOptions {
   readonly readonly?: boolean;
   /** How long a write waits for another process's write lock before failing. */
   readonly busyTimeoutMs?: number;
+  /**
+   * The 32-byte key that seals access tokens (and queued import payloads) at rest. Opening a
+   * database with sealed rows without it, or with another key, fails with `store-key-missing` or
+   * `store-key-wrong`; the first writer opened with a key seals the plaintext rows it finds.
+   */
+  readonly key?: Buffer | undefined;
+  /**
+   * For readers that print no token (status, history): without a key, sealed token text comes
+   * back as '' instead of the open failing. Default 'refuse'; a writer always refuses.
+   */
+  readonly withoutKey?: 'refuse' | 'hide-tokens';
+}
+
+/** What `rotateKey` re-sealed. */
+export interface RekeyResult {
+  readonly tokens: number;
+  readonly requests: number;
 }
 
 /** The connection settings that durability and concurrency depend on, for checks and tests. */
@@ -56,8 +74,8 @@ export interface EventQuery {
 export type LeaseResult = { readonly ok: true } | { readonly ok: false; readonly holder: LeaseHolder };
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
-const DEFAULT_EVENT_LIMIT = 100;
-const DEFAULT_TOKEN_LIMIT = 20;
+export const DEFAULT_EVENT_LIMIT = 100;
+export const DEFAULT_TOKEN_LIMIT = 20;
 
 /**
  * Everything the keeper persists, behind one narrow contract, so that a
@@ -74,12 +92,21 @@ export class Store {
   readonly readonly: boolean;
   readonly #db: Database.Database;
   readonly #sql: Statements;
+  #seal: TokenSeal | undefined;
+  readonly #hideSealed: boolean;
 
-  private constructor(db: Database.Database, path: string, readonly: boolean) {
+  private constructor(db: Database.Database, path: string, readonly: boolean, seal: TokenSeal | undefined, hideSealed: boolean) {
     this.#db = db;
     this.path = path;
     this.readonly = readonly;
     this.#sql = prepareStatements(db);
+    this.#seal = seal;
+    this.#hideSealed = hideSealed;
+  }
+
+  /** The id of the key tokens are sealed with, or undefined when they are stored as plaintext. */
+  get keyId(): string | undefined {
+    return this.#seal?.keyId;
   }
 
   static open(path: string, options: StoreOptions = {}): Store {
@@ -110,7 +137,11 @@ export class Store {
         db.pragma('secure_delete = ON');
         migrate(db, path);
       }
-      return new Store(db, path, readonly);
+      const seal = options.key === undefined ? undefined : new TokenSeal(options.key);
+      // Only a reader may go without the key: a writer would add plaintext rows to a sealed database.
+      const store = new Store(db, path, readonly, seal, readonly && options.withoutKey === 'hide-tokens');
+      store.#checkKey();
+      return store;
     } catch (err) {
       db.close();
       throw err;
@@ -151,6 +182,107 @@ export class Store {
         return result;
       })
       .immediate();
+  }
+
+  /**
+   * Refuses a key that did not seal this database, and a missing key when it has sealed rows
+   * (serving a sealed value as a token would publish garbage). A writer given a key for the
+   * first time seals every plaintext row in one transaction, then truncates the WAL so that no
+   * earlier frame keeps a plaintext copy.
+   */
+  #checkKey(): void {
+    const check = this.#sql.getMeta.get('key_check')?.value;
+    const seal = this.#seal;
+    if (seal === undefined) {
+      const sealed = check !== undefined || this.#sql.anySealedToken.get() !== undefined;
+      if (sealed && !this.#hideSealed) throw keyMissing(this.path);
+      return;
+    }
+    if (check !== undefined) {
+      if (!seal.verifies(check)) throw keyWrong(this.path, check);
+      return;
+    }
+    if (this.readonly) return;
+    this.transaction(() => {
+      this.#resealAll(seal);
+      this.#sql.putMeta.run({ key: 'key_check', value: seal.keyCheck() });
+    });
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /**
+   * Re-seals every stored token and queued payload with `next`, in one transaction, and makes
+   * `next` this store's key. The caller must make sure no other keeper writes meanwhile: one
+   * still holding the old key would seal new rows with it.
+   */
+  rotateKey(next: Buffer): RekeyResult {
+    const seal = new TokenSeal(next);
+    const result = this.transaction(() => {
+      const counts = this.#resealAll(seal);
+      this.#sql.putMeta.run({ key: 'key_check', value: seal.keyCheck() });
+      return counts;
+    });
+    this.#seal = seal;
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    return result;
+  }
+
+  /** Opens each row with the current key (plaintext passes through) and seals it with `seal`. */
+  #resealAll(seal: TokenSeal): RekeyResult {
+    let tokens = 0;
+    for (const row of this.#sql.allTokenTexts.all()) {
+      if (row.access_token === '') continue;
+      const binding = tokenBinding(row.id, row.client_id);
+      const plain = this.#openText(row.access_token, binding);
+      this.#sql.setTokenText.run({ id: row.id, text: seal.seal(plain, binding) });
+      tokens++;
+    }
+    let requests = 0;
+    for (const row of this.#sql.allPayloads.all()) {
+      const binding = requestBinding(row.id, row.client_id);
+      const plain = this.#openText(row.payload, binding);
+      this.#sql.setPayload.run({ id: row.id, payload: seal.seal(plain, binding) });
+      requests++;
+    }
+    return { tokens, requests };
+  }
+
+  #openText(value: string, binding: string): string {
+    if (!isSealed(value)) return value;
+    if (this.#seal === undefined) {
+      if (this.#hideSealed) return '';
+      throw keyMissing(this.path);
+    }
+    return this.#seal.open(value, binding);
+  }
+
+  #sealText(value: string, binding: string): string {
+    return this.#seal === undefined ? value : this.#seal.seal(value, binding);
+  }
+
+  #token(r: TokenRow): StoredToken {
+    return toToken({ ...r, access_token: this.#openText(r.access_token, tokenBinding(r.id, r.client_id)) });
+  }
+
+  #request(r: RequestRow): KeeperRequest {
+    return toRequest(r.payload === null ? r : { ...r, payload: this.#openText(r.payload, requestBinding(r.id, r.client_id)) });
+  }
+
+  /**
+   * For SqliteAsyncStore only: a BEGIN IMMEDIATE transaction (or, inside one, a savepoint) that
+   * may span awaits. Until it ends, every call on this connection is part of it, so the adapter
+   * keeps other callers out meanwhile.
+   */
+  beginSpanning(depth: number): void {
+    this.#db.exec(depth === 0 ? 'BEGIN IMMEDIATE' : `SAVEPOINT spanning_${depth}`);
+  }
+
+  endSpanning(depth: number, commit: boolean): void {
+    if (depth === 0) {
+      if (this.#db.inTransaction) this.#db.exec(commit ? 'COMMIT' : 'ROLLBACK');
+    } else {
+      this.#db.exec(commit ? `RELEASE spanning_${depth}` : `ROLLBACK TO spanning_${depth}; RELEASE spanning_${depth}`);
+    }
   }
 
   // ---- accounts ----
@@ -194,14 +326,18 @@ export class Store {
     return this.transaction(() => {
       if (this.#sql.getAccount.get(t.clientId) === undefined) throw unknownAccount(t.clientId);
       this.#sql.supersedeCurrent.run({ clientId: t.clientId, at: t.obtainedAt });
-      return toToken(this.#sql.insertToken.get(t)!);
+      // The id is chosen before the insert because the sealed text is bound to it; the write
+      // lock this transaction holds keeps it ours.
+      const id = this.#sql.nextTokenId.get()!.id;
+      const accessToken = this.#sealText(t.accessToken, tokenBinding(id, t.clientId));
+      return this.#token(this.#sql.insertToken.get({ ...t, id, accessToken })!);
     });
   }
 
   /** The newest token not superseded, even if its expiry has passed: callers judge liveness. */
   currentToken(clientId: string): StoredToken | undefined {
     const row = this.#sql.currentToken.get(clientId);
-    return row === undefined ? undefined : toToken(row);
+    return row === undefined ? undefined : this.#token(row);
   }
 
   /** For a token Dhan declared dead. False if it was already superseded or does not exist. */
@@ -211,7 +347,7 @@ export class Store {
 
   /** Newest first, superseded ones included (pruned ones have an empty accessToken). */
   listTokens(clientId: string, limit: number = DEFAULT_TOKEN_LIMIT): StoredToken[] {
-    return this.#sql.listTokens.all({ clientId, limit }).map(toToken);
+    return this.#sql.listTokens.all({ clientId, limit }).map((r) => this.#token(r));
   }
 
   /**
@@ -346,7 +482,11 @@ export class Store {
   // ---- requests to a running daemon ----
 
   enqueueRequest(clientId: string, action: RequestAction, payload: string | null, now: number): number {
-    return this.#sql.enqueueRequest.get({ clientId, action, payload, now })!.id;
+    return this.transaction(() => {
+      const id = this.#sql.nextRequestId.get()!.id;
+      const sealed = payload === null ? null : this.#sealText(payload, requestBinding(id, clientId));
+      return this.#sql.enqueueRequest.get({ id, clientId, action, payload: sealed, now })!.id;
+    });
   }
 
   /**
@@ -362,7 +502,7 @@ export class Store {
       const rows = this.#sql.queuedRequests.all();
       if (rows.length === 0) return [];
       this.#sql.takeQueued.run();
-      return rows.map((r) => ({ ...toRequest(r), status: 'taken' as const }));
+      return rows.map((r) => ({ ...this.#request(r), status: 'taken' as const }));
     });
   }
 
@@ -381,7 +521,7 @@ export class Store {
 
   getRequest(id: number): KeeperRequest | undefined {
     const row = this.#sql.getRequest.get(id);
-    return row === undefined ? undefined : toRequest(row);
+    return row === undefined ? undefined : this.#request(row);
   }
 }
 
@@ -411,7 +551,7 @@ function openReader(path: string): Database.Database {
 
 // ---- rows ----
 
-interface AccountRow {
+export interface AccountRow {
   client_id: string;
   name: string;
   mode: string;
@@ -425,7 +565,7 @@ interface AccountRow {
   next_action_at: number | null;
 }
 
-interface TokenRow {
+export interface TokenRow {
   id: number;
   client_id: string;
   access_token: string;
@@ -436,7 +576,7 @@ interface TokenRow {
   superseded_at: number | null;
 }
 
-interface EventRow {
+export interface EventRow {
   id: number;
   client_id: string | null;
   at: number;
@@ -451,7 +591,7 @@ interface EventRow {
   detail: string | null;
 }
 
-interface LeaseRow {
+export interface LeaseRow {
   pid: number;
   host: string;
   acquired_at: number;
@@ -460,7 +600,7 @@ interface LeaseRow {
   expires_at: number;
 }
 
-interface RequestRow {
+export interface RequestRow {
   id: number;
   client_id: string;
   action: string;
@@ -470,12 +610,12 @@ interface RequestRow {
   result: string | null;
 }
 
-type AccountParams = Omit<AccountRecord, 'renewRefusedKinds' | 'attention'> & { renewRefusedKinds: string; attention: string | null };
-type EventParams = Omit<HistoryEvent, 'id' | 'detail'> & { detail: string | null };
+export type AccountParams = Omit<AccountRecord, 'renewRefusedKinds' | 'attention'> & { renewRefusedKinds: string; attention: string | null };
+export type EventParams = Omit<HistoryEvent, 'id' | 'detail'> & { detail: string | null };
 
 // The casts from TEXT to union types below are safe: CHECK constraints admit only their members.
 
-function toAccount(r: AccountRow): AccountRecord {
+export function toAccount(r: AccountRow): AccountRecord {
   return {
     clientId: r.client_id,
     name: r.name,
@@ -491,11 +631,11 @@ function toAccount(r: AccountRow): AccountRecord {
   };
 }
 
-function accountParams(a: AccountRecord): AccountParams {
+export function accountParams(a: AccountRecord): AccountParams {
   return { ...a, renewRefusedKinds: JSON.stringify(a.renewRefusedKinds), attention: a.attention === null ? null : JSON.stringify(a.attention) };
 }
 
-function toToken(r: TokenRow): StoredToken {
+export function toToken(r: TokenRow): StoredToken {
   return {
     id: r.id,
     clientId: r.client_id,
@@ -508,7 +648,7 @@ function toToken(r: TokenRow): StoredToken {
   };
 }
 
-function toEvent(r: EventRow): HistoryEvent {
+export function toEvent(r: EventRow): HistoryEvent {
   return {
     id: r.id,
     clientId: r.client_id,
@@ -526,7 +666,7 @@ function toEvent(r: EventRow): HistoryEvent {
 }
 
 /** better-sqlite3 cannot bind undefined: every optional field becomes an explicit null. */
-function eventParams(e: NewEvent): EventParams {
+export function eventParams(e: NewEvent): EventParams {
   return {
     clientId: e.clientId,
     at: e.at,
@@ -542,11 +682,11 @@ function eventParams(e: NewEvent): EventParams {
   };
 }
 
-function toLeaseHolder(r: LeaseRow): LeaseHolder {
+export function toLeaseHolder(r: LeaseRow): LeaseHolder {
   return { pid: r.pid, host: r.host, acquiredAt: r.acquired_at, heartbeatAt: r.heartbeat_at, expiresAt: r.expires_at };
 }
 
-function toRequest(r: RequestRow): KeeperRequest {
+export function toRequest(r: RequestRow): KeeperRequest {
   return {
     id: r.id,
     clientId: r.client_id,
@@ -559,7 +699,7 @@ function toRequest(r: RequestRow): KeeperRequest {
 }
 
 /** Undefined means "not given" (exactOptionalPropertyTypes aside, callers may still pass it). */
-function applyPatch<T extends object>(current: T, patch: object): T {
+export function applyPatch<T extends object>(current: T, patch: object): T {
   const next = { ...current } as Record<string, unknown>;
   for (const [key, value] of Object.entries(patch)) {
     if (value !== undefined && key in current) next[key] = value;
@@ -567,7 +707,20 @@ function applyPatch<T extends object>(current: T, patch: object): T {
   return next as T;
 }
 
-function unknownAccount(clientId: string): KeeperError {
+export function keyMissing(path: string): KeeperError {
+  return new KeeperError('store-key-missing', `the tokens in ${path} are sealed, and no encryption key was given`, {
+    hint: 'set storage.encryptionKeyFile to the key the database was sealed with',
+  });
+}
+
+export function keyWrong(path: string, check: string): KeeperError {
+  const kid = check.split(':')[2] ?? '?';
+  return new KeeperError('store-key-wrong', `the tokens in ${path} are sealed with another encryption key (key id ${kid})`, {
+    hint: 'point storage.encryptionKeyFile at the key the database was sealed with (or rotate-key from it)',
+  });
+}
+
+export function unknownAccount(clientId: string): KeeperError {
   return new KeeperError('unknown-account', `no account ${clientId} in the database`, {
     hint: 'the keeper adds accounts from the config when it starts; check the client id',
   });
@@ -613,10 +766,20 @@ function prepareStatements(db: Database.Database) {
     supersedeCurrent: db.prepare<{ clientId: string; at: number }>(
       `UPDATE tokens SET superseded_at = @at WHERE client_id = @clientId AND superseded_at IS NULL`,
     ),
-    insertToken: db.prepare<NewToken, TokenRow>(
-      `INSERT INTO tokens (client_id, access_token, source, obtained_at, expires_at, expiry_time)
-       VALUES (@clientId, @accessToken, @source, @obtainedAt, @expiresAt, @expiryTime) RETURNING *`,
+    nextTokenId: db.prepare<[], { id: number }>(`SELECT coalesce(max(id), 0) + 1 AS id FROM tokens`),
+    insertToken: db.prepare<NewToken & { id: number }, TokenRow>(
+      `INSERT INTO tokens (id, client_id, access_token, source, obtained_at, expires_at, expiry_time)
+       VALUES (@id, @clientId, @accessToken, @source, @obtainedAt, @expiresAt, @expiryTime) RETURNING *`,
     ),
+    allTokenTexts: db.prepare<[], { id: number; client_id: string; access_token: string }>(
+      `SELECT id, client_id, access_token FROM tokens ORDER BY id`,
+    ),
+    setTokenText: db.prepare<{ id: number; text: string }>(`UPDATE tokens SET access_token = @text WHERE id = @id`),
+    anySealedToken: db.prepare<[], { one: number }>(
+      `SELECT 1 AS one FROM tokens WHERE substr(access_token, 1, 11) = 'dtk-sealed:' LIMIT 1`,
+    ),
+    getMeta: db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`),
+    putMeta: db.prepare<{ key: string; value: string }>(`INSERT OR REPLACE INTO meta (key, value) VALUES (@key, @value)`),
     currentToken: db.prepare<[string], TokenRow>(
       `SELECT * FROM tokens WHERE client_id = ? AND superseded_at IS NULL ORDER BY id DESC LIMIT 1`,
     ),
@@ -664,13 +827,18 @@ function prepareStatements(db: Database.Database) {
     ),
     releaseLease: db.prepare<{ pid: number; host: string }>(`DELETE FROM lease WHERE pid = @pid AND host = @host`),
 
+    nextRequestId: db.prepare<[], { id: number }>(`SELECT coalesce(max(id), 0) + 1 AS id FROM requests`),
     enqueueRequest: db.prepare<
-      { clientId: string; action: RequestAction; payload: string | null; now: number },
+      { id: number; clientId: string; action: RequestAction; payload: string | null; now: number },
       { id: number }
     >(
-      `INSERT INTO requests (client_id, action, created_at, payload) VALUES (@clientId, @action, @now, @payload)
+      `INSERT INTO requests (id, client_id, action, created_at, payload) VALUES (@id, @clientId, @action, @now, @payload)
        RETURNING id`,
     ),
+    allPayloads: db.prepare<[], { id: number; client_id: string; payload: string }>(
+      `SELECT id, client_id, payload FROM requests WHERE payload IS NOT NULL ORDER BY id`,
+    ),
+    setPayload: db.prepare<{ id: number; payload: string }>(`UPDATE requests SET payload = @payload WHERE id = @id`),
     queuedRequests: db.prepare<[], RequestRow>(`SELECT * FROM requests WHERE status = 'queued' ORDER BY id`),
     anyQueued: db.prepare<[], { one: number }>(`SELECT 1 AS one FROM requests WHERE status = 'queued' LIMIT 1`),
     takeQueued: db.prepare<[]>(`UPDATE requests SET status = 'taken', payload = NULL WHERE status = 'queued'`),

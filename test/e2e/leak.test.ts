@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterEach, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { startSimulator } from '../../src/sim/index.js';
+import { Store } from '../../src/store/index.js';
+import { isSealed } from '../../src/store/token-seal.js';
 import {
   Children,
   callsOf,
@@ -50,6 +53,8 @@ const SECRET_MAIN = base32(randomBytes(20));
 const SECRET_WRONG = base32(randomBytes(20));
 const API_KEY = randomBytes(24).toString('hex');
 const HOOK_SECRET = randomBytes(20).toString('hex');
+// Tokens sealed at rest for the whole session: the database file must show none of them.
+const STORAGE_KEY = randomBytes(32);
 const MAIN = '1000000501';
 const WRONG = '1000000502';
 const WEB = '1000000503';
@@ -77,6 +82,7 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     // Secrets arrive every way the config allows: ${ENV}, *File and inline.
     writeSecretFile(join(dir, 'totp-main'), `${SECRET_MAIN}\n`);
     writeSecretFile(join(dir, 'api.key'), `${API_KEY}\n`);
+    writeSecretFile(join(dir, 'storage.key'), `${STORAGE_KEY.toString('base64')}\n`);
     const configPath = writeSecretFile(
       join(dir, 'config.yaml'),
       configYaml({
@@ -99,7 +105,9 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
           { clientId: WRONG, name: 'wrong', pin: PIN_WRONG_IN_CONFIG, totpSecret: SECRET_WRONG },
           { clientId: WEB, name: 'web', mode: 'renew-only', sinksYaml: fileSinkYaml('./tokens/web.json') },
         ],
-      }).replace(`    name: main\n    mode: auto\n`, `    name: main\n    mode: auto\n    pin: \${LEAK_TEST_PIN}\n    totpSecretFile: ./totp-main\n`),
+      })
+        .replace(`    name: main\n    mode: auto\n`, `    name: main\n    mode: auto\n    pin: \${LEAK_TEST_PIN}\n    totpSecretFile: ./totp-main\n`)
+        .replace('storage:\n  path: ./keeper.db\n', 'storage:\n  path: ./keeper.db\n  encryptionKeyFile: ./storage.key\n'),
     );
     const env = { LEAK_TEST_PIN: PIN_MAIN };
 
@@ -181,8 +189,12 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
 
     // Every token the keeper ever held, from its own database, plus those seen on the way.
     const db = new Database(join(dir, 'keeper.db'), { readonly: true });
-    const stored = (db.prepare('SELECT access_token FROM tokens').all() as Array<{ access_token: string }>).map((r) => r.access_token);
+    const sealed = (db.prepare('SELECT access_token FROM tokens').all() as Array<{ access_token: string }>).map((r) => r.access_token);
     db.close();
+    expect(sealed.filter((t) => t !== '').every(isSealed)).toBe(true);
+    const store = Store.open(join(dir, 'keeper.db'), { readonly: true, key: STORAGE_KEY });
+    const stored = [MAIN, WRONG, WEB].flatMap((id) => store.listTokens(id, 1000).map((t) => t.accessToken)).filter((t) => t !== '');
+    store.close();
     const tokens = new Set([...stored, web.accessToken, servedToken]);
     for (const { body } of receiver.requests) tokens.add((JSON.parse(body.toString('utf8')) as { accessToken: string }).accessToken);
     expect(stored.length).toBeGreaterThanOrEqual(4);
@@ -203,7 +215,13 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
       ['TOTP secret of wrong, lower case', SECRET_WRONG.toLowerCase()],
       ['API key', API_KEY],
       ['webhook secret', HOOK_SECRET],
+      ['storage key (hex)', STORAGE_KEY.toString('hex')],
+      ['storage key (base64)', STORAGE_KEY.toString('base64')],
     ];
+    // A stolen database file (and its WAL) shows no token either.
+    const fileBytes = Buffer.concat(['keeper.db', 'keeper.db-wal'].map((f) => join(dir, f)).filter((f) => existsSync(f)).map((f) => readFileSync(f)));
+    const inFile = [...tokens].filter((token) => fileBytes.includes(token) || fileBytes.includes(token.split('.')[2] ?? token));
+    expect(inFile, 'tokens found in the database file').toEqual([]);
     for (const token of tokens) {
       secrets.push([`token …${token.slice(-6)}`, token]);
       // A truncated or re-encoded token still leaks its signature part.

@@ -9,13 +9,34 @@ import type { Attention } from '../../src/attention.js';
 import { KeeperError } from '../../src/errors.js';
 import { SCHEMA_VERSION, Store } from '../../src/store/index.js';
 import type { LeaseOwner, NewToken } from '../../src/store/index.js';
+import type { AsyncStore } from '../../src/store/contract.js';
 
+/**
+ * A store behind the async contract, with what the suite needs to look at its database from
+ * outside. The same assertions run against every implementation; a synchronous result awaited
+ * is the result itself.
+ */
 export interface StoreUnderTest {
-  readonly store: Store;
+  readonly store: AsyncStore;
+  /** Opens another store on the same database; close the first one first to act out a restart. */
+  readonly reopen: () => Promise<AsyncStore>;
+  /** A read-only store on the same database (the CLI's readers). */
+  readonly openReader: () => Promise<AsyncStore>;
+  /** The schema version recorded in the database. */
+  readonly schemaVersion: () => Promise<number>;
+  readonly schemaVersionExpected: number;
+  readonly tables: () => Promise<string[]>;
+  /** One value from raw SQL, bypassing the store. */
+  readonly scalar: (sql: string) => Promise<unknown>;
+  /** For the SQLite-only part of the suite (files, pragmas, other processes holding the lock). */
+  readonly sqlite?: SqliteUnderTest;
+}
+
+export interface SqliteUnderTest {
   /** The database file. The suite also creates files of its own in the same folder. */
   readonly path: string;
-  /** Opens another Store on the same file; close the first one first to act out a restart. */
-  readonly reopen: () => Store;
+  /** The synchronous Store under the adapter. */
+  readonly sync: Store;
 }
 
 const T0 = Date.UTC(2026, 6, 7, 2, 11, 12, 284);
@@ -61,6 +82,22 @@ function expectKeeperError(fn: () => unknown, code: string): KeeperError {
   return err as KeeperError;
 }
 
+async function rejected(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+async function expectRejectedKeeperError(promise: Promise<unknown>, code: string): Promise<KeeperError> {
+  const err = await rejected(promise);
+  expect(err).toBeInstanceOf(KeeperError);
+  expect((err as KeeperError).code).toBe(code);
+  return err as KeeperError;
+}
+
 const betterSqliteUrl = pathToFileURL(createRequire(import.meta.url).resolve('better-sqlite3')).href;
 
 /**
@@ -93,9 +130,495 @@ interface LockHolder {
   readonly exited: Promise<void>;
 }
 
-export function describeStoreBehaviour(name: string, makeStore: () => StoreUnderTest): void {
+export function describeStoreBehaviour(name: string, makeStore: () => Promise<StoreUnderTest>): void {
   describe(`Store behaviour: ${name}`, () => {
     let sut: StoreUnderTest;
+    let store: AsyncStore;
+    const opened: AsyncStore[] = [];
+
+    const track = (s: AsyncStore): AsyncStore => {
+      opened.push(s);
+      return s;
+    };
+    const reopen = async (): Promise<AsyncStore> => track(await sut.reopen());
+    const openReader = async (): Promise<AsyncStore> => track(await sut.openReader());
+
+    async function seedAccounts(s: AsyncStore = store): Promise<void> {
+      await s.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' });
+      await s.upsertAccount({ clientId: OTHER, name: 'spare', mode: 'renew-only' });
+    }
+
+    beforeEach(async () => {
+      sut = await makeStore();
+      store = track(sut.store);
+    });
+
+    afterEach(async () => {
+      for (const s of opened.splice(0)) await s.close();
+    });
+
+    describe('schema', () => {
+      it('migrates a new database to the latest version', async () => {
+        expect(await sut.schemaVersion()).toBe(sut.schemaVersionExpected);
+        expect(await sut.tables()).toEqual(expect.arrayContaining(['accounts', 'events', 'lease', 'requests', 'tokens']));
+      });
+
+      it('keeps every kind of data across a reopen', async () => {
+        await seedAccounts();
+        await store.updateAccount(ACC, { attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0 });
+        const saved = await store.saveToken(token(ACC, 1));
+        const pending = await store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
+        expect(await store.acquireLease({ pid: 1, host: 'vps' }, T0, 30 * SEC)).toEqual({ ok: true });
+        const req = await store.enqueueRequest(ACC, 'renew', null, T0);
+        await store.close();
+
+        const again = await reopen();
+        expect(await sut.schemaVersion()).toBe(sut.schemaVersionExpected);
+        expect(await again.getAccount(ACC)).toMatchObject({ attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0 });
+        expect(await again.currentToken(ACC)).toEqual(saved);
+        expect((await again.pendingEvents(ACC)).map((e) => e.id)).toEqual([pending]);
+        expect(await again.leaseHolder()).toMatchObject({ pid: 1, host: 'vps' });
+        expect((await again.getRequest(req))?.status).toBe('queued');
+      });
+    });
+
+    describe('accounts', () => {
+      it('creates an account with nothing learned yet', async () => {
+        expect(await store.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' })).toEqual({
+          clientId: ACC,
+          name: 'main',
+          mode: 'auto',
+          attention: null,
+          renewRefusedKinds: [],
+          lastGenerateAt: null,
+          consecutiveFailures: 0,
+          lastSuccessAt: null,
+          lastAttemptAt: null,
+          lastResult: null,
+          nextActionAt: null,
+        });
+        expect((await store.getAccount(ACC))?.name).toBe('main');
+        expect(await store.getAccount('nobody')).toBeUndefined();
+      });
+
+      it('patches only the given fields; null clears', async () => {
+        await seedAccounts();
+        await store.updateAccount(ACC, { attention: PIN_STOP, consecutiveFailures: 3 });
+        expect((await store.getAccount(ACC))?.attention).toEqual(PIN_STOP);
+        const next = await store.updateAccount(ACC, { attention: null, renewRefusedKinds: ['source:totp', 'consumer:APP'], lastResult: 'renew ok' });
+        expect(next).toMatchObject({
+          attention: null,
+          consecutiveFailures: 3,
+          renewRefusedKinds: ['source:totp', 'consumer:APP'],
+          lastResult: 'renew ok',
+        });
+        expect(await store.getAccount(ACC)).toEqual(next);
+        expect((await store.getAccount(OTHER))?.consecutiveFailures).toBe(0);
+      });
+
+      it('an upsert renames and changes mode but keeps learned state', async () => {
+        await seedAccounts();
+        await store.updateAccount(ACC, { renewRefusedKinds: ['source:totp'], lastGenerateAt: T0, nextActionAt: T0 + HOUR });
+        const again = await store.upsertAccount({ clientId: ACC, name: 'renamed', mode: 'generate-only' });
+        expect(again).toMatchObject({
+          name: 'renamed',
+          mode: 'generate-only',
+          renewRefusedKinds: ['source:totp'],
+          lastGenerateAt: T0,
+          nextActionAt: T0 + HOUR,
+        });
+      });
+
+      it('lists accounts by client id; updating an unknown one fails clearly', async () => {
+        await store.upsertAccount({ clientId: OTHER, name: 'spare', mode: 'renew-only' });
+        await store.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' });
+        expect((await store.listAccounts()).map((a) => a.clientId)).toEqual([ACC, OTHER]);
+        await expectRejectedKeeperError(store.updateAccount('nobody', { lastResult: 'x' }), 'unknown-account');
+      });
+    });
+
+    describe('tokens', () => {
+      beforeEach(() => seedAccounts());
+
+      it('the first token is current, even when its expiry has passed', async () => {
+        const t = await store.saveToken(token(ACC, 1, { expiresAt: T0 - DAY, source: 'web' }));
+        expect(t).toEqual({ id: t.id, ...token(ACC, 1, { expiresAt: T0 - DAY, source: 'web' }), supersededAt: null });
+        expect(await store.currentToken(ACC)).toEqual(t);
+        expect(await store.currentToken(OTHER)).toBeUndefined();
+      });
+
+      it('a new token supersedes the previous one at its obtainedAt', async () => {
+        const t1 = await store.saveToken(token(ACC, 1));
+        const o1 = await store.saveToken(token(OTHER, 1));
+        const t2 = await store.saveToken(token(ACC, 2, { source: 'renew' }));
+        expect(await store.currentToken(ACC)).toEqual(t2);
+        expect(await store.listTokens(ACC, 10)).toEqual([t2, { ...t1, supersededAt: t2.obtainedAt }]);
+        expect(await store.listTokens(ACC, 1)).toEqual([t2]);
+        expect(await store.currentToken(OTHER)).toEqual(o1);
+      });
+
+      it('a failed save leaves the previous token current', async () => {
+        const t1 = await store.saveToken(token(ACC, 1));
+        // A source the schema rejects makes the insert fail after the supersede ran.
+        expect(String(await rejected(store.saveToken(token(ACC, 2, { source: 'bogus' as NewToken['source'] }))))).toMatch(/CHECK/i);
+        expect(await store.currentToken(ACC)).toEqual(t1);
+        expect(await store.listTokens(ACC, 10)).toEqual([t1]);
+      });
+
+      it('refuses unknown accounts and empty tokens', async () => {
+        await expectRejectedKeeperError(store.saveToken(token('nobody', 1)), 'unknown-account');
+        await expectRejectedKeeperError(store.saveToken(token(ACC, 1, { accessToken: '' })), 'store-empty-token');
+        expect(await store.listTokens(ACC, 10)).toEqual([]);
+      });
+
+      it('a dead token is no longer current', async () => {
+        const t1 = await store.saveToken(token(ACC, 1));
+        expect(await store.markTokenDead(t1.id, T0 + 5 * HOUR)).toBe(true);
+        expect(await store.markTokenDead(t1.id, T0 + 6 * HOUR)).toBe(false);
+        expect(await store.currentToken(ACC)).toBeUndefined();
+        expect(await store.listTokens(ACC, 10)).toEqual([{ ...t1, supersededAt: T0 + 5 * HOUR }]);
+        const t2 = await store.saveToken(token(ACC, 7));
+        expect(await store.currentToken(ACC)).toEqual(t2);
+        expect((await store.listTokens(ACC, 10))[1]?.supersededAt).toBe(T0 + 5 * HOUR);
+      });
+
+      it('prunes the secret of old superseded tokens only', async () => {
+        const t1 = await store.saveToken(token(ACC, 1));
+        const t2 = await store.saveToken(token(ACC, 2));
+        const t3 = await store.saveToken(token(ACC, 3));
+        expect(await store.pruneTokenSecrets(T0 + 2 * HOUR + 1)).toBe(1);
+        expect((await store.listTokens(ACC, 10)).map((t) => t.accessToken)).toEqual([t3.accessToken, t2.accessToken, '']);
+        // The current token is never pruned, however old.
+        expect(await store.pruneTokenSecrets(T0 + 100 * DAY)).toBe(1);
+        expect((await store.listTokens(ACC, 10)).map((t) => t.accessToken)).toEqual([t3.accessToken, '', '']);
+        expect((await store.listTokens(ACC, 10))[2]).toMatchObject({ id: t1.id, obtainedAt: t1.obtainedAt, supersededAt: t2.obtainedAt });
+        expect(await sut.scalar(`SELECT count(*) FROM tokens WHERE access_token = ''`)).toBe(2);
+      });
+    });
+
+    describe('history', () => {
+      it('adds an event and reads it back', async () => {
+        const e = await store.addEvent({ clientId: ACC, at: T0, kind: 'sink', result: 'success', detail: { sink: 'file', n: 1 } });
+        expect(e).toEqual({
+          id: e.id,
+          clientId: ACC,
+          at: T0,
+          kind: 'sink',
+          result: 'success',
+          errorKind: null,
+          errorCode: null,
+          message: null,
+          durationMs: null,
+          expiryBefore: null,
+          expiryAfter: null,
+          detail: { sink: 'file', n: 1 },
+        });
+        expect(await store.getEvent(e.id)).toEqual(e);
+        expect((await store.addEvent({ clientId: null, at: T0, kind: 'start', result: 'info' })).clientId).toBeNull();
+      });
+
+      it('a pending row is finished once, keeping what was begun', async () => {
+        const id = await store.beginEvent({ clientId: ACC, at: T0, kind: 'renew', expiryBefore: T0 + HOUR, detail: { attempt: 1 } });
+        expect(await store.pendingEvents(ACC)).toMatchObject([{ id, result: 'pending' }]);
+        expect(
+          await store.finishEvent(id, { result: 'success', durationMs: 420, expiryAfter: T0 + DAY, message: 'renew ok', detail: { status: 200 } }),
+        ).toBe(true);
+        expect(await store.getEvent(id)).toEqual({
+          id,
+          clientId: ACC,
+          at: T0,
+          kind: 'renew',
+          result: 'success',
+          errorKind: null,
+          errorCode: null,
+          message: 'renew ok',
+          durationMs: 420,
+          expiryBefore: T0 + HOUR,
+          expiryAfter: T0 + DAY,
+          detail: { attempt: 1, status: 200 },
+        });
+        expect(await store.pendingEvents(ACC)).toEqual([]);
+        expect(await store.finishEvent(id, { result: 'failure' })).toBe(false);
+        expect(await store.finishEvent(id + 100, { result: 'failure' })).toBe(false);
+        expect((await store.getEvent(id))?.result).toBe('success');
+      });
+
+      it('abandons leftover pending rows after a crash, per account or all', async () => {
+        const a1 = await store.beginEvent({ clientId: ACC, at: T0, kind: 'renew', detail: { attempt: 2 } });
+        const a2 = await store.beginEvent({ clientId: ACC, at: T0 + 1, kind: 'generate' });
+        const b1 = await store.beginEvent({ clientId: OTHER, at: T0 + 2, kind: 'renew' });
+        expect((await store.pendingEvents()).map((e) => e.id)).toEqual([a1, a2, b1]);
+        await store.close();
+
+        const after = await reopen();
+        expect(await after.abandonPending(ACC, T0 + HOUR, 'keeper stopped during the call')).toBe(2);
+        expect(await after.getEvent(a1)).toMatchObject({
+          result: 'abandoned',
+          at: T0,
+          message: 'keeper stopped during the call',
+          detail: { attempt: 2, abandonedAt: T0 + HOUR },
+        });
+        expect((await after.getEvent(a2))?.detail).toEqual({ abandonedAt: T0 + HOUR });
+        expect((await after.pendingEvents()).map((e) => e.id)).toEqual([b1]);
+        expect(await after.abandonPending(null, T0 + HOUR, 'gone')).toBe(1);
+        expect(await after.pendingEvents()).toEqual([]);
+      });
+
+      it('lists newest first by time then id, with limit and filters', async () => {
+        const at = [T0 + 2, T0 + 1, T0 + 3, T0 + 1];
+        const ids: number[] = [];
+        for (const [i, t] of at.entries()) {
+          ids.push((await store.addEvent({ clientId: i === 2 ? OTHER : ACC, at: t, kind: i === 1 ? 'generate' : 'renew', result: 'success' })).id);
+        }
+        const [e0, e1, e2, e3] = ids;
+        expect((await store.listEvents()).map((e) => e.id)).toEqual([e2, e0, e3, e1]);
+        expect((await store.listEvents({ limit: 2 })).map((e) => e.id)).toEqual([e2, e0]);
+        expect((await store.listEvents({ clientId: ACC })).map((e) => e.id)).toEqual([e0, e3, e1]);
+        expect((await store.listEvents({ kinds: ['generate'] })).map((e) => e.id)).toEqual([e1]);
+        expect((await store.listEvents({ clientId: OTHER, kinds: ['renew', 'generate'] })).map((e) => e.id)).toEqual([e2]);
+        expect(await store.listEvents({ kinds: [] })).toEqual([]);
+      });
+
+      it('lists at most 100 events by default', async () => {
+        await store.transaction(async () => {
+          for (let i = 0; i < 105; i++) await store.addEvent({ clientId: ACC, at: T0 + i, kind: 'probe', result: 'info' });
+        });
+        const events = await store.listEvents();
+        expect(events).toHaveLength(100);
+        expect(events[0]?.at).toBe(T0 + 104);
+      });
+
+      it('pruning deletes old events but never a pending one', async () => {
+        const oldDone = (await store.addEvent({ clientId: ACC, at: T0, kind: 'renew', result: 'success' })).id;
+        const oldPending = await store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
+        const fresh = (await store.addEvent({ clientId: ACC, at: T0 + 30 * DAY, kind: 'renew', result: 'failure' })).id;
+        expect(await store.pruneHistory(T0 + DAY)).toBe(1);
+        expect(await store.getEvent(oldDone)).toBeUndefined();
+        expect((await store.listEvents()).map((e) => e.id)).toEqual([fresh, oldPending]);
+      });
+    });
+
+    describe('lease', () => {
+      const A: LeaseOwner = { pid: 101, host: 'vps' };
+      const B: LeaseOwner = { pid: 202, host: 'vps' };
+      const ELSEWHERE: LeaseOwner = { pid: 303, host: 'laptop' };
+      const TTL = 30 * SEC;
+
+      it('is acquired when free and denied to others while live', async () => {
+        expect(await store.leaseHolder()).toBeUndefined();
+        expect(await store.acquireLease(A, T0, TTL)).toEqual({ ok: true });
+        const holder = { ...A, acquiredAt: T0, heartbeatAt: T0, expiresAt: T0 + TTL };
+        expect(await store.leaseHolder()).toEqual(holder);
+        expect(await store.acquireLease(B, T0 + SEC, TTL)).toEqual({ ok: false, holder });
+        const alive = vi.fn(() => false);
+        expect(await store.acquireLease(B, T0 + SEC, TTL, alive)).toEqual({ ok: false, holder });
+        expect(alive).toHaveBeenCalledWith(A.pid);
+      });
+
+      it('never asks about a pid on another host', async () => {
+        await store.acquireLease(A, T0, TTL);
+        const steal = vi.fn(() => true);
+        expect((await store.acquireLease(ELSEWHERE, T0 + SEC, TTL, steal)).ok).toBe(false);
+        expect(steal).not.toHaveBeenCalled();
+      });
+
+      it('the holder may acquire again, keeping acquiredAt', async () => {
+        await store.acquireLease(A, T0, TTL);
+        expect(await store.acquireLease(A, T0 + 10 * SEC, TTL)).toEqual({ ok: true });
+        expect(await store.leaseHolder()).toEqual({ ...A, acquiredAt: T0, heartbeatAt: T0 + 10 * SEC, expiresAt: T0 + 10 * SEC + TTL });
+      });
+
+      it('expires at heartbeat + ttl', async () => {
+        await store.acquireLease(A, T0, TTL);
+        expect((await store.acquireLease(ELSEWHERE, T0 + TTL - 1, TTL)).ok).toBe(false);
+        expect(await store.acquireLease(ELSEWHERE, T0 + TTL, TTL)).toEqual({ ok: true });
+        expect(await store.leaseHolder()).toMatchObject({ ...ELSEWHERE, acquiredAt: T0 + TTL });
+      });
+
+      it('a heartbeat extends it; a lost lease reports false', async () => {
+        await store.acquireLease(A, T0, TTL);
+        expect(await store.heartbeatLease(A, T0 + 20 * SEC)).toBe(true);
+        expect((await store.acquireLease(B, T0 + TTL, TTL)).ok).toBe(false);
+        expect(await store.acquireLease(B, T0 + 20 * SEC + TTL, TTL)).toEqual({ ok: true });
+        expect(await store.heartbeatLease(A, T0 + 51 * SEC)).toBe(false);
+        expect(await store.releaseLease(A)).toBe(false);
+        expect(await store.leaseHolder()).toMatchObject(B);
+      });
+
+      it('is taken over from a dead pid on the same host', async () => {
+        await store.acquireLease(A, T0, TTL);
+        const dead = vi.fn((pid: number) => pid === A.pid);
+        expect(await store.acquireLease(B, T0 + SEC, TTL, dead)).toEqual({ ok: true });
+        expect(await store.leaseHolder()).toEqual({ ...B, acquiredAt: T0 + SEC, heartbeatAt: T0 + SEC, expiresAt: T0 + SEC + TTL });
+        expect(await store.heartbeatLease(A, T0 + 2 * SEC)).toBe(false);
+      });
+
+      it('is released by its holder only', async () => {
+        await store.acquireLease(A, T0, TTL);
+        expect(await store.releaseLease(B)).toBe(false);
+        expect(await store.releaseLease(A)).toBe(true);
+        expect(await store.leaseHolder()).toBeUndefined();
+        expect(await store.acquireLease(B, T0 + SEC, TTL)).toEqual({ ok: true });
+      });
+
+      it('one winner between two connections', async () => {
+        const second = await reopen();
+        expect(await store.acquireLease(A, T0, TTL)).toEqual({ ok: true });
+        expect((await second.acquireLease(B, T0, TTL)).ok).toBe(false);
+        expect(await (await openReader()).leaseHolder()).toMatchObject(A);
+      });
+
+      it('one winner when two connections try at the same moment', async () => {
+        const second = await reopen();
+        const results = await Promise.all([store.acquireLease(A, T0, TTL), second.acquireLease(B, T0, TTL)]);
+        expect(results.filter((r) => r.ok)).toHaveLength(1);
+      });
+    });
+
+    describe('requests', () => {
+      const PAYLOAD = JSON.stringify({ accessToken: 'eyJ.imported-secret', source: 'web' });
+
+      it('are taken exactly once, oldest first, and the payload leaves the database', async () => {
+        const cli = await reopen();
+        const r1 = await cli.enqueueRequest(ACC, 'import', PAYLOAD, T0);
+        const r2 = await cli.enqueueRequest(OTHER, 'renew', null, T0 + 1);
+        expect(r2).toBeGreaterThan(r1);
+        expect(await cli.getRequest(r1)).toEqual({
+          id: r1,
+          clientId: ACC,
+          action: 'import',
+          createdAt: T0,
+          payload: PAYLOAD,
+          status: 'queued',
+          result: null,
+        });
+
+        const taken = await store.takeRequests();
+        expect(taken).toEqual([
+          { id: r1, clientId: ACC, action: 'import', createdAt: T0, payload: PAYLOAD, status: 'taken', result: null },
+          { id: r2, clientId: OTHER, action: 'renew', createdAt: T0 + 1, payload: null, status: 'taken', result: null },
+        ]);
+        expect(await store.takeRequests()).toEqual([]);
+        expect(await cli.takeRequests()).toEqual([]);
+        expect(await cli.getRequest(r1)).toMatchObject({ status: 'taken', payload: null });
+        expect(await sut.scalar('SELECT count(*) FROM requests WHERE payload IS NOT NULL')).toBe(0);
+      });
+
+      it('are completed once, and only after being taken', async () => {
+        const id = await store.enqueueRequest(ACC, 'renew', null, T0);
+        expect(await store.completeRequest(id, 'done', 'renewed')).toBe(false);
+        await store.takeRequests();
+        expect(await store.completeRequest(id, 'failed', 'DH-905: invalid input')).toBe(true);
+        expect(await store.completeRequest(id, 'done', 'again')).toBe(false);
+        expect(await store.getRequest(id)).toMatchObject({ status: 'failed', result: 'DH-905: invalid input' });
+        expect(await store.getRequest(id + 100)).toBeUndefined();
+      });
+
+      it('a request nobody took can be cancelled, dropping its payload', async () => {
+        const id = await store.enqueueRequest(ACC, 'import', PAYLOAD, T0);
+        expect(await store.cancelRequest(id, 'no keeper is running')).toBe(true);
+        expect(await store.getRequest(id)).toMatchObject({ status: 'failed', payload: null, result: 'no keeper is running' });
+        expect(await store.takeRequests()).toEqual([]);
+        const taken = await store.enqueueRequest(ACC, 'renew', null, T0);
+        await store.takeRequests();
+        expect(await store.cancelRequest(taken, 'too late')).toBe(false);
+      });
+
+      it('two takers at the same moment get each request once between them', async () => {
+        const other = await reopen();
+        const ids: number[] = [];
+        for (let i = 0; i < 20; i++) ids.push(await store.enqueueRequest(ACC, 'renew', null, T0 + i));
+        const [a, b] = await Promise.all([store.takeRequests(), other.takeRequests()]);
+        expect([...a, ...b].map((r) => r.id).sort((x, y) => x - y)).toEqual(ids);
+      });
+    });
+
+    describe('transactions', () => {
+      beforeEach(() => seedAccounts());
+
+      it('commit all writes together or none', async () => {
+        const t1 = await store.saveToken(token(ACC, 1));
+        const failed = await rejected(
+          store.transaction(async () => {
+            await store.saveToken(token(ACC, 2));
+            await store.addEvent({ clientId: ACC, at: T0, kind: 'renew', result: 'success' });
+            throw new Error('sink exploded');
+          }),
+        );
+        expect(failed).toMatchObject({ message: 'sink exploded' });
+        expect(await store.currentToken(ACC)).toEqual(t1);
+        expect(await store.listEvents()).toEqual([]);
+        const id = await store.transaction(async () => {
+          await store.saveToken(token(ACC, 3));
+          return store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
+        });
+        expect((await store.getEvent(id))?.result).toBe('pending');
+        expect((await store.currentToken(ACC))?.accessToken).toBe(token(ACC, 3).accessToken);
+      });
+
+      it('a nested transaction rolls back alone', async () => {
+        await store.transaction(async () => {
+          await store.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info', message: 'outer' });
+          await rejected(
+            store.transaction(async () => {
+              await store.addEvent({ clientId: ACC, at: T0 + 1, kind: 'probe', result: 'info', message: 'inner' });
+              throw new Error('inner failed');
+            }),
+          );
+        });
+        expect((await store.listEvents()).map((e) => e.message)).toEqual(['outer']);
+      });
+
+      it('calls from outside a running transaction neither join it nor see its writes', async () => {
+        let inside!: () => void;
+        const entered = new Promise<void>((resolve) => (inside = resolve));
+        let finish!: () => void;
+        const gate = new Promise<void>((resolve) => (finish = resolve));
+        const tx = store.transaction(async () => {
+          await store.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info', message: 'in tx' });
+          inside();
+          await gate;
+          throw new Error('rolled back');
+        });
+        await entered;
+        const outside = store.addEvent({ clientId: ACC, at: T0 + 1, kind: 'probe', result: 'info', message: 'outside' });
+        try {
+          const reader = await openReader();
+          expect((await reader.listEvents()).map((e) => e.message)).not.toContain('in tx');
+        } finally {
+          finish();
+        }
+        await rejected(tx);
+        await outside;
+        expect((await store.listEvents()).map((e) => e.message)).toEqual(['outside']);
+      });
+    });
+
+    describe('readers beside a writer', () => {
+      beforeEach(() => seedAccounts());
+
+      it('a reader sees committed state only, without waiting', async () => {
+        const t1 = await store.saveToken(token(ACC, 1));
+        const reader = await openReader();
+        await store.transaction(async () => {
+          await store.saveToken(token(ACC, 2));
+          await store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
+          expect(await reader.currentToken(ACC)).toEqual(t1);
+          expect(await reader.pendingEvents()).toEqual([]);
+        });
+        expect((await reader.currentToken(ACC))?.accessToken).toBe(token(ACC, 2).accessToken);
+        expect(await reader.pendingEvents()).toHaveLength(1);
+      });
+    });
+
+    // Registered for every store; it skips itself unless the store under test is a SQLite file.
+    describeSqliteOnly(() => sut);
+  });
+}
+
+function describeSqliteOnly(getSut: () => StoreUnderTest): void {
+  describe('SQLite file, pragmas and other processes', () => {
+    let path: string;
     let store: Store;
     const opened: Store[] = [];
     const rawOpened: Database.Database[] = [];
@@ -105,14 +628,13 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
       opened.push(s);
       return s;
     };
-    const reopen = (): Store => track(sut.reopen());
-    const openReader = (): Store => track(Store.open(sut.path, { readonly: true }));
-    const raw = (path = sut.path, readonly = true): Database.Database => {
-      const db = new Database(path, { readonly, fileMustExist: true });
+    const openReader = (): Store => track(Store.open(path, { readonly: true }));
+    const raw = (file = path, readonly = true): Database.Database => {
+      const db = new Database(file, { readonly, fileMustExist: true });
       rawOpened.push(db);
       return db;
     };
-    const sibling = (...parts: string[]): string => join(dirname(sut.path), ...parts);
+    const sibling = (...parts: string[]): string => join(dirname(path), ...parts);
 
     function seedAccounts(s: Store = store): void {
       s.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' });
@@ -120,7 +642,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
     }
 
     async function holdWriteLock(holdMs: number): Promise<LockHolder> {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', LOCK_HOLDER, betterSqliteUrl, sut.path, String(holdMs)], {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', LOCK_HOLDER, betterSqliteUrl, path, String(holdMs)], {
         stdio: ['pipe', 'pipe', 'pipe'],
       });
       children.push(child);
@@ -146,9 +668,14 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
       };
     }
 
-    beforeEach(() => {
-      sut = makeStore();
-      store = track(sut.store);
+    beforeEach((ctx) => {
+      const sqlite = getSut().sqlite;
+      if (sqlite === undefined) {
+        ctx.skip();
+        return;
+      }
+      path = sqlite.path;
+      store = sqlite.sync;
     });
 
     afterEach(() => {
@@ -158,58 +685,35 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
     });
 
     describe('schema', () => {
-      it('migrates a new file to the latest version', () => {
+      it('records the version in user_version', () => {
         const db = raw();
         expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-        const tables = db
-          .prepare<[], { name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
-          .all()
-          .map((r) => r.name);
-        expect(tables).toEqual(expect.arrayContaining(['accounts', 'events', 'lease', 'requests', 'tokens']));
       });
 
       it('migrates an existing empty file (user_version 0)', () => {
-        const path = sibling('empty.db');
-        fs.writeFileSync(path, '');
-        expect(raw(path).pragma('user_version', { simple: true })).toBe(0);
-        const s = track(Store.open(path));
+        const file = sibling('empty.db');
+        fs.writeFileSync(file, '');
+        expect(raw(file).pragma('user_version', { simple: true })).toBe(0);
+        const s = track(Store.open(file));
         s.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' });
-        expect(raw(path).pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-      });
-
-      it('keeps every kind of data across a reopen', () => {
-        seedAccounts();
-        store.updateAccount(ACC, { attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0 });
-        const saved = store.saveToken(token(ACC, 1));
-        const pending = store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
-        expect(store.acquireLease({ pid: 1, host: 'vps' }, T0, 30 * SEC)).toEqual({ ok: true });
-        const req = store.enqueueRequest(ACC, 'renew', null, T0);
-        store.close();
-
-        const again = reopen();
-        expect(raw().pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-        expect(again.getAccount(ACC)).toMatchObject({ attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0 });
-        expect(again.currentToken(ACC)).toEqual(saved);
-        expect(again.pendingEvents(ACC).map((e) => e.id)).toEqual([pending]);
-        expect(again.leaseHolder()).toMatchObject({ pid: 1, host: 'vps' });
-        expect(again.getRequest(req)?.status).toBe('queued');
+        expect(raw(file).pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
       });
 
       it('refuses a database written by a newer keeper, writer and reader alike', () => {
         store.close();
-        const db = raw(sut.path, false);
+        const db = raw(path, false);
         db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
         db.close();
-        const err = expectKeeperError(() => Store.open(sut.path), 'store-too-new');
-        expect(err.message).toContain(sut.path);
+        const err = expectKeeperError(() => Store.open(path), 'store-too-new');
+        expect(err.message).toContain(path);
         expect(err.message).toContain(`version ${SCHEMA_VERSION + 1}`);
-        expectKeeperError(() => Store.open(sut.path, { readonly: true }), 'store-too-new');
+        expectKeeperError(() => Store.open(path, { readonly: true }), 'store-too-new');
       });
 
       it('a reader refuses a database the keeper has not migrated yet', () => {
-        const path = sibling('unmigrated.db');
-        fs.writeFileSync(path, '');
-        const err = expectKeeperError(() => Store.open(path, { readonly: true }), 'store-outdated');
+        const file = sibling('unmigrated.db');
+        fs.writeFileSync(file, '');
+        const err = expectKeeperError(() => Store.open(file, { readonly: true }), 'store-outdated');
         expect(err.hint).toMatch(/run/);
       });
     });
@@ -230,398 +734,49 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
       });
 
       it('honours busyTimeoutMs', () => {
-        expect(track(Store.open(sut.path, { busyTimeoutMs: 250 })).settings().busyTimeoutMs).toBe(250);
-        expectKeeperError(() => Store.open(sut.path, { busyTimeoutMs: -1 }), 'store-options');
+        expect(track(Store.open(path, { busyTimeoutMs: 250 })).settings().busyTimeoutMs).toBe(250);
+        expectKeeperError(() => Store.open(path, { busyTimeoutMs: -1 }), 'store-options');
       });
 
       it.skipIf(process.platform === 'win32')('creates the file 0600 (and its WAL) in a folder it creates 0700', () => {
-        const path = sibling('deep', 'er', 'keeper.db');
-        const s = track(Store.open(path));
+        const file = sibling('deep', 'er', 'keeper.db');
+        const s = track(Store.open(file));
         s.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' });
         expect(fs.statSync(sibling('deep')).mode & 0o777).toBe(0o700);
         expect(fs.statSync(sibling('deep', 'er')).mode & 0o777).toBe(0o700);
+        expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+        expect(fs.statSync(`${file}-wal`).mode & 0o777).toBe(0o600);
         expect(fs.statSync(path).mode & 0o777).toBe(0o600);
-        expect(fs.statSync(`${path}-wal`).mode & 0o777).toBe(0o600);
-        expect(fs.statSync(sut.path).mode & 0o777).toBe(0o600);
       });
 
       it('a reader on a missing file says so clearly and creates nothing', () => {
-        const path = sibling('nowhere', 'keeper.db');
-        const err = expectKeeperError(() => Store.open(path, { readonly: true }), 'store-missing');
-        expect(err.message).toBe(`no database at ${path} (has the keeper run yet?)`);
-        expect(fs.existsSync(dirname(path))).toBe(false);
+        const file = sibling('nowhere', 'keeper.db');
+        const err = expectKeeperError(() => Store.open(file, { readonly: true }), 'store-missing');
+        expect(err.message).toBe(`no database at ${file} (has the keeper run yet?)`);
+        expect(fs.existsSync(dirname(file))).toBe(false);
       });
 
       it('a reader cannot write', () => {
         expect(() => openReader().upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' })).toThrow(/readonly/);
       });
-    });
 
-    describe('accounts', () => {
-      it('creates an account with nothing learned yet', () => {
-        expect(store.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' })).toEqual({
-          clientId: ACC,
-          name: 'main',
-          mode: 'auto',
-          attention: null,
-          renewRefusedKinds: [],
-          lastGenerateAt: null,
-          consecutiveFailures: 0,
-          lastSuccessAt: null,
-          lastAttemptAt: null,
-          lastResult: null,
-          nextActionAt: null,
-        });
-        expect(store.getAccount(ACC)?.name).toBe('main');
-        expect(store.getAccount('nobody')).toBeUndefined();
-      });
-
-      it('patches only the given fields; null clears', () => {
+      it('a pruned secret leaves no copy in the file', () => {
         seedAccounts();
-        store.updateAccount(ACC, { attention: PIN_STOP, consecutiveFailures: 3 });
-        expect(store.getAccount(ACC)?.attention).toEqual(PIN_STOP);
-        const next = store.updateAccount(ACC, { attention: null, renewRefusedKinds: ['source:totp', 'consumer:APP'], lastResult: 'renew ok' });
-        expect(next).toMatchObject({
-          attention: null,
-          consecutiveFailures: 3,
-          renewRefusedKinds: ['source:totp', 'consumer:APP'],
-          lastResult: 'renew ok',
-        });
-        expect(store.getAccount(ACC)).toEqual(next);
-        expect(store.getAccount(OTHER)?.consecutiveFailures).toBe(0);
-      });
-
-      it('an upsert renames and changes mode but keeps learned state', () => {
-        seedAccounts();
-        store.updateAccount(ACC, { renewRefusedKinds: ['source:totp'], lastGenerateAt: T0, nextActionAt: T0 + HOUR });
-        const again = store.upsertAccount({ clientId: ACC, name: 'renamed', mode: 'generate-only' });
-        expect(again).toMatchObject({
-          name: 'renamed',
-          mode: 'generate-only',
-          renewRefusedKinds: ['source:totp'],
-          lastGenerateAt: T0,
-          nextActionAt: T0 + HOUR,
-        });
-      });
-
-      it('lists accounts by client id; updating an unknown one fails clearly', () => {
-        store.upsertAccount({ clientId: OTHER, name: 'spare', mode: 'renew-only' });
-        store.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' });
-        expect(store.listAccounts().map((a) => a.clientId)).toEqual([ACC, OTHER]);
-        expectKeeperError(() => store.updateAccount('nobody', { lastResult: 'x' }), 'unknown-account');
-      });
-    });
-
-    describe('tokens', () => {
-      beforeEach(() => seedAccounts());
-
-      it('the first token is current, even when its expiry has passed', () => {
-        const t = store.saveToken(token(ACC, 1, { expiresAt: T0 - DAY, source: 'web' }));
-        expect(t).toEqual({ id: t.id, ...token(ACC, 1, { expiresAt: T0 - DAY, source: 'web' }), supersededAt: null });
-        expect(store.currentToken(ACC)).toEqual(t);
-        expect(store.currentToken(OTHER)).toBeUndefined();
-      });
-
-      it('a new token supersedes the previous one at its obtainedAt', () => {
-        const t1 = store.saveToken(token(ACC, 1));
-        const o1 = store.saveToken(token(OTHER, 1));
-        const t2 = store.saveToken(token(ACC, 2, { source: 'renew' }));
-        expect(store.currentToken(ACC)).toEqual(t2);
-        expect(store.listTokens(ACC, 10)).toEqual([t2, { ...t1, supersededAt: t2.obtainedAt }]);
-        expect(store.listTokens(ACC, 1)).toEqual([t2]);
-        expect(store.currentToken(OTHER)).toEqual(o1);
-      });
-
-      it('a failed save leaves the previous token current', () => {
-        const t1 = store.saveToken(token(ACC, 1));
-        // A source the schema rejects makes the insert fail after the supersede ran.
-        expect(() => store.saveToken(token(ACC, 2, { source: 'bogus' as NewToken['source'] }))).toThrow(/CHECK/);
-        expect(store.currentToken(ACC)).toEqual(t1);
-        expect(store.listTokens(ACC, 10)).toEqual([t1]);
-      });
-
-      it('refuses unknown accounts and empty tokens', () => {
-        expectKeeperError(() => store.saveToken(token('nobody', 1)), 'unknown-account');
-        expectKeeperError(() => store.saveToken(token(ACC, 1, { accessToken: '' })), 'store-empty-token');
-        expect(store.listTokens(ACC, 10)).toEqual([]);
-      });
-
-      it('a dead token is no longer current', () => {
-        const t1 = store.saveToken(token(ACC, 1));
-        expect(store.markTokenDead(t1.id, T0 + 5 * HOUR)).toBe(true);
-        expect(store.markTokenDead(t1.id, T0 + 6 * HOUR)).toBe(false);
-        expect(store.currentToken(ACC)).toBeUndefined();
-        expect(store.listTokens(ACC, 10)).toEqual([{ ...t1, supersededAt: T0 + 5 * HOUR }]);
-        const t2 = store.saveToken(token(ACC, 7));
-        expect(store.currentToken(ACC)).toEqual(t2);
-        expect(store.listTokens(ACC, 10)[1]?.supersededAt).toBe(T0 + 5 * HOUR);
-      });
-
-      it('prunes the secret of old superseded tokens only, and leaves no copy in the file', () => {
         const t1 = store.saveToken(token(ACC, 1));
         const t2 = store.saveToken(token(ACC, 2));
         const t3 = store.saveToken(token(ACC, 3));
-        expect(store.pruneTokenSecrets(T0 + 2 * HOUR + 1)).toBe(1);
-        expect(store.listTokens(ACC, 10).map((t) => t.accessToken)).toEqual([t3.accessToken, t2.accessToken, '']);
-        // The current token is never pruned, however old.
-        expect(store.pruneTokenSecrets(T0 + 100 * DAY)).toBe(1);
-        expect(store.listTokens(ACC, 10).map((t) => t.accessToken)).toEqual([t3.accessToken, '', '']);
-        expect(store.listTokens(ACC, 10)[2]).toMatchObject({ id: t1.id, obtainedAt: t1.obtainedAt, supersededAt: t2.obtainedAt });
+        store.pruneTokenSecrets(T0 + 100 * DAY);
         store.close();
-        const bytes = Buffer.concat(
-          [sut.path, `${sut.path}-wal`].filter((p) => fs.existsSync(p)).map((p) => fs.readFileSync(p)),
-        );
+        const bytes = Buffer.concat([path, `${path}-wal`].filter((p) => fs.existsSync(p)).map((p) => fs.readFileSync(p)));
         expect(bytes.includes(t1.accessToken)).toBe(false);
         expect(bytes.includes(t2.accessToken)).toBe(false);
         expect(bytes.includes(t3.accessToken)).toBe(true);
       });
     });
 
-    describe('history', () => {
-      it('adds an event and reads it back', () => {
-        const e = store.addEvent({ clientId: ACC, at: T0, kind: 'sink', result: 'success', detail: { sink: 'file', n: 1 } });
-        expect(e).toEqual({
-          id: e.id,
-          clientId: ACC,
-          at: T0,
-          kind: 'sink',
-          result: 'success',
-          errorKind: null,
-          errorCode: null,
-          message: null,
-          durationMs: null,
-          expiryBefore: null,
-          expiryAfter: null,
-          detail: { sink: 'file', n: 1 },
-        });
-        expect(store.getEvent(e.id)).toEqual(e);
-        expect(store.addEvent({ clientId: null, at: T0, kind: 'start', result: 'info' }).clientId).toBeNull();
-      });
-
-      it('a pending row is finished once, keeping what was begun', () => {
-        const id = store.beginEvent({ clientId: ACC, at: T0, kind: 'renew', expiryBefore: T0 + HOUR, detail: { attempt: 1 } });
-        expect(store.pendingEvents(ACC)).toMatchObject([{ id, result: 'pending' }]);
-        expect(
-          store.finishEvent(id, { result: 'success', durationMs: 420, expiryAfter: T0 + DAY, message: 'renew ok', detail: { status: 200 } }),
-        ).toBe(true);
-        expect(store.getEvent(id)).toEqual({
-          id,
-          clientId: ACC,
-          at: T0,
-          kind: 'renew',
-          result: 'success',
-          errorKind: null,
-          errorCode: null,
-          message: 'renew ok',
-          durationMs: 420,
-          expiryBefore: T0 + HOUR,
-          expiryAfter: T0 + DAY,
-          detail: { attempt: 1, status: 200 },
-        });
-        expect(store.pendingEvents(ACC)).toEqual([]);
-        expect(store.finishEvent(id, { result: 'failure' })).toBe(false);
-        expect(store.finishEvent(id + 100, { result: 'failure' })).toBe(false);
-        expect(store.getEvent(id)?.result).toBe('success');
-      });
-
-      it('abandons leftover pending rows after a crash, per account or all', () => {
-        const a1 = store.beginEvent({ clientId: ACC, at: T0, kind: 'renew', detail: { attempt: 2 } });
-        const a2 = store.beginEvent({ clientId: ACC, at: T0 + 1, kind: 'generate' });
-        const b1 = store.beginEvent({ clientId: OTHER, at: T0 + 2, kind: 'renew' });
-        expect(store.pendingEvents().map((e) => e.id)).toEqual([a1, a2, b1]);
-        store.close();
-
-        const after = reopen();
-        expect(after.abandonPending(ACC, T0 + HOUR, 'keeper stopped during the call')).toBe(2);
-        expect(after.getEvent(a1)).toMatchObject({
-          result: 'abandoned',
-          at: T0,
-          message: 'keeper stopped during the call',
-          detail: { attempt: 2, abandonedAt: T0 + HOUR },
-        });
-        expect(after.getEvent(a2)?.detail).toEqual({ abandonedAt: T0 + HOUR });
-        expect(after.pendingEvents().map((e) => e.id)).toEqual([b1]);
-        expect(after.abandonPending(null, T0 + HOUR, 'gone')).toBe(1);
-        expect(after.pendingEvents()).toEqual([]);
-      });
-
-      it('lists newest first by time then id, with limit and filters', () => {
-        const at = [T0 + 2, T0 + 1, T0 + 3, T0 + 1];
-        const ids = at.map((t, i) =>
-          store.addEvent({ clientId: i === 2 ? OTHER : ACC, at: t, kind: i === 1 ? 'generate' : 'renew', result: 'success' }).id,
-        );
-        const [e0, e1, e2, e3] = ids;
-        expect(store.listEvents().map((e) => e.id)).toEqual([e2, e0, e3, e1]);
-        expect(store.listEvents({ limit: 2 }).map((e) => e.id)).toEqual([e2, e0]);
-        expect(store.listEvents({ clientId: ACC }).map((e) => e.id)).toEqual([e0, e3, e1]);
-        expect(store.listEvents({ kinds: ['generate'] }).map((e) => e.id)).toEqual([e1]);
-        expect(store.listEvents({ clientId: OTHER, kinds: ['renew', 'generate'] }).map((e) => e.id)).toEqual([e2]);
-        expect(store.listEvents({ kinds: [] })).toEqual([]);
-      });
-
-      it('lists at most 100 events by default', () => {
-        store.transaction(() => {
-          for (let i = 0; i < 105; i++) store.addEvent({ clientId: ACC, at: T0 + i, kind: 'probe', result: 'info' });
-        });
-        const events = store.listEvents();
-        expect(events).toHaveLength(100);
-        expect(events[0]?.at).toBe(T0 + 104);
-      });
-
-      it('pruning deletes old events but never a pending one', () => {
-        const oldDone = store.addEvent({ clientId: ACC, at: T0, kind: 'renew', result: 'success' }).id;
-        const oldPending = store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
-        const fresh = store.addEvent({ clientId: ACC, at: T0 + 30 * DAY, kind: 'renew', result: 'failure' }).id;
-        expect(store.pruneHistory(T0 + DAY)).toBe(1);
-        expect(store.getEvent(oldDone)).toBeUndefined();
-        expect(store.listEvents().map((e) => e.id)).toEqual([fresh, oldPending]);
-      });
-    });
-
-    describe('lease', () => {
-      const A: LeaseOwner = { pid: 101, host: 'vps' };
-      const B: LeaseOwner = { pid: 202, host: 'vps' };
-      const ELSEWHERE: LeaseOwner = { pid: 303, host: 'laptop' };
-      const TTL = 30 * SEC;
-
-      it('is acquired when free and denied to others while live', () => {
-        expect(store.leaseHolder()).toBeUndefined();
-        expect(store.acquireLease(A, T0, TTL)).toEqual({ ok: true });
-        const holder = { ...A, acquiredAt: T0, heartbeatAt: T0, expiresAt: T0 + TTL };
-        expect(store.leaseHolder()).toEqual(holder);
-        expect(store.acquireLease(B, T0 + SEC, TTL)).toEqual({ ok: false, holder });
-        const alive = vi.fn(() => false);
-        expect(store.acquireLease(B, T0 + SEC, TTL, alive)).toEqual({ ok: false, holder });
-        expect(alive).toHaveBeenCalledWith(A.pid);
-      });
-
-      it('never asks about a pid on another host', () => {
-        store.acquireLease(A, T0, TTL);
-        const steal = vi.fn(() => true);
-        expect(store.acquireLease(ELSEWHERE, T0 + SEC, TTL, steal).ok).toBe(false);
-        expect(steal).not.toHaveBeenCalled();
-      });
-
-      it('the holder may acquire again, keeping acquiredAt', () => {
-        store.acquireLease(A, T0, TTL);
-        expect(store.acquireLease(A, T0 + 10 * SEC, TTL)).toEqual({ ok: true });
-        expect(store.leaseHolder()).toEqual({ ...A, acquiredAt: T0, heartbeatAt: T0 + 10 * SEC, expiresAt: T0 + 10 * SEC + TTL });
-      });
-
-      it('expires at heartbeat + ttl', () => {
-        store.acquireLease(A, T0, TTL);
-        expect(store.acquireLease(ELSEWHERE, T0 + TTL - 1, TTL).ok).toBe(false);
-        expect(store.acquireLease(ELSEWHERE, T0 + TTL, TTL)).toEqual({ ok: true });
-        expect(store.leaseHolder()).toMatchObject({ ...ELSEWHERE, acquiredAt: T0 + TTL });
-      });
-
-      it('a heartbeat extends it; a lost lease reports false', () => {
-        store.acquireLease(A, T0, TTL);
-        expect(store.heartbeatLease(A, T0 + 20 * SEC)).toBe(true);
-        expect(store.acquireLease(B, T0 + TTL, TTL).ok).toBe(false);
-        expect(store.acquireLease(B, T0 + 20 * SEC + TTL, TTL)).toEqual({ ok: true });
-        expect(store.heartbeatLease(A, T0 + 51 * SEC)).toBe(false);
-        expect(store.releaseLease(A)).toBe(false);
-        expect(store.leaseHolder()).toMatchObject(B);
-      });
-
-      it('is taken over from a dead pid on the same host', () => {
-        store.acquireLease(A, T0, TTL);
-        const dead = vi.fn((pid: number) => pid === A.pid);
-        expect(store.acquireLease(B, T0 + SEC, TTL, dead)).toEqual({ ok: true });
-        expect(store.leaseHolder()).toEqual({ ...B, acquiredAt: T0 + SEC, heartbeatAt: T0 + SEC, expiresAt: T0 + SEC + TTL });
-        expect(store.heartbeatLease(A, T0 + 2 * SEC)).toBe(false);
-      });
-
-      it('is released by its holder only', () => {
-        store.acquireLease(A, T0, TTL);
-        expect(store.releaseLease(B)).toBe(false);
-        expect(store.releaseLease(A)).toBe(true);
-        expect(store.leaseHolder()).toBeUndefined();
-        expect(store.acquireLease(B, T0 + SEC, TTL)).toEqual({ ok: true });
-      });
-
-      it('one winner between two connections', () => {
-        const second = reopen();
-        expect(store.acquireLease(A, T0, TTL)).toEqual({ ok: true });
-        expect(second.acquireLease(B, T0, TTL).ok).toBe(false);
-        expect(openReader().leaseHolder()).toMatchObject(A);
-      });
-    });
-
-    describe('requests', () => {
-      const PAYLOAD = JSON.stringify({ accessToken: 'eyJ.imported-secret', source: 'web' });
-
-      it('are taken exactly once, oldest first, and the payload leaves the database', () => {
-        const cli = reopen();
-        const r1 = cli.enqueueRequest(ACC, 'import', PAYLOAD, T0);
-        const r2 = cli.enqueueRequest(OTHER, 'renew', null, T0 + 1);
-        expect(r2).toBeGreaterThan(r1);
-        expect(cli.getRequest(r1)).toEqual({
-          id: r1,
-          clientId: ACC,
-          action: 'import',
-          createdAt: T0,
-          payload: PAYLOAD,
-          status: 'queued',
-          result: null,
-        });
-
-        const taken = store.takeRequests();
-        expect(taken).toEqual([
-          { id: r1, clientId: ACC, action: 'import', createdAt: T0, payload: PAYLOAD, status: 'taken', result: null },
-          { id: r2, clientId: OTHER, action: 'renew', createdAt: T0 + 1, payload: null, status: 'taken', result: null },
-        ]);
-        expect(store.takeRequests()).toEqual([]);
-        expect(cli.takeRequests()).toEqual([]);
-        expect(cli.getRequest(r1)).toMatchObject({ status: 'taken', payload: null });
-        expect(raw().prepare('SELECT count(*) FROM requests WHERE payload IS NOT NULL').pluck().get()).toBe(0);
-      });
-
-      it('are completed once, and only after being taken', () => {
-        const id = store.enqueueRequest(ACC, 'renew', null, T0);
-        expect(store.completeRequest(id, 'done', 'renewed')).toBe(false);
-        store.takeRequests();
-        expect(store.completeRequest(id, 'failed', 'DH-905: invalid input')).toBe(true);
-        expect(store.completeRequest(id, 'done', 'again')).toBe(false);
-        expect(store.getRequest(id)).toMatchObject({ status: 'failed', result: 'DH-905: invalid input' });
-        expect(store.getRequest(id + 100)).toBeUndefined();
-      });
-
-      it('a request nobody took can be cancelled, dropping its payload', () => {
-        const id = store.enqueueRequest(ACC, 'import', PAYLOAD, T0);
-        expect(store.cancelRequest(id, 'no keeper is running')).toBe(true);
-        expect(store.getRequest(id)).toMatchObject({ status: 'failed', payload: null, result: 'no keeper is running' });
-        expect(store.takeRequests()).toEqual([]);
-        const taken = store.enqueueRequest(ACC, 'renew', null, T0);
-        store.takeRequests();
-        expect(store.cancelRequest(taken, 'too late')).toBe(false);
-      });
-    });
-
-    describe('transactions', () => {
-      beforeEach(() => seedAccounts());
-
-      it('commit all writes together or none', () => {
-        const t1 = store.saveToken(token(ACC, 1));
-        expect(() =>
-          store.transaction(() => {
-            store.saveToken(token(ACC, 2));
-            store.addEvent({ clientId: ACC, at: T0, kind: 'renew', result: 'success' });
-            throw new Error('sink exploded');
-          }),
-        ).toThrow('sink exploded');
-        expect(store.currentToken(ACC)).toEqual(t1);
-        expect(store.listEvents()).toEqual([]);
-        const id = store.transaction(() => {
-          store.saveToken(token(ACC, 3));
-          return store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
-        });
-        expect(store.getEvent(id)?.result).toBe('pending');
-        expect(store.currentToken(ACC)?.accessToken).toBe(token(ACC, 3).accessToken);
-      });
-
+    describe('synchronous transactions', () => {
       it('refuse an async function and roll back what it wrote', () => {
+        seedAccounts();
         expectKeeperError(
           () =>
             store.transaction(async () => {
@@ -634,21 +789,8 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
       });
     });
 
-    describe('readers beside a writer', () => {
+    describe('other processes', () => {
       beforeEach(() => seedAccounts());
-
-      it('a readonly Store sees committed state only, without waiting', () => {
-        const t1 = store.saveToken(token(ACC, 1));
-        const reader = openReader();
-        store.transaction(() => {
-          store.saveToken(token(ACC, 2));
-          store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
-          expect(reader.currentToken(ACC)).toEqual(t1);
-          expect(reader.pendingEvents()).toEqual([]);
-        });
-        expect(reader.currentToken(ACC)?.accessToken).toBe(token(ACC, 2).accessToken);
-        expect(reader.pendingEvents()).toHaveLength(1);
-      });
 
       it('reads work while another process holds a write transaction', async () => {
         const t1 = store.saveToken(token(ACC, 1));
@@ -659,7 +801,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
         expect(reader.listEvents()).toEqual([]);
         expect(store.currentToken(ACC)).toEqual(t1);
         expect(store.listAccounts()).toHaveLength(2);
-        const impatient = track(Store.open(sut.path, { busyTimeoutMs: 0 }));
+        const impatient = track(Store.open(path, { busyTimeoutMs: 0 }));
         expect(caught(() => impatient.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info' }))).toMatchObject({
           code: 'SQLITE_BUSY',
         });
@@ -670,7 +812,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => StoreUnder
 
       it('a write waits (busy_timeout) for another process to commit', async () => {
         const holder = await holdWriteLock(1000);
-        const impatient = track(Store.open(sut.path, { busyTimeoutMs: 0 }));
+        const impatient = track(Store.open(path, { busyTimeoutMs: 0 }));
         expect(() => impatient.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info' })).toThrow();
         const mine = store.addEvent({ clientId: ACC, at: T0 + 1, kind: 'probe', result: 'info', message: 'mine' });
         await holder.exited;

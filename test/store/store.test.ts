@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { KeeperError } from '../../src/errors.js';
-import { Store } from '../../src/store/index.js';
+import { SCHEMA_VERSION, Store } from '../../src/store/index.js';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async-store.js';
 import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
 import { describeStoreBehaviour } from '../helpers/store-behaviour.js';
 
@@ -13,12 +14,30 @@ afterAll(() => {
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describeStoreBehaviour('SQLite file in a temporary folder', () => {
+describeStoreBehaviour('SQLite file in a temporary folder', async () => {
   const dir = fs.mkdtempSync(join(os.tmpdir(), 'dtk-store-'));
   dirs.push(dir);
   // A folder that does not exist yet: opening must create it.
   const path = join(dir, 'state', 'keeper.db');
-  return { store: Store.open(path), path, reopen: () => Store.open(path) };
+  const sync = Store.open(path);
+  const query = <T>(fn: (db: Database.Database) => T): T => {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  };
+  return {
+    store: new SqliteAsyncStore(sync),
+    reopen: async () => new SqliteAsyncStore(Store.open(path)),
+    openReader: async () => new SqliteAsyncStore(Store.open(path, { readonly: true })),
+    schemaVersion: async () => query((db) => db.pragma('user_version', { simple: true }) as number),
+    schemaVersionExpected: SCHEMA_VERSION,
+    tables: async () => query((db) => db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all()),
+    scalar: async (sql) => query((db) => db.prepare(sql).pluck().get()),
+    sqlite: { path, sync },
+  };
 });
 
 describe('migrate()', () => {
@@ -121,6 +140,43 @@ describe('migration 2: attention as one typed value, learned refusals by token k
       expect(store.getAccount('1000000003')).toMatchObject({ attention: null, renewRefusedKinds: ['source:totp', 'source:web'] });
     } finally {
       store.close();
+    }
+  });
+});
+
+describe('migration 3: the key check of sealed tokens, after the typed-attention migration', () => {
+  it('brings a database at version 2, with plaintext tokens and a typed attention, to the latest; a key then seals its tokens', () => {
+    const dir = fs.mkdtempSync(join(os.tmpdir(), 'dtk-store-m3-'));
+    dirs.push(dir);
+    const path = join(dir, 'keeper.db');
+    const db = new Database(path);
+    migrate(db, path, MIGRATIONS.slice(0, 2));
+    const attention = JSON.stringify({ scope: 'account', cause: 'import-needed', reason: 'no live token', wayOut: 'import one', since: 1 });
+    db.prepare(`INSERT INTO accounts (client_id, name, mode, attention_state, renew_refused_kinds) VALUES ('1000000001', 'main', 'auto', ?, '["consumer:APP"]')`).run(attention);
+    db.prepare(
+      `INSERT INTO tokens (client_id, access_token, source, obtained_at, expires_at, expiry_time)
+       VALUES ('1000000001', 'eyJ.plaintext-before-sealing', 'totp', 1, 2, '2026-07-08T07:41:12')`,
+    ).run();
+    db.close();
+
+    const key = Buffer.alloc(32, 7);
+    const store = Store.open(path, { key });
+    try {
+      expect(store.getAccount('1000000001')).toMatchObject({
+        attention: { scope: 'account', cause: 'import-needed', reason: 'no live token' },
+        renewRefusedKinds: ['consumer:APP'],
+      });
+      expect(store.currentToken('1000000001')?.accessToken).toBe('eyJ.plaintext-before-sealing');
+    } finally {
+      store.close();
+    }
+    const after = new Database(path, { readonly: true });
+    try {
+      expect(after.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      expect(SCHEMA_VERSION).toBe(3);
+      expect(after.prepare('SELECT access_token FROM tokens').pluck().get()).not.toContain('plaintext-before-sealing');
+    } finally {
+      after.close();
     }
   });
 });

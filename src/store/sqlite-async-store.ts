@@ -1,0 +1,173 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { StoredToken } from '../tokens.js';
+import { KeeperError } from '../errors.js';
+import type { AsyncStore } from './contract.js';
+import type { LeaderFence } from './postgres/leadership.js';
+import type { EventQuery, LeaseResult, NewAccount, RekeyResult, Store } from './store.js';
+import type {
+  AccountPatch,
+  AccountRecord,
+  EventOutcome,
+  HistoryEvent,
+  KeeperRequest,
+  LeaseHolder,
+  LeaseOwner,
+  NewEvent,
+  NewToken,
+  RequestAction,
+} from './records.js';
+
+/**
+ * The SQLite `Store` behind the async contract. One connection serves every caller, so while a
+ * transaction spans awaits, calls from outside it wait until it ends (otherwise they would
+ * silently join it); calls from inside it (its async context) run at once.
+ */
+export class SqliteAsyncStore implements AsyncStore {
+  readonly #store: Store;
+  readonly #depth = new AsyncLocalStorage<number>();
+  #busy: Promise<void> | undefined;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  get location(): string {
+    return this.#store.path;
+  }
+
+  get keyId(): string | undefined {
+    return this.#store.keyId;
+  }
+
+  /** The synchronous store underneath, for callers not converted yet. */
+  get sync(): Store {
+    return this.#store;
+  }
+
+  async #call<T>(fn: () => T): Promise<T> {
+    if (this.#depth.getStore() === undefined) while (this.#busy) await this.#busy;
+    return fn();
+  }
+
+  async close(): Promise<void> {
+    while (this.#busy) await this.#busy;
+    this.#store.close();
+  }
+
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    const depth = this.#depth.getStore();
+    if (depth !== undefined) return this.#spanning(depth, fn);
+    while (this.#busy) await this.#busy;
+    let release!: () => void;
+    this.#busy = new Promise((resolve) => (release = resolve));
+    try {
+      return await this.#spanning(0, fn);
+    } finally {
+      this.#busy = undefined;
+      release();
+    }
+  }
+
+  async #spanning<T>(depth: number, fn: () => Promise<T>): Promise<T> {
+    this.#store.beginSpanning(depth);
+    let result: T;
+    try {
+      result = await this.#depth.run(depth + 1, fn);
+    } catch (err) {
+      this.#store.endSpanning(depth, false);
+      throw err;
+    }
+    this.#store.endSpanning(depth, true);
+    return result;
+  }
+
+  upsertAccount(account: NewAccount): Promise<AccountRecord> {
+    return this.#call(() => this.#store.upsertAccount(account));
+  }
+  getAccount(clientId: string): Promise<AccountRecord | undefined> {
+    return this.#call(() => this.#store.getAccount(clientId));
+  }
+  listAccounts(): Promise<AccountRecord[]> {
+    return this.#call(() => this.#store.listAccounts());
+  }
+  updateAccount(clientId: string, patch: AccountPatch): Promise<AccountRecord> {
+    return this.#call(() => this.#store.updateAccount(clientId, patch));
+  }
+
+  saveToken(t: NewToken, fence?: LeaderFence): Promise<StoredToken> {
+    if (fence !== undefined) {
+      return Promise.reject(new KeeperError('store-no-leadership', 'SQLite has one keeper per file (the lease): leadership fences need PostgreSQL'));
+    }
+    return this.#call(() => this.#store.saveToken(t));
+  }
+  currentToken(clientId: string): Promise<StoredToken | undefined> {
+    return this.#call(() => this.#store.currentToken(clientId));
+  }
+  markTokenDead(tokenId: number, at: number): Promise<boolean> {
+    return this.#call(() => this.#store.markTokenDead(tokenId, at));
+  }
+  listTokens(clientId: string, limit?: number): Promise<StoredToken[]> {
+    return this.#call(() => this.#store.listTokens(clientId, limit));
+  }
+  pruneTokenSecrets(olderThan: number): Promise<number> {
+    return this.#call(() => this.#store.pruneTokenSecrets(olderThan));
+  }
+
+  addEvent(e: NewEvent): Promise<HistoryEvent> {
+    return this.#call(() => this.#store.addEvent(e));
+  }
+  beginEvent(e: Omit<NewEvent, 'result'>): Promise<number> {
+    return this.#call(() => this.#store.beginEvent(e));
+  }
+  finishEvent(id: number, outcome: EventOutcome): Promise<boolean> {
+    return this.#call(() => this.#store.finishEvent(id, outcome));
+  }
+  getEvent(id: number): Promise<HistoryEvent | undefined> {
+    return this.#call(() => this.#store.getEvent(id));
+  }
+  listEvents(query?: EventQuery): Promise<HistoryEvent[]> {
+    return this.#call(() => this.#store.listEvents(query));
+  }
+  pendingEvents(clientId?: string): Promise<HistoryEvent[]> {
+    return this.#call(() => this.#store.pendingEvents(clientId));
+  }
+  abandonPending(clientId: string | null, at: number, message: string): Promise<number> {
+    return this.#call(() => this.#store.abandonPending(clientId, at, message));
+  }
+  pruneHistory(olderThan: number): Promise<number> {
+    return this.#call(() => this.#store.pruneHistory(olderThan));
+  }
+
+  acquireLease(owner: LeaseOwner, now: number, ttlMs: number, canStealFromSameHost?: (pid: number) => boolean): Promise<LeaseResult> {
+    return this.#call(() => this.#store.acquireLease(owner, now, ttlMs, canStealFromSameHost));
+  }
+  heartbeatLease(owner: LeaseOwner, now: number): Promise<boolean> {
+    return this.#call(() => this.#store.heartbeatLease(owner, now));
+  }
+  releaseLease(owner: LeaseOwner): Promise<boolean> {
+    return this.#call(() => this.#store.releaseLease(owner));
+  }
+  leaseHolder(): Promise<LeaseHolder | undefined> {
+    return this.#call(() => this.#store.leaseHolder());
+  }
+
+  enqueueRequest(clientId: string, action: RequestAction, payload: string | null, now: number): Promise<number> {
+    return this.#call(() => this.#store.enqueueRequest(clientId, action, payload, now));
+  }
+  takeRequests(): Promise<KeeperRequest[]> {
+    return this.#call(() => this.#store.takeRequests());
+  }
+  completeRequest(id: number, status: 'done' | 'failed', result: string): Promise<boolean> {
+    return this.#call(() => this.#store.completeRequest(id, status, result));
+  }
+  cancelRequest(id: number, result: string): Promise<boolean> {
+    return this.#call(() => this.#store.cancelRequest(id, result));
+  }
+  getRequest(id: number): Promise<KeeperRequest | undefined> {
+    return this.#call(() => this.#store.getRequest(id));
+  }
+
+  rotateKey(next: Buffer): Promise<RekeyResult> {
+    return this.#call(() => this.#store.rotateKey(next));
+  }
+}
