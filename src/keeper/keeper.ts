@@ -35,6 +35,9 @@ export class Keeper {
   readonly scheduler: Scheduler;
   private readonly workers = new Map<string, AccountWorker>();
   private readonly changes = new EventEmitter();
+  /** Current tokens as last read from the store (null: none), valid while the store's tokenWrites stays put. */
+  private readonly current = new Map<string, StoredToken | null>();
+  private currentAsOf = -1;
   private started = false;
 
   constructor(private readonly deps: KeeperDeps) {
@@ -168,9 +171,23 @@ export class Keeper {
 
   // --- what the token API and metrics read ---
 
+  /**
+   * Every token API request asks this, and the answer changes a few times a day: it is read
+   * from the store once per change, not once per request.
+   */
   liveToken(clientId: string): StoredToken | undefined {
-    const token = this.deps.store.currentToken(clientId);
-    return token && token.expiresAt > this.deps.clock.now() ? token : undefined;
+    const { store, clock } = this.deps;
+    if (store.tokenWrites !== this.currentAsOf) {
+      this.current.clear();
+      this.currentAsOf = store.tokenWrites;
+    }
+    let token = this.current.get(clientId);
+    if (token === undefined) {
+      token = store.currentToken(clientId) ?? null;
+      // Only configured accounts, so that the map cannot grow with what callers make up.
+      if (this.workers.has(clientId)) this.current.set(clientId, token);
+    }
+    return token !== null && token.expiresAt > clock.now() ? token : undefined;
   }
 
   onTokenChange(listener: (clientId: string) => void): () => void {

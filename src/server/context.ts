@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ApiKeyRing } from './auth.js';
 import type { LongPolls } from './long-polls.js';
+import type { TokenAnswers } from './token-answer.js';
 import type { TokenProvider } from './types.js';
 
 /** What every route may use; built once per server. */
@@ -11,13 +12,17 @@ export interface ServerDeps {
   readonly provider: TokenProvider;
   readonly keys: ApiKeyRing;
   readonly polls: LongPolls;
+  readonly answers: TokenAnswers;
   readonly registry: Registry | undefined;
   readonly zone: string;
   readonly clock: Clock;
   readonly log: Logger;
 }
 
-/** One request. `signal` aborts when the consumer goes away before its answer is written. */
+/**
+ * One request. `signal` aborts when the consumer goes away before its answer is written; it is
+ * made on first use, since only a long-poll waits long enough to need one.
+ */
 export interface RequestContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;

@@ -37,7 +37,8 @@ function hasBody(req: IncomingMessage): boolean {
 export function createHandler(deps: ServerDeps, isClosing: () => boolean, track: (done: Promise<void>) => void): RequestListener {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = deps.clock.now();
-    const abort = new AbortController();
+    let abort: AbortController | undefined;
+    let gone = false;
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://keeper.invalid');
@@ -49,13 +50,20 @@ export function createHandler(deps: ServerDeps, isClosing: () => boolean, track:
       req,
       res,
       url,
-      signal: abort.signal,
+      get signal(): AbortSignal {
+        abort ??= new AbortController();
+        if (gone) abort.abort();
+        return abort.signal;
+      },
       remote: req.socket.remoteAddress ?? 'unknown',
       logFields: {},
     };
     const done = new Promise<void>((resolve) => {
       res.once('close', () => {
-        if (!res.writableFinished) abort.abort();
+        if (!res.writableFinished) {
+          gone = true;
+          abort?.abort();
+        }
         accessLog(deps, ctx, deps.clock.now() - started);
         resolve();
       });

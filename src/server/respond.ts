@@ -20,6 +20,18 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/** A 200 whose JSON was serialised beforehand (the token API's hot path): one literal, no spreading. */
+export function sendPreparedJson(res: ServerResponse, json: string, length: number): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(200, {
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': length,
+  });
+  res.end(json);
+}
+
 /** `error` is a stable code for programs, `message` says what to do for people. */
 export function sendError(res: ServerResponse, status: number, error: string, message: string, headers: Headers = {}): void {
   sendJson(res, status, { error, message }, headers);

@@ -8,6 +8,7 @@ import { createHandler } from './handler.js';
 import { assertSafeBind, hostPort, listen } from './listen.js';
 import { LongPolls } from './long-polls.js';
 import { MAX_WAIT_SECONDS } from './query.js';
+import { TokenAnswers } from './token-answer.js';
 import type { RunningServer, ServerOptions } from './types.js';
 
 const DEFAULT_MAX_LONG_POLLS = 256;
@@ -44,6 +45,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     provider: options.provider,
     keys: new ApiKeyRing(config.apiKeys),
     polls,
+    answers: new TokenAnswers(options.timezone),
     registry: options.metricsRegistry,
     zone: options.timezone,
     clock,

@@ -2,10 +2,8 @@ import type { StoredToken } from '../types.js';
 import { mayRead } from './auth.js';
 import { authenticate } from './authenticate.js';
 import type { RequestContext, ServerDeps } from './context.js';
-import { tokenFingerprint as fingerprint } from '../fingerprint.js';
-import { tokenResponseBody } from './payload.js';
 import { parseTokenQuery, type TokenQuery } from './query.js';
-import { sendEmpty, sendError, sendJson } from './respond.js';
+import { sendEmpty, sendError, sendPreparedJson } from './respond.js';
 
 /** A refresh in progress usually lands within seconds; asking sooner only adds load. */
 const NO_TOKEN_RETRY_AFTER_S = 5;
@@ -60,7 +58,7 @@ async function longPoll(deps: ServerDeps, ctx: RequestContext, clientId: string,
     const deadline = deps.clock.now() + query.waitSeconds * 1000;
     for (;;) {
       const token = deps.provider.liveToken(clientId);
-      if (token && fingerprint(token.accessToken) !== query.after) {
+      if (token && deps.answers.for(token).fingerprint !== query.after) {
         answer(deps, ctx, clientId, query, token);
         return;
       }
@@ -89,10 +87,10 @@ function answer(deps: ServerDeps, ctx: RequestContext, clientId: string, query: 
     });
     return;
   }
-  const body = tokenResponseBody(token, deps.zone);
-  if (query.after !== undefined && body.fingerprint === query.after) {
+  const prepared = deps.answers.for(token);
+  if (query.after !== undefined && prepared.fingerprint === query.after) {
     sendEmpty(ctx.res, 304);
     return;
   }
-  sendJson(ctx.res, 200, body);
+  sendPreparedJson(ctx.res, prepared.json, prepared.length);
 }

@@ -72,6 +72,7 @@ export class Store {
   readonly readonly: boolean;
   readonly #db: Database.Database;
   readonly #sql: Statements;
+  #tokenWrites = 0;
 
   private constructor(db: Database.Database, path: string, readonly: boolean) {
     this.#db = db;
@@ -189,11 +190,22 @@ export class Store {
       // '' marks a pruned secret; storing it as live would publish nothing.
       throw new KeeperError('store-empty-token', `refusing to store an empty access token for ${t.clientId}`);
     }
+    this.#tokenWrites++;
     return this.transaction(() => {
       if (this.#sql.getAccount.get(t.clientId) === undefined) throw unknownAccount(t.clientId);
       this.#sql.supersedeCurrent.run({ clientId: t.clientId, at: t.obtainedAt });
       return toToken(this.#sql.insertToken.get(t)!);
     });
+  }
+
+  /**
+   * Goes up whenever this connection may have changed an account's current token (a save or a
+   * token declared dead). Readers that keep current tokens in memory compare it instead of
+   * reading the database per request; only the lease holder writes tokens, so this connection
+   * sees every change.
+   */
+  get tokenWrites(): number {
+    return this.#tokenWrites;
   }
 
   /** The newest token not superseded, even if its expiry has passed: callers judge liveness. */
@@ -204,6 +216,7 @@ export class Store {
 
   /** For a token Dhan declared dead. False if it was already superseded or does not exist. */
   markTokenDead(tokenId: number, at: number): boolean {
+    this.#tokenWrites++;
     return this.#sql.markTokenDead.run({ id: tokenId, at }).changes === 1;
   }
 
