@@ -10,13 +10,14 @@ import { VERSION } from '../version.js';
 import { assembleKeeper } from './assemble.js';
 import type { Keeper } from './keeper.js';
 import { Lease } from './lease.js';
+import { REQUEST_FALLBACK_POLL_MS, watchRequests } from './request-watch.js';
 import { cronSweep, type SweepStarter } from './sweep.js';
 
 export interface DaemonOptions {
   readonly log: Logger;
   readonly clock?: Clock;
   readonly startSweep?: SweepStarter;
-  /** How often the daemon looks for commands the CLI queued (`renew`, `import`, …). */
+  /** How often the daemon looks for commands the CLI queued (`renew`, `import`, …) when the file watch says nothing. */
   readonly requestPollMs?: number;
 }
 
@@ -123,26 +124,22 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     onLeaseLost();
   });
 
-  let handling = false;
-  timers.push(
-    setInterval(() => {
-      if (handling) return;
-      handling = true;
-      void (async () => {
-        try {
-          for (const request of store.takeRequests()) {
-            log.info({ clientId: request.clientId, action: request.action }, 'carrying out a command from the CLI');
-            const outcome = await running.handleRequest(request);
-            store.completeRequest(request.id, outcome.ok ? 'done' : 'failed', outcome.message);
-          }
-        } catch (err) {
-          log.error({ err: errorMessage(err) }, 'handling CLI requests failed');
-        } finally {
-          handling = false;
+  const requests = watchRequests({
+    walPath: `${store.path}-wal`,
+    fallbackMs: options.requestPollMs ?? REQUEST_FALLBACK_POLL_MS,
+    log,
+    check: async () => {
+      try {
+        for (const request of store.takeRequests()) {
+          log.info({ clientId: request.clientId, action: request.action }, 'carrying out a command from the CLI');
+          const outcome = await running.handleRequest(request);
+          store.completeRequest(request.id, outcome.ok ? 'done' : 'failed', outcome.message);
         }
-      })();
-    }, options.requestPollMs ?? 250),
-  );
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'handling CLI requests failed');
+      }
+    },
+  });
   const prune = (): void => {
     try {
       const cutoff = clock.now() - config.storage.historyRetentionMs;
@@ -165,6 +162,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     stop: () => {
       stopping ??= (async () => {
         for (const t of timers) clearInterval(t);
+        requests.close();
         await running.stop();
         await runningServer.close();
         try {

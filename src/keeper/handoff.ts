@@ -27,7 +27,7 @@ export interface HandoffOptions {
 
 /**
  * Runs a command against an account without racing a running daemon: when one holds the lease,
- * the command is queued for it (it picks requests up within a second) and we wait for its answer;
+ * the command is queued for it (a watch on the database wakes it at once) and we wait for its answer;
  * otherwise we take the lease ourselves and act directly.
  */
 export async function executeCommand(config: Config, clientId: string, command: KeeperCommand, options: HandoffOptions = {}): Promise<CommandOutcome> {

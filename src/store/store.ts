@@ -341,7 +341,18 @@ export class Store {
 
   /** Extends the lease by its ttl. False if `owner` no longer holds it: stop acting at once. */
   heartbeatLease(owner: LeaseOwner, now: number): boolean {
-    return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
+    // A heartbeat lost to a power cut only makes the lease look older, which is the truth:
+    // the keeper died with the power. So it is the one write that skips the fsync (WAL with
+    // synchronous=NORMAL: durable at the next FULL commit or checkpoint, in order), instead of
+    // syncing the disk every few seconds of a quiet day. Inside a caller's transaction the
+    // setting cannot change, so there it commits like everything else.
+    if (this.#db.inTransaction) return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
+    this.#db.pragma('synchronous = NORMAL');
+    try {
+      return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
+    } finally {
+      this.#db.pragma('synchronous = FULL');
+    }
   }
 
   /** Gives the lease up if `owner` still holds it (never someone else's). */
