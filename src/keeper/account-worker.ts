@@ -403,8 +403,7 @@ export class AccountWorker {
     if (this.generationWaitMs() > 0) return;
     // Never send credentials Dhan already refused: that is how accounts get TOTP disabled.
     if (credentialsAttention(store.getAccount(this.clientId)) !== null) return;
-    const code = totp.take(this.clientId, account.totpSecret);
-    if (!code.ok) return;
+    const secret = account.totpSecret;
 
     const record = store.getAccount(this.clientId);
     const previousGenerateAt = record?.lastGenerateAt ?? null;
@@ -414,7 +413,14 @@ export class AccountWorker {
       store.updateAccount(this.clientId, { lastGenerateAt: started });
       return store.beginEvent({ clientId: this.clientId, at: started, kind: 'generate', expiryBefore: previous?.expiresAt ?? null });
     });
-    const issued = await this.call('generate', eventId, started, () => dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal), signal);
+    const issued = await this.call('generate', eventId, started, () => {
+      // Taken once a Dhan slot is ours, not before queueing for one: behind thousands of other
+      // accounts (dhan.maxConcurrency) a code taken early is stale when sent, Dhan answers
+      // "Invalid TOTP", and repeated refusals can get TOTP disabled on the account.
+      const code = totp.take(this.clientId, secret);
+      if (!code.ok) return Promise.reject(new Error(`a TOTP code was already used in this 30-s step; next in ${Math.ceil(code.waitMs / 1000)} s`));
+      return dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal);
+    }, signal);
     if (issued instanceof DhanError) {
       const failure = issued;
       // Dhan issued nothing when it answered with a refusal or never saw the request: that
