@@ -59,6 +59,9 @@ const MAX_CREDENTIAL_ATTEMPTS = 2;
  * when Dhan refuses credentials or access. All state a restart needs lives in the store; what
  * lives here (backoff moment, refusal count) is safe to lose.
  */
+/** History's word for a Dhan call the keeper never heard back from because it stopped. */
+export const ABANDONED_MESSAGE = 'the keeper stopped before Dhan answered';
+
 export class AccountWorker {
   readonly clientId: string;
   private readonly log: Logger;
@@ -252,11 +255,12 @@ export class AccountWorker {
    * At start: a pending row means a crash mid-call (a renewal kills the old token at once), and any
    * stored token may have been killed while we were down. Reuse what Dhan confirms, replace the rest.
    */
-  recover(signal?: AbortSignal): Promise<void> {
+  recover(signal?: AbortSignal, abandonedAtStart?: number): Promise<void> {
     return this.singleFlight(async () => {
       const { store, clock } = this.deps;
       const now = clock.now();
-      const abandoned = store.abandonPending(this.clientId, now, 'the keeper stopped before Dhan answered');
+      // The keeper closes every account's pending rows in one commit at start and says how many were ours.
+      const abandoned = abandonedAtStart ?? store.abandonPending(this.clientId, now, ABANDONED_MESSAGE);
       const token = store.currentToken(this.clientId);
       if (!token || token.expiresAt <= now) return;
       const verdict = await this.checkToken(token, signal);

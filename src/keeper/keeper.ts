@@ -8,12 +8,21 @@ import type { Store } from '../store/index.js';
 import type { KeeperRequest } from '../store/types.js';
 import { TotpGuard } from '../totp.js';
 import type { StoredToken } from '../types.js';
-import { AccountWorker, type CommandOutcome, type TokenPublisher, type WorkerHooks } from './account-worker.js';
+import { ABANDONED_MESSAGE, AccountWorker, type CommandOutcome, type TokenPublisher, type WorkerHooks } from './account-worker.js';
 import type { ImportedToken } from './imported-token.js';
 import { Limiter } from './limiter.js';
+import { readiness, type Readiness, type ReadinessInput } from './readiness.js';
 import { Scheduler } from './scheduler.js';
 import { accountStatuses, type AccountStatus } from './status.js';
 import { noSweep, type SweepStarter } from './sweep.js';
+
+/**
+ * Dhan calls per second for checking stored tokens at start. Each account is its own Dhan user
+ * with its own limits; this bounds what one keeper sends in all, well under the ~20/s a single
+ * user may make to Dhan's non-trading APIs, and checks 10,000 stored tokens in about 17 minutes
+ * while serving all of them from the first second.
+ */
+export const STARTUP_CHECKS_PER_SECOND = 10;
 
 export interface KeeperDeps {
   readonly config: Config;
@@ -84,30 +93,63 @@ export class Keeper {
     });
   }
 
-  /** Registers accounts and lifts attention whose cause the config has since fixed. */
+  /** Registers accounts and lifts attention whose cause the config has since fixed, in one commit (one fsync, not one per account). */
   prepareAccounts(): void {
-    const { config, store, clock, log } = this.deps;
-    for (const account of config.accounts) {
-      const record = store.upsertAccount({ clientId: account.clientId, name: account.name, mode: account.mode });
-      if (record.attention && record.attentionFingerprint && record.attentionFingerprint !== account.credentialsFingerprint) {
-        store.transaction(() => {
-          store.updateAccount(account.clientId, { attention: null, attentionFingerprint: null, consecutiveFailures: 0 });
-          store.addEvent({ clientId: account.clientId, at: clock.now(), kind: 'reset', result: 'info', message: 'credentials changed in the config: automatic refresh resumes' });
-        });
-        log.info({ clientId: account.clientId }, 'credentials changed in the config; automatic refresh resumes');
-      }
+    const { config, store } = this.deps;
+    store.transaction(() => {
+      for (const account of config.accounts) this.prepareAccount(account);
+    });
+  }
+
+  private prepareAccount(account: Config['accounts'][number]): void {
+    const { store, clock, log } = this.deps;
+    const record = store.upsertAccount({ clientId: account.clientId, name: account.name, mode: account.mode });
+    if (record.attention && record.attentionFingerprint && record.attentionFingerprint !== account.credentialsFingerprint) {
+      store.transaction(() => {
+        store.updateAccount(account.clientId, { attention: null, attentionFingerprint: null, consecutiveFailures: 0 });
+        store.addEvent({ clientId: account.clientId, at: clock.now(), kind: 'reset', result: 'info', message: 'credentials changed in the config: automatic refresh resumes' });
+      });
+      log.info({ clientId: account.clientId }, 'credentials changed in the config; automatic refresh resumes');
     }
   }
 
-  /** Recovery (check stored tokens with Dhan), sinks rewritten from stored tokens, then the schedule. */
+
+  /**
+   * Interrupted calls closed, stored tokens checked with Dhan, sinks rewritten, then the schedule.
+   * Stored live tokens are served from the first moment; checking them is paced
+   * (STARTUP_CHECKS_PER_SECOND, after a first burst that start() awaits) so that a restart with
+   * 10,000 stored tokens neither bursts Dhan nor holds up the schedule. Accounts whose refresh
+   * was interrupted go first: their token may have died with it.
+   */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    const { store, clock } = this.deps;
     this.prepareAccounts();
+    const now = clock.now();
+    const abandoned = store.transaction(() => {
+      const counts = new Map<string, number>();
+      for (const clientId of this.workers.keys()) counts.set(clientId, store.abandonPending(clientId, now, ABANDONED_MESSAGE));
+      return counts;
+    });
     const signal = this.scheduler.signal;
-    await Promise.all([...this.workers.values()].map((w) => this.scheduler.track(w, () => w.recover(signal))));
+    const toCheck = [...this.workers.values()].filter((w) => this.liveToken(w.clientId) !== undefined);
+    toCheck.sort((a, b) => Number((abandoned.get(b.clientId) ?? 0) > 0) - Number((abandoned.get(a.clientId) ?? 0) > 0));
+    const check = (w: AccountWorker): Promise<void> => this.scheduler.track(w, () => w.recover(signal, abandoned.get(w.clientId) ?? 0));
+    await Promise.all(toCheck.splice(0, STARTUP_CHECKS_PER_SECOND).map(check));
     await this.republishAll(signal);
     this.scheduler.start();
+    this.paceChecks(toCheck, check);
+  }
+
+  /** One timer for all remaining start-up checks, STARTUP_CHECKS_PER_SECOND at a time. */
+  private paceChecks(queue: AccountWorker[], check: (w: AccountWorker) => Promise<void>): void {
+    if (queue.length === 0) return;
+    this.deps.clock.setTimer(1_000, () => {
+      if (this.scheduler.signal.aborted) return;
+      for (const w of queue.splice(0, STARTUP_CHECKS_PER_SECOND)) void check(w);
+      this.paceChecks(queue, check);
+    }, this.scheduler.signal);
   }
 
   async stop(): Promise<void> {
@@ -205,11 +247,21 @@ export class Keeper {
     return rows.map((row) => (this.workers.get(row.clientId)?.refreshing && row.state !== 'attention' ? { ...row, state: 'refreshing' } : row));
   }
 
-  readiness(): { ready: boolean; notReady: string[] } {
-    const notReady = this.statuses()
-      .filter((s) => s.state !== 'valid' && s.state !== 'refreshing')
-      .map((s) => `${s.clientId} (${s.name}): ${s.state}${s.attention ? ` — ${s.attention}` : ''}`);
-    return { ready: notReady.length === 0, notReady };
+  /** Asked by every /readyz probe: reads the store only for accounts without a live token. */
+  readiness(): Readiness {
+    const { store } = this.deps;
+    const accounts = [...this.workers.values()].map((worker): ReadinessInput => {
+      const live = this.liveToken(worker.clientId) !== undefined;
+      if (live) return { clientId: worker.clientId, live, hasToken: true, refreshing: worker.refreshing, attention: false };
+      return {
+        clientId: worker.clientId,
+        live,
+        hasToken: this.current.get(worker.clientId) != null,
+        refreshing: worker.refreshing,
+        attention: Boolean(store.getAccount(worker.clientId)?.attention),
+      };
+    });
+    return readiness(accounts);
   }
 }
 

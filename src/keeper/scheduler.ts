@@ -59,10 +59,12 @@ export class Scheduler {
   }
 
   start(): void {
-    for (const worker of this.deps.workers) {
-      this.tick(worker);
-      this.armProbe(worker, true);
-    }
+    this.batched(() => {
+      for (const worker of this.deps.workers) {
+        this.tick(worker);
+        this.armProbe(worker, true);
+      }
+    });
     this.stopSweep = this.deps.startSweep(() => this.sweep());
   }
 
@@ -77,9 +79,31 @@ export class Scheduler {
     const mono = this.monotonic();
     const jumped = Math.abs(wall - this.sweptAt.wall - (mono - this.sweptAt.mono)) > CLOCK_JUMP_MS;
     this.sweptAt = { wall, mono };
-    for (const worker of this.deps.workers) {
-      const due = this.actionDue.get(worker.clientId);
-      if (jumped || due === undefined || due <= wall) this.tick(worker);
+    this.batched(() => {
+      for (const worker of this.deps.workers) {
+        const due = this.actionDue.get(worker.clientId);
+        if (jumped || due === undefined || due <= wall) this.tick(worker);
+      }
+    });
+  }
+
+  /**
+   * Planning every account writes its next action moment: one commit for all of them rather than
+   * one fsync per account (10,000 at start). Work a plan starts only reaches Dhan after this
+   * synchronous loop has returned (every call awaits the limiter first), so what a worker
+   * writes before a call is still durable before the call.
+   */
+  private batched(fn: () => void): void {
+    let ran = false;
+    try {
+      this.deps.store.transaction(() => {
+        ran = true;
+        fn();
+      });
+    } catch (err) {
+      // Timers are armed either way; a lost commit costs only the stored next-action moments.
+      this.deps.log.error({ err: errorMessage(err) }, ran ? 'committing the plans of all accounts failed' : 'planning all accounts in one commit failed; planning them one by one');
+      if (!ran) fn();
     }
   }
 

@@ -20,9 +20,9 @@ export interface TokenProvider {
   isKnownClient(clientId: string): boolean;
   statuses(): AccountStatus[];
   /**
-   * Store open and every account has a live token or a refresh in progress.
-   * `notReady` holds lines like "1000000001 (main): expired" — never a secret, since
-   * /readyz answers without authentication.
+   * Every account has a live token that liveToken() would hand out now. `notReady` says how
+   * many are missing and why in a few aggregated lines (never one per account, never a
+   * secret: /readyz answers without authentication).
    */
   readiness(): { ready: boolean; notReady: string[] };
 }
