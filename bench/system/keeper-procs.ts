@@ -61,7 +61,7 @@ export function writeKeeperConfig(dir: string, count: number, simUrl: string, po
     accounts.push(`  - { clientId: "${clientIdOf(i)}", name: a${i}, pin: "${PIN}", totpSecret: ${TOTP_SECRET}, sinks: [] }`);
   }
   // Old builds reject the key; the "before" figures were taken with BENCH_NO_MAX_LONG_POLLS=1.
-  const maxLongPolls = process.env['BENCH_NO_MAX_LONG_POLLS'] === '1' ? '' : '  maxLongPolls: 1024\n';
+  const maxLongPolls = process.env['BENCH_NO_MAX_LONG_POLLS'] === '1' ? '' : '  maxLongPolls: 1000\n';
   const yaml = `storage:
   path: ./keeper.db
 dhan:

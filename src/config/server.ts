@@ -3,7 +3,7 @@ import { at, type Ctx, type Warn } from './context.js';
 import { describe, firstUser, isObject, kindOf, passed, required, show } from './issues.js';
 import { given, inlineSecret, secretFile, twins } from './secrets.js';
 import type { AccountConfig, ServerConfig } from './types.js';
-import { listenAddress, name } from './values.js';
+import { listenAddress, name, wholeNumber } from './values.js';
 import { isLoopbackHost } from '../loopback.js';
 
 // Short keys can be guessed over the network; 16 random characters are well out of reach.
@@ -59,6 +59,8 @@ export function serverSchema(ctx: Ctx) {
       .array(apiKeySchema(ctx))
       .superRefine(noSharedKeys, { when: (payload) => Array.isArray(payload.value) })
       .prefault([]),
+    // A parked long-poll holds a connection; the server takes at most 1,024, so some stay free for others.
+    maxLongPolls: wholeNumber(1, 1000).optional(),
   });
 }
 
@@ -89,7 +91,8 @@ export function toServerConfig(server: z.output<ReturnType<typeof serverSchema>>
     }
     return { name: key.name, key: secret.value, clients: key.clients };
   });
-  return { listen: server.listen, apiKeys };
+  // Left out when not given, so the server's own default (256) applies.
+  return { listen: server.listen, apiKeys, ...(server.maxLongPolls !== undefined ? { maxLongPolls: server.maxLongPolls } : {}) };
 }
 
 /**

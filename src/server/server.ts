@@ -40,7 +40,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   assertSafeBind(config);
   const clock = options.clock ?? systemClock;
   const log = options.log.child({ component: 'server' });
-  const polls = new LongPolls(options.maxLongPolls ?? DEFAULT_MAX_LONG_POLLS, clock);
+  const polls = new LongPolls(options.maxLongPolls ?? config.maxLongPolls ?? DEFAULT_MAX_LONG_POLLS, clock);
   const deps: ServerDeps = {
     provider: options.provider,
     keys: new ApiKeyRing(config.apiKeys),
