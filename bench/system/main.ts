@@ -33,7 +33,9 @@ const sizes = (process.env['BENCH_SIZES'] ?? '1,20,100,1000,10000').split(',').m
 const loadSizes = new Set((process.env['BENCH_LOAD_SIZES'] ?? '20,1000,10000').split(',').map(Number));
 const LONG_POLL_SIZE = Number(process.env['BENCH_LONG_POLL_SIZE'] ?? 20);
 const PARKED = 1000;
-const IDLE_WINDOW_S = Number(process.env['BENCH_IDLE_SECONDS'] ?? 20);
+const IDLE_WINDOW_S = Number(process.env['BENCH_IDLE_SECONDS'] ?? 30);
+// Start-up leaves work behind (sinks, history, JIT, the garbage of loading 10,000 accounts): idle is what follows.
+const SETTLE_S = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 15);
 const COLD_START_LIMIT_MS = 600_000;
 const POLL_MS = 200;
 
@@ -107,7 +109,7 @@ async function scenario(count: number): Promise<Row> {
     }
 
     // Idle: every token live, nothing to do but probes and housekeeping.
-    await sleep(3_000);
+    await sleep(SETTLE_S * 1000);
     const callsBefore = await simCalls(sim.url);
     const idleCpuPct = await idleCpu(keeper.pid!, IDLE_WINDOW_S);
     const idleDhanCallsPerS = ((await simCalls(sim.url)) - callsBefore) / IDLE_WINDOW_S;
@@ -182,7 +184,7 @@ async function main(): Promise<void> {
   const bareIdle = { cpuPct: bareCpu, rssMb: rssMb(bare.proc.pid!) };
   await stop(bare.proc);
   process.stdout.write(`bare node:http baseline: idle CPU ${f2(bareIdle.cpuPct)}% of a core, RSS ${f0(bareIdle.rssMb)} MB\n`);
-  process.stdout.write(`wrk: ${WRK.threads} thread, ${WRK.connections} connections, ${WRK.seconds} s per run; idle window ${IDLE_WINDOW_S} s\n\n`);
+  process.stdout.write(`wrk: ${WRK.threads} thread, ${WRK.connections} connections, ${WRK.seconds} s per run; idle window ${IDLE_WINDOW_S} s after ${SETTLE_S} s of settling\n\n`);
 
   const rows: Row[] = [];
   for (const count of sizes) {
