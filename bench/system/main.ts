@@ -20,7 +20,7 @@ import {
   writeSimAccounts,
   type Setup,
 } from './keeper-procs.js';
-import { haveWrk, warmWrk, WRK, wrk, type LoadResult } from './wrk.js';
+import { compare, haveWrk, WRK, type LoadResult } from './wrk.js';
 
 /*
  * The keeper as a user runs it, from outside: `dist/cli.js run` and `dist/cli.js simulate` as
@@ -125,10 +125,8 @@ async function scenario(count: number): Promise<Row> {
       const body = await (await fetch(tokenUrl, { headers: auth })).text();
       const bare = await startBare(body);
       try {
-        warmWrk(`${bare.url}/v1/tokens/${id}`, auth);
-        warmWrk(tokenUrl, auth);
-        row.token = { bare: wrk(`${bare.url}/v1/tokens/${id}`, auth), keeper: wrk(tokenUrl, auth) };
-        row.healthz = { bare: wrk(`${bare.url}/healthz`), keeper: wrk(`${setup.url}/healthz`) };
+        row.token = compare(`${bare.url}/v1/tokens/${id}`, tokenUrl, auth);
+        row.healthz = compare(`${bare.url}/healthz`, `${setup.url}/healthz`);
         if (count === LONG_POLL_SIZE) {
           const bareWake = await parkAndWake(`${bare.url}/park`, PARKED, {}, async () => {
             await fetch(`${bare.url}/wake`);
@@ -184,7 +182,7 @@ async function main(): Promise<void> {
   const bareIdle = { cpuPct: bareCpu, rssMb: rssMb(bare.proc.pid!) };
   await stop(bare.proc);
   process.stdout.write(`bare node:http baseline: idle CPU ${f2(bareIdle.cpuPct)}% of a core, RSS ${f0(bareIdle.rssMb)} MB\n`);
-  process.stdout.write(`wrk: ${WRK.threads} thread, ${WRK.connections} connections, ${WRK.seconds} s per run; idle window ${IDLE_WINDOW_S} s after ${SETTLE_S} s of settling\n\n`);
+  process.stdout.write(`wrk: ${WRK.threads} thread, ${WRK.connections} connections, ${WRK.seconds} s per run, best of ${process.env['BENCH_ROUNDS'] ?? 3} alternating rounds; idle window ${IDLE_WINDOW_S} s after ${SETTLE_S} s of settling\n\n`);
 
   const rows: Row[] = [];
   for (const count of sizes) {

@@ -6,7 +6,7 @@ export interface LoadResult {
   readonly non2xx: number;
 }
 
-export const WRK = { threads: 1, connections: 32, seconds: Number(process.env['BENCH_WRK_SECONDS'] ?? 4) } as const;
+export const WRK = { threads: 1, connections: 32, seconds: Number(process.env['BENCH_WRK_SECONDS'] ?? 3) } as const;
 
 /** A short run first, so that neither side is measured while its JIT is still cold. */
 export function warmWrk(url: string, headers: Readonly<Record<string, string>> = {}): LoadResult {
@@ -34,4 +34,23 @@ export function haveWrk(): boolean {
     // wrk --version exits 1 after printing its version; only a missing binary is ENOENT.
     return (err as NodeJS.ErrnoException).code !== 'ENOENT';
   }
+}
+
+/**
+ * Alternating rounds of the baseline and the keeper, best round of each: on a shared machine a
+ * neighbour's burst lands in one round, and the best round is the one it spared. Both sides get
+ * the same treatment, so the ratio stays fair.
+ */
+export function compare(bareUrl: string, keeperUrl: string, headers: Readonly<Record<string, string>> = {}): { bare: LoadResult; keeper: LoadResult } {
+  const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
+  const best = (a: LoadResult | undefined, b: LoadResult): LoadResult => (a === undefined || b.rps > a.rps ? b : a);
+  let bare: LoadResult | undefined;
+  let keeper: LoadResult | undefined;
+  warmWrk(bareUrl, headers);
+  warmWrk(keeperUrl, headers);
+  for (let i = 0; i < rounds; i++) {
+    bare = best(bare, wrk(bareUrl, headers));
+    keeper = best(keeper, wrk(keeperUrl, headers));
+  }
+  return { bare: bare!, keeper: keeper! };
 }

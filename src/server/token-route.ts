@@ -10,6 +10,7 @@ const NO_TOKEN_RETRY_AFTER_S = 5;
 const BUSY_RETRY_AFTER_S = 5;
 const CLOSING_RETRY_AFTER_S = 1;
 const CLIENT_ID = /^\d{1,32}$/;
+const NO_QUERY = { ok: true, query: { after: undefined, waitSeconds: 0 } } as const;
 
 /**
  * GET /v1/tokens/{clientId}[?after=FP][&wait=S]. Checks run auth → permission → existence,
@@ -31,7 +32,8 @@ export async function serveToken(deps: ServerDeps, ctx: RequestContext, rawClien
     sendError(ctx.res, 404, 'unknown-client', 'no account with this client id is configured');
     return;
   }
-  const parsed = parseTokenQuery(ctx.url.searchParams);
+  // Most requests carry no query: skip building URLSearchParams for them.
+  const parsed = ctx.url.search === '' ? NO_QUERY : parseTokenQuery(ctx.url.searchParams);
   if (!parsed.ok) {
     sendError(ctx.res, 400, 'bad-request', parsed.message);
     return;
