@@ -256,7 +256,7 @@ export class Keeper {
       return {
         clientId: worker.clientId,
         live,
-        hasToken: this.current.get(worker.clientId) != null,
+        hasToken: (this.current.get(worker.clientId) ?? null) !== null,
         refreshing: worker.refreshing,
         attention: Boolean(store.getAccount(worker.clientId)?.attention),
       };
