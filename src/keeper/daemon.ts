@@ -98,6 +98,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       timezone: config.dhan.timezone,
       provider: keeper,
       metricsRegistry: metrics.registry,
+      onRejected: (reason) => metrics.recordApiRejection(reason),
       log,
       clock,
     });

@@ -3,7 +3,9 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ApiKeyRing } from './auth.js';
+import type { ConnectionGuard } from './connection-guard.js';
 import type { LongPolls } from './long-polls.js';
+import type { RejectionLog, RejectionReason } from './rejections.js';
 import type { TokenProvider } from './types.js';
 
 /** What every route may use; built once per server. */
@@ -15,6 +17,8 @@ export interface ServerDeps {
   readonly zone: string;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly rejections: RejectionLog;
+  readonly connections: ConnectionGuard;
 }
 
 /** One request. `signal` aborts when the consumer goes away before its answer is written. */
@@ -25,7 +29,7 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   readonly remote: string;
   /** Filled in by routes for the access log; never a secret. */
-  readonly logFields: { keyName?: string; clientId?: string };
+  readonly logFields: { keyName?: string; clientId?: string; rejected?: RejectionReason };
 }
 
 export type Route = (deps: ServerDeps, ctx: RequestContext) => void | Promise<void>;

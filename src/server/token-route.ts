@@ -25,16 +25,18 @@ export async function serveToken(deps: ServerDeps, ctx: RequestContext, rawClien
   const clientId = CLIENT_ID.test(rawClientId) ? rawClientId : '';
   ctx.logFields.clientId = clientId || 'invalid';
   if (!mayRead(key, clientId)) {
-    deps.log.warn({ keyName: key.name, remote: ctx.remote, clientId: clientId || 'invalid' }, 'API key is not allowed this client');
+    ctx.logFields.rejected = 'forbidden';
     sendError(ctx.res, 403, 'forbidden', `API key "${key.name}" may not read this client's token — list the client in its clients`);
     return;
   }
   if (!deps.provider.isKnownClient(clientId)) {
+    ctx.logFields.rejected = 'unknown-client';
     sendError(ctx.res, 404, 'unknown-client', 'no account with this client id is configured');
     return;
   }
   const parsed = parseTokenQuery(ctx.url.searchParams);
   if (!parsed.ok) {
+    ctx.logFields.rejected = 'bad-request';
     sendError(ctx.res, 400, 'bad-request', parsed.message);
     return;
   }

@@ -4,6 +4,7 @@ import type { ServerConfig } from '../config/types.js';
 import type { AccountStatus } from '../keeper/status.js';
 import type { Logger } from '../log.js';
 import type { PublishedToken, StoredToken } from '../types.js';
+import type { RejectionReason } from './rejections.js';
 
 /**
  * What the server needs from the keeper. The server only reads committed state: it never
@@ -39,6 +40,10 @@ export interface ServerOptions {
   readonly clock?: Clock;
   /** Concurrent long-polls beyond this get 503; default 256. */
   readonly maxLongPolls?: number;
+  /** Sockets held at once (strangers' idle ones are dropped first to make room); default 1024. */
+  readonly maxConnections?: number;
+  /** Counts every refused request and shed connection, e.g. into dhan_token_api_rejected_total. */
+  readonly onRejected?: (reason: RejectionReason) => void;
 }
 
 export interface RunningServer {
