@@ -164,10 +164,19 @@ export class AccountWorker {
       }
       const before = store.currentToken(this.clientId)?.id;
       await this.perform(method, signal);
+      // A renewal that found the token dead (or not renewable) leaves the fallback to the plan:
+      // the person asked for a live token, so the request's outcome includes that fallback.
+      let fellBack = false;
+      const renewed = store.currentToken(this.clientId);
+      if (method === 'renew' && !(renewed && renewed.id !== before) && this.plan().action === 'generate') {
+        fellBack = true;
+        await this.perform('generate', signal);
+      }
       const after = store.currentToken(this.clientId);
+      const done = fellBack ? 'renewal refused; generated instead' : method === 'renew' ? 'renewed' : 'generated';
       outcome =
         after && after.id !== before
-          ? { ok: true, message: `${method === 'renew' ? 'renewed' : 'generated'}: new token ${tokenFingerprint(after.accessToken)} valid until ${new Date(after.expiresAt).toISOString()}` }
+          ? { ok: true, message: `${done}: new token ${tokenFingerprint(after.accessToken)} valid until ${new Date(after.expiresAt).toISOString()}` }
           : { ok: false, message: `${method} failed: ${store.getAccount(this.clientId)?.lastResult ?? 'see history'}` };
     });
     return outcome;

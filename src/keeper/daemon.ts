@@ -68,6 +68,10 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     store.close();
     throw err;
   }
+  // A CLI command the previous daemon took and died carrying out: its CLI already said so;
+  // here the row gets its end (the history shows what the call did, if anything).
+  const abandoned = store.failAbandonedRequests('the keeper stopped while carrying out the command; see history for what happened');
+  if (abandoned > 0) log.warn({ count: abandoned }, 'marked CLI commands failed that the previous keeper took and never finished');
 
   const timers: NodeJS.Timeout[] = [];
   let server: RunningServer | undefined;

@@ -377,6 +377,14 @@ export class Store {
     return this.#sql.cancelRequest.run({ id, result }).changes === 1;
   }
 
+  /**
+   * For a daemon at start: requests a previous daemon took but never completed (it died while
+   * carrying them out) are failed with `result`, so that no row stays `taken` forever.
+   */
+  failAbandonedRequests(result: string): number {
+    return this.#sql.failAbandonedRequests.run({ result }).changes;
+  }
+
   getRequest(id: number): KeeperRequest | undefined {
     const row = this.#sql.getRequest.get(id);
     return row === undefined ? undefined : toRequest(row);
@@ -681,5 +689,8 @@ function prepareStatements(db: Database.Database) {
       `UPDATE requests SET status = 'failed', result = @result, payload = NULL WHERE id = @id AND status = 'queued'`,
     ),
     getRequest: db.prepare<[number], RequestRow>(`SELECT * FROM requests WHERE id = ?`),
+    failAbandonedRequests: db.prepare<{ result: string }>(
+      `UPDATE requests SET status = 'failed', result = @result, payload = NULL WHERE status = 'taken'`,
+    ),
   };
 }
