@@ -5,6 +5,7 @@ import { ConfigError } from '../errors.js';
 import { Problems } from './context.js';
 import { prepareTree } from './env.js';
 import { describeFsError, looseModeWarning } from './files.js';
+import { inlineSecretKeys } from './inline-secrets.js';
 import { messageFor, problemsOf } from './issues.js';
 import { configSchema, toConfig } from './schema.js';
 import type { Config } from './types.js';
@@ -39,12 +40,16 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, o
     ]);
   }
   const problems = new Problems();
-  const modeWarning = looseModeWarning(sourcePath, statSync(sourcePath));
-  if (modeWarning !== undefined) problems.warn('', modeWarning);
-
   const unresolved = new Set<string>();
   const skipSecrets = options.secrets === 'skip';
   const raw = parseYaml(sourcePath, text);
+  // Only a config that holds a secret itself must be private; telling someone to chmod 600 the
+  // systemd layout's 0640 config (references only) would lock the service user out.
+  const inline = inlineSecretKeys(raw);
+  const modeWarning = inline.length > 0 ? looseModeWarning(sourcePath, statSync(sourcePath)) : undefined;
+  if (modeWarning !== undefined) {
+    problems.warn('', `${modeWarning} — it holds ${inline.join(', ')} inline (or move them to …File references, and the file may stay group-readable)`);
+  }
   const tree = prepareTree(skipSecrets ? withPlaceholderSecrets(raw) : raw, env, '', problems, unresolved);
   const ctx = { sourcePath, baseDir: dirname(sourcePath), permissionChecked: new Set([sourcePath]) };
   // An empty file is an empty mapping: it lacks only accounts.

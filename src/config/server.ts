@@ -53,12 +53,27 @@ function apiKeySchema(ctx: Ctx) {
 type ParsedApiKey = z.output<ReturnType<typeof apiKeySchema>>;
 
 export function serverSchema(ctx: Ctx) {
-  return z.strictObject({
-    listen: listenAddress.prefault('127.0.0.1:9470'),
-    apiKeys: z
-      .array(apiKeySchema(ctx))
-      .superRefine(noSharedKeys, { when: (payload) => Array.isArray(payload.value) })
-      .prefault([]),
+  return z
+    .strictObject({
+      listen: listenAddress.prefault('127.0.0.1:9470'),
+      apiKeys: z
+        .array(apiKeySchema(ctx))
+        .superRefine(noSharedKeys, { when: (payload) => Array.isArray(payload.value) })
+        .prefault([]),
+    })
+    .superRefine(openBindNeedsKeys);
+}
+
+/**
+ * The same rule the server enforces at start (assertSafeBind), as a config error: check-config
+ * must refuse what run would refuse, and run must exit 2 so that systemd does not restart it.
+ */
+function openBindNeedsKeys(server: { listen: { host: string; port: number }; apiKeys: readonly unknown[] }, issues: z.core.$RefinementCtx): void {
+  if (server.apiKeys.length > 0 || isLoopbackHost(server.listen.host)) return;
+  issues.addIssue({
+    code: 'custom',
+    path: ['listen'],
+    message: `${server.listen.host} is reachable from other machines and no API key is configured — use 127.0.0.1:PORT, or add server.apiKeys (and a TLS proxy in front)`,
   });
 }
 
