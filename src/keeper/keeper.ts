@@ -6,7 +6,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import type { KeeperRequest } from '../store/types.js';
-import { TotpGuard } from '../totp.js';
+import { TotpGuard, totpStep } from '../totp.js';
 import type { StoredToken } from '../types.js';
 import { AccountWorker, type CommandOutcome, type TokenPublisher, type WorkerHooks } from './account-worker.js';
 import type { ImportedToken } from './imported-token.js';
@@ -40,7 +40,13 @@ export class Keeper {
   constructor(private readonly deps: KeeperDeps) {
     const { config, store, clock, log } = deps;
     const limiter = new Limiter(config.dhan.maxConcurrency);
-    const totp = new TotpGuard(clock);
+    // The worker records lastGenerateAt in the transaction that records the generation attempt,
+    // after taking the code: its step is the step used (or, across a boundary, a later one, which
+    // only waits longer). So the guard survives a restart without a column of its own.
+    const totp = new TotpGuard(clock, (clientId) => {
+      const at = store.getAccount(clientId)?.lastGenerateAt;
+      return at === null || at === undefined ? undefined : totpStep(at);
+    });
     const hooks: WorkerHooks = {
       tokenChanged: (clientId, token) => {
         deps.hooks?.tokenChanged?.(clientId, token);
