@@ -5,6 +5,7 @@ import { systemClock } from '../clock.js';
 import { DhanClient } from '../dhan/index.js';
 import { KeeperError, UsageError, errorMessage } from '../errors.js';
 import { executeCommand } from '../keeper/handoff.js';
+import { timesInZone } from './message-times.js';
 import { prepareImport } from '../keeper/imported-token.js';
 import { judgeImport } from '../keeper/import-rules.js';
 import { looksLikeToken, tryReadExpiry } from '../dhan/expiry.js';
@@ -103,8 +104,9 @@ export function registerImport(program: Command): void {
     });
     if (!verdict.ok) throw new KeeperError(`import-${verdict.reason}`, verdict.message, verdict.hint === undefined ? {} : { hint: verdict.hint });
     const outcome = await executeCommand(config, account.clientId, { action: 'import', token: imported }, { loadFullConfig: () => loadCommandConfig(opts, { quiet: true }) });
-    if (!outcome.ok) throw new KeeperError('import-failed', outcome.message);
-    process.stdout.write(`${outcome.message}\n`);
+    const message = timesInZone(outcome.message, config.dhan.timezone);
+    if (!outcome.ok) throw new KeeperError('import-failed', message);
+    process.stdout.write(`${message}\n`);
   });
 }
 
