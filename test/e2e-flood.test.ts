@@ -1,7 +1,6 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/clock.js';
@@ -24,8 +23,9 @@ const MAIN = '1000000501';
 const BOT_KEY = randomBytes(24).toString('hex');
 const FLOOD_CONNECTIONS = 1_100;
 const FLOOD_MS = 10_000;
-const NORMAL_TIMEOUT_MS = 5_000;
-// The test process holds the flood's sockets; the keeper holds as many again on its side.
+// Generous on a loaded CI machine: the point is that every request is answered at all.
+const NORMAL_TIMEOUT_MS = 10_000;
+// The attacker process holds the flood's sockets; the keeper holds as many again on its side.
 const FDS_NEEDED = FLOOD_CONNECTIONS + 500;
 
 function openFileLimit(): number {
@@ -66,50 +66,64 @@ function freshGet(path: string, key?: string): Promise<Answer> {
 type Attack = 'keep-alive' | 'slowloris';
 
 /**
- * FLOOD_CONNECTIONS sockets that reconnect whenever the keeper closes them. `keep-alive` asks
- * for a token without a key at once and every 3 s; `slowloris` sends a request line and then
- * one header line a second, never finishing.
+ * The attacker, in a process of its own as a local attacker would be (and so that its 1,100
+ * sockets do not slow the event loop that measures the bots' answers). FLOOD_CONNECTIONS
+ * sockets reconnect whenever the keeper closes them: `keep-alive` asks for a token without a
+ * key every 3 s (spread over the 3 s), `slowloris` sends a request line and then one header
+ * line a second, never finishing. It prints its connect count when told to stop (stdin closes).
  */
-function flood(attack: Attack): { stop: () => void; connects: () => number } {
-  let stopped = false;
-  let connects = 0;
-  const sockets = new Set<Socket>();
-  const open = (): void => {
-    if (stopped) return;
-    connects++;
-    const socket = connect(port, '127.0.0.1');
-    sockets.add(socket);
-    let timer: NodeJS.Timeout | undefined;
-    socket.on('connect', () => {
-      if (attack === 'keep-alive') {
-        const ask = (): void => void socket.write(`GET /v1/tokens/${MAIN} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n`);
-        // Spread over the 3 s so that the flood is ~370 requests a second, not a burst.
-        timer = setTimeout(() => {
-          ask();
-          timer = setInterval(ask, 3_000);
-        }, Math.random() * 3_000);
-      } else {
-        socket.write(`GET /v1/tokens/${MAIN} HTTP/1.1\r\nHost: 127.0.0.1\r\n`);
-        timer = setInterval(() => socket.write(`X-Slow-${connects}: 1\r\n`), 1_000);
-      }
-    });
-    socket.on('data', () => undefined);
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      clearInterval(timer);
-      sockets.delete(socket);
-      // An attacker comes straight back.
-      setTimeout(open, 100);
-    });
-  };
-  for (let i = 0; i < FLOOD_CONNECTIONS; i++) open();
+const ATTACKER = `
+const { connect } = require('node:net');
+const [port, attack, count, path] = process.argv.slice(1);
+let stopped = false;
+let connects = 0;
+const sockets = new Set();
+const open = () => {
+  if (stopped) return;
+  connects++;
+  const socket = connect(Number(port), '127.0.0.1');
+  sockets.add(socket);
+  let timer;
+  socket.on('connect', () => {
+    if (attack === 'keep-alive') {
+      const ask = () => socket.write('GET ' + path + ' HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: keep-alive\\r\\n\\r\\n');
+      timer = setTimeout(() => { ask(); timer = setInterval(ask, 3000); }, Math.random() * 3000);
+    } else {
+      socket.write('GET ' + path + ' HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n');
+      timer = setInterval(() => socket.write('X-Slow-' + connects + ': 1\\r\\n'), 1000);
+    }
+  });
+  socket.on('data', () => undefined);
+  socket.on('error', () => undefined);
+  socket.on('close', () => {
+    clearTimeout(timer);
+    clearInterval(timer);
+    sockets.delete(socket);
+    setTimeout(open, 100); // an attacker comes straight back
+  });
+};
+for (let i = 0; i < Number(count); i++) open();
+process.stdin.resume();
+process.stdin.on('end', () => {
+  stopped = true;
+  for (const s of sockets) s.destroy();
+  process.stdout.write(String(connects) + '\\n');
+  process.exit(0);
+});
+`;
+
+function flood(attack: Attack): { stop: () => Promise<number> } {
+  const child = spawn(process.execPath, ['-e', ATTACKER, String(port), attack, String(FLOOD_CONNECTIONS), `/v1/tokens/${MAIN}`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => (out += chunk));
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   return {
-    stop: () => {
-      stopped = true;
-      for (const socket of sockets) socket.destroy();
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+      return Number(out.trim());
     },
-    connects: () => connects,
   };
 }
 
@@ -201,8 +215,7 @@ describe('a flood of connections without a key', () => {
           await sleep(1_000);
         }
         await Promise.all(rounds);
-        const connects = attacker.connects();
-        attacker.stop();
+        const connects = await attacker.stop();
         for (const [what, list] of Object.entries(answers)) {
           const ok = list.filter((a) => a.status === 200).length;
           report.push(
