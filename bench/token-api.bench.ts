@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, bench, describe } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { startServer, type RunningServer, type TokenProvider } from '../src/server/index.js';
-import type { StoredToken } from '../src/types.js';
+import type { StoredToken } from '../src/tokens.js';
 
 /**
  * GET /v1/tokens/{id} with auth, against the baseline of a bare node:http server answering the

@@ -7,8 +7,8 @@ import { loadConfig } from './config/index.js';
 import { startDaemon, type RunningDaemon } from './keeper/daemon.js';
 import { createLogger } from './log.js';
 import { startSimulator } from './sim/index.js';
-import type { Simulator } from './sim/types.js';
-import { tokenFingerprint } from './fingerprint.js';
+import type { Simulator } from './sim/simulator-api.js';
+import { tokenFingerprint } from './token-fingerprint.js';
 
 export const DEMO_CLIENT_ID = '1000000001';
 /** A well-known test secret: the demo's "Dhan" is a simulator on loopback, nothing real. */
@@ -93,6 +93,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   };
   const unsubscribe = daemon.keeper.onTokenChange(() => describe());
   if (daemon.keeper.liveToken(DEMO_CLIENT_ID)) describe();
+  print(`demo: status page at ${daemon.url}/ (open it in a browser)`);
   print(`demo: token API and metrics at ${daemon.url} (try ${daemon.url}/metrics)`);
   print(`demo: in another terminal: ${cliInvocation()} status --config ${configPath}`);
   print('demo: press Ctrl-C to stop');

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from './clock.js';
-import type { DhanCallReport, DhanEndpoint } from './dhan/types.js';
-import { REJECTION_REASONS, type RejectionReason } from './server/rejections.js';
+import type { DhanCallReport, DhanEndpoint } from './dhan/dhan-api.js';
+import { REJECTION_REASONS, type RejectionReason } from './rejection-reasons.js';
 
 /**
  * One account as the metrics see it, read at scrape time. Times are epoch ms. Nothing in
@@ -82,7 +82,7 @@ const seconds = (ms: number): number => ms / 1000;
 
 /**
  * Metrics in a registry of our own: prom-client's global one collides across test suites
- * and with any host application (STYLE.md §9).
+ * and with any host application.
  *
  * Gauges about accounts are computed at scrape time from `snapshot()` — reset, then set — so
  * they are never stale and a removed account disappears. Counters are per process: they
@@ -123,7 +123,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   accountGauge('dhan_token_obtained_timestamp_seconds', 'When the current token was obtained (Unix seconds).', (a) =>
     a.obtainedAt === null ? null : seconds(a.obtainedAt),
   );
-  accountGauge('dhan_token_next_refresh_timestamp_seconds', 'When the keeper plans to renew or generate next (Unix seconds).', (a) =>
+  accountGauge('dhan_token_next_refresh_timestamp_seconds', 'When the keeper plans to renew or generate next, a due renewal.refreshAt included (Unix seconds).', (a) =>
     a.nextActionAt === null ? null : seconds(a.nextActionAt),
   );
   accountGauge('dhan_token_valid', '1 while the account has a token that has not expired, else 0.', (a, now) =>

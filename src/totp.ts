@@ -5,7 +5,7 @@ export const TOTP_STEP_MS = 30_000;
 
 /**
  * Authenticator apps commonly hand out 16-character (80-bit) secrets; otplib v13 refuses
- * anything under 16 bytes by default, which would reject a user's real secret (DHAN-API.md).
+ * anything under 16 bytes by default, which would reject a user's real secret (docs/dhan-quirks.md, "TOTP").
  */
 const guardrails = createGuardrails({ MIN_SECRET_BYTES: 10 });
 

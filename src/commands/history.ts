@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import type { HistoryEvent } from '../store/types.js';
+import type { HistoryEvent } from '../store/records.js';
 import { isoInZone } from '../time-format.js';
-import { findAccount, loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './context.js';
+import { findAccount, loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './command-config.js';
 
 // Far more than history keeps in 90 days; and SQLite's LIMIT is a signed 64-bit integer, which
 // a JavaScript number past 2^53 does not round-trip to ("datatype mismatch").

@@ -9,8 +9,8 @@ import { timesInZone } from './message-times.js';
 import { prepareImport } from '../keeper/imported-token.js';
 import { judgeImport } from '../keeper/import-rules.js';
 import { looksLikeToken, tryReadExpiry } from '../dhan/expiry.js';
-import type { TokenSource } from '../types.js';
-import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, openStoreForReading, withConfigOption, type ConfigOption } from './context.js';
+import type { TokenSource } from '../tokens.js';
+import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, openStoreForReading, withConfigOption, type ConfigOption } from './command-config.js';
 
 interface ImportOptions extends ConfigOption {
   tokenFile?: string;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { KeeperError } from '../errors.js';
 import { executeCommand } from '../keeper/handoff.js';
 import { timesInZone } from './message-times.js';
-import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './context.js';
+import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './command-config.js';
 
 type OneShotAction = 'renew' | 'generate' | 'reset';
 

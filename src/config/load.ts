@@ -4,13 +4,13 @@ import { LineCounter, parseDocument } from 'yaml';
 import { InputTooLargeError, readFileBounded } from '../bounded-read.js';
 import { duplicateKeys } from './yaml-keys.js';
 import { ConfigError } from '../errors.js';
-import { Problems } from './context.js';
+import { Problems } from './problems.js';
 import { prepareTree } from './env.js';
 import { describeFsError, looseModeWarning } from './files.js';
 import { inlineSecretKeys } from './inline-secrets.js';
 import { messageFor, problemsOf } from './issues.js';
 import { configSchema, toConfig } from './schema.js';
-import type { Config } from './types.js';
+import type { Config } from './config.js';
 import { blankSecrets, withPlaceholderSecrets } from './without-secrets.js';
 
 export interface LoadOptions {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { at, type Ctx, type Warn } from './context.js';
+import { at, type Ctx, type Warn } from './problems.js';
 import { describe, firstUser, isObject, kindOf, passed, required, show } from './issues.js';
 import { given, inlineSecret, secretFile, twins } from './secrets.js';
-import type { AccountConfig, ServerConfig } from './types.js';
+import type { AccountConfig, ServerConfig } from './config.js';
 import { listenAddress, name } from './values.js';
 import { isLoopbackHost } from '../loopback.js';
 
@@ -36,6 +36,7 @@ function apiKeySchema(ctx: Ctx) {
           key: inlineSecret('key', 'keyFile').optional(),
           keyFile: secretFile(ctx).optional(),
           clients: required(clients, 'list the client ids this key may read, or ["*"] for all'),
+          ui: z.boolean({ error: (issue) => `${describe(issue.input)} is not true or false — set ui: true to let this key open the status page` }).optional(),
         },
         {
           error: (issue) =>
@@ -44,7 +45,7 @@ function apiKeySchema(ctx: Ctx) {
       )
       .refine((key) => key.key !== undefined || key.keyFile !== undefined, {
         path: ['key'],
-        message: 'missing — set key (e.g. ${BOT_KEY}) or keyFile',
+        error: 'missing — set key (e.g. ${BOT_KEY}) or keyFile',
         when: (payload) => isObject(payload.value),
       }),
   );
@@ -102,7 +103,7 @@ export function toServerConfig(server: z.output<ReturnType<typeof serverSchema>>
     if (secret.value.length < MIN_KEY_LENGTH) {
       warn(secret.path, `is shorter than ${MIN_KEY_LENGTH} characters — use a long random key (openssl rand -hex 32)`);
     }
-    return { name: key.name, key: secret.value, clients: key.clients };
+    return { name: key.name, key: secret.value, clients: key.clients, ...(key.ui === true ? { ui: true as const } : {}) };
   });
   return { listen: server.listen, apiKeys };
 }

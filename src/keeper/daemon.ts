@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
+import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type AccountMetricsSnapshot, type Metrics } from '../metrics.js';
@@ -11,6 +11,7 @@ import { assembleKeeper } from './assemble.js';
 import type { Keeper } from './keeper.js';
 import { Lease } from './lease.js';
 import { cronSweep, type SweepStarter } from './sweep.js';
+import { UiFeed } from './ui-feed.js';
 
 export interface DaemonOptions {
   readonly log: Logger;
@@ -84,6 +85,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     const nameOf = new Map(config.accounts.map((a) => [a.clientId, a.name]));
     const name = (clientId: string): string => nameOf.get(clientId) ?? clientId;
     const metrics = wireMetrics(config, store, clock);
+    const feed = new UiFeed(config, store, clock);
     keeper = assembleKeeper(config, store, {
       clock,
       log,
@@ -91,9 +93,13 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         refreshed: (clientId, method, result) => metrics.recordRefresh(clientId, name(clientId), method, result),
         probed: (clientId, result) => metrics.recordProbe(clientId, name(clientId), result),
       },
-      onDhanCall: (report) => metrics.recordDhanCall(report),
+      onDhanCall: (report) => {
+        metrics.recordDhanCall(report);
+        feed.recordDhanCall(report);
+      },
       onSinkResult: (result) => {
         if (!result.ok) metrics.recordSinkFailure(result.clientId, name(result.clientId), result.sink);
+        feed.recordSink(result);
       },
       startSweep: options.startSweep ?? cronSweep(config.renewal.sweep),
     });
@@ -103,6 +109,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       provider: keeper,
       metricsRegistry: metrics.registry,
       onRejected: (reason) => metrics.recordApiRejection(reason),
+      ui: feed,
       log,
       clock,
     });

@@ -1,18 +1,15 @@
 import { systemClock, type Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
+import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Store } from '../store/index.js';
-import type { CommandOutcome } from './account-worker.js';
+import { runCommand, type AccountCommand, type CommandOutcome } from './account-commands.js';
 import { assembleKeeper } from './assemble.js';
-import type { ImportedToken } from './imported-token.js';
 import { Lease, leaseIsLive, pidIsRunning } from './lease.js';
 import { hostname } from 'node:os';
-import type { LeaseHolder } from '../store/types.js';
+import type { LeaseHolder } from '../store/records.js';
 
-export type KeeperCommand =
-  | { readonly action: 'renew' | 'generate' | 'reset' }
-  | { readonly action: 'import'; readonly token: ImportedToken };
+export type KeeperCommand = AccountCommand;
 
 export interface HandoffOptions {
   readonly clock?: Clock;
@@ -44,7 +41,8 @@ export async function executeCommand(config: Config, clientId: string, command: 
   }
 }
 
-async function handToDaemon(store: Store, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions): Promise<CommandOutcome> {
+/** Queues a command for the daemon holding the lease and waits for its answer (also the status page's path). */
+export async function handToDaemon(store: Store, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions): Promise<CommandOutcome> {
   const payload = command.action === 'import' ? JSON.stringify(command.token) : null;
   const id = store.enqueueRequest(clientId, command.action, payload, clock.now());
   const deadline = Date.now() + (options.timeoutMs ?? 90_000);
@@ -79,19 +77,7 @@ async function actDirectly(config: Config, store: Store, clientId: string, comma
     keeper.prepareAccounts();
     const worker = keeper.worker(clientId);
     if (!worker) return { ok: false, message: `no account ${clientId} in the config` };
-    let outcome: CommandOutcome;
-    switch (command.action) {
-      case 'renew':
-      case 'generate':
-        outcome = await worker.force(command.action);
-        break;
-      case 'reset':
-        outcome = worker.reset();
-        break;
-      case 'import':
-        outcome = await worker.adopt(command.token);
-        break;
-    }
+    const outcome = await runCommand(worker, command);
     // Sinks run beside the worker; a one-shot command must not exit before consumers have the token.
     await worker.published();
     return outcome;

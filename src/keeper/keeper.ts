@@ -1,18 +1,21 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
-import type { DhanApi } from '../dhan/types.js';
+import type { Attention } from '../attention.js';
+import type { AccountConfig, Config } from '../config/config.js';
+import type { DhanApi } from '../dhan/dhan-api.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
-import type { KeeperRequest } from '../store/types.js';
+import type { KeeperRequest } from '../store/records.js';
 import { TotpGuard, totpStep } from '../totp.js';
-import type { StoredToken } from '../types.js';
-import { AccountWorker, type CommandOutcome, type TokenPublisher, type WorkerHooks } from './account-worker.js';
+import type { StoredToken } from '../tokens.js';
+import { runCommand, type CommandOutcome } from './account-commands.js';
+import { AccountWorker, type TokenPublisher, type WorkerHooks } from './account-worker.js';
 import type { ImportedToken } from './imported-token.js';
 import { Limiter } from './limiter.js';
 import { Scheduler } from './scheduler.js';
-import { accountStatuses, type AccountStatus } from './status.js';
+import type { AccountStatus } from '../account-status.js';
+import { accountStatuses } from './status.js';
 import { noSweep, type SweepStarter } from './sweep.js';
 
 export interface KeeperDeps {
@@ -82,6 +85,7 @@ export class Keeper {
       workers: [...this.workers.values()],
       log: log.child({ component: 'scheduler' }),
       probeIntervalMs: config.renewal.probeIntervalMs,
+      probeAt: config.renewal.probeAt,
       startSweep: deps.startSweep ?? noSweep,
       ...(deps.random ? { random: deps.random } : {}),
     });
@@ -92,12 +96,13 @@ export class Keeper {
     const { config, store, clock, log } = this.deps;
     for (const account of config.accounts) {
       const record = store.upsertAccount({ clientId: account.clientId, name: account.name, mode: account.mode });
-      if (record.attention && record.attentionFingerprint && record.attentionFingerprint !== account.credentialsFingerprint) {
+      const lift = liftedByConfig(record.attention, account);
+      if (lift) {
         store.transaction(() => {
-          store.updateAccount(account.clientId, { attention: null, attentionFingerprint: null, consecutiveFailures: 0 });
-          store.addEvent({ clientId: account.clientId, at: clock.now(), kind: 'reset', result: 'info', message: 'credentials changed in the config: automatic refresh resumes' });
+          store.updateAccount(account.clientId, { attention: null, consecutiveFailures: 0 });
+          store.addEvent({ clientId: account.clientId, at: clock.now(), kind: 'reset', result: 'info', message: `${lift}: automatic refresh resumes` });
         });
-        log.info({ clientId: account.clientId }, 'credentials changed in the config; automatic refresh resumes');
+        log.info({ clientId: account.clientId }, `${lift}; automatic refresh resumes`);
       }
     }
   }
@@ -149,20 +154,12 @@ export class Keeper {
     const signal = this.scheduler.signal;
     try {
       let outcome: CommandOutcome;
-      switch (request.action) {
-        case 'renew':
-        case 'generate':
-          outcome = await worker.force(request.action, signal);
-          break;
-        case 'reset':
-          outcome = worker.reset();
-          break;
-        case 'import': {
-          const payload = parseImportPayload(request.payload);
-          if (!payload) return { ok: false, message: 'the import request carried no usable token' };
-          outcome = await worker.adopt(payload, signal);
-          break;
-        }
+      if (request.action === 'import') {
+        const payload = parseImportPayload(request.payload);
+        if (!payload) return { ok: false, message: 'the import request carried no usable token' };
+        outcome = await runCommand(worker, { action: 'import', token: payload }, signal);
+      } else {
+        outcome = await runCommand(worker, { action: request.action }, signal);
       }
       return outcome;
     } catch (err) {
@@ -200,6 +197,19 @@ export class Keeper {
       .map((s) => `${s.clientId} (${s.name}): ${s.state}${s.attention ? ` — ${s.attention}` : ''}`);
     return { ready: notReady.length === 0, notReady };
   }
+}
+
+/**
+ * A stop the config has since fixed: other credentials than those Dhan refused, or an account
+ * that was waiting for an import and can now generate. Returns why it is lifted, or undefined.
+ */
+export function liftedByConfig(attention: Attention | null, account: AccountConfig): string | undefined {
+  if (!attention) return undefined;
+  if (attention.scope === 'generation') {
+    return attention.credentialsFingerprint !== account.credentialsFingerprint ? 'credentials changed in the config' : undefined;
+  }
+  const canGenerate = account.mode !== 'renew-only' && account.pin !== undefined && account.totpSecret !== undefined;
+  return attention.cause === 'import-needed' && canGenerate ? 'the config now lets this account generate tokens' : undefined;
 }
 
 /** The payload of an `import` request handed to a running daemon, checked again on arrival. */

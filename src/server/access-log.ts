@@ -1,4 +1,4 @@
-import type { RequestContext, ServerDeps } from './context.js';
+import type { RequestContext, ServerDeps } from './route.js';
 import { FINGERPRINT, SECONDS } from './query.js';
 
 const TOKEN_PREFIX = '/v1/tokens/';

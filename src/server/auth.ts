@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApiKeyConfig } from '../config/types.js';
+import type { ApiKeyConfig } from '../config/config.js';
 
 export type AuthResult =
   | { readonly ok: true; readonly key: ApiKeyConfig }
@@ -33,13 +33,24 @@ export class ApiKeyRing {
     const match = /^Bearer +(\S+) *$/i.exec(authorization);
     const presented = match?.[1];
     if (presented === undefined) return { ok: false, reason: 'scheme' };
+    const found = this.find(presented);
+    return found === undefined ? { ok: false, reason: 'unknown' } : { ok: true, key: found };
+  }
+
+  /** The key whose value is `presented` (the status page's login form sends it bare). */
+  find(presented: string): ApiKeyConfig | undefined {
     const digest = sha256(presented);
     let found: ApiKeyConfig | undefined;
     for (const candidate of this.keys) {
       // No early exit: the loop's length must not depend on where the key sits.
       if (timingSafeEqual(digest, candidate.digest) && found === undefined) found = candidate.key;
     }
-    return found === undefined ? { ok: false, reason: 'unknown' } : { ok: true, key: found };
+    return found;
+  }
+
+  /** Sessions remember a key by name, so that a config reload can never leave a stale copy. */
+  byName(name: string): ApiKeyConfig | undefined {
+    return this.keys.find((k) => k.key.name === name)?.key;
   }
 }
 

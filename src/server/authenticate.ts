@@ -1,5 +1,5 @@
-import type { ApiKeyConfig } from '../config/types.js';
-import type { RequestContext, ServerDeps } from './context.js';
+import type { ApiKeyConfig } from '../config/config.js';
+import type { RequestContext, ServerDeps } from './route.js';
 import { sendError } from './respond.js';
 
 const CHALLENGE = { 'www-authenticate': 'Bearer realm="dhan-token-keeper"' };

@@ -1,9 +1,11 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { accessLog } from './access-log.js';
-import type { RequestContext, Route, ServerDeps } from './context.js';
+import type { RequestContext, Route, ServerDeps } from './route.js';
 import { serveHealth, serveMetrics, serveReady, serveStatus } from './info-routes.js';
+import { readBody } from './read-body.js';
 import { sendError } from './respond.js';
 import { serveToken } from './token-route.js';
+import { MAX_FORM_BYTES, parseActionPath, serveAction, serveAsset, serveLogin, serveLogout, serveUiEvents, serveUiState } from './ui-routes.js';
 
 const TOKEN_PREFIX = '/v1/tokens/';
 const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
@@ -11,6 +13,12 @@ const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/readyz', serveReady],
   ['/metrics', serveMetrics],
   ['/v1/status', serveStatus],
+  ['/', serveAsset],
+  ['/ui/app.css', serveAsset],
+  ['/ui/app.js', serveAsset],
+  ['/favicon.ico', serveAsset],
+  ['/v1/ui/state', serveUiState],
+  ['/v1/ui/events', serveUiEvents],
 ]);
 
 function route(pathname: string): Route | undefined {
@@ -23,9 +31,18 @@ function route(pathname: string): Route | undefined {
   return undefined;
 }
 
+/** The status page's POSTs: the only requests here that change anything, or carry a body (the login form). */
+function postRoute(pathname: string): ((deps: ServerDeps, ctx: RequestContext, body: string) => void | Promise<void>) | undefined {
+  if (pathname === '/ui/login') return serveLogin;
+  if (pathname === '/ui/logout') return (deps, ctx) => serveLogout(deps, ctx);
+  const action = parseActionPath(pathname);
+  if (action) return (deps, ctx) => serveAction(deps, ctx, action.clientId, action.action);
+  return undefined;
+}
+
 /**
- * We never read a request body: nothing here takes one, and refusing it up front means a
- * client cannot make us buffer anything. `connection: close` because the unread body would
+ * GET routes never read a request body: none takes one, and refusing it up front means a
+ * client cannot make us buffer anything (the status page's POSTs read at most a small form). `connection: close` because the unread body would
  * otherwise be parsed as the next request.
  */
 function hasBody(req: IncomingMessage): boolean {
@@ -74,12 +91,17 @@ async function dispatch(deps: ServerDeps, ctx: RequestContext, closing: boolean)
     sendError(res, 503, 'shutting-down', 'the keeper is stopping — retry shortly', { 'retry-after': 1, connection: 'close' });
     return;
   }
+  const post = req.method === 'POST' ? postRoute(ctx.url.pathname) : undefined;
+  if (post) {
+    await servePost(deps, ctx, post);
+    return;
+  }
   const handle = route(ctx.url.pathname);
   const body = hasBody(req);
   const close: Record<string, string> = body ? { connection: 'close' } : {};
   if (!handle) {
     ctx.logFields.rejected = 'not-found';
-    sendError(res, 404, 'not-found', 'no such endpoint — see /v1/tokens/{clientId}, /v1/status, /metrics, /healthz, /readyz', close);
+    sendError(res, 404, 'not-found', 'no such endpoint — see /v1/tokens/{clientId}, /v1/status, /metrics, /healthz, /readyz, / (status page)', close);
     return;
   }
   if (req.method !== 'GET') {
@@ -98,5 +120,23 @@ async function dispatch(deps: ServerDeps, ctx: RequestContext, closing: boolean)
     deps.log.error({ err, path: ctx.url.pathname }, 'request failed');
     // The cause stays in the log: an error from below might quote more than a consumer should see.
     sendError(res, 500, 'internal', 'the keeper could not answer — see its log');
+  }
+}
+
+async function servePost(
+  deps: ServerDeps,
+  ctx: RequestContext,
+  handle: (deps: ServerDeps, ctx: RequestContext, body: string) => void | Promise<void>,
+): Promise<void> {
+  try {
+    const body = await readBody(ctx.req, MAX_FORM_BYTES);
+    if (body === undefined) {
+      sendError(ctx.res, 413, 'body-too-large', `a form here is at most ${MAX_FORM_BYTES} bytes`, { connection: 'close' });
+      return;
+    }
+    await handle(deps, ctx, body);
+  } catch (err) {
+    deps.log.error({ err, path: ctx.url.pathname }, 'request failed');
+    sendError(ctx.res, 500, 'internal', 'the keeper could not answer — see its log');
   }
 }

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { KeeperError } from '../errors.js';
 import { isLoopbackHost } from '../loopback.js';
-import type { ServerConfig } from '../config/types.js';
+import type { ServerConfig } from '../config/config.js';
 
 /**
  * Without API keys the token API reads nothing (every request is 401), but /metrics and

@@ -1,33 +1,8 @@
 import type { Clock, Timer } from '../clock.js';
 import type { Logger } from '../log.js';
 
-/** Why a request was refused; a small fixed set, since it is a metric label. */
-export type RejectionReason =
-  | 'no-keys'
-  | 'missing-key'
-  | 'bad-scheme'
-  | 'unknown-key'
-  | 'forbidden'
-  | 'unknown-client'
-  | 'bad-request'
-  | 'not-found'
-  | 'bad-method'
-  | 'body'
-  | 'connection-shed';
-
-export const REJECTION_REASONS: readonly RejectionReason[] = [
-  'no-keys',
-  'missing-key',
-  'bad-scheme',
-  'unknown-key',
-  'forbidden',
-  'unknown-client',
-  'bad-request',
-  'not-found',
-  'bad-method',
-  'body',
-  'connection-shed',
-];
+export { REJECTION_REASONS, type RejectionReason } from '../rejection-reasons.js';
+import type { RejectionReason } from '../rejection-reasons.js';
 
 const MESSAGES: Readonly<Record<RejectionReason, string>> = {
   'no-keys': 'rejected a token request: no API keys are configured',

@@ -4,13 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { systemClock } from '../clock.js';
 import { ApiKeyRing } from './auth.js';
 import { ConnectionGuard } from './connection-guard.js';
-import type { ServerDeps } from './context.js';
+import type { ServerDeps } from './route.js';
 import { createHandler } from './handler.js';
 import { assertSafeBind, hostPort, listen } from './listen.js';
 import { LongPolls } from './long-polls.js';
 import { MAX_WAIT_SECONDS } from './query.js';
 import { RejectionLog } from './rejections.js';
-import type { RunningServer, ServerOptions } from './types.js';
+import type { RunningServer, ServerOptions } from './server-api.js';
+import { createUiDeps } from './ui-deps.js';
 
 const DEFAULT_MAX_LONG_POLLS = 256;
 
@@ -60,6 +61,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     strangerIdleMs: STRANGER_IDLE_MS,
     onShed: () => rejections.record('(many)', 'connection-shed'),
   });
+  const ui = options.ui ? createUiDeps(options.ui, options.provider, clock, options.timezone, log) : undefined;
   const deps: ServerDeps = {
     provider: options.provider,
     keys: new ApiKeyRing(config.apiKeys),
@@ -70,6 +72,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     log,
     rejections,
     connections,
+    ui,
   };
 
   let closing = false;
@@ -89,6 +92,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // This runs inside the keeper's swap: nothing here may throw back into it.
     try {
       polls.wake(clientId);
+      ui?.events.changed();
     } catch (err) {
       log.error({ err, clientId }, 'waking long-polls failed');
     }
@@ -113,6 +117,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       polls.closeAll();
+      ui?.events.closeAll();
       // Let the answers to parked long-polls and in-flight scrapes be written before the sockets
       // go, but never let a client that stopped reading hold the shutdown. Real time on purpose:
       // this bounds socket I/O, and a fake clock in a test must not hang close().

@@ -1,8 +1,8 @@
-import type { StoredToken } from '../types.js';
+import type { StoredToken } from '../tokens.js';
 import { mayRead } from './auth.js';
 import { authenticate } from './authenticate.js';
-import type { RequestContext, ServerDeps } from './context.js';
-import { tokenFingerprint as fingerprint } from '../fingerprint.js';
+import type { RequestContext, ServerDeps } from './route.js';
+import { tokenFingerprint as fingerprint } from '../token-fingerprint.js';
 import { tokenResponseBody } from './payload.js';
 import { parseTokenQuery, type TokenQuery } from './query.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
