@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { KeeperError, errorMessage } from '../errors.js';
-import { loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './context.js';
+import { loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './command-config.js';
 
 /** A wildcard bind is reached on loopback; an IPv6 literal needs brackets in a URL. */
 function reachableHost(host: string): string {

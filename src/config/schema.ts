@@ -1,16 +1,17 @@
 import { z } from 'zod';
 import { accountsSchema, toAccountConfig } from './accounts.js';
 import { avoidWindow, toAvoidWindow } from './avoid.js';
-import { at, type Ctx, type Warn } from './context.js';
+import { cronEntry, refreshAtInsideAvoid, toSchedules } from './cron-schedules.js';
+import { at, type Ctx, type Warn } from './problems.js';
 import { formatDuration } from './duration.js';
 import { filePath } from './files.js';
 import { kindOf, passed } from './issues.js';
 import { serverSchema, toServerConfig, warnUnknownClients } from './server.js';
-import type { Config, DurationOrShare, LogLevel } from './types.js';
+import type { Config, DurationOrShare, LogLevel } from './config.js';
 import { abbreviationWarning, baseUrl, cronExpression, duration, durationOrShare, timezone, wholeNumber } from './values.js';
 
 /*
- * The config file's shape, and every default, in one place (STYLE.md §10). Defaults are written
+ * The config file's shape, and every default, in one place. Defaults are written
  * the way a user would and parsed like one; config.example.yaml repeats them for people, and the
  * test that loads it keeps the two honest.
  */
@@ -46,6 +47,9 @@ export function configSchema(ctx: Ctx) {
             sweep: cronExpression.prefault('* * * * *'),
             probeInterval: duration(10_000, ['0', 'off']).prefault('15m'),
             avoid: z.array(avoidWindow).prefault([]),
+            refreshAt: z.array(cronEntry).prefault([]),
+            refreshAtSkipIfNewerThan: duration(0).prefault('1h'),
+            probeAt: z.array(cronEntry).prefault([]),
           })
           .superRefine(renewalLimits, { when: (payload) => passed(payload, 'renewBefore') && passed(payload, 'jitter') })
           .prefault({}),
@@ -58,6 +62,13 @@ export function configSchema(ctx: Ctx) {
             ? `${ctx.sourcePath}: must be a mapping of sections (storage, dhan, server, renewal, log, accounts), not ${kindOf(issue.input)}`
             : undefined,
       },
+    )
+    .superRefine(
+      ({ renewal, dhan }, issues) => {
+        const inside = refreshAtInsideAvoid(renewal.refreshAt, renewal.avoid, dhan.timezone, Date.now());
+        if (inside) issues.addIssue({ code: 'custom', path: ['renewal', 'refreshAt', inside.index], message: inside.message });
+      },
+      { when: (payload) => passed(payload, 'renewal') && passed(payload, 'dhan') },
     );
 }
 
@@ -110,7 +121,16 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
       maxConcurrency: dhan.maxConcurrency,
     },
     server,
-    renewal: { renewBefore, jitter, sweep: renewal.sweep, probeIntervalMs: renewal.probeInterval, avoid },
+    renewal: {
+      renewBefore,
+      jitter,
+      sweep: renewal.sweep,
+      probeIntervalMs: renewal.probeInterval,
+      avoid,
+      refreshAt: toSchedules(renewal.refreshAt, dhan.timezone),
+      refreshAtSkipIfNewerThanMs: renewal.refreshAtSkipIfNewerThan,
+      probeAt: toSchedules(renewal.probeAt, dhan.timezone),
+    },
     log: file.log,
     accounts,
   };

@@ -15,4 +15,4 @@ export {
 export type { ExpiryInfo, ExpiryInput } from './expiry.js';
 export { MAX_BODY_BYTES, classifyTransportError, parseProfileResponse, parseTokenResponse } from './parse.js';
 export type { ParseContext, RawResponse } from './parse.js';
-export type * from './types.js';
+export type * from './dhan-api.js';

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
+import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type AccountMetricsSnapshot, type Metrics } from '../metrics.js';
@@ -12,6 +12,7 @@ import type { Keeper } from './keeper.js';
 import { Lease } from './lease.js';
 import { REQUEST_FALLBACK_POLL_MS, watchRequests } from './request-watch.js';
 import { cronSweep, type SweepStarter } from './sweep.js';
+import { UiFeed } from './ui-feed.js';
 
 export interface DaemonOptions {
   readonly log: Logger;
@@ -69,6 +70,10 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     store.close();
     throw err;
   }
+  // A CLI command the previous daemon took and died carrying out: its CLI already said so;
+  // here the row gets its end (the history shows what the call did, if anything).
+  const abandoned = store.failAbandonedRequests('the keeper stopped while carrying out the command; see history for what happened');
+  if (abandoned > 0) log.warn({ count: abandoned }, 'marked CLI commands failed that the previous keeper took and never finished');
 
   const timers: NodeJS.Timeout[] = [];
   let server: RunningServer | undefined;
@@ -81,6 +86,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     const nameOf = new Map(config.accounts.map((a) => [a.clientId, a.name]));
     const name = (clientId: string): string => nameOf.get(clientId) ?? clientId;
     const metrics = wireMetrics(config, store, clock);
+    const feed = new UiFeed(config, store, clock);
     keeper = assembleKeeper(config, store, {
       clock,
       log,
@@ -88,9 +94,13 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         refreshed: (clientId, method, result) => metrics.recordRefresh(clientId, name(clientId), method, result),
         probed: (clientId, result) => metrics.recordProbe(clientId, name(clientId), result),
       },
-      onDhanCall: (report) => metrics.recordDhanCall(report),
+      onDhanCall: (report) => {
+        metrics.recordDhanCall(report);
+        feed.recordDhanCall(report);
+      },
       onSinkResult: (result) => {
         if (!result.ok) metrics.recordSinkFailure(result.clientId, name(result.clientId), result.sink);
+        feed.recordSink(result);
       },
       startSweep: options.startSweep ?? cronSweep(config.renewal.sweep),
     });
@@ -99,6 +109,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       timezone: config.dhan.timezone,
       provider: keeper,
       metricsRegistry: metrics.registry,
+      onRejected: (reason) => metrics.recordApiRejection(reason),
+      ui: feed,
       log,
       clock,
     });

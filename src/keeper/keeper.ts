@@ -1,19 +1,22 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
-import type { DhanApi } from '../dhan/types.js';
+import type { Attention } from '../attention.js';
+import type { AccountConfig, Config } from '../config/config.js';
+import type { DhanApi } from '../dhan/dhan-api.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
-import type { KeeperRequest } from '../store/types.js';
-import { TotpGuard } from '../totp.js';
-import type { StoredToken } from '../types.js';
-import { ABANDONED_MESSAGE, AccountWorker, type CommandOutcome, type TokenPublisher, type WorkerHooks } from './account-worker.js';
+import type { KeeperRequest } from '../store/records.js';
+import { TotpGuard, totpStep } from '../totp.js';
+import type { StoredToken } from '../tokens.js';
+import { runCommand, type CommandOutcome } from './account-commands.js';
+import { ABANDONED_MESSAGE, AccountWorker, type TokenPublisher, type WorkerHooks } from './account-worker.js';
 import type { ImportedToken } from './imported-token.js';
 import { Limiter } from './limiter.js';
 import { readiness, type Readiness, type ReadinessInput } from './readiness.js';
 import { Scheduler } from './scheduler.js';
-import { accountStatuses, type AccountStatus } from './status.js';
+import type { AccountStatus } from '../account-status.js';
+import { accountStatuses } from './status.js';
 import { noSweep, type SweepStarter } from './sweep.js';
 
 /**
@@ -52,7 +55,13 @@ export class Keeper {
   constructor(private readonly deps: KeeperDeps) {
     const { config, store, clock, log } = deps;
     const limiter = new Limiter(config.dhan.maxConcurrency);
-    const totp = new TotpGuard(clock);
+    // The worker records lastGenerateAt in the transaction that records the generation attempt,
+    // after taking the code: its step is the step used (or, across a boundary, a later one, which
+    // only waits longer). So the guard survives a restart without a column of its own.
+    const totp = new TotpGuard(clock, (clientId) => {
+      const at = store.getAccount(clientId)?.lastGenerateAt;
+      return at === null || at === undefined ? undefined : totpStep(at);
+    });
     const hooks: WorkerHooks = {
       tokenChanged: (clientId, token) => {
         deps.hooks?.tokenChanged?.(clientId, token);
@@ -88,6 +97,7 @@ export class Keeper {
       workers: [...this.workers.values()],
       log: log.child({ component: 'scheduler' }),
       probeIntervalMs: config.renewal.probeIntervalMs,
+      probeAt: config.renewal.probeAt,
       startSweep: deps.startSweep ?? noSweep,
       ...(deps.random ? { random: deps.random } : {}),
     });
@@ -104,12 +114,13 @@ export class Keeper {
   private prepareAccount(account: Config['accounts'][number]): void {
     const { store, clock, log } = this.deps;
     const record = store.upsertAccount({ clientId: account.clientId, name: account.name, mode: account.mode });
-    if (record.attention && record.attentionFingerprint && record.attentionFingerprint !== account.credentialsFingerprint) {
+    const lift = liftedByConfig(record.attention, account);
+    if (lift) {
       store.transaction(() => {
-        store.updateAccount(account.clientId, { attention: null, attentionFingerprint: null, consecutiveFailures: 0 });
-        store.addEvent({ clientId: account.clientId, at: clock.now(), kind: 'reset', result: 'info', message: 'credentials changed in the config: automatic refresh resumes' });
+        store.updateAccount(account.clientId, { attention: null, consecutiveFailures: 0 });
+        store.addEvent({ clientId: account.clientId, at: clock.now(), kind: 'reset', result: 'info', message: `${lift}: automatic refresh resumes` });
       });
-      log.info({ clientId: account.clientId }, 'credentials changed in the config; automatic refresh resumes');
+      log.info({ clientId: account.clientId }, `${lift}; automatic refresh resumes`);
     }
   }
 
@@ -188,20 +199,12 @@ export class Keeper {
     const signal = this.scheduler.signal;
     try {
       let outcome: CommandOutcome;
-      switch (request.action) {
-        case 'renew':
-        case 'generate':
-          outcome = await worker.force(request.action, signal);
-          break;
-        case 'reset':
-          outcome = worker.reset();
-          break;
-        case 'import': {
-          const payload = parseImportPayload(request.payload);
-          if (!payload) return { ok: false, message: 'the import request carried no usable token' };
-          outcome = await worker.adopt(payload, signal);
-          break;
-        }
+      if (request.action === 'import') {
+        const payload = parseImportPayload(request.payload);
+        if (!payload) return { ok: false, message: 'the import request carried no usable token' };
+        outcome = await runCommand(worker, { action: 'import', token: payload }, signal);
+      } else {
+        outcome = await runCommand(worker, { action: request.action }, signal);
       }
       return outcome;
     } catch (err) {
@@ -263,6 +266,19 @@ export class Keeper {
     });
     return readiness(accounts);
   }
+}
+
+/**
+ * A stop the config has since fixed: other credentials than those Dhan refused, or an account
+ * that was waiting for an import and can now generate. Returns why it is lifted, or undefined.
+ */
+export function liftedByConfig(attention: Attention | null, account: AccountConfig): string | undefined {
+  if (!attention) return undefined;
+  if (attention.scope === 'generation') {
+    return attention.credentialsFingerprint !== account.credentialsFingerprint ? 'credentials changed in the config' : undefined;
+  }
+  const canGenerate = account.mode !== 'renew-only' && account.pin !== undefined && account.totpSecret !== undefined;
+  return attention.cause === 'import-needed' && canGenerate ? 'the config now lets this account generate tokens' : undefined;
 }
 
 /** The payload of an `import` request handed to a running daemon, checked again on arrival. */

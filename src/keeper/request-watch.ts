@@ -34,6 +34,7 @@ export function watchRequests(options: RequestWatchOptions): { close(): void } {
         do {
           again = false;
           await options.check();
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by a watch event while check() awaited
         } while (again);
       } finally {
         running = false;

@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import type { AccountWorker } from './account-worker.js';
+import { nextOfAny, type CronSchedule } from '../cron-times.js';
 import type { SweepStarter } from './sweep.js';
 
 export interface SchedulerDeps {
@@ -13,6 +14,8 @@ export interface SchedulerDeps {
   readonly log: Logger;
   /** 0 disables probes. */
   readonly probeIntervalMs: number;
+  /** Extra profile checks of every account at these moments (`renewal.probeAt`). */
+  readonly probeAt?: readonly CronSchedule[];
   readonly startSweep: SweepStarter;
   readonly random?: () => number;
   /**
@@ -32,12 +35,14 @@ const PLAN_RETRY_MS = 5_000;
 /**
  * A timer per account at its planned moment, a probe timer per account, and the sweep.
  * `stop()` aborts waits and in-flight Dhan calls and resolves only once everything has
- * finished (STYLE.md §3: certmagic's Stop waits for the loop to end).
+ * finished, like certmagic's Stop, which waits for its loop to end: a stopped keeper
+ * must not write to the store or call Dhan afterwards.
  */
 export class Scheduler {
   private readonly controller = new AbortController();
   private readonly actionTimers = new Map<string, Timer>();
   private readonly probeTimers = new Map<string, Timer>();
+  private probeAtTimer: Timer | undefined;
   private readonly running = new Set<Promise<void>>();
   private readonly immediateActs = new Map<string, number>();
   private stopSweep: (() => Promise<void>) | undefined;
@@ -65,6 +70,7 @@ export class Scheduler {
         this.armProbe(worker, true);
       }
     });
+    this.armProbeAt();
     this.stopSweep = this.deps.startSweep(() => this.sweep());
   }
 
@@ -102,7 +108,9 @@ export class Scheduler {
       });
     } catch (err) {
       // Timers are armed either way; a lost commit costs only the stored next-action moments.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- `ran` is set inside the transaction's callback
       this.deps.log.error({ err: errorMessage(err) }, ran ? 'committing the plans of all accounts failed' : 'planning all accounts in one commit failed; planning them one by one');
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- as above
       if (!ran) fn();
     }
   }
@@ -141,6 +149,7 @@ export class Scheduler {
     this.stopped = true;
     this.controller.abort();
     for (const timer of [...this.actionTimers.values(), ...this.probeTimers.values()]) timer.cancel();
+    this.probeAtTimer?.cancel();
     this.actionTimers.clear();
     this.actionDue.clear();
     this.probeTimers.clear();
@@ -191,8 +200,14 @@ export class Scheduler {
       return;
     }
     this.immediateActs.set(worker.clientId, 0);
-    if (plan.action === 'wait') this.arm(worker, plan.at);
-    else worker.acknowledgeAttention(plan.reason);
+    switch (plan.action) {
+      case 'wait':
+        this.arm(worker, plan.at);
+        break;
+      case 'attention':
+        worker.acknowledgeAttention(plan);
+        break;
+    }
   }
 
   /*
@@ -209,6 +224,25 @@ export class Scheduler {
     });
     this.actionTimers.set(worker.clientId, timer);
     this.actionDue.set(worker.clientId, this.deps.clock.now() + delay);
+  }
+
+  /**
+   * At each probeAt moment every account's token is checked, so that a token Dhan killed at a
+   * known time (a nightly logout) is replaced right after, not at the next interval probe.
+   */
+  private armProbeAt(): void {
+    const schedules = this.deps.probeAt ?? [];
+    if (schedules.length === 0 || this.stopped) return;
+    const now = this.deps.clock.now();
+    const next = nextOfAny(schedules, now);
+    if (next === undefined) return;
+    this.probeAtTimer = this.deps.clock.setTimer(next - now, () => {
+      this.probeAtTimer = undefined;
+      for (const worker of this.deps.workers) {
+        if (!worker.busy) void this.track(worker, () => worker.probe(this.signal));
+      }
+      this.armProbeAt();
+    }, this.signal);
   }
 
   private armProbe(worker: AccountWorker, first = false): void {

@@ -1,4 +1,4 @@
-import type { ApiKeyConfig } from '../config/types.js';
+import type { ApiKeyConfig } from '../config/config.js';
 
 export type AuthResult =
   | { readonly ok: true; readonly key: ApiKeyConfig }
@@ -20,9 +20,11 @@ const BEARER = /^Bearer +(\S+) *$/i;
  */
 export class ApiKeyRing {
   private readonly byKey: ReadonlyMap<string, AuthResult>;
+  private readonly namedKeys: ReadonlyMap<string, ApiKeyConfig>;
 
   constructor(keys: readonly ApiKeyConfig[]) {
     this.byKey = new Map(keys.map((key) => [key.key, { ok: true, key }]));
+    this.namedKeys = new Map(keys.map((key) => [key.name, key]));
   }
 
   get size(): number {
@@ -34,6 +36,17 @@ export class ApiKeyRing {
     const presented = BEARER.exec(authorization)?.[1];
     if (presented === undefined) return { ok: false, reason: 'scheme' };
     return this.byKey.get(presented) ?? UNKNOWN;
+  }
+
+  /** The key whose value is `presented` (the status page's login form sends it bare). */
+  find(presented: string): ApiKeyConfig | undefined {
+    const found = this.byKey.get(presented);
+    return found?.ok ? found.key : undefined;
+  }
+
+  /** Sessions remember a key by name, so that a config reload can never leave a stale copy. */
+  byName(name: string): ApiKeyConfig | undefined {
+    return this.namedKeys.get(name);
   }
 }
 

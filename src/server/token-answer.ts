@@ -1,4 +1,4 @@
-import type { StoredToken } from '../types.js';
+import type { StoredToken } from '../tokens.js';
 import { tokenResponseBody } from './payload.js';
 
 /** A 200 from the token API, serialised once per token rather than once per request. */

@@ -1,7 +1,7 @@
-import type { StoredToken } from '../types.js';
+import type { StoredToken } from '../tokens.js';
 import { mayRead } from './auth.js';
 import { authenticate } from './authenticate.js';
-import type { RequestContext, ServerDeps } from './context.js';
+import type { RequestContext, ServerDeps } from './route.js';
 import { parseTokenQuery, type TokenQuery } from './query.js';
 import { sendEmpty, sendError, sendPreparedJson } from './respond.js';
 
@@ -24,17 +24,19 @@ export async function serveToken(deps: ServerDeps, ctx: RequestContext, rawClien
   const clientId = CLIENT_ID.test(rawClientId) ? rawClientId : '';
   ctx.logFields.clientId = clientId || 'invalid';
   if (!mayRead(key, clientId)) {
-    deps.log.warn({ keyName: key.name, remote: ctx.remote, clientId: clientId || 'invalid' }, 'API key is not allowed this client');
+    ctx.logFields.rejected = 'forbidden';
     sendError(ctx.res, 403, 'forbidden', `API key "${key.name}" may not read this client's token — list the client in its clients`);
     return;
   }
   if (!deps.provider.isKnownClient(clientId)) {
+    ctx.logFields.rejected = 'unknown-client';
     sendError(ctx.res, 404, 'unknown-client', 'no account with this client id is configured');
     return;
   }
   // Most requests carry no query: skip building URLSearchParams for them.
   const parsed = ctx.url.search === '' ? NO_QUERY : parseTokenQuery(ctx.url.searchParams);
   if (!parsed.ok) {
+    ctx.logFields.rejected = 'bad-request';
     sendError(ctx.res, 400, 'bad-request', parsed.message);
     return;
   }

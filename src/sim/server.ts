@@ -4,7 +4,7 @@ import type { DhanState, SimRequest } from './dhan-state.js';
 import { parseAccountOptions } from './accounts.js';
 import type { FaultBook } from './faults.js';
 import { dhanError, hugeJson, rateLimitBody, type Reply } from './responses.js';
-import type { SimEndpoint } from './types.js';
+import type { SimEndpoint } from './simulator-api.js';
 
 const ROUTES: Readonly<Record<string, { readonly endpoint: SimEndpoint; readonly method: string }>> = {
   '/app/generateAccessToken': { endpoint: 'generate', method: 'POST' },
@@ -18,7 +18,7 @@ const MAX_CONTROL_BODY_BYTES = 1024 * 1024;
 export interface SimServer {
   readonly server: Server;
   /** Stops pending `delay` faults from doing their work after the server closed. */
-  cancelDelays(): void;
+  readonly cancelDelays: () => void;
 }
 
 /** The HTTP face of the simulator: Dhan's routes, fault injection and the `/__sim/` control surface. */

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { parseAttention } from '../attention.js';
 import { KeeperError } from '../errors.js';
-import type { AccountMode, StoredToken, TokenSource } from '../types.js';
+import type { AccountMode, StoredToken, TokenSource } from '../tokens.js';
 import { checkReadable, migrate } from './migrations.js';
 import type {
   AccountPatch,
@@ -17,7 +18,7 @@ import type {
   NewEvent,
   NewToken,
   RequestAction,
-} from './types.js';
+} from './records.js';
 
 export interface StoreOptions {
   /** For CLI readers beside a running daemon: never creates, migrates or writes anything. */
@@ -59,7 +60,8 @@ const DEFAULT_EVENT_LIMIT = 100;
 const DEFAULT_TOKEN_LIMIT = 20;
 
 /**
- * Everything the keeper persists, behind one narrow contract (STYLE.md §7). One Store per
+ * Everything the keeper persists, behind one narrow contract, so that a
+ * shared behaviour suite (test/helpers/store-behaviour.ts) can run against every implementation. One Store per
  * process and connection; several processes may open the same file: the daemon writes,
  * CLI commands read (WAL lets them read while it writes) and enqueue requests.
  *
@@ -134,8 +136,8 @@ export class Store {
 
   /**
    * Runs `fn` in one BEGIN IMMEDIATE transaction: all its writes commit together or not at
-   * all, and what it reads cannot change before it commits (STYLE.md §6: re-read the
-   * current token in the same transaction that claims the work). IMMEDIATE takes the write
+   * all, and what it reads cannot change before it commits (so a worker re-reads the
+   * current token in the same transaction that claims the work, and skips work another process did). IMMEDIATE takes the write
    * lock up front, so a read-then-write never fails halfway on a lock upgrade. Nested
    * calls become savepoints. `fn` must be synchronous.
    */
@@ -401,6 +403,14 @@ export class Store {
     return this.#sql.cancelRequest.run({ id, result }).changes === 1;
   }
 
+  /**
+   * For a daemon at start: requests a previous daemon took but never completed (it died while
+   * carrying them out) are failed with `result`, so that no row stays `taken` forever.
+   */
+  failAbandonedRequests(result: string): number {
+    return this.#sql.failAbandonedRequests.run({ result }).changes;
+  }
+
   getRequest(id: number): KeeperRequest | undefined {
     const row = this.#sql.getRequest.get(id);
     return row === undefined ? undefined : toRequest(row);
@@ -437,9 +447,8 @@ interface AccountRow {
   client_id: string;
   name: string;
   mode: string;
-  attention: string | null;
-  attention_fingerprint: string | null;
-  renew_refused_sources: string;
+  attention_state: string | null;
+  renew_refused_kinds: string;
   last_generate_at: number | null;
   consecutive_failures: number;
   last_success_at: number | null;
@@ -493,7 +502,7 @@ interface RequestRow {
   result: string | null;
 }
 
-type AccountParams = Omit<AccountRecord, 'renewRefusedSources'> & { renewRefusedSources: string };
+type AccountParams = Omit<AccountRecord, 'renewRefusedKinds' | 'attention'> & { renewRefusedKinds: string; attention: string | null };
 type EventParams = Omit<HistoryEvent, 'id' | 'detail'> & { detail: string | null };
 
 // The casts from TEXT to union types below are safe: CHECK constraints admit only their members.
@@ -503,9 +512,8 @@ function toAccount(r: AccountRow): AccountRecord {
     clientId: r.client_id,
     name: r.name,
     mode: r.mode as AccountMode,
-    attention: r.attention,
-    attentionFingerprint: r.attention_fingerprint,
-    renewRefusedSources: JSON.parse(r.renew_refused_sources) as TokenSource[],
+    attention: parseAttention(r.attention_state),
+    renewRefusedKinds: JSON.parse(r.renew_refused_kinds) as string[],
     lastGenerateAt: r.last_generate_at,
     consecutiveFailures: r.consecutive_failures,
     lastSuccessAt: r.last_success_at,
@@ -516,7 +524,7 @@ function toAccount(r: AccountRow): AccountRecord {
 }
 
 function accountParams(a: AccountRecord): AccountParams {
-  return { ...a, renewRefusedSources: JSON.stringify(a.renewRefusedSources) };
+  return { ...a, renewRefusedKinds: JSON.stringify(a.renewRefusedKinds), attention: a.attention === null ? null : JSON.stringify(a.attention) };
 }
 
 function toToken(r: TokenRow): StoredToken {
@@ -609,7 +617,7 @@ function isThenable(value: unknown): boolean {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
-const ACCOUNT_VALUES = `@clientId, @name, @mode, @attention, @attentionFingerprint, @renewRefusedSources,
+const ACCOUNT_VALUES = `@clientId, @name, @mode, @attention, @renewRefusedKinds,
   @lastGenerateAt, @consecutiveFailures, @lastSuccessAt, @lastAttemptAt, @lastResult, @nextActionAt`;
 const EVENT_COLUMNS = `client_id, at, kind, result, error_kind, error_code, message, duration_ms,
   expiry_before, expiry_after, detail`;
@@ -617,7 +625,7 @@ const EVENT_VALUES = `@clientId, @at, @kind, @result, @errorKind, @errorCode, @m
   @expiryBefore, @expiryAfter, @detail`;
 const KIND_FILTER = `(@kinds IS NULL OR kind IN (SELECT value FROM json_each(@kinds)))`;
 
-/** Prepared once per connection (STYLE.md §7); a reader prepares writes too, harmlessly. */
+/** Prepared once per connection, not per call; a reader prepares writes too, harmlessly. */
 function prepareStatements(db: Database.Database) {
   return {
     upsertAccount: db.prepare<NewAccount, AccountRow>(
@@ -628,7 +636,7 @@ function prepareStatements(db: Database.Database) {
     getAccount: db.prepare<[string], AccountRow>(`SELECT * FROM accounts WHERE client_id = ?`),
     listAccounts: db.prepare<[], AccountRow>(`SELECT * FROM accounts ORDER BY client_id`),
     updateAccount: db.prepare<AccountParams, AccountRow>(
-      `UPDATE accounts SET (client_id, name, mode, attention, attention_fingerprint, renew_refused_sources,
+      `UPDATE accounts SET (client_id, name, mode, attention_state, renew_refused_kinds,
          last_generate_at, consecutive_failures, last_success_at, last_attempt_at, last_result, next_action_at)
        = (${ACCOUNT_VALUES})
        WHERE client_id = @clientId RETURNING *`,
@@ -705,5 +713,8 @@ function prepareStatements(db: Database.Database) {
       `UPDATE requests SET status = 'failed', result = @result, payload = NULL WHERE id = @id AND status = 'queued'`,
     ),
     getRequest: db.prepare<[number], RequestRow>(`SELECT * FROM requests WHERE id = ?`),
+    failAbandonedRequests: db.prepare<{ result: string }>(
+      `UPDATE requests SET status = 'failed', result = @result, payload = NULL WHERE status = 'taken'`,
+    ),
   };
 }
