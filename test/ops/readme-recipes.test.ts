@@ -87,7 +87,7 @@ function run(recipe: Recipe): { status: number | null; stdout: string; stderr: s
     const folder = mkdtempSync(join(dir, 'py-'));
     writeFileSync(join(folder, 'dhanhq.py'), DHANHQ_STAND_IN);
     writeFileSync(join(folder, 'recipe.py'), code);
-    const r = spawnSync('python3', [join(folder, 'recipe.py')], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PYTHONPATH: folder } });
+    const r = spawnSync('python3', [join(folder, 'recipe.py')], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PYTHONPATH: [folder, join(REPO_ROOT, 'clients', 'python')].join(':') } });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
   if (recipe.language === 'ts') {
