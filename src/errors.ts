@@ -11,6 +11,10 @@ export type KeeperErrorCode =
   | 'generate-failed'
   | 'reset-failed'
   | 'import-failed'
+  | 'import-expired'
+  | 'import-lifetime-too-long'
+  | 'import-expiry-too-far'
+  | 'import-would-replace-live'
   | 'no-live-token'
   | 'unhealthy'
   // dhan: `dhan-${DhanErrorKind}` (DhanError), and expiry

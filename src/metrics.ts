@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from './clock.js';
 import type { DhanCallReport, DhanEndpoint } from './dhan/dhan-api.js';
+import { REJECTION_REASONS, type RejectionReason } from './rejection-reasons.js';
 
 /**
  * One account as the metrics see it, read at scrape time. Times are epoch ms. Nothing in
@@ -42,6 +43,8 @@ export interface Metrics {
   recordSinkFailure(clientId: string, name: string, sink: string): void;
   recordProbe(clientId: string, name: string, result: ProbeResult): void;
   recordDhanCall(report: DhanCallReport): void;
+  /** A request the token API refused, or a stranger's connection it dropped. */
+  recordApiRejection(reason: RejectionReason): void;
 }
 
 /**
@@ -62,6 +65,7 @@ export const METRIC_NAMES = [
   'dhan_api_request_duration_seconds',
   'dhan_api_clock_skew_seconds',
   'dhan_token_keeper_info',
+  'dhan_token_api_rejected_total',
 ] as const satisfies readonly string[];
 
 export type MetricName = (typeof METRIC_NAMES)[number];
@@ -198,8 +202,17 @@ export function createMetrics(options: MetricsOptions): Metrics {
     registers,
   });
   info.set({ version: options.version }, 1);
+  const apiRejected = new Counter({
+    name: 'dhan_token_api_rejected_total',
+    help: 'Requests the HTTP API refused (and strangers\' connections it dropped) by reason, since this process started.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  for (const reason of REJECTION_REASONS) apiRejected.inc({ reason }, 0);
 
-  collectDefaultMetrics({ register: registry });
+  // The event-loop delay histogram samples with a timer; its default 10 ms woke an idle keeper
+  // 100 times a second (most of its idle CPU). Once a second still sees every stall that matters.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1_000 });
 
   return {
     registry,
@@ -218,6 +231,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     recordDhanCall(report) {
       duration.observe({ endpoint: report.endpoint, outcome: report.outcome }, seconds(report.durationMs));
       if (report.clockSkewMs !== undefined) clockSkew.set(seconds(report.clockSkewMs));
+    },
+    recordApiRejection(reason) {
+      apiRejected.inc({ reason });
     },
   };
 }

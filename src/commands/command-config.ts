@@ -4,7 +4,8 @@ import { loadConfig, resolveConfigPath, type LoadOptions } from '../config/index
 import type { AccountConfig, Config } from '../config/config.js';
 import { Store } from '../store/index.js';
 import { storageKey } from '../config/storage-key.js';
-import { UsageError } from '../errors.js';
+import { ConfigError, UsageError } from '../errors.js';
+import { credentialsEnv } from './credentials-fallback.js';
 
 export interface ConfigOption {
   readonly config?: string;
@@ -21,9 +22,19 @@ export function withConfigOption(cmd: Command): Command {
 /** Loads and validates the config; warnings go to stderr so that stdout stays clean for scripts. */
 export function loadCommandConfig(opts: ConfigOption, options: LoadOptions & { quiet?: boolean } = {}): Config {
   const path = resolveConfigPath(opts.config, process.env);
-  const { config, warnings } = loadConfig(path, process.env, options);
-  if (!options.quiet) for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-  return config;
+  const credentials = options.secrets === 'skip' ? undefined : credentialsEnv(path, process.env);
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig(path, credentials?.env ?? process.env, options);
+  } catch (err) {
+    if (err instanceof ConfigError && credentials?.hint !== undefined) throw new ConfigError([...err.problems, credentials.hint]);
+    throw err;
+  }
+  if (!options.quiet) {
+    if (credentials?.note !== undefined) process.stderr.write(`note: ${credentials.note}\n`);
+    for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`);
+  }
+  return loaded.config;
 }
 
 /**

@@ -14,7 +14,7 @@ export function registerHealthcheck(program: Command): void {
     program
       .command('healthcheck')
       .description("exit 0 when the running keeper's /healthz answers (for Docker HEALTHCHECK; slim images have no curl)")
-      .option('--ready', 'check /readyz instead: every account has a live token or a refresh in progress'),
+      .option('--ready', 'check /readyz instead: every account has a live token'),
   ).action(async (opts: ConfigOption & { ready?: boolean }) => {
     const config = loadConfigWithoutSecrets(opts, 'skip');
     const { host, port } = config.server.listen;

@@ -38,6 +38,8 @@ export interface DhanConfig {
 export interface ServerConfig {
   readonly listen: { readonly host: string; readonly port: number };
   readonly apiKeys: readonly ApiKeyConfig[];
+  /** Long-polls parked at once; beyond it a consumer gets 503 with Retry-After. */
+  readonly maxLongPolls?: number;
 }
 
 export interface ApiKeyConfig {

@@ -61,10 +61,19 @@ export async function forceRefresh(worker: AccountWorker, method: RefreshMethod,
     }
     const before = token?.id;
     await worker.perform(method, signal);
+    // A renewal that found the token dead (or not renewable) leaves the fallback to the plan:
+    // the person asked for a live token, so the request's outcome includes that fallback.
+    let fellBack = false;
+    const renewed = store.currentToken(worker.clientId);
+    if (method === 'renew' && !(renewed && renewed.id !== before) && worker.plan().action === 'generate') {
+      fellBack = true;
+      await worker.perform('generate', signal);
+    }
     const after = store.currentToken(worker.clientId);
+    const done = fellBack ? 'renewal refused; generated instead' : method === 'renew' ? 'renewed' : 'generated';
     outcome =
       after && after.id !== before
-        ? { ok: true, message: `${method === 'renew' ? 'renewed' : 'generated'}: new token ${tokenFingerprint(after.accessToken)} valid until ${new Date(after.expiresAt).toISOString()}` }
+        ? { ok: true, message: `${done}: new token ${tokenFingerprint(after.accessToken)} valid until ${new Date(after.expiresAt).toISOString()}` }
         : { ok: false, message: `${method} failed: ${store.getAccount(worker.clientId)?.lastResult ?? 'see history'}` };
   });
   return outcome;

@@ -73,6 +73,9 @@ interface Streak {
  * streak of similar answers) is safe to lose: losing it only makes the keeper retry longer.
  * Commands a person gives (force, reset, import) live in `account-commands.ts`.
  */
+/** History's word for a Dhan call the keeper never heard back from because it stopped. */
+export const ABANDONED_MESSAGE = 'the keeper stopped before Dhan answered';
+
 export class AccountWorker {
   readonly clientId: string;
   readonly log: Logger;
@@ -170,11 +173,12 @@ export class AccountWorker {
    * At start: a pending row means a crash mid-call (a renewal kills the old token at once), and any
    * stored token may have been killed while we were down. Reuse what Dhan confirms, replace the rest.
    */
-  recover(signal?: AbortSignal): Promise<void> {
+  recover(signal?: AbortSignal, abandonedAtStart?: number): Promise<void> {
     return this.exclusive(async () => {
       const { store, clock } = this.deps;
       const now = clock.now();
-      const abandoned = store.abandonPending(this.clientId, now, 'the keeper stopped before Dhan answered');
+      // The keeper closes every account's pending rows in one commit at start and says how many were ours.
+      const abandoned = abandonedAtStart ?? store.abandonPending(this.clientId, now, ABANDONED_MESSAGE);
       const token = store.currentToken(this.clientId);
       if (!token || token.expiresAt <= now) return;
       const verdict = await this.checkToken(token, signal);
@@ -294,18 +298,24 @@ export class AccountWorker {
     if (this.generationWaitMs() > 0) return;
     // Never send credentials Dhan already refused: that is how accounts get TOTP disabled.
     if (store.getAccount(this.clientId)?.attention?.scope === 'generation') return;
-    const code = totp.take(this.clientId, account.totpSecret);
-    if (!code.ok) return;
+    const secret = account.totpSecret;
+    if (totp.waitMs(this.clientId) > 0) return;
 
     const record = store.getAccount(this.clientId);
     const previousGenerateAt = record?.lastGenerateAt ?? null;
     const started = clock.now();
-    // Durable before the call: a crash or restart loop must not break Dhan's one-per-interval rule.
-    const eventId = store.transaction(() => {
-      store.updateAccount(this.clientId, { lastGenerateAt: started });
-      return store.beginEvent({ clientId: this.clientId, at: started, kind: 'generate', expiryBefore: previous?.expiresAt ?? null });
-    });
-    const issued = await this.call('generate', eventId, started, () => dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal), signal);
+    const eventId = store.beginEvent({ clientId: this.clientId, at: started, kind: 'generate', expiryBefore: previous?.expiresAt ?? null });
+    const issued = await this.call('generate', eventId, started, () => {
+      // Taken once a Dhan slot is ours, not before queueing for one: behind thousands of other
+      // accounts (dhan.maxConcurrency) a code taken early is stale when sent, Dhan answers
+      // "Invalid TOTP", and repeated refusals can get TOTP disabled on the account.
+      const code = totp.take(this.clientId, secret);
+      if (!code.ok) return Promise.reject(new Error(`a TOTP code was already used in this 30-s step; next in ${Math.ceil(code.waitMs / 1000)} s`));
+      // Durable before the call, and at the moment the code is taken: a crash or restart loop must
+      // neither break Dhan's one-per-interval rule nor reuse this TOTP step (the guard reads it back).
+      store.updateAccount(this.clientId, { lastGenerateAt: clock.now() });
+      return dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal);
+    }, signal);
     if (issued instanceof DhanError) {
       // Dhan issued nothing when it answered with a refusal or never saw the request: that
       // attempt does not count against its interval. A lost answer might have issued a token.

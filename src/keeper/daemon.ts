@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import { assembleKeeper } from './assemble.js';
 import type { Keeper } from './keeper.js';
 import { Lease } from './lease.js';
+import { REQUEST_FALLBACK_POLL_MS, watchRequests } from './request-watch.js';
 import { cronSweep, type SweepStarter } from './sweep.js';
 import { UiFeed } from './ui-feed.js';
 
@@ -18,7 +19,7 @@ export interface DaemonOptions {
   readonly log: Logger;
   readonly clock?: Clock;
   readonly startSweep?: SweepStarter;
-  /** How often the daemon looks for commands the CLI queued (`renew`, `import`, …). */
+  /** How often the daemon looks for commands the CLI queued (`renew`, `import`, …) when the file watch says nothing. */
   readonly requestPollMs?: number;
 }
 
@@ -70,6 +71,10 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     store.close();
     throw err;
   }
+  // A CLI command the previous daemon took and died carrying out: its CLI already said so;
+  // here the row gets its end (the history shows what the call did, if anything).
+  const abandoned = store.failAbandonedRequests('the keeper stopped while carrying out the command; see history for what happened');
+  if (abandoned > 0) log.warn({ count: abandoned }, 'marked CLI commands failed that the previous keeper took and never finished');
 
   const timers: NodeJS.Timeout[] = [];
   let server: RunningServer | undefined;
@@ -105,6 +110,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       timezone: config.dhan.timezone,
       provider: keeper,
       metricsRegistry: metrics.registry,
+      onRejected: (reason) => metrics.recordApiRejection(reason),
       ui: feed,
       log,
       clock,
@@ -131,26 +137,22 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     onLeaseLost();
   });
 
-  let handling = false;
-  timers.push(
-    setInterval(() => {
-      if (handling) return;
-      handling = true;
-      void (async () => {
-        try {
-          for (const request of store.takeRequests()) {
-            log.info({ clientId: request.clientId, action: request.action }, 'carrying out a command from the CLI');
-            const outcome = await running.handleRequest(request);
-            store.completeRequest(request.id, outcome.ok ? 'done' : 'failed', outcome.message);
-          }
-        } catch (err) {
-          log.error({ err: errorMessage(err) }, 'handling CLI requests failed');
-        } finally {
-          handling = false;
+  const requests = watchRequests({
+    walPath: `${store.path}-wal`,
+    fallbackMs: options.requestPollMs ?? REQUEST_FALLBACK_POLL_MS,
+    log,
+    check: async () => {
+      try {
+        for (const request of store.takeRequests()) {
+          log.info({ clientId: request.clientId, action: request.action }, 'carrying out a command from the CLI');
+          const outcome = await running.handleRequest(request);
+          store.completeRequest(request.id, outcome.ok ? 'done' : 'failed', outcome.message);
         }
-      })();
-    }, options.requestPollMs ?? 250),
-  );
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'handling CLI requests failed');
+      }
+    },
+  });
   const prune = (): void => {
     try {
       const cutoff = clock.now() - config.storage.historyRetentionMs;
@@ -173,6 +175,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     stop: () => {
       stopping ??= (async () => {
         for (const t of timers) clearInterval(t);
+        requests.close();
         await running.stop();
         await runningServer.close();
         try {

@@ -6,7 +6,9 @@ import { Store } from '../store/index.js';
 import { storageKey } from '../config/storage-key.js';
 import { runCommand, type AccountCommand, type CommandOutcome } from './account-commands.js';
 import { assembleKeeper } from './assemble.js';
-import { Lease, leaseIsLive } from './lease.js';
+import { Lease, leaseIsLive, pidIsRunning } from './lease.js';
+import { hostname } from 'node:os';
+import type { LeaseHolder } from '../store/records.js';
 
 export type KeeperCommand = AccountCommand;
 
@@ -25,7 +27,7 @@ export interface HandoffOptions {
 
 /**
  * Runs a command against an account without racing a running daemon: when one holds the lease,
- * the command is queued for it (it picks requests up within a second) and we wait for its answer;
+ * the command is queued for it (a watch on the database wakes it at once) and we wait for its answer;
  * otherwise we take the lease ourselves and act directly.
  */
 export async function executeCommand(config: Config, clientId: string, command: KeeperCommand, options: HandoffOptions = {}): Promise<CommandOutcome> {
@@ -51,6 +53,17 @@ export async function handToDaemon(store: Store, clientId: string, command: Keep
     if (request?.status === 'done' || request?.status === 'failed') {
       return { ok: request.status === 'done', message: request.result ?? request.status };
     }
+    if (!daemonAlive(store.leaseHolder(), Date.now())) {
+      // The daemon died: waiting out the 90 s would only hide it. A request it never took is
+      // withdrawn; one it took is failed by the next daemon at its start.
+      if (request?.status === 'queued' && store.cancelRequest(id, 'the keeper stopped before taking the command')) {
+        return { ok: false, message: 'the running keeper stopped before taking the command; nothing was done — start it again, or run the command once more to act directly' };
+      }
+      return {
+        ok: false,
+        message: 'the running keeper stopped while carrying out the command; its outcome is unknown — see `history` (the keeper marks the command failed when it starts again)',
+      };
+    }
   }
   // Never leave an import's token sitting in the queue for a daemon that may be wedged.
   store.cancelRequest(id, 'the CLI gave up waiting');
@@ -74,4 +87,10 @@ async function actDirectly(config: Config, store: Store, clientId: string, comma
   } finally {
     lease.release();
   }
+}
+
+/** The lease holder is still there: a fresh heartbeat, and on this host a process with its pid. */
+function daemonAlive(holder: LeaseHolder | undefined, now: number): boolean {
+  if (!leaseIsLive(holder, now)) return false;
+  return holder.host !== hostname() || pidIsRunning(holder.pid);
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { accessLog } from './access-log.js';
 import type { RequestContext, Route, ServerDeps } from './route.js';
 import { serveHealth, serveMetrics, serveReady, serveStatus } from './info-routes.js';
 import { readBody } from './read-body.js';
@@ -19,8 +20,6 @@ const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/v1/ui/state', serveUiState],
   ['/v1/ui/events', serveUiEvents],
 ]);
-// Paths end up in logs; a junk request must not make a junk-sized line.
-const MAX_LOGGED_PATH = 200;
 
 function route(pathname: string): Route | undefined {
   const fixed = FIXED_ROUTES.get(pathname);
@@ -54,7 +53,8 @@ function hasBody(req: IncomingMessage): boolean {
 export function createHandler(deps: ServerDeps, isClosing: () => boolean, track: (done: Promise<void>) => void): RequestListener {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = deps.clock.now();
-    const abort = new AbortController();
+    let abort: AbortController | undefined;
+    let gone = false;
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://keeper.invalid');
@@ -66,13 +66,24 @@ export function createHandler(deps: ServerDeps, isClosing: () => boolean, track:
       req,
       res,
       url,
-      signal: abort.signal,
+      get signal(): AbortSignal {
+        abort ??= new AbortController();
+        if (gone) abort.abort();
+        return abort.signal;
+      },
       remote: req.socket.remoteAddress ?? 'unknown',
       logFields: {},
     };
+    deps.connections.begin(req.socket);
     const done = new Promise<void>((resolve) => {
       res.once('close', () => {
-        if (!res.writableFinished) abort.abort();
+        if (!res.writableFinished) {
+          gone = true;
+          abort?.abort();
+        }
+        const { keyName, clientId, rejected } = ctx.logFields;
+        deps.connections.end(req.socket, keyName !== undefined && keyName !== 'unknown' && rejected === undefined);
+        if (rejected) deps.rejections.record(ctx.remote, rejected, { ...(keyName ? { keyName } : {}), ...(clientId ? { clientId } : {}) });
         accessLog(deps, ctx, deps.clock.now() - started);
         resolve();
       });
@@ -97,14 +108,17 @@ async function dispatch(deps: ServerDeps, ctx: RequestContext, closing: boolean)
   const body = hasBody(req);
   const close: Record<string, string> = body ? { connection: 'close' } : {};
   if (!handle) {
+    ctx.logFields.rejected = 'not-found';
     sendError(res, 404, 'not-found', 'no such endpoint — see /v1/tokens/{clientId}, /v1/status, /metrics, /healthz, /readyz, / (status page)', close);
     return;
   }
   if (req.method !== 'GET') {
+    ctx.logFields.rejected = 'bad-method';
     sendError(res, 405, 'method-not-allowed', 'only GET is served here', { allow: 'GET', ...close });
     return;
   }
   if (body) {
+    ctx.logFields.rejected = 'body';
     sendError(res, 413, 'body-not-allowed', 'requests here carry no body', close);
     return;
   }
@@ -133,26 +147,4 @@ async function servePost(
     deps.log.error({ err, path: ctx.url.pathname }, 'request failed');
     sendError(ctx.res, 500, 'internal', 'the keeper could not answer — see its log');
   }
-}
-
-/** Only the path and the long-poll's own parameters: other query text is the client's business. */
-function accessLog(deps: ServerDeps, ctx: RequestContext, durationMs: number): void {
-  if (!deps.log.isLevelEnabled('debug')) return;
-  const params = ctx.url.searchParams;
-  const after = params.get('after');
-  const wait = params.get('wait');
-  deps.log.debug(
-    {
-      method: ctx.req.method,
-      path: ctx.url.pathname.slice(0, MAX_LOGGED_PATH),
-      status: ctx.res.statusCode,
-      durationMs,
-      remote: ctx.remote,
-      ...ctx.logFields,
-      ...(after !== null ? { after: after.slice(0, 64) } : {}),
-      ...(wait !== null ? { wait: wait.slice(0, 16) } : {}),
-      ...(ctx.res.writableFinished ? {} : { aborted: true }),
-    },
-    'http request',
-  );
 }

@@ -3,7 +3,10 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ApiKeyRing } from './auth.js';
+import type { ConnectionGuard } from './connection-guard.js';
 import type { LongPolls } from './long-polls.js';
+import type { TokenAnswers } from './token-answer.js';
+import type { RejectionLog, RejectionReason } from './rejections.js';
 import type { TokenProvider } from './server-api.js';
 import type { UiAsset } from './ui-assets.js';
 import type { UiEvents } from './ui-events.js';
@@ -27,14 +30,20 @@ export interface ServerDeps {
   readonly provider: TokenProvider;
   readonly keys: ApiKeyRing;
   readonly polls: LongPolls;
+  readonly answers: TokenAnswers;
   readonly registry: Registry | undefined;
   readonly zone: string;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly rejections: RejectionLog;
+  readonly connections: ConnectionGuard;
   readonly ui: UiDeps | undefined;
 }
 
-/** One request. `signal` aborts when the consumer goes away before its answer is written. */
+/**
+ * One request. `signal` aborts when the consumer goes away before its answer is written; it is
+ * made on first use, since only a long-poll waits long enough to need one.
+ */
 export interface RequestContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -42,7 +51,7 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   readonly remote: string;
   /** Filled in by routes for the access log; never a secret. */
-  readonly logFields: { keyName?: string; clientId?: string };
+  readonly logFields: { keyName?: string; clientId?: string; rejected?: RejectionReason };
 }
 
 export type Route = (deps: ServerDeps, ctx: RequestContext) => void | Promise<void>;

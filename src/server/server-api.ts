@@ -5,6 +5,7 @@ import type { AccountStatus } from '../account-status.js';
 import type { Logger } from '../log.js';
 import type { PublishedToken, StoredToken } from '../tokens.js';
 import type { UiSource } from './ui-types.js';
+import type { RejectionReason } from './rejections.js';
 
 /**
  * What the server needs from the keeper. The server only reads committed state: it never
@@ -21,9 +22,9 @@ export interface TokenProvider {
   isKnownClient(clientId: string): boolean;
   statuses(): AccountStatus[];
   /**
-   * Store open and every account has a live token or a refresh in progress.
-   * `notReady` holds lines like "1000000001 (main): expired" — never a secret, since
-   * /readyz answers without authentication.
+   * Every account has a live token that liveToken() would hand out now. `notReady` says how
+   * many are missing and why in a few aggregated lines (never one per account, never a
+   * secret: /readyz answers without authentication).
    */
   readiness(): { ready: boolean; notReady: string[] };
 }
@@ -42,6 +43,10 @@ export interface ServerOptions {
   readonly ui?: UiSource;
   /** Concurrent long-polls beyond this get 503; default 256. */
   readonly maxLongPolls?: number;
+  /** Sockets held at once (strangers' idle ones are dropped first to make room); default 1024. */
+  readonly maxConnections?: number;
+  /** Counts every refused request and shed connection, e.g. into dhan_token_api_rejected_total. */
+  readonly onRejected?: (reason: RejectionReason) => void;
 }
 
 export interface RunningServer {

@@ -3,11 +3,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { systemClock } from '../clock.js';
 import { ApiKeyRing } from './auth.js';
+import { ConnectionGuard } from './connection-guard.js';
 import type { ServerDeps } from './route.js';
 import { createHandler } from './handler.js';
 import { assertSafeBind, hostPort, listen } from './listen.js';
 import { LongPolls } from './long-polls.js';
 import { MAX_WAIT_SECONDS } from './query.js';
+import { TokenAnswers } from './token-answer.js';
+import { RejectionLog } from './rejections.js';
 import type { RunningServer, ServerOptions } from './server-api.js';
 import { createUiDeps } from './ui-deps.js';
 
@@ -29,6 +32,12 @@ const LIMITS = {
 } as const;
 // Far above what a handful of bots and a Prometheus need; bounds file descriptors.
 const MAX_CONNECTIONS = 1024;
+// A connection without a valid key gets this long to send a request, and this long idle after
+// an answer: a bot, a health check or a scrape asks at once (see ConnectionGuard).
+const STRANGER_IDLE_MS = 3_000;
+// One log line per source and reason per minute under a flood of refused requests.
+const REJECTION_LOG_INTERVAL_MS = 60_000;
+const REJECTION_LOG_MAX_SOURCES = 64;
 const CLOSE_GRACE_MS = 2_000;
 
 /**
@@ -40,16 +49,31 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   assertSafeBind(config);
   const clock = options.clock ?? systemClock;
   const log = options.log.child({ component: 'server' });
-  const polls = new LongPolls(options.maxLongPolls ?? DEFAULT_MAX_LONG_POLLS, clock);
+  const polls = new LongPolls(options.maxLongPolls ?? config.maxLongPolls ?? DEFAULT_MAX_LONG_POLLS, clock);
+  const rejections = new RejectionLog({
+    log,
+    clock,
+    intervalMs: REJECTION_LOG_INTERVAL_MS,
+    maxSources: REJECTION_LOG_MAX_SOURCES,
+    ...(options.onRejected ? { count: options.onRejected } : {}),
+  });
+  const connections = new ConnectionGuard({
+    max: options.maxConnections ?? MAX_CONNECTIONS,
+    strangerIdleMs: STRANGER_IDLE_MS,
+    onShed: () => rejections.record('(many)', 'connection-shed'),
+  });
   const ui = options.ui ? createUiDeps(options.ui, options.provider, clock, options.timezone, log) : undefined;
   const deps: ServerDeps = {
     provider: options.provider,
     keys: new ApiKeyRing(config.apiKeys),
     polls,
+    answers: new TokenAnswers(options.timezone),
     registry: options.metricsRegistry,
     zone: options.timezone,
     clock,
     log,
+    rejections,
+    connections,
     ui,
   };
 
@@ -62,7 +86,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     void settled.finally(() => inFlight.delete(settled));
   };
   const server = createServer(LIMITS, createHandler(deps, () => closing, track));
-  server.maxConnections = MAX_CONNECTIONS;
+  // Instead of server.maxConnections, which refuses the newest connection and so lets a flood
+  // of strangers lock the bots out.
+  connections.attach(server);
 
   const unsubscribe = options.provider.onTokenChange((clientId) => {
     // This runs inside the keeper's swap: nothing here may throw back into it.
@@ -100,6 +126,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await Promise.race([Promise.allSettled([...inFlight]), delay(CLOSE_GRACE_MS, undefined, { ref: false })]);
       server.closeAllConnections();
       await stopped;
+      rejections.flush();
       log.info({ url }, 'HTTP server closed');
     })();
     return closed;

@@ -94,6 +94,7 @@ export class Store {
   readonly #sql: Statements;
   #seal: TokenSeal | undefined;
   readonly #hideSealed: boolean;
+  #tokenWrites = 0;
 
   private constructor(db: Database.Database, path: string, readonly: boolean, seal: TokenSeal | undefined, hideSealed: boolean) {
     this.#db = db;
@@ -323,6 +324,7 @@ export class Store {
       // '' marks a pruned secret; storing it as live would publish nothing.
       throw new KeeperError('store-empty-token', `refusing to store an empty access token for ${t.clientId}`);
     }
+    this.#tokenWrites++;
     return this.transaction(() => {
       if (this.#sql.getAccount.get(t.clientId) === undefined) throw unknownAccount(t.clientId);
       this.#sql.supersedeCurrent.run({ clientId: t.clientId, at: t.obtainedAt });
@@ -334,6 +336,16 @@ export class Store {
     });
   }
 
+  /**
+   * Goes up whenever this connection may have changed an account's current token (a save or a
+   * token declared dead). Readers that keep current tokens in memory compare it instead of
+   * reading the database per request; only the lease holder writes tokens, so this connection
+   * sees every change.
+   */
+  get tokenWrites(): number {
+    return this.#tokenWrites;
+  }
+
   /** The newest token not superseded, even if its expiry has passed: callers judge liveness. */
   currentToken(clientId: string): StoredToken | undefined {
     const row = this.#sql.currentToken.get(clientId);
@@ -342,6 +354,7 @@ export class Store {
 
   /** For a token Dhan declared dead. False if it was already superseded or does not exist. */
   markTokenDead(tokenId: number, at: number): boolean {
+    this.#tokenWrites++;
     return this.#sql.markTokenDead.run({ id: tokenId, at }).changes === 1;
   }
 
@@ -466,7 +479,18 @@ export class Store {
 
   /** Extends the lease by its ttl. False if `owner` no longer holds it: stop acting at once. */
   heartbeatLease(owner: LeaseOwner, now: number): boolean {
-    return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
+    // A heartbeat lost to a power cut only makes the lease look older, which is the truth:
+    // the keeper died with the power. So it is the one write that skips the fsync (WAL with
+    // synchronous=NORMAL: durable at the next FULL commit or checkpoint, in order), instead of
+    // syncing the disk every few seconds of a quiet day. Inside a caller's transaction the
+    // setting cannot change, so there it commits like everything else.
+    if (this.#db.inTransaction) return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
+    this.#db.pragma('synchronous = NORMAL');
+    try {
+      return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
+    } finally {
+      this.#db.pragma('synchronous = FULL');
+    }
   }
 
   /** Gives the lease up if `owner` still holds it (never someone else's). */
@@ -517,6 +541,14 @@ export class Store {
    */
   cancelRequest(id: number, result: string): boolean {
     return this.#sql.cancelRequest.run({ id, result }).changes === 1;
+  }
+
+  /**
+   * For a daemon at start: requests a previous daemon took but never completed (it died while
+   * carrying them out) are failed with `result`, so that no row stays `taken` forever.
+   */
+  failAbandonedRequests(result: string): number {
+    return this.#sql.failAbandonedRequests.run({ result }).changes;
   }
 
   getRequest(id: number): KeeperRequest | undefined {
@@ -849,5 +881,8 @@ function prepareStatements(db: Database.Database) {
       `UPDATE requests SET status = 'failed', result = @result, payload = NULL WHERE id = @id AND status = 'queued'`,
     ),
     getRequest: db.prepare<[number], RequestRow>(`SELECT * FROM requests WHERE id = ?`),
+    failAbandonedRequests: db.prepare<{ result: string }>(
+      `UPDATE requests SET status = 'failed', result = @result, payload = NULL WHERE status = 'taken'`,
+    ),
   };
 }

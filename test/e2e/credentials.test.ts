@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
@@ -53,10 +53,13 @@ accounts:
       const service = { env: { CREDENTIALS_DIRECTORY: credentials } };
       const shell = { env: { CREDENTIALS_DIRECTORY: undefined } };
 
-      // Without a daemon, acting directly needs the secrets: a clear config error naming the variable.
-      const direct = await children.run(['generate', ID, '--config', config], shell);
+      // Without a daemon, acting directly needs the secrets. Where no credentials/ folder sits next
+      // to the config (the installer's layout), a config error says exactly how to point at them.
+      const elsewhere = join(tempDir(), 'config.yaml');
+      writeFileSync(elsewhere, readFileSync(config, 'utf8'), { mode: 0o600 });
+      const direct = await children.run(['generate', ID, '--config', elsewhere], shell);
       expect(direct.code).toBe(2);
-      expect(direct.stderr).toContain('CREDENTIALS_DIRECTORY');
+      expect(direct.stderr).toMatch(/set CREDENTIALS_DIRECTORY to the folder the unit's LoadCredential= lines read from/);
 
       const keeper = await startKeeper(children, config, service);
       await waitUntil(() => sim.stats().calls.generate[ID] === 1 || undefined, { timeoutMs: 20_000, what: 'the first generation' });

@@ -16,9 +16,10 @@ import { Children, REPO_ROOT, configYaml, fileSinkYaml, startKeeper, tempDir, wa
 
 const CHROMIUM = '/usr/bin/chromium';
 const PIN = '582913';
+const WRONG_PIN = '111111';
 const TOTP_SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 const MAIN = '1000001201';
-const SIDE = '1000001202'; // refused with DH-902: a stop with its lift command
+const SIDE = '1000001202'; // a wrong PIN, refused twice: a stop with its lift command
 const WEBONLY = '1000001203'; // renew-only, no token yet: waits for an import
 const TRADER_KEY = randomBytes(24).toString('hex'); // ui, every account
 const LOOKER_KEY = randomBytes(24).toString('hex'); // ui, SIDE only
@@ -104,7 +105,6 @@ beforeAll(async () => {
   });
   // A failure before the first success, and a permanent refusal: both must show on the timeline.
   sim.addFault({ endpoint: 'generate', clientId: MAIN, action: { type: 'status', status: 503 } });
-  sim.addFault({ endpoint: 'generate', clientId: SIDE, times: 5, action: { type: 'dhan-error', code: 'DH-902', status: 400 } });
   const dir = tempDir('dtk-ui-');
   configPath = writeSecretFile(
     join(dir, 'config.yaml'),
@@ -127,7 +127,7 @@ beforeAll(async () => {
       renewalYaml: `  avoid:\n    - { days: mon-fri, from: "09:15", to: "15:30" }`,
       accounts: [
         { clientId: MAIN, name: 'main', pin: PIN, totpSecret: TOTP_SECRET, sinksYaml: fileSinkYaml('./tokens/main.env', 'env') },
-        { clientId: SIDE, name: 'side', pin: PIN, totpSecret: TOTP_SECRET },
+        { clientId: SIDE, name: 'side', pin: WRONG_PIN, totpSecret: TOTP_SECRET },
         { clientId: WEBONLY, name: 'web', mode: 'renew-only' },
       ],
     }).replace('renewal:\n  avoid: []\n', 'renewal:\n'),
@@ -184,7 +184,7 @@ describe('the status page in a browser', () => {
     expect(await card(MAIN).locator('.badge').textContent()).toBe('valid');
     expect(await card(SIDE).locator('.lift-command').textContent()).toBe(`dhan-token-keeper reset ${SIDE}`);
     expect(await card(WEBONLY).locator('.lift-command').textContent()).toBe(`dhan-token-keeper import ${WEBONLY} < token.txt`);
-    expect(await card(SIDE).locator('.stop').textContent()).toMatch(/DH-902|subscription/i);
+    expect(await card(SIDE).locator('.stop').textContent()).toMatch(/refused|PIN|TOTP|credential/i);
     // Timeline: MAIN's first generation failed (503) then succeeded; SIDE stopped.
     expect(await card(MAIN).locator('rect.failure').count()).toBeGreaterThanOrEqual(1);
     expect(await card(MAIN).locator('rect.swap').count()).toBeGreaterThanOrEqual(1);

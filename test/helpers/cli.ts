@@ -23,6 +23,9 @@ export interface SpawnOptions {
   readonly cwd?: string;
   /** Written to stdin, which is then closed. Without it stdin is closed at once (never a TTY). */
   readonly input?: string;
+  /** Run as this user and group (the test must be root), e.g. a service user. */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 /**
@@ -210,6 +213,8 @@ export class Children {
       cwd: options.cwd ?? REPO_ROOT,
       env: childEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
+      ...(options.uid !== undefined ? { uid: options.uid } : {}),
+      ...(options.gid !== undefined ? { gid: options.gid } : {}),
     });
     const proc = new CliProcess(args, child);
     this.live.add(proc);

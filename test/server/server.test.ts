@@ -224,7 +224,7 @@ describe('token API: long-poll', () => {
     const provider = new FakeProvider({ [MAIN]: 'main' });
     provider.swap(MAIN, TOKEN);
     const { url } = await start(provider);
-    for (const query of ['wait=abc', 'wait=301', 'wait=-1', 'wait=', 'wait=1e2', 'wait=1&wait=2', 'after=XYZ', 'after=']) {
+    for (const query of ['wait=abc', 'wait=301', 'wait=-1', 'wait=', 'wait=1e2', 'wait=1&wait=2', 'after=XYZ']) {
       const res = await fetch(`${url}/v1/tokens/${MAIN}?${query}`, { headers: bearer(BOT_KEY) });
       expect({ query, status: res.status }).toEqual({ query, status: 400 });
       await res.arrayBuffer();

@@ -335,8 +335,8 @@ describe('loadConfig: warnings', () => {
     writeFile(join(dir, 'totp'), TOTP, 0o640);
     const path = writeConfig(dir, { accounts: [{ clientId: '1000000001', pinFile: 'pin', totpSecretFile: 'totp' }] }, 0o644);
     const { warnings } = loadConfig(path, {});
+    // The config itself holds only references: group- or world-readable is no risk (issue 14, item 8).
     expect(warnings).toEqual([
-      `${path} is readable by others (mode 0644); chmod 600 it`,
       `accounts[0].pinFile: ${join(dir, 'pin')} is readable by others (mode 0644); chmod 600 it`,
       `accounts[0].totpSecretFile: ${join(dir, 'totp')} is readable by its group (mode 0640); chmod 600 it`,
     ]);
@@ -344,6 +344,21 @@ describe('loadConfig: warnings', () => {
       expect(warning).not.toContain(PIN);
       expect(warning).not.toContain(TOTP);
     }
+  });
+
+  it('warns about a loose config only when it holds a secret inline, and never advises breaking the 0640 systemd layout', () => {
+    const dir = tempDir();
+    writeFile(join(dir, 'pin'), PIN, 0o600);
+    writeFile(join(dir, 'totp'), TOTP, 0o600);
+    const references = writeConfig(dir, { accounts: [{ clientId: '1000000001', pinFile: 'pin', totpSecretFile: '${TOTP_FILE}' }] }, 0o640);
+    expect(loadConfig(references, { TOTP_FILE: join(dir, 'totp') }).warnings).toEqual([]);
+    const fromEnv = writeConfig(tempDir(), { accounts: [{ clientId: '1000000001', pin: '${DHAN_PIN}', totpSecret: '${DHAN_TOTP}' }] }, 0o640);
+    expect(loadConfig(fromEnv, { DHAN_PIN: PIN, DHAN_TOTP: TOTP }).warnings).toEqual([]);
+    const inline = writeConfig(tempDir(), { accounts: [{ clientId: '1000000001', pin: PIN, totpSecretFile: join(dir, 'totp') }] }, 0o640);
+    const [warning, ...rest] = loadConfig(inline, {}).warnings;
+    expect(rest).toEqual([]);
+    expect(warning).toMatch(/is readable by its group \(mode 0640\); chmod 600 it — it holds accounts\[0\]\.pin inline/);
+    expect(warning).not.toContain(PIN);
   });
 
   it('warns about risky but valid choices', () => {
