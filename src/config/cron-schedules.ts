@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { DateTime } from 'luxon';
+import { avoidIntervalAt } from '../avoid-windows.js';
 import { nextOccurrence, parseCron, type CronSchedule } from '../cron-times.js';
 import type { avoidWindow } from './avoid.js';
 import { toAvoidWindow } from './avoid.js';
-import type { AvoidWindow } from './config.js';
 import { kindOf } from './issues.js';
 import { cronExpression, timezone } from './values.js';
 
@@ -46,7 +45,9 @@ export function refreshAtInsideAvoid(
     for (let i = 0; i < MAX_CHECKED; i++) {
       const next = nextOccurrence(schedule, cursor);
       if (next === undefined || next > from + CHECK_AHEAD_MS) break;
-      if (windows.some((w) => insideWeeklyWindow(next, w))) {
+      // The planner's own reading of the windows, so that config and planner cannot disagree
+      // (on a DST change, say) about whether a moment is inside one.
+      if (avoidIntervalAt(next, windows) !== undefined) {
         const when = new Date(next).toLocaleString('en-GB', { timeZone: schedule.timezone, weekday: 'short', hour: '2-digit', minute: '2-digit' });
         return {
           index,
@@ -57,20 +58,4 @@ export function refreshAtInsideAvoid(
     }
   }
   return undefined;
-}
-
-/**
- * Whether a moment falls inside one weekly window. The keeper's planner has its own reading
- * (keeper/avoid-windows.ts, which also joins adjacent windows); config sits below the keeper and
- * cannot import it, so this plain predicate is kept beside it and a test holds the two to agree.
- */
-export function insideWeeklyWindow(at: number, window: AvoidWindow): boolean {
-  const local = DateTime.fromMillis(at, { zone: window.timezone });
-  const minute = local.hour * 60 + local.minute;
-  const yesterday = local.minus({ days: 1 }).weekday;
-  if (window.toMinute > window.fromMinute) {
-    return window.days.includes(local.weekday) && minute >= window.fromMinute && minute < window.toMinute;
-  }
-  // A window that ends at or before it starts runs past midnight into the next day.
-  return (window.days.includes(local.weekday) && minute >= window.fromMinute) || (window.days.includes(yesterday) && minute < window.toMinute);
 }

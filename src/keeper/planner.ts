@@ -1,7 +1,7 @@
 import type { AvoidWindow, DurationOrShare } from '../config/config.js';
 import type { Attention } from '../attention.js';
 import type { AccountMode, TokenSource } from '../tokens.js';
-import { avoidIntervalAt } from './avoid-windows.js';
+import { avoidIntervalAt } from '../avoid-windows.js';
 
 /**
  * The decision of when and how to refresh a token, as a pure function of its inputs

@@ -2,9 +2,7 @@ import { DateTime } from 'luxon';
 import cron from 'node-cron';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { insideWeeklyWindow } from '../../src/config/cron-schedules.js';
 import { nextOccurrence, nextOfAny, owedRefresh, parseCron } from '../../src/cron-times.js';
-import { avoidIntervalAt } from '../../src/keeper/avoid-windows.js';
 
 const IST = 'Asia/Kolkata';
 const ist = (iso: string): number => DateTime.fromISO(iso, { zone: IST }).toMillis();
@@ -90,23 +88,5 @@ describe('cron times on an injected clock', () => {
     // Refreshed at 08:30: done for today.
     expect(owedRefresh(s, at830, at830 + 1000, HOUR)).toBe(ist('2026-03-09T08:30:00'));
     expect(owedRefresh([], 0, at830, HOUR)).toBeUndefined();
-  });
-});
-
-describe('the config\'s avoid-window check reads windows as the planner does', () => {
-  it('insideWeeklyWindow agrees with avoidIntervalAt for single windows, across midnight too', () => {
-    const windowArb = fc.record({
-      days: fc.uniqueArray(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 7 }),
-      fromMinute: fc.integer({ min: 0, max: 1439 }),
-      toMinute: fc.integer({ min: 0, max: 1439 }),
-      timezone: fc.constantFrom('Asia/Kolkata', 'UTC', 'America/New_York'),
-    }).filter((w) => w.fromMinute !== w.toMinute);
-    fc.assert(
-      fc.property(windowArb, fc.integer({ min: Date.UTC(2026, 0, 1), max: Date.UTC(2027, 0, 1) }), (window, at) => {
-        const minuteStart = at - (at % 60_000);
-        return insideWeeklyWindow(minuteStart, window) === (avoidIntervalAt(minuteStart, [window]) !== undefined);
-      }),
-      { numRuns: 3_000 },
-    );
   });
 });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import type { AvoidWindow } from '../../src/config/config.js';
-import { avoidIntervalAt } from '../../src/keeper/avoid-windows.js';
+import { avoidIntervalAt } from '../../src/avoid-windows.js';
 import type { Attention } from '../../src/attention.js';
 import { plan, stableFraction, URGENT_SHARE, type PlanInput } from '../../src/keeper/planner.js';
 
