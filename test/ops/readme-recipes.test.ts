@@ -81,7 +81,7 @@ function localise(code: string): string {
 
 function run(recipe: Recipe): { status: number | null; stdout: string; stderr: string } {
   const harness = EPILOGUES[recipe.name];
-  if (!harness) throw new Error(`README recipe "${recipe.name}" has no epilogue in test/readme-recipes.test.ts: add one so it runs in CI`);
+  if (!harness) throw new Error(`README recipe "${recipe.name}" has no epilogue in test/ops/readme-recipes.test.ts: add one so it runs in CI`);
   const code = `${harness.prologue ?? ''}${localise(recipe.code)}${harness.epilogue}`;
   if (recipe.language === 'python') {
     const folder = mkdtempSync(join(dir, 'py-'));
