@@ -46,17 +46,14 @@ const DHANHQ_STAND_IN = `class DhanContext:
 class dhanhq:
     def __init__(self, context):
         self.context = context
+
+    def get_fund_limits(self):
+        return {"status": "success"}
 `;
 
 const EPILOGUES: Record<string, { readonly prologue?: string; readonly epilogue: string }> = {
   'python-long-poll': {
-    epilogue: `
-import time
-_deadline = time.time() + 30
-while dhan is None and time.time() < _deadline:
-    time.sleep(0.05)
-print("TOKEN", dhan.context.access_token if dhan is not None else "none")
-`,
+    epilogue: '\nfollower.stop()\nprint("TOKEN", dhan.get().context.access_token)\n',
   },
   'python-env-file': { epilogue: '\nprint("TOKEN", current_token())\n' },
   'typescript-client': {
