@@ -70,7 +70,7 @@ const ACCOUNT_LABELS = ['client_id', 'name'] as const;
 const REFRESH_METHODS: readonly RefreshMethod[] = ['renew', 'generate', 'import'];
 const REFRESH_RESULTS: readonly RefreshResult[] = ['success', 'failure'];
 const PROBE_RESULTS: readonly ProbeResult[] = ['live', 'dead', 'error'];
-const ENDPOINTS: readonly DhanEndpoint[] = ['generate', 'renew', 'profile'];
+const ENDPOINTS: readonly DhanEndpoint[] = ['generate', 'renew', 'profile', 'consent-generate', 'consent-consume'];
 // Dhan answers in ~100 ms on a good day; the client's timeout ends a call at 30 s at most.
 const DURATION_BUCKETS = [0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30];
 

@@ -470,6 +470,9 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
   const JWT = jwtExpiringAt(Date.UTC(2026, 0, 1, 0, 0, 0) - IST_OFFSET_MS);
   const PIN = '246810';
   const TOTP = '135791';
+  const API_KEY = 'app-id-1f2e3d4c5b6a';
+  const API_SECRET = 'app-secret-9a8b7c6d5e4f';
+  const TOKEN_ID = 'token-id-0a1b2c3d4e5f6a7b';
 
   function call(c: DhanClient, endpoint: DhanEndpoint): Promise<unknown> {
     switch (endpoint) {
@@ -479,6 +482,10 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
         return c.renewToken({ clientId: A.clientId, accessToken: JWT });
       case 'profile':
         return c.getProfile(JWT);
+      case 'consent-generate':
+        return c.generateConsent(A.clientId, { apiKey: API_KEY, apiSecret: API_SECRET });
+      case 'consent-consume':
+        return c.consumeConsent(TOKEN_ID, { apiKey: API_KEY, apiSecret: API_SECRET });
     }
   }
 
@@ -499,6 +506,9 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
     rate_limit_904: { renew: 'rate-limited', profile: 'rate-limited', generate: 'rate-limited' },
     server_error_908: { renew: 'transient', profile: 'transient', generate: 'transient' },
     profile_ok: { profile: 'success' },
+    consent_generate_ok: { 'consent-generate': 'success' },
+    consent_generate_unauthorized: { 'consent-generate': 'credentials-rejected', 'consent-consume': 'credentials-rejected' },
+    consent_consume_ok: { 'consent-consume': 'success' },
   };
 
   it('covers every recorded body', () => {
@@ -509,13 +519,13 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
   for (const [name, byEndpoint] of Object.entries(EXPECTED)) {
     for (const [endpoint, want] of Object.entries(byEndpoint) as [DhanEndpoint, DhanErrorKind | 'success'][]) {
       it(`${name} on ${endpoint} → ${want}`, async () => {
-        secrets.push(PIN, TOTP, JWT);
+        secrets.push(PIN, TOTP, JWT, API_KEY, API_SECRET, TOKEN_ID);
         const { status, body } = recorded(name);
         replay(status, withToken(body, JWT));
         const c = replayClient();
         if (want === 'success') {
           const result = await call(c, endpoint);
-          if (endpoint !== 'profile') expect(result).toMatchObject({ accessToken: JWT });
+          if (endpoint !== 'profile' && endpoint !== 'consent-generate') expect(result).toMatchObject({ accessToken: JWT });
         } else {
           const err = await failure(call(c, endpoint), want);
           expect(err.httpStatus).toBe(status);
@@ -549,6 +559,26 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
       expect(r.headers['accept']).toBe('application/json');
       expect(r.headers['user-agent']).toBe('dhan-token-keeper/0.1.0');
     }
+  });
+
+  it('sends the consent calls with the API key and secret as app_id/app_secret headers, never in the URL', async () => {
+    secrets.push(JWT, API_KEY, API_SECRET, TOKEN_ID);
+    const c = replayClient();
+    replay(200, JSON.stringify(recorded('consent_generate_ok').body));
+    replay(200, withToken(recorded('consent_consume_ok').body, JWT));
+    await expect(call(c, 'consent-generate')).resolves.toEqual({ consentAppId: '940b0ca1-3ff4-4476-b46e-03a3ce7dc55d', consentAppStatus: 'GENERATED' });
+    await expect(call(c, 'consent-consume')).resolves.toMatchObject({ accessToken: JWT, dhanClientId: '1000000001' });
+    const [gen, consume] = seen;
+    expect(gen).toMatchObject({ method: 'POST', url: `/app/generate-consent?client_id=${A.clientId}` });
+    expect(consume).toMatchObject({ method: 'GET', url: `/app/consumeApp-consent?tokenId=${TOKEN_ID}` });
+    for (const r of [gen, consume]) {
+      expect(r?.headers['app_id']).toBe(API_KEY);
+      expect(r?.headers['app_secret']).toBe(API_SECRET);
+      expect(r?.url).not.toContain(API_SECRET);
+    }
+    expect(c.consentLoginUrl('940b0ca1-3ff4-4476-b46e-03a3ce7dc55d')).toBe(
+      `${base}/login/consentApp-login?consentAppId=940b0ca1-3ff4-4476-b46e-03a3ce7dc55d`,
+    );
   });
 
   it('reads Retry-After from the header', async () => {
