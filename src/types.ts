@@ -1,9 +1,13 @@
 /** Domain types shared by the store, the keeper, the publishers and the server. */
 
-/** Where a token came from: Dhan Web (imported), any other import, a TOTP generation, a renewal. */
-export type TokenSource = 'web' | 'import' | 'totp' | 'renew';
+/**
+ * Where a token came from: Dhan Web (imported), any other import, a TOTP generation, a renewal,
+ * or the API-key login (consent) a person completed in a browser.
+ */
+export type TokenSource = 'web' | 'import' | 'totp' | 'renew' | 'consent';
 
-export type AccountMode = 'auto' | 'renew-only' | 'generate-only';
+/** `consent`: renew while Dhan allows, else ask a person to log in with the API key. */
+export type AccountMode = 'auto' | 'renew-only' | 'generate-only' | 'consent';
 
 /** What `status` reports for an account. */
 export type AccountState = 'valid' | 'refreshing' | 'expired' | 'missing' | 'attention';

@@ -114,6 +114,7 @@ describe('loadConfig: valid files', () => {
         ],
       },
       log: { level: 'info' },
+      consent: { askBeforeMs: 7_200_000, redirectUrl: undefined },
       accounts: [
         {
           clientId: '1000000001',
@@ -122,6 +123,7 @@ describe('loadConfig: valid files', () => {
           pin: PIN,
           totpSecret: TOTP,
           credentialsFingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
+          app: undefined,
           sinks: [
             { type: 'file', path: join(dir, 'data', 'tokens', 'main.json'), format: 'json', mode: 0o600, group: 'bots' },
             { type: 'exec', command: ['systemctl', 'reload', 'my-bot'], timeoutMs: 30_000 },
@@ -141,6 +143,7 @@ describe('loadConfig: valid files', () => {
           pin: undefined,
           totpSecret: undefined,
           credentialsFingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
+          app: undefined,
           sinks: [],
         },
       ],

@@ -4,6 +4,7 @@ import { avoidWindow, toAvoidWindow } from './avoid.js';
 import { at, type Ctx, type Warn } from './context.js';
 import { formatDuration } from './duration.js';
 import { filePath } from './files.js';
+import { consentSchema } from './consent.js';
 import { kindOf, passed } from './issues.js';
 import { serverSchema, toServerConfig, warnUnknownClients } from './server.js';
 import type { Config, DurationOrShare, LogLevel } from './types.js';
@@ -50,12 +51,13 @@ export function configSchema(ctx: Ctx) {
           .superRefine(renewalLimits, { when: (payload) => passed(payload, 'renewBefore') && passed(payload, 'jitter') })
           .prefault({}),
         log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+        consent: consentSchema.prefault({}),
         accounts: accountsSchema(ctx),
       },
       {
         error: (issue) =>
           issue.code === 'invalid_type'
-            ? `${ctx.sourcePath}: must be a mapping of sections (storage, dhan, server, renewal, log, accounts), not ${kindOf(issue.input)}`
+            ? `${ctx.sourcePath}: must be a mapping of sections (storage, dhan, server, renewal, log, consent, accounts), not ${kindOf(issue.input)}`
             : undefined,
       },
     );
@@ -112,6 +114,7 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
     server,
     renewal: { renewBefore, jitter, sweep: renewal.sweep, probeIntervalMs: renewal.probeInterval, avoid },
     log: file.log,
+    consent: { askBeforeMs: file.consent.askBefore, redirectUrl: file.consent.redirectUrl },
     accounts,
   };
 }

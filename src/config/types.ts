@@ -12,6 +12,7 @@ export interface Config {
   readonly server: ServerConfig;
   readonly renewal: RenewalConfig;
   readonly log: LogConfig;
+  readonly consent: ConsentConfig;
   readonly accounts: readonly AccountConfig[];
 }
 
@@ -85,7 +86,22 @@ export interface AccountConfig {
    * `attention` for rejected credentials may try again.
    */
   readonly credentialsFingerprint: string;
+  /**
+   * Secrets: the API key and secret of the account's Dhan app, for the browser login (consent).
+   * An `auto` account with TOTP credentials too generates with TOTP first.
+   */
+  readonly app: { readonly apiKey: string; readonly apiSecret: string } | undefined;
   readonly sinks: readonly SinkConfig[];
+}
+
+export interface ConsentConfig {
+  /** A login request goes out this long before a token that cannot be renewed expires. */
+  readonly askBeforeMs: number;
+  /**
+   * The redirect URL registered with Dhan for the API key; the keeper serves its path
+   * (/v1/consent/callback). Shown to the person; undefined when not configured.
+   */
+  readonly redirectUrl: string | undefined;
 }
 
 export type SinkConfig = FileSinkConfig | ExecSinkConfig | WebhookSinkConfig;

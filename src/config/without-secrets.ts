@@ -40,6 +40,8 @@ export function withPlaceholderSecrets(raw: unknown): unknown {
       if (!isTree(account)) continue;
       swap(account, 'pin', PLACEHOLDER_PIN);
       swap(account, 'totpSecret', PLACEHOLDER_TOTP_SECRET);
+      swap(account, 'apiKey', 'placeholder-api-key');
+      swap(account, 'apiSecret', 'placeholder-api-secret');
       if (!Array.isArray(account['sinks'])) continue;
       for (const sink of account['sinks']) if (isTree(sink)) swap(sink, 'secret', `placeholder-secret-${'x'.repeat(16)}`);
     }
@@ -57,6 +59,8 @@ export function blankSecrets(config: Config): Config {
       pin: undefined,
       totpSecret: undefined,
       credentialsFingerprint: '',
+      // Whether an account has an app is kept (login asks the daemon only then), never its values.
+      app: a.app === undefined ? undefined : { apiKey: '', apiSecret: '' },
       sinks: a.sinks.map((s) => (s.type === 'webhook' ? { ...s, secret: undefined } : s)),
     })),
   };
