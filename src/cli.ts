@@ -6,6 +6,7 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './commands/exit-codes.js';
 import { registerCheckConfig } from './commands/check-config.js';
 import { registerHistory } from './commands/history.js';
 import { registerImport } from './commands/import.js';
+import { registerLogin } from './commands/login.js';
 import { registerOneShot } from './commands/refresh.js';
 import { registerRun } from './commands/run.js';
 import { registerHealthcheck } from './commands/healthcheck.js';
@@ -27,6 +28,7 @@ function buildProgram(): Command {
   registerToken(program);
   registerHistory(program);
   registerImport(program);
+  registerLogin(program);
   registerOneShot(program, 'renew');
   registerOneShot(program, 'generate');
   registerOneShot(program, 'reset');

@@ -221,7 +221,7 @@ export class AccountWorker {
           consecutiveFailures: 0,
           lastResult: 'imported',
           lastSuccessAt: now,
-          ...(this.deps.account.mode === 'renew-only' ? { attention: null, attentionFingerprint: null } : {}),
+          ...(this.deps.account.mode === 'renew-only' || this.deps.account.mode === 'consent' ? { attention: null, attentionFingerprint: null } : {}),
         });
         return t;
       });

@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type AccountMetricsSnapshot, type Metrics } from '../metrics.js';
 import { checkSinks, sinkNames } from '../publish/index.js';
+import { consentCallbackFor } from '../consent/callback-wiring.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { Store } from '../store/index.js';
 import { VERSION } from '../version.js';
@@ -100,6 +101,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       metricsRegistry: metrics.registry,
       log,
       clock,
+      ...consentCallbackFor(config, keeper),
     });
     store.addEvent({ clientId: null, at: clock.now(), kind: 'start', result: 'info', message: `keeper ${VERSION} started, serving ${server.url}` });
     log.info({ url: server.url, accounts: config.accounts.length, version: VERSION }, 'dhan-token-keeper started');

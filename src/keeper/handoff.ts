@@ -9,8 +9,10 @@ import type { ImportedToken } from './imported-token.js';
 import { Lease, leaseIsLive } from './lease.js';
 
 export type KeeperCommand =
-  | { readonly action: 'renew' | 'generate' | 'reset' }
-  | { readonly action: 'import'; readonly token: ImportedToken };
+  | { readonly action: 'renew' | 'generate' | 'reset' | 'consent-start' }
+  | { readonly action: 'import'; readonly token: ImportedToken }
+  /** The tokenId of a login (consent) the person finished in a browser. */
+  | { readonly action: 'consent-finish'; readonly tokenId: string };
 
 export interface HandoffOptions {
   readonly clock?: Clock;
@@ -43,7 +45,7 @@ export async function executeCommand(config: Config, clientId: string, command: 
 }
 
 async function handToDaemon(store: Store, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions): Promise<CommandOutcome> {
-  const payload = command.action === 'import' ? JSON.stringify(command.token) : null;
+  const payload = command.action === 'import' ? JSON.stringify(command.token) : command.action === 'consent-finish' ? command.tokenId : null;
   const id = store.enqueueRequest(clientId, command.action, payload, clock.now());
   const deadline = Date.now() + (options.timeoutMs ?? 90_000);
   while (Date.now() < deadline) {
@@ -77,6 +79,12 @@ async function actDirectly(config: Config, store: Store, clientId: string, comma
         break;
       case 'import':
         outcome = await worker.adopt(command.token);
+        break;
+      case 'consent-start':
+        outcome = await keeper.consentCommand(clientId, undefined);
+        break;
+      case 'consent-finish':
+        outcome = await keeper.consentCommand(clientId, command.tokenId);
         break;
     }
     // Sinks run beside the worker; a one-shot command must not exit before consumers have the token.

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/types.js';
-import type { DhanApi } from '../dhan/types.js';
+import { ConsentLogin } from '../consent/consent-login.js';
+import type { DhanApi, DhanConsentApi } from '../dhan/types.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
@@ -25,6 +26,8 @@ export interface KeeperDeps {
   readonly hooks?: Partial<WorkerHooks>;
   readonly startSweep?: SweepStarter;
   readonly random?: () => number;
+  /** Dhan's API-key login; without it, `login` is refused. */
+  readonly consentDhan?: DhanConsentApi;
 }
 
 /**
@@ -33,6 +36,8 @@ export interface KeeperDeps {
  */
 export class Keeper {
   readonly scheduler: Scheduler;
+  /** The API-key login, when the Dhan client offers it. */
+  readonly consent: ConsentLogin | undefined;
   private readonly workers = new Map<string, AccountWorker>();
   private readonly changes = new EventEmitter();
   private started = false;
@@ -70,6 +75,23 @@ export class Keeper {
         }),
       );
     }
+    const consentDhan = deps.consentDhan;
+    this.consent =
+      consentDhan &&
+      new ConsentLogin({
+        accounts: config.accounts,
+        store,
+        dhan: consentDhan,
+        clock,
+        log: log.child({ component: 'consent' }),
+        adopt: async (clientId, token, signal) => {
+          const worker = this.workers.get(clientId);
+          if (!worker) return { ok: false, message: `no account ${clientId} in the config` };
+          const outcome = await worker.adopt(token, signal);
+          this.scheduler.poke(clientId);
+          return outcome;
+        },
+      });
     this.scheduler = new Scheduler({
       clock,
       store,
@@ -157,6 +179,10 @@ export class Keeper {
           outcome = await worker.adopt(payload, signal);
           break;
         }
+        case 'consent-start':
+        case 'consent-finish':
+          outcome = await this.consentCommand(request.clientId, request.action === 'consent-start' ? undefined : (request.payload ?? ''), signal);
+          break;
       }
       return outcome;
     } catch (err) {
@@ -164,6 +190,20 @@ export class Keeper {
     } finally {
       this.scheduler.poke(request.clientId);
     }
+  }
+
+  /**
+   * `login`: with no tokenId, starts a consent and answers its login URL; with one, finishes the
+   * login (a pasted address or tokenId) for this account's newest consent.
+   */
+  async consentCommand(clientId: string, tokenId: string | undefined, signal?: AbortSignal): Promise<CommandOutcome> {
+    if (!this.consent) return { ok: false, message: 'this keeper cannot log in with an API key' };
+    if (tokenId === undefined) {
+      const started = await this.consent.start(clientId, signal);
+      return started.ok ? { ok: true, message: started.loginUrl } : started;
+    }
+    const finished = await this.consent.finish(tokenId, { clientId, ...(signal ? { signal } : {}) });
+    return { ok: finished.result === 'stored', message: finished.message };
   }
 
   // --- what the token API and metrics read ---

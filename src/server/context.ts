@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ApiKeyRing } from './auth.js';
+import type { CallbackRateLimit, ConsentCallback } from './consent-callback.js';
 import type { LongPolls } from './long-polls.js';
 import type { TokenProvider } from './types.js';
 
@@ -15,6 +16,9 @@ export interface ServerDeps {
   readonly zone: string;
   readonly clock: Clock;
   readonly log: Logger;
+  /** The API-key login's redirect target; absent when no account logs in that way. */
+  readonly consentCallback: ConsentCallback | undefined;
+  readonly callbackLimit: CallbackRateLimit;
 }
 
 /** One request. `signal` aborts when the consumer goes away before its answer is written. */

@@ -1,5 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { RequestContext, Route, ServerDeps } from './context.js';
+import { serveConsentCallback } from './consent-callback.js';
 import { serveHealth, serveMetrics, serveReady, serveStatus } from './info-routes.js';
 import { sendError } from './respond.js';
 import { serveToken } from './token-route.js';
@@ -10,6 +11,7 @@ const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/readyz', serveReady],
   ['/metrics', serveMetrics],
   ['/v1/status', serveStatus],
+  ['/v1/consent/callback', serveConsentCallback],
 ]);
 // Paths end up in logs; a junk request must not make a junk-sized line.
 const MAX_LOGGED_PATH = 200;

@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { systemClock } from '../clock.js';
 import { ApiKeyRing } from './auth.js';
+import { CallbackRateLimit } from './consent-callback.js';
 import type { ServerDeps } from './context.js';
 import { createHandler } from './handler.js';
 import { assertSafeBind, hostPort, listen } from './listen.js';
@@ -48,6 +49,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     zone: options.timezone,
     clock,
     log,
+    consentCallback: options.consentCallback,
+    callbackLimit: new CallbackRateLimit(clock),
   };
 
   let closing = false;

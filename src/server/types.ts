@@ -4,6 +4,7 @@ import type { ServerConfig } from '../config/types.js';
 import type { AccountStatus } from '../keeper/status.js';
 import type { Logger } from '../log.js';
 import type { PublishedToken, StoredToken } from '../types.js';
+import type { ConsentCallback } from './consent-callback.js';
 
 /**
  * What the server needs from the keeper. The server only reads committed state: it never
@@ -39,6 +40,8 @@ export interface ServerOptions {
   readonly clock?: Clock;
   /** Concurrent long-polls beyond this get 503; default 256. */
   readonly maxLongPolls?: number;
+  /** Serves GET /v1/consent/callback (no API key: the browser has none; rate-limited). */
+  readonly consentCallback?: ConsentCallback;
 }
 
 export interface RunningServer {

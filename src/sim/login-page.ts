@@ -1,3 +1,5 @@
+import { escapeHtml } from '../html-escape.js';
+
 /** The simulator's stand-in for Dhan's consent login page. Every value shown is escaped. */
 export type LoginPage =
   | { readonly kind: 'login'; readonly consentAppId: string; readonly clientId: string; readonly name: string }
@@ -33,6 +35,3 @@ ${body}
 `;
 }
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { KeeperError } from '../errors.js';
 import type { AccountMode, StoredToken, TokenSource } from '../types.js';
+import { ConsentStore } from './consents.js';
 import { checkReadable, migrate } from './migrations.js';
 import type {
   AccountPatch,
@@ -72,12 +73,15 @@ export class Store {
   readonly readonly: boolean;
   readonly #db: Database.Database;
   readonly #sql: Statements;
+  /** The API-key login's consents and login requests; joins this store's transactions. */
+  readonly consents: ConsentStore;
 
   private constructor(db: Database.Database, path: string, readonly: boolean) {
     this.#db = db;
     this.path = path;
     this.readonly = readonly;
     this.#sql = prepareStatements(db);
+    this.consents = new ConsentStore(db);
   }
 
   static open(path: string, options: StoreOptions = {}): Store {
