@@ -331,9 +331,12 @@ export function callsOf(stats: { calls: Record<'generate' | 'renew' | 'profile',
 export interface AccountYaml {
   readonly clientId: string;
   readonly name: string;
-  readonly mode?: 'auto' | 'renew-only' | 'generate-only';
+  readonly mode?: 'auto' | 'renew-only' | 'generate-only' | 'consent';
   readonly pin?: string;
   readonly totpSecret?: string;
+  /** The API-key login's app credentials. */
+  readonly apiKey?: string;
+  readonly apiSecret?: string;
   /** Raw YAML list items under `sinks:`, each already indented for its place. */
   readonly sinksYaml?: string;
 }
@@ -348,6 +351,8 @@ export interface ConfigYaml {
   readonly renewalYaml?: string;
   readonly minGenerateInterval?: string;
   readonly requestTimeout?: string;
+  /** Raw YAML sections appended at the top level (e.g. `consent:` or `notify:`), unindented. */
+  readonly extraYaml?: string;
 }
 
 /**
@@ -360,6 +365,8 @@ export function configYaml(c: ConfigYaml): string {
       const lines = [`  - clientId: "${a.clientId}"`, `    name: ${a.name}`, `    mode: ${a.mode ?? 'auto'}`];
       if (a.pin !== undefined) lines.push(`    pin: "${a.pin}"`);
       if (a.totpSecret !== undefined) lines.push(`    totpSecret: ${a.totpSecret}`);
+      if (a.apiKey !== undefined) lines.push(`    apiKey: "${a.apiKey}"`);
+      if (a.apiSecret !== undefined) lines.push(`    apiSecret: "${a.apiSecret}"`);
       lines.push(a.sinksYaml === undefined ? '    sinks: []' : `    sinks:\n${a.sinksYaml}`);
       return lines.join('\n');
     })
@@ -379,6 +386,7 @@ renewal:
 ${c.renewalYaml ?? ''}
 log:
   level: ${c.logLevel ?? 'info'}
+${c.extraYaml ?? ''}
 accounts:
 ${accounts}
 `;
