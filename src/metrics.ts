@@ -13,6 +13,8 @@ export interface AccountMetricsSnapshot {
   readonly obtainedAt: number | null;
   readonly nextActionAt: number | null;
   readonly attention: boolean;
+  /** A consent account waits for a person to log in with the API key. */
+  readonly loginNeeded?: boolean;
   readonly consecutiveFailures: number;
   readonly lastSuccessAt: number | null;
   /**
@@ -54,6 +56,7 @@ export const METRIC_NAMES = [
   'dhan_token_next_refresh_timestamp_seconds',
   'dhan_token_valid',
   'dhan_token_attention',
+  'dhan_token_login_needed',
   'dhan_token_refresh_total',
   'dhan_token_refresh_failures_consecutive',
   'dhan_token_last_success_timestamp_seconds',
@@ -127,6 +130,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
   );
   accountGauge('dhan_token_attention', '1 while automatic refresh is stopped until a person acts (e.g. credentials rejected).', (a) =>
     a.attention ? 1 : 0,
+  );
+  accountGauge('dhan_token_login_needed', '1 while a consent account waits for a person to log in with the API key (`dhan-token-keeper login`).', (a) =>
+    a.loginNeeded === true ? 1 : 0,
   );
   accountGauge('dhan_token_refresh_failures_consecutive', 'Failed refresh attempts since the last success.', (a) => a.consecutiveFailures);
   accountGauge('dhan_token_last_success_timestamp_seconds', 'When a refresh last succeeded (Unix seconds).', (a) =>

@@ -10,7 +10,7 @@ export type TokenSource = 'web' | 'import' | 'totp' | 'renew' | 'consent';
 export type AccountMode = 'auto' | 'renew-only' | 'generate-only' | 'consent';
 
 /** What `status` reports for an account. */
-export type AccountState = 'valid' | 'refreshing' | 'expired' | 'missing' | 'attention';
+export type AccountState = 'valid' | 'refreshing' | 'expired' | 'missing' | 'attention' | 'login-needed';
 
 /** A token as the keeper holds it. Times are epoch milliseconds. */
 export interface StoredToken {

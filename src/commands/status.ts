@@ -14,7 +14,7 @@ function table(rows: readonly AccountStatus[]): string {
     r.secondsLeft === null ? '-' : humanDuration(r.secondsLeft * 1000),
     r.source ?? '-',
     r.nextActionAt ?? '-',
-    r.attention ? `ATTENTION: ${r.attention}` : (r.lastResult ?? '-'),
+    r.attention ? `ATTENTION: ${r.attention}` : r.loginNeeded ? `LOGIN NEEDED: ${r.loginNeeded}` : (r.lastResult ?? '-'),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
   return [header, ...body]

@@ -14,6 +14,8 @@ import type { ImportedToken } from './imported-token.js';
 import type { Limiter } from './limiter.js';
 import { plan, stableFraction, type Plan, type PlannerPolicy, type RefreshMethod } from './planner.js';
 import { tokenFingerprint } from '../fingerprint.js';
+import { askPlan } from '../consent/ask-plan.js';
+import type { LoginRequests } from '../consent/login-requests.js';
 
 /** How the rest of the daemon hears about what a worker did: metrics, the token API's push. */
 export interface WorkerHooks {
@@ -40,7 +42,10 @@ export interface AccountWorkerDeps {
   readonly hooks: WorkerHooks;
   /** For backoff jitter; injected so tests can pin it. */
   readonly random?: () => number;
+  /** Only for mode consent: when Dhan will not renew, a person is asked to log in instead. */
+  readonly consentLogin?: { readonly askBeforeMs: number; readonly requests: LoginRequests };
 }
+
 
 export type TokenVerdict = 'live' | 'dead' | 'unknown';
 
@@ -111,7 +116,7 @@ export class AccountWorker {
       now + this.deps.totp.waitMs(this.clientId),
     );
     const credentialsRefused = credentialsAttention(record);
-    return plan({
+    const planned = plan({
       now,
       mode: account.mode,
       canGenerate: this.canGenerate,
@@ -123,6 +128,34 @@ export class AccountWorker {
       jitterFraction: stableFraction(`${this.clientId}:${token?.id ?? 0}`),
       retryNotBefore: this.retryNotBefore,
       generateNotBefore,
+    });
+    return this.withLoginAsk(planned, now);
+  }
+
+  /**
+   * Consent accounts only: a token Dhan will not renew is not planned for renewal; instead the
+   * plan waits for the moment to ask a person to log in (src/consent/ask-plan.ts).
+   */
+  private withLoginAsk(planned: Plan, now: number): Plan {
+    const ask = this.loginAsk(now);
+    if (ask === undefined || ask.ask === 'no') return planned;
+    if (planned.action === 'attention' && this.deps.store.getAccount(this.clientId)?.attention) return planned;
+    if (ask.ask === 'later') return { action: 'wait', at: ask.at, then: 'renew', reason: `ask a person to log in then (${ask.reason})` };
+    // Only a person can help now; acknowledgeAttention records it as a login request, not a stop.
+    return { action: 'attention', reason: ask.reason };
+  }
+
+  private loginAsk(now: number): ReturnType<typeof askPlan> | undefined {
+    const consent = this.deps.consentLogin;
+    if (!consent) return undefined;
+    const token = this.deps.store.currentToken(this.clientId);
+    const refused = this.deps.store.getAccount(this.clientId)?.renewRefusedSources ?? [];
+    return askPlan({
+      now,
+      token,
+      renewRefused: token !== undefined && refused.includes(token.source),
+      askBeforeMs: consent.askBeforeMs,
+      avoid: this.deps.policy.avoid,
     });
   }
 
@@ -226,6 +259,7 @@ export class AccountWorker {
         return t;
       });
       this.retryNotBefore = undefined;
+      this.deps.consentLogin?.requests.clear(this.clientId, `logged in: a new ${token.source} token arrived`);
       this.deps.hooks.refreshed(this.clientId, 'import', 'success');
       this.afterSwap(saved, 'imported', signal);
       outcome = { ok: true, message: `imported: token ${tokenFingerprint(saved.accessToken)} valid until ${new Date(saved.expiresAt).toISOString()}` };
@@ -297,6 +331,11 @@ export class AccountWorker {
    * persist that, so that status, metrics and alerts say so.
    */
   acknowledgeAttention(reason: string): void {
+    const ask = this.loginAsk(this.deps.clock.now());
+    if (ask?.ask === 'now') {
+      this.deps.consentLogin?.requests.request(this.clientId, ask.reason, ask.deadline);
+      return;
+    }
     const record = this.deps.store.getAccount(this.clientId);
     if (record && !record.attention) this.setAttention(reason, undefined);
   }
@@ -352,6 +391,7 @@ export class AccountWorker {
 
   private async afterRenewFailure(failure: DhanError, token: StoredToken, signal?: AbortSignal): Promise<void> {
     const { store } = this.deps;
+    if (this.deps.consentLogin && (await this.renewRefusedForConsent(failure, token, signal))) return;
     if (failure.kind === 'token-invalid' || failure.oldTokenMayBeDead) {
       // The answer alone cannot tell "this kind of token is not renewable" from "this token was
       // killed" or "the renewal happened and we lost the new token": ask Dhan about the old one.
@@ -377,6 +417,29 @@ export class AccountWorker {
       }
     }
     this.failCommonly(failure, token);
+  }
+
+  /**
+   * Consent accounts: Dhan is reported to refuse renewing API-key tokens (DH-905, HTTP 500) while
+   * they stay live. That is not a reason to stop: learn it, and let the plan ask a person to log
+   * in before the token dies. True when handled here.
+   */
+  private async renewRefusedForConsent(failure: DhanError, token: StoredToken, signal?: AbortSignal): Promise<boolean> {
+    if (failure.kind !== 'bad-request' && failure.kind !== 'token-invalid' && failure.kind !== 'unknown') return false;
+    const verdict = await this.checkToken(token, signal);
+    if (verdict === 'dead') {
+      this.declareDead(token, 'renew', 'Dhan refused to renew a token that is dead');
+      return true;
+    }
+    if (verdict !== 'live') return false;
+    const learned = new Set(this.deps.store.getAccount(this.clientId)?.renewRefusedSources ?? []);
+    learned.add(token.source);
+    this.deps.store.updateAccount(this.clientId, {
+      renewRefusedSources: [...learned],
+      lastResult: `renew refused for ${token.source} tokens: a person will be asked to log in before it expires`,
+    });
+    this.log.warn({ source: token.source, dhanCode: failure.dhanCode }, 'Dhan does not renew this token; a login will be asked for before it expires');
+    return true;
   }
 
   /** What renewal and generation do alike: stop for a person, honour Dhan's hint, or back off. */

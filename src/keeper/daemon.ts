@@ -42,6 +42,7 @@ function metricsSnapshot(config: Config, store: Store): AccountMetricsSnapshot[]
       obtainedAt: token?.obtainedAt ?? null,
       nextActionAt: record?.nextActionAt ?? null,
       attention: Boolean(record?.attention),
+      loginNeeded: store.consents.loginRequest(account.clientId) !== undefined,
       consecutiveFailures: record?.consecutiveFailures ?? 0,
       lastSuccessAt: record?.lastSuccessAt ?? null,
       sinks: sinkNames(account.sinks),

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/types.js';
 import { ConsentLogin } from '../consent/consent-login.js';
+import { LoginRequests, type LoginRequestChange } from '../consent/login-requests.js';
 import type { DhanApi, DhanConsentApi } from '../dhan/types.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -28,6 +29,8 @@ export interface KeeperDeps {
   readonly random?: () => number;
   /** Dhan's API-key login; without it, `login` is refused. */
   readonly consentDhan?: DhanConsentApi;
+  /** A consent account started or stopped needing a person's login. */
+  readonly onLoginRequest?: (change: LoginRequestChange) => void;
 }
 
 /**
@@ -56,6 +59,12 @@ export class Keeper {
     };
     // Long-polling bots each hold a listener; the default cap of 10 is for leak detection, not us.
     this.changes.setMaxListeners(0);
+    const loginRequests = new LoginRequests({
+      store,
+      clock,
+      log: log.child({ component: 'consent' }),
+      ...(deps.onLoginRequest ? { onChange: deps.onLoginRequest } : {}),
+    });
     for (const account of config.accounts) {
       this.workers.set(
         account.clientId,
@@ -72,6 +81,7 @@ export class Keeper {
           log: log.child({ component: 'worker' }),
           hooks,
           ...(deps.random ? { random: deps.random } : {}),
+          ...(account.mode === 'consent' ? { consentLogin: { askBeforeMs: config.consent.askBeforeMs, requests: loginRequests } } : {}),
         }),
       );
     }
@@ -230,7 +240,8 @@ export class Keeper {
 
   readiness(): { ready: boolean; notReady: string[] } {
     const notReady = this.statuses()
-      .filter((s) => s.state !== 'valid' && s.state !== 'refreshing')
+      // Waiting for a login with the token still live is ready: bots can work until it expires.
+      .filter((s) => s.state !== 'valid' && s.state !== 'refreshing' && !(s.state === 'login-needed' && (s.secondsLeft ?? 0) > 0))
       .map((s) => `${s.clientId} (${s.name}): ${s.state}${s.attention ? ` — ${s.attention}` : ''}`);
     return { ready: notReady.length === 0, notReady };
   }

@@ -17,6 +17,8 @@ export interface AccountStatus {
   readonly lastResult: string | null;
   readonly nextActionAt: string | null;
   readonly attention: string | null;
+  /** Consent accounts only: why a person must log in with the API key, or null. */
+  readonly loginNeeded?: string | null;
   readonly consecutiveFailures: number;
 }
 
@@ -34,6 +36,7 @@ export function accountStatuses(config: Config, store: Store | undefined, now: n
     const live = token !== undefined && token.expiresAt > now;
     let state: AccountState;
     if (record?.attention) state = 'attention';
+    else if (store?.consents.loginRequest(account.clientId)) state = 'login-needed';
     else if (pendingClients.has(account.clientId)) state = 'refreshing';
     else if (!token) state = 'missing';
     else if (!live) state = 'expired';
@@ -54,6 +57,7 @@ export function accountStatuses(config: Config, store: Store | undefined, now: n
           ? isoInZone(record.nextActionAt, zone)
           : null,
       attention: record?.attention ?? null,
+      ...(account.mode === 'consent' ? { loginNeeded: store?.consents.loginRequest(account.clientId)?.reason ?? null } : {}),
       consecutiveFailures: record?.consecutiveFailures ?? 0,
     };
   });

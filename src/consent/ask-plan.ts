@@ -1,0 +1,54 @@
+import type { AvoidWindow } from '../config/types.js';
+import { avoidIntervalAt } from '../keeper/avoid-windows.js';
+import { AVOID_MARGIN_MS } from '../keeper/planner.js';
+
+/**
+ * When a consent account (mode consent) needs a person: a pure function of its token and policy,
+ * beside the planner rather than in it, since only these accounts ever ask (STYLE.md §1).
+ */
+export interface AskInput {
+  readonly now: number;
+  /** The current token, live or not; undefined when there is none. */
+  readonly token: { readonly expiresAt: number } | undefined;
+  /** Dhan refused to renew this kind of token (learned), so it dies unless a person logs in. */
+  readonly renewRefused: boolean;
+  readonly askBeforeMs: number;
+  readonly avoid: readonly AvoidWindow[];
+}
+
+export type AskPlan =
+  /** Renewal keeps the token alive: nothing to ask. */
+  | { readonly ask: 'no' }
+  /** Ask at `at` (not yet). */
+  | { readonly ask: 'later'; readonly at: number; readonly reason: string }
+  /** Ask now. `deadline` is when the token dies (null: there is no live token). */
+  | { readonly ask: 'now'; readonly deadline: number | null; readonly reason: string };
+
+export function askPlan(input: AskInput): AskPlan {
+  const { now, token } = input;
+  if (!token || token.expiresAt <= now) {
+    return { ask: 'now', deadline: null, reason: token ? 'the token has expired: log in with the API key' : 'no token yet: log in with the API key' };
+  }
+  if (!input.renewRefused) return { ask: 'no' };
+  const due = token.expiresAt - input.askBeforeMs;
+  const at = outOfAvoidWindows(due, now, input.avoid);
+  const reason = `Dhan does not renew this token and it expires at ${new Date(token.expiresAt).toISOString()}: log in with the API key`;
+  return at <= now ? { ask: 'now', deadline: token.expiresAt, reason } : { ask: 'later', at, reason };
+}
+
+/**
+ * A person should not be asked in the middle of the market: a request that falls in an avoid
+ * window moves to before the window opens, when that is still ahead; otherwise it stays (the
+ * token's expiry does not wait).
+ */
+function outOfAvoidWindows(at: number, now: number, windows: readonly AvoidWindow[]): number {
+  let candidate = at;
+  for (let hop = 0; hop < 16; hop++) {
+    const interval = avoidIntervalAt(candidate, windows);
+    if (!interval) return candidate;
+    const before = interval.start - AVOID_MARGIN_MS;
+    if (before < now) return Math.max(now, at);
+    candidate = before;
+  }
+  return at;
+}

@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { askPlan, type AskInput } from '../src/consent/ask-plan.js';
+import type { AvoidWindow } from '../src/config/types.js';
+import { CLIENT, DAY, HOUR, World } from './helpers/world.js';
+
+/** Monday 5 Jan 2026, 00:00 IST. */
+const MON = Date.UTC(2026, 0, 4, 18, 30);
+const MARKET: AvoidWindow = { days: [1, 2, 3, 4, 5], fromMinute: 9 * 60, toMinute: 15 * 60 + 30, timezone: 'Asia/Kolkata' };
+
+function input(over: Partial<AskInput>): AskInput {
+  return { now: MON, token: { expiresAt: MON + DAY }, renewRefused: true, askBeforeMs: 2 * HOUR, avoid: [], ...over };
+}
+
+describe('askPlan: when a consent account asks a person to log in', () => {
+  const cases: [string, Partial<AskInput>, ReturnType<typeof askPlan>][] = [
+    ['no token at all: now', { token: undefined }, { ask: 'now', deadline: null, reason: 'no token yet: log in with the API key' }],
+    ['an expired token: now', { token: { expiresAt: MON - 1 } }, { ask: 'now', deadline: null, reason: 'the token has expired: log in with the API key' }],
+    ['a renewable token: never', { renewRefused: false }, { ask: 'no' }],
+    ['not renewable: askBefore ahead of expiry', {}, { ask: 'later', at: MON + DAY - 2 * HOUR, reason: expect.stringMatching(/does not renew/) as unknown as string }],
+    ['not renewable, inside askBefore: now', { now: MON + DAY - HOUR }, { ask: 'now', deadline: MON + DAY, reason: expect.stringMatching(/does not renew/) as unknown as string }],
+    [
+      'the moment falls in market hours: moved to before the market opens',
+      // Expires Monday 12:00 IST: 10:00 is in the market, so ask by 08:55.
+      { token: { expiresAt: MON + 12 * HOUR }, avoid: [MARKET] },
+      { ask: 'later', at: MON + 9 * HOUR - 5 * 60_000, reason: expect.any(String) as unknown as string },
+    ],
+    [
+      'already in market hours and past the moment before it: at the due time',
+      { now: MON + 10 * HOUR, token: { expiresAt: MON + 15 * HOUR }, avoid: [MARKET] },
+      { ask: 'later', at: MON + 13 * HOUR, reason: expect.any(String) as unknown as string },
+    ],
+    ['a moment outside the windows stays', { token: { expiresAt: MON + 20 * HOUR }, avoid: [MARKET] }, { ask: 'later', at: MON + 18 * HOUR, reason: expect.any(String) as unknown as string }],
+  ];
+  for (const [what, over, want] of cases) {
+    it(what, () => expect(askPlan(input(over))).toEqual(want));
+  }
+});
+
+describe('a consent account in a keeper, on a fake clock against the simulator', () => {
+  let world: World | undefined;
+  afterEach(async () => {
+    await world?.close();
+    world = undefined;
+  });
+
+  async function login(w: World): Promise<void> {
+    const consent = w.keeper.consent;
+    if (!consent) throw new Error('no consent login');
+    const started = await consent.start(CLIENT);
+    if (!started.ok) throw new Error(started.message);
+    const { tokenId } = w.sim.approveConsent(started.consentAppId);
+    const finished = await consent.finish(tokenId);
+    expect(finished.result, finished.message).toBe('stored');
+    await w.keeper.settle();
+  }
+
+  it('asks at once without a token, stops asking after the login, and asks again askBefore ahead of an expiry Dhan will not renew', async () => {
+    const w = (world = await World.create({ mode: 'consent' }));
+    await w.keeper.start();
+    await w.keeper.settle();
+    expect(w.keeper.statuses()[0]).toMatchObject({ state: 'login-needed', loginNeeded: 'no token yet: log in with the API key' });
+    expect(w.keeper.readiness().ready).toBe(false);
+
+    await login(w);
+    const first = w.current();
+    expect(first?.source).toBe('consent');
+    expect(w.store.consents.loginRequest(CLIENT)).toBeUndefined();
+    expect(w.keeper.statuses()[0]).toMatchObject({ state: 'valid', loginNeeded: null });
+
+    // Renewal is tried at a third of the lifetime left, refused (consent tokens are not
+    // renewable at the simulated Dhan), learned; the token stays live and published.
+    await w.runFor(DAY - 2 * HOUR - 60_000 - (w.clock.now() - (first?.obtainedAt ?? 0)));
+    expect(w.store.getAccount(CLIENT)?.renewRefusedSources).toEqual(['consent']);
+    expect(w.store.getAccount(CLIENT)?.attention).toBeNull();
+    expect(w.sim.isLive(first?.accessToken ?? '')).toBe(true);
+    expect(w.store.consents.loginRequest(CLIENT)).toBeUndefined();
+
+    await w.runFor(2 * 60_000);
+    const request = w.store.consents.loginRequest(CLIENT);
+    expect(request?.deadline).toBe(first?.expiresAt);
+    expect(request?.since).toBe((first?.expiresAt ?? 0) - 2 * HOUR);
+    const status = w.keeper.statuses()[0];
+    expect(status?.state).toBe('login-needed');
+    // Still live: bots work on until the expiry, so the keeper stays ready.
+    expect(w.keeper.readiness().ready).toBe(true);
+
+    // Sweeps and probes go on; the request is recorded once.
+    await w.runFor(HOUR);
+    const asked = w.store.listEvents({ clientId: CLIENT, kinds: ['login-needed'] });
+    expect(asked.filter((e) => e.result === 'failure')).toHaveLength(2);
+
+    await login(w);
+    expect(w.store.consents.loginRequest(CLIENT)).toBeUndefined();
+    expect(w.current()?.accessToken).not.toBe(first?.accessToken);
+    expect(w.keeper.statuses()[0]?.state).toBe('valid');
+  });
+});
