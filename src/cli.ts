@@ -7,6 +7,7 @@ import { registerCheckConfig } from './commands/check-config.js';
 import { registerHistory } from './commands/history.js';
 import { registerImport } from './commands/import.js';
 import { registerLogin } from './commands/login.js';
+import { registerNotifyTest } from './commands/notify-test.js';
 import { registerOneShot } from './commands/refresh.js';
 import { registerRun } from './commands/run.js';
 import { registerHealthcheck } from './commands/healthcheck.js';
@@ -29,6 +30,7 @@ function buildProgram(): Command {
   registerHistory(program);
   registerImport(program);
   registerLogin(program);
+  registerNotifyTest(program);
   registerOneShot(program, 'renew');
   registerOneShot(program, 'generate');
   registerOneShot(program, 'reset');

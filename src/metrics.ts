@@ -44,6 +44,8 @@ export interface Metrics {
   recordSinkFailure(clientId: string, name: string, sink: string): void;
   recordProbe(clientId: string, name: string, result: ProbeResult): void;
   recordDhanCall(report: DhanCallReport): void;
+  /** One notification outcome on one channel; `by` 0 only creates the series. */
+  recordNotify(channel: string, result: 'success' | 'failure', by?: number): void;
 }
 
 /**
@@ -57,6 +59,7 @@ export const METRIC_NAMES = [
   'dhan_token_valid',
   'dhan_token_attention',
   'dhan_token_login_needed',
+  'dhan_token_notify_total',
   'dhan_token_refresh_total',
   'dhan_token_refresh_failures_consecutive',
   'dhan_token_last_success_timestamp_seconds',
@@ -184,6 +187,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
     }
   };
 
+  const notifyTotal = new Counter({
+    name: 'dhan_token_notify_total',
+    help: 'Notifications to people (Telegram, ntfy, webhook) by channel and result, retries included, since this process started.',
+    labelNames: ['channel', 'result'] as const,
+    registers,
+  });
+
   const duration = new Histogram({
     name: 'dhan_api_request_duration_seconds',
     help: 'Duration of calls to Dhan by endpoint and outcome (success or the error kind).',
@@ -216,6 +226,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     recordSinkFailure(clientId, name, sink) {
       seed(clientId, name, []);
       sinkFailures.inc({ client_id: clientId, name, sink });
+    },
+    recordNotify(channel, result, by = 1) {
+      notifyTotal.inc({ channel, result }, by);
     },
     recordProbe(clientId, name, result) {
       seed(clientId, name, []);

@@ -115,6 +115,7 @@ describe('loadConfig: valid files', () => {
       },
       log: { level: 'info' },
       consent: { askBeforeMs: 7_200_000, redirectUrl: undefined },
+      notify: { repeatEveryMs: 3_600_000, dailySummary: undefined, channels: [] },
       accounts: [
         {
           clientId: '1000000001',

@@ -25,6 +25,6 @@ const redirectUrl = text.transform((value, ctx) => {
 });
 
 export const consentSchema = z.strictObject({
-  askBefore: duration(60_000).prefault('2h'),
+  askBefore: duration(1000).prefault('2h'),
   redirectUrl: redirectUrl.optional(),
 });

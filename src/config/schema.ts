@@ -6,6 +6,7 @@ import { formatDuration } from './duration.js';
 import { filePath } from './files.js';
 import { consentSchema } from './consent.js';
 import { kindOf, passed } from './issues.js';
+import { notifySchema, toNotifyConfig } from './notify.js';
 import { serverSchema, toServerConfig, warnUnknownClients } from './server.js';
 import type { Config, DurationOrShare, LogLevel } from './types.js';
 import { abbreviationWarning, baseUrl, cronExpression, duration, durationOrShare, timezone, wholeNumber } from './values.js';
@@ -52,12 +53,13 @@ export function configSchema(ctx: Ctx) {
           .prefault({}),
         log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
         consent: consentSchema.prefault({}),
+        notify: notifySchema(ctx).prefault({}),
         accounts: accountsSchema(ctx),
       },
       {
         error: (issue) =>
           issue.code === 'invalid_type'
-            ? `${ctx.sourcePath}: must be a mapping of sections (storage, dhan, server, renewal, log, consent, accounts), not ${kindOf(issue.input)}`
+            ? `${ctx.sourcePath}: must be a mapping of sections (storage, dhan, server, renewal, log, consent, notify, accounts), not ${kindOf(issue.input)}`
             : undefined,
       },
     );
@@ -115,6 +117,7 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
     renewal: { renewBefore, jitter, sweep: renewal.sweep, probeIntervalMs: renewal.probeInterval, avoid },
     log: file.log,
     consent: { askBeforeMs: file.consent.askBefore, redirectUrl: file.consent.redirectUrl },
+    notify: toNotifyConfig(file.notify, warn),
     accounts,
   };
 }

@@ -13,6 +13,7 @@ export interface Config {
   readonly renewal: RenewalConfig;
   readonly log: LogConfig;
   readonly consent: ConsentConfig;
+  readonly notify: NotifyConfig;
   readonly accounts: readonly AccountConfig[];
 }
 
@@ -130,3 +131,44 @@ export interface WebhookSinkConfig {
   readonly includeToken: boolean;
   readonly timeoutMs: number;
 }
+
+/** What a person can be told about. */
+export type NotifyEventKind = 'login-needed' | 'attention' | 'attention-lifted' | 'token-dead' | 'recovered' | 'summary';
+
+export interface NotifyConfig {
+  /** The same event for the same account is sent at most this often while it lasts. */
+  readonly repeatEveryMs: number;
+  /** node-cron expression of a daily summary, or undefined for none. */
+  readonly dailySummary: string | undefined;
+  readonly channels: readonly NotifyChannelConfig[];
+}
+
+interface NotifyChannelBase {
+  /** Unique; the metric's `channel` label. */
+  readonly name: string;
+  readonly events: readonly NotifyEventKind[];
+  /** Client ids or account names, or '*'. */
+  readonly accounts: readonly string[] | '*';
+}
+
+export type NotifyChannelConfig =
+  | (NotifyChannelBase & {
+      readonly type: 'telegram';
+      /** Secret. */
+      readonly botToken: string;
+      readonly chatId: string;
+      readonly apiBaseUrl: string;
+    })
+  | (NotifyChannelBase & {
+      readonly type: 'ntfy';
+      readonly url: string;
+      readonly topic: string;
+      /** Secret: an access token for a protected topic. */
+      readonly token: string | undefined;
+    })
+  | (NotifyChannelBase & {
+      readonly type: 'webhook';
+      readonly url: string;
+      /** Secret: the HMAC-SHA256 key of the signature header, as for the webhook sink. */
+      readonly secret: string | undefined;
+    });

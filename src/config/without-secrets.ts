@@ -35,6 +35,15 @@ export function withPlaceholderSecrets(raw: unknown): unknown {
       if (isTree(apiKey)) swap(apiKey, 'key', `placeholder-api-key-${i}-${'x'.repeat(16)}`);
     });
   }
+  const notify = tree['notify'];
+  if (isTree(notify) && Array.isArray(notify['channels'])) {
+    for (const channel of notify['channels']) {
+      if (!isTree(channel)) continue;
+      swap(channel, 'botToken', 'placeholder-bot-token');
+      swap(channel, 'token', 'placeholder-token');
+      swap(channel, 'secret', 'placeholder-secret');
+    }
+  }
   if (Array.isArray(tree['accounts'])) {
     for (const account of tree['accounts']) {
       if (!isTree(account)) continue;
@@ -54,6 +63,12 @@ export function blankSecrets(config: Config): Config {
   return {
     ...config,
     server: { ...config.server, apiKeys: config.server.apiKeys.map((k) => ({ ...k, key: '' })) },
+    notify: {
+      ...config.notify,
+      channels: config.notify.channels.map((c) =>
+        c.type === 'telegram' ? { ...c, botToken: '' } : c.type === 'ntfy' ? { ...c, token: undefined } : { ...c, secret: undefined },
+      ),
+    },
     accounts: config.accounts.map((a) => ({
       ...a,
       pin: undefined,

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { createMetrics, type AccountMetricsSnapshot, type Metrics } from '../metrics.js';
 import { checkSinks, sinkNames } from '../publish/index.js';
 import { consentCallbackFor } from '../consent/callback-wiring.js';
+import { startNotifications, type RunningNotifications } from '../notify/wiring.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { Store } from '../store/index.js';
 import { VERSION } from '../version.js';
@@ -74,6 +75,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const timers: NodeJS.Timeout[] = [];
   let server: RunningServer | undefined;
   let keeper: Keeper | undefined;
+  let notifications: RunningNotifications | undefined;
   try {
     for (const problem of await checkSinks(config.accounts)) {
       log.error({ problem }, `sink problem: ${problem}`);
@@ -107,7 +109,9 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     store.addEvent({ clientId: null, at: clock.now(), kind: 'start', result: 'info', message: `keeper ${VERSION} started, serving ${server.url}` });
     log.info({ url: server.url, accounts: config.accounts.length, version: VERSION }, 'dhan-token-keeper started');
     await keeper.start();
+    notifications = startNotifications({ config, store, clock, log, keeper, metrics });
   } catch (err) {
+    await notifications?.stop();
     await keeper?.stop();
     await server?.close();
     lease.release();
@@ -117,6 +121,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
 
   const running = keeper;
   const runningServer = server;
+  const runningNotifications = notifications;
   let onLeaseLost: () => void = () => undefined;
   const leaseLost = new Promise<void>((resolve) => {
     onLeaseLost = resolve;
@@ -168,6 +173,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     stop: () => {
       stopping ??= (async () => {
         for (const t of timers) clearInterval(t);
+        await runningNotifications?.stop();
         await running.stop();
         await runningServer.close();
         try {
