@@ -18,6 +18,7 @@ import {
   waitUntil,
   writeSecretFile,
 } from './helpers/cli.js';
+import { FakeNotifyServer } from './helpers/fake-notify.js';
 
 /*
  * DESIGN.md promise 5, checked from outside: a whole session at log level debug — generation,
@@ -52,6 +53,12 @@ const HOOK_SECRET = randomBytes(20).toString('hex');
 const MAIN = '1000000501';
 const WRONG = '1000000502';
 const WEB = '1000000503';
+const CONSENT = '1000000504';
+const APP_KEY = randomBytes(16).toString('hex');
+const APP_SECRET = randomBytes(20).toString('hex');
+const BOT_TOKEN = `${Date.now() % 1_000_000}:${randomBytes(18).toString('base64url')}`;
+const NTFY_TOKEN = `tk_${randomBytes(16).toString('hex')}`;
+const NOTIFY_HOOK_SECRET = randomBytes(20).toString('hex');
 
 it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or served', async () => {
   const sim = await startSimulator({
@@ -59,6 +66,7 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
       { clientId: MAIN, pin: PIN_MAIN, totpSecret: SECRET_MAIN },
       { clientId: WRONG, pin: PIN_AT_DHAN_FOR_WRONG, totpSecret: SECRET_WRONG },
       { clientId: WEB, pin: PIN_MAIN, totpSecret: SECRET_MAIN },
+      { clientId: CONSENT, pin: PIN_MAIN, totpSecret: SECRET_MAIN, apiKey: APP_KEY, apiSecret: APP_SECRET, redirectUrl: 'http://127.0.0.1:9/v1/consent/callback' },
     ],
     clock: systemClock,
     tokenLifetimeMs: 30_000,
@@ -75,6 +83,8 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  // Telegram, ntfy and a notify webhook, all on one fake: every message is searched too.
+  const notified = await FakeNotifyServer.start();
   try {
     // The first renewal of the main account fails with 503 and must be retried.
     sim.addFault({ endpoint: 'renew', clientId: MAIN, action: { type: 'status', status: 503 } });
@@ -103,7 +113,22 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
           },
           { clientId: WRONG, name: 'wrong', pin: PIN_WRONG_IN_CONFIG, totpSecret: SECRET_WRONG },
           { clientId: WEB, name: 'web', mode: 'renew-only', sinksYaml: fileSinkYaml('./tokens/web.json') },
+          // No token yet: it asks for a login at once, and the message carries a fresh login link.
+          { clientId: CONSENT, name: 'apikey', mode: 'consent', apiKey: APP_KEY, apiSecret: APP_SECRET },
         ],
+        extraYaml: `notify:
+  channels:
+    - type: telegram
+      botToken: "${BOT_TOKEN}"
+      chatId: 42
+      apiBaseUrl: ${notified.url}
+    - type: ntfy
+      url: ${notified.url}
+      topic: leak
+      token: ${NTFY_TOKEN}
+    - type: webhook
+      url: ${notified.url}/notify-hook
+      secret: ${NOTIFY_HOOK_SECRET}`,
       }).replace(`    name: main\n    mode: auto\n`, `    name: main\n    mode: auto\n    pin: \${LEAK_TEST_PIN}\n    totpSecretFile: ./totp-main\n`),
     );
     const env = { LEAK_TEST_PIN: PIN_MAIN };
@@ -135,6 +160,10 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
       intervalMs: 1_000,
       what: 'the wrong-PIN account in attention',
     });
+    // attention (wrong PIN) and login-needed (apikey), each on three channels.
+    await waitUntil(() => notified.received.length >= 6, { timeoutMs: 30_000, what: 'six notifications' });
+    const test = await children.run(['notify-test', '--config', configPath], { env });
+    expect(test.code, test.proc.dump()).toBe(0);
     const renew = await children.run(['renew', MAIN, '--config', configPath], { env, timeoutMs: 60_000 });
     expect(renew.code, renew.proc.dump()).toBe(0);
 
@@ -170,7 +199,15 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     for (const body of hookBodies) tokens.add((JSON.parse(body) as { accessToken: string }).accessToken);
     expect(stored.length).toBeGreaterThanOrEqual(4);
 
-    const printed = `${children.transcript()}\n${served.join('\n')}`;
+    // Each message as it arrived, minus what carries a channel's own credential by design: the
+    // Telegram path holds the bot token, ntfy's authorization header its access token.
+    const messages = notified.received.map((r) => {
+      const headers = Object.fromEntries(Object.entries(r.headers).filter(([name]) => name !== 'authorization'));
+      return `${r.path.startsWith('/bot') ? '/bot…/sendMessage' : r.path} ${JSON.stringify(headers)}\n${r.body}`;
+    });
+    expect(messages.some((m) => m.includes('consentApp-login?consentAppId='))).toBe(true);
+    expect(messages.some((m) => m.includes('Dhan token keeper stopped: wrong'))).toBe(true);
+    const printed = `${children.transcript()}\n${served.join('\n')}\n${messages.join('\n')}`;
     // Sanity: the corpus is the real thing (debug logs, metrics), not an empty string.
     expect(printed).toMatch(/"level":"debug"/);
     expect(printed).toMatch(/dhan_token_/);
@@ -186,6 +223,11 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
       ['TOTP secret of wrong, lower case', SECRET_WRONG.toLowerCase()],
       ['API key', API_KEY],
       ['webhook secret', HOOK_SECRET],
+      ['Dhan API key', APP_KEY],
+      ['Dhan API secret', APP_SECRET],
+      ['Telegram bot token', BOT_TOKEN],
+      ['ntfy token', NTFY_TOKEN],
+      ['notify webhook secret', NOTIFY_HOOK_SECRET],
     ];
     for (const token of tokens) {
       secrets.push([`token …${token.slice(-6)}`, token]);
@@ -196,9 +238,10 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     const leaks = secrets.filter(([, secret]) => printed.includes(secret)).map(([what]) => what);
     expect(leaks, 'secrets found in printed output or HTTP answers').toEqual([]);
     expect(printed).not.toMatch(/[?&](pin|totp)=/i);
-    console.log(`e2e-leak: searched ${printed.length} characters from ${children.all.length} processes and ${served.length} HTTP answers for ${secrets.length} secrets (${tokens.size} tokens)`);
+    console.log(`e2e-leak: searched ${printed.length} characters from ${children.all.length} processes, ${served.length} HTTP answers and ${messages.length} notifications for ${secrets.length} secrets (${tokens.size} tokens)`);
   } finally {
     await sim.close();
     await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    await notified.close();
   }
 }, 150_000);

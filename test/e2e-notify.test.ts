@@ -107,7 +107,8 @@ describe('a consent account Dhan will not renew', () => {
     expect(metrics).toMatch(/dhan_token_login_needed\{client_id="1000000801",name="apikey"\} 0/);
     keeper.proc.kill();
     await keeper.proc.waitForExit(15_000);
-  });
+    // A minute of virtual Dhan in real time, on a machine shared by other suites.
+  }, 150_000);
 });
 
 describe('a TOTP account with a wrong PIN', () => {
@@ -140,5 +141,6 @@ describe('a TOTP account with a wrong PIN', () => {
     expect(test.stdout).toMatch(/^ntfy: sent$/m);
     keeper.proc.kill();
     await keeper.proc.waitForExit(15_000);
-  });
+    // A minute of virtual Dhan in real time, on a machine shared by other suites.
+  }, 150_000);
 });
