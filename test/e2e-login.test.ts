@@ -143,6 +143,26 @@ describe('login through a running keeper', () => {
   });
 });
 
+describe('login --paste at the prompt', () => {
+  it('takes the address the browser ended on, typed after the link was shown', async () => {
+    const w = world();
+    const keeper = await startKeeper(children, w.config);
+    sim.registerApp(CLIENT, { ...APP, redirectUrl: `${keeper.url}/v1/consent/callback` });
+    const login = children.spawn(['login', CLIENT, '--paste', '--no-qr', '--config', w.config], { keepStdinOpen: true });
+    const loginUrl = (await login.waitForLine(LOGIN_LINE, 30_000)).trim();
+    // The person's browser could not reach the keeper: the address is copied, not followed.
+    const { location } = await approveInBrowserNoFollow(loginUrl);
+    login.child.stdin?.end(`${location}\n`);
+    const exit = await login.waitForExit(30_000);
+    expect(exit.code, login.dump()).toBe(0);
+    const token = await waitUntil(() => readJsonSink(w.sink), { timeoutMs: 10_000, what: 'the sink file' });
+    expect(token.source).toBe('consent');
+    expect(sim.isLive(token.accessToken)).toBe(true);
+    keeper.proc.kill();
+    await keeper.proc.waitForExit(15_000);
+  });
+});
+
 /** The approval without following the redirect: what a person on a VPS without a tunnel copies. */
 async function approveInBrowserNoFollow(loginUrl: string): Promise<{ location: string }> {
   const consentAppId = new URL(loginUrl).searchParams.get('consentAppId') ?? '';

@@ -23,6 +23,8 @@ export interface SpawnOptions {
   readonly cwd?: string;
   /** Written to stdin, which is then closed. Without it stdin is closed at once (never a TTY). */
   readonly input?: string;
+  /** Leave stdin open for the test to write to (`proc.child.stdin`) later, as a person would type. */
+  readonly keepStdinOpen?: boolean;
 }
 
 /**
@@ -218,7 +220,7 @@ export class Children {
     // A child that exits before reading its stdin makes the write fail with EPIPE; that is the
     // child's business (its exit code says what happened), not a crash of the test.
     child.stdin?.on('error', () => undefined);
-    child.stdin?.end(options.input ?? '');
+    if (!options.keepStdinOpen) child.stdin?.end(options.input ?? '');
     return proc;
   }
 
