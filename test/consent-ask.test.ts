@@ -94,4 +94,34 @@ describe('a consent account in a keeper, on a fake clock against the simulator',
     expect(w.current()?.accessToken).not.toBe(first?.accessToken);
     expect(w.keeper.statuses()[0]?.state).toBe('valid');
   });
+
+  it('finishes only a consent started in the last 10 minutes, once, for the account Dhan names', async () => {
+    const w = (world = await World.create({ mode: 'consent' }));
+    await w.keeper.start();
+    await w.keeper.settle();
+    const consent = w.keeper.consent;
+    if (!consent) throw new Error('no consent login');
+
+    const late = await consent.start(CLIENT);
+    if (!late.ok) throw new Error(late.message);
+    const { tokenId: lateId } = w.sim.approveConsent(late.consentAppId);
+    await w.clock.advance(10 * 60_000 + 1);
+    expect(await consent.finish(lateId)).toMatchObject({ result: 'no-consent', status: 404 });
+    expect(w.current()).toBeUndefined();
+
+    const fresh = await consent.start(CLIENT);
+    if (!fresh.ok) throw new Error(fresh.message);
+    // A tokenId Dhan does not know leaves the consent open for the real one.
+    expect(await consent.finish('00000000-0000-4000-8000-000000000000')).toMatchObject({ result: 'refused', status: 502 });
+    expect(w.store.consents.byConsentAppId(fresh.consentAppId)?.status).toBe('open');
+    const { tokenId } = w.sim.approveConsent(fresh.consentAppId);
+    expect(await consent.finish(tokenId, { clientId: '9999999999' })).toMatchObject({ result: 'no-consent' });
+    expect(await consent.finish(tokenId)).toMatchObject({ result: 'stored', status: 200, clientId: CLIENT });
+    expect(await consent.finish(tokenId)).toMatchObject({ result: 'replayed', status: 409 });
+    expect(await consent.finish('<script>')).toMatchObject({ result: 'invalid', status: 400 });
+    expect(w.store.consents.byConsentAppId(fresh.consentAppId)).toMatchObject({ status: 'done' });
+    const history = w.store.listEvents({ clientId: CLIENT, kinds: ['consent'] }).map((e) => `${e.result} ${e.message ?? ''}`);
+    expect(history.some((h) => h.startsWith('success logged in: token'))).toBe(true);
+    expect(JSON.stringify(history)).not.toContain(tokenId);
+  });
 });
