@@ -4,7 +4,7 @@ import { AVOID_MARGIN_MS } from '../keeper/planner.js';
 
 /**
  * When a consent account (mode consent) needs a person: a pure function of its token and policy,
- * beside the planner rather than in it, since only these accounts ever ask (STYLE.md §1).
+ * beside the planner rather than in it, since only these accounts ever ask.
  */
 export interface AskInput {
   readonly now: number;
