@@ -1,5 +1,3 @@
-import { escapeHtml } from '../html-escape.js';
-
 /** The simulator's stand-in for Dhan's consent login page. Every value shown is escaped. */
 export type LoginPage =
   | { readonly kind: 'login'; readonly consentAppId: string; readonly clientId: string; readonly name: string }
@@ -35,3 +33,8 @@ ${body}
 `;
 }
 
+
+// Its own copy: the simulator shares no code with the keeper but the clock.
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
