@@ -97,7 +97,7 @@ describe('Notifier against a fake Telegram, ntfy and webhook receiver', () => {
     const n = notifier({}, results);
     expect(n.notify(event())).toBe(true);
     await n.idle();
-    expect(fake.telegram(BOT)).toEqual([{ chat_id: '42', text: expect.stringContaining('Dhan refused token generation') as unknown as string, disable_web_page_preview: true }]);
+    expect(fake.telegram(BOT)).toEqual([{ chat_id: '42', text: expect.stringContaining('Dhan refused token generation'), disable_web_page_preview: true }]);
     // ntfy only listens to "spare".
     expect(fake.ntfy('dhan')).toHaveLength(0);
     const hook = fake.received.find((r) => r.path === '/hook');

@@ -116,7 +116,7 @@ export function parseConsentGenerateResponse(res: RawResponse, ctx: ParseContext
       kind: 'unknown',
       endpoint: 'consent-generate',
       httpStatus: res.status,
-      summary: `Dhan answered the consent request with HTTP ${res.status} but ${consentAppId === undefined ? 'no consentAppId' : status !== 'success' ? `status ${JSON.stringify(sanitizeDhanText(String(json['status'] ?? 'missing')))}` : 'a consentAppId we cannot use'}`,
+      summary: `Dhan answered the consent request with HTTP ${res.status} but ${consentAppId === undefined ? 'no consentAppId' : status !== 'success' ? `status ${JSON.stringify(sanitizeDhanText(status ?? 'missing'))}` : 'a consentAppId we cannot use'}`,
       advice: "Try again later; Dhan allows 25 consents a day per user",
     });
   }

@@ -249,7 +249,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(await readText(req)) as unknown;
   } catch (err) {
-    if (err instanceof SyntaxError) throw new Error('control body must be JSON');
+    if (err instanceof SyntaxError) throw new Error('control body must be JSON', { cause: err });
     throw err;
   }
 }

@@ -22,8 +22,10 @@ export class FakeNotifyServer {
   ) {}
 
   static async start(): Promise<FakeNotifyServer> {
-    let self: FakeNotifyServer | undefined;
+    // The handler needs the instance, which needs the server: one mutable box ties them.
+    const box: { self?: FakeNotifyServer } = {};
     const server = createServer((req, res) => {
+      const self = box.self;
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -38,7 +40,8 @@ export class FakeNotifyServer {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    self = new FakeNotifyServer(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const self = new FakeNotifyServer(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    box.self = self;
     return self;
   }
 
