@@ -34,7 +34,7 @@ describe('token swap durability', () => {
     });
   });
 
-  bench('store.currentToken (what every token API request reads)', () => {
+  bench('store.currentToken (the token API reads it once per token change, then from memory)', () => {
     store.currentToken('1000000001');
   });
 });

@@ -96,11 +96,11 @@ esac
 case "$(readlink -f "$prefix$bin" 2>/dev/null || echo "$bin")" in
   /home/*|/root/*|"$prefix"/home/*|"$prefix"/root/*)
     # ProtectHome=yes hides these from the service.
-    echo "error: $bin lives under a home folder, which the service cannot see (ProtectHome=yes); install it system-wide (npm install -g as root) or use --release" >&2
+    echo "error: $bin lives under a home folder, which the service cannot see (ProtectHome=yes); install it system-wide (as root: npm install -g /path/to/a/checkout; the package is not on npm) or use --release" >&2
     exit 2 ;;
 esac
 if [[ $on_system -eq 1 && $dry_run -eq 0 && ! -x "$bin" ]]; then
-  echo "error: $bin not found: install it (npm install -g dhan-token-keeper, or --release DIR) or give --bin PATH" >&2
+  echo "error: $bin not found: build a release (scripts/build-release.sh DIR) and pass --release DIR, or give --bin PATH (the package is not on npm)" >&2
   exit 2
 fi
 node_real="$(readlink -f "$(command -v node || echo /)")"

@@ -1,6 +1,7 @@
 /**
  * The only source of time for logic. Every time-based module takes a Clock so that
- * a whole keeper-and-Dhan world can live 30 virtual days in seconds (STYLE.md §2).
+ * a whole keeper-and-Dhan world can live 30 virtual days in seconds.
+ * Never `Date.now()` or `setTimeout` in logic, and `vi.useFakeTimers` only for an odd edge test.
  */
 export interface Clock {
   /** Milliseconds since the Unix epoch. */

@@ -1,13 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { systemClock } from './clock.js';
 import { loadConfig } from './config/index.js';
 import { startDaemon, type RunningDaemon } from './keeper/daemon.js';
 import { createLogger } from './log.js';
 import { startSimulator } from './sim/index.js';
-import type { Simulator } from './sim/types.js';
-import { tokenFingerprint } from './fingerprint.js';
+import type { Simulator } from './sim/simulator-api.js';
+import { tokenFingerprint } from './token-fingerprint.js';
 
 export const DEMO_CLIENT_ID = '1000000001';
 /** A well-known test secret: the demo's "Dhan" is a simulator on loopback, nothing real. */
@@ -92,8 +93,9 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   };
   const unsubscribe = daemon.keeper.onTokenChange(() => describe());
   if (daemon.keeper.liveToken(DEMO_CLIENT_ID)) describe();
+  print(`demo: status page at ${daemon.url}/ (open it in a browser)`);
   print(`demo: token API and metrics at ${daemon.url} (try ${daemon.url}/metrics)`);
-  print(`demo: in another terminal: dhan-token-keeper status --config ${configPath}`);
+  print(`demo: in another terminal: ${cliInvocation()} status --config ${configPath}`);
   print('demo: press Ctrl-C to stop');
 
   return {
@@ -106,4 +108,14 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       await sim.close();
     },
   };
+}
+
+/**
+ * How to run this very CLI from the user's shell: after the Quick start (npm install, npm run
+ * demo) there is no `dhan-token-keeper` on PATH, so the bare name would be "command not found".
+ */
+function cliInvocation(): string {
+  const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+  const rel = relative(process.cwd(), cli);
+  return `node ${rel.startsWith('..') || rel === '' ? cli : rel}`;
 }

@@ -4,6 +4,6 @@
  */
 export { TokenClient, TokenClientError, type TokenClientErrorCode, type TokenClientOptions, type TokenInfo, type WatchOptions } from './client/index.js';
 export { startSimulator, loadSimAccounts } from './sim/index.js';
-export type * from './sim/types.js';
+export type * from './sim/simulator-api.js';
 export { loadConfig, type Config, type LoadedConfig } from './config/index.js';
 export { VERSION } from './version.js';

@@ -1,11 +1,11 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import type { LogLevel } from './config/types.js';
+import type { LogLevel } from './config/config.js';
 
 export type { Logger } from 'pino';
 
 /**
  * Every field name that may ever hold a secret, at the top level and one or two levels down.
- * Redaction is the last line of defence: code never logs these on purpose (DESIGN.md promise 5).
+ * Redaction is the last line of defence: code never logs these on purpose (docs/promises.md, promise 6).
  */
 const SECRET_KEYS = [
   'pin',

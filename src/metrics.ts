@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from './clock.js';
-import type { DhanCallReport, DhanEndpoint } from './dhan/types.js';
+import type { DhanCallReport, DhanEndpoint } from './dhan/dhan-api.js';
+import { REJECTION_REASONS, type RejectionReason } from './rejection-reasons.js';
 
 /**
  * One account as the metrics see it, read at scrape time. Times are epoch ms. Nothing in
@@ -46,6 +47,8 @@ export interface Metrics {
   recordDhanCall(report: DhanCallReport): void;
   /** One notification outcome on one channel; `by` 0 only creates the series. */
   recordNotify(channel: string, result: 'success' | 'failure', by?: number): void;
+  /** A request the token API refused, or a stranger's connection it dropped. */
+  recordApiRejection(reason: RejectionReason): void;
 }
 
 /**
@@ -68,6 +71,7 @@ export const METRIC_NAMES = [
   'dhan_api_request_duration_seconds',
   'dhan_api_clock_skew_seconds',
   'dhan_token_keeper_info',
+  'dhan_token_api_rejected_total',
 ] as const satisfies readonly string[];
 
 export type MetricName = (typeof METRIC_NAMES)[number];
@@ -84,7 +88,7 @@ const seconds = (ms: number): number => ms / 1000;
 
 /**
  * Metrics in a registry of our own: prom-client's global one collides across test suites
- * and with any host application (STYLE.md §9).
+ * and with any host application.
  *
  * Gauges about accounts are computed at scrape time from `snapshot()` — reset, then set — so
  * they are never stale and a removed account disappears. Counters are per process: they
@@ -125,7 +129,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   accountGauge('dhan_token_obtained_timestamp_seconds', 'When the current token was obtained (Unix seconds).', (a) =>
     a.obtainedAt === null ? null : seconds(a.obtainedAt),
   );
-  accountGauge('dhan_token_next_refresh_timestamp_seconds', 'When the keeper plans to renew or generate next (Unix seconds).', (a) =>
+  accountGauge('dhan_token_next_refresh_timestamp_seconds', 'When the keeper plans to renew or generate next, a due renewal.refreshAt included (Unix seconds).', (a) =>
     a.nextActionAt === null ? null : seconds(a.nextActionAt),
   );
   accountGauge('dhan_token_valid', '1 while the account has a token that has not expired, else 0.', (a, now) =>
@@ -214,8 +218,17 @@ export function createMetrics(options: MetricsOptions): Metrics {
     registers,
   });
   info.set({ version: options.version }, 1);
+  const apiRejected = new Counter({
+    name: 'dhan_token_api_rejected_total',
+    help: 'Requests the HTTP API refused (and strangers\' connections it dropped) by reason, since this process started.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  for (const reason of REJECTION_REASONS) apiRejected.inc({ reason }, 0);
 
-  collectDefaultMetrics({ register: registry });
+  // The event-loop delay histogram samples with a timer; its default 10 ms woke an idle keeper
+  // 100 times a second (most of its idle CPU). Once a second still sees every stall that matters.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1_000 });
 
   return {
     registry,
@@ -237,6 +250,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     recordDhanCall(report) {
       duration.observe({ endpoint: report.endpoint, outcome: report.outcome }, seconds(report.durationMs));
       if (report.clockSkewMs !== undefined) clockSkew.set(seconds(report.clockSkewMs));
+    },
+    recordApiRejection(reason) {
+      apiRejected.inc({ reason });
     },
   };
 }

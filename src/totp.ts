@@ -5,7 +5,7 @@ export const TOTP_STEP_MS = 30_000;
 
 /**
  * Authenticator apps commonly hand out 16-character (80-bit) secrets; otplib v13 refuses
- * anything under 16 bytes by default, which would reject a user's real secret (DHAN-API.md).
+ * anything under 16 bytes by default, which would reject a user's real secret (docs/dhan-quirks.md, "TOTP").
  */
 const guardrails = createGuardrails({ MIN_SECRET_BYTES: 10 });
 
@@ -39,12 +39,26 @@ export type TotpTake =
 export class TotpGuard {
   private readonly lastStepByClient = new Map<string, number>();
 
-  constructor(private readonly clock: Clock) {}
+  /**
+   * `persisted` reads the last step a previous process used (from the database), so that a
+   * restart within a step waits for the next one: a crash loop must not reuse a code either.
+   */
+  constructor(
+    private readonly clock: Clock,
+    private readonly persisted: (clientId: string) => number | undefined = () => undefined,
+  ) {}
+
+  private lastStep(clientId: string): number | undefined {
+    const here = this.lastStepByClient.get(clientId);
+    const before = this.persisted(clientId);
+    if (here === undefined) return before;
+    return before === undefined ? here : Math.max(here, before);
+  }
 
   take(clientId: string, secret: string): TotpTake {
     const now = this.clock.now();
     const step = totpStep(now);
-    const last = this.lastStepByClient.get(clientId);
+    const last = this.lastStep(clientId);
     if (last !== undefined && step <= last) {
       return { ok: false, waitMs: (last + 1) * TOTP_STEP_MS - now };
     }
@@ -55,7 +69,7 @@ export class TotpGuard {
   /** How long until `take` would succeed for this account (0 when it would now). */
   waitMs(clientId: string): number {
     const now = this.clock.now();
-    const last = this.lastStepByClient.get(clientId);
+    const last = this.lastStep(clientId);
     if (last === undefined || totpStep(now) > last) return 0;
     return (last + 1) * TOTP_STEP_MS - now;
   }

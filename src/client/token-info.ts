@@ -1,4 +1,4 @@
-import type { TokenSource } from '../types.js';
+import type { TokenSource } from '../tokens.js';
 
 /** The token API's answer. Mirrors the server's TokenResponseBody; kept apart so bots depend on the wire shape only. */
 export interface TokenInfo {

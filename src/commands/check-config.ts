@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { EXIT_OK } from './exit-codes.js';
-import { loadCommandConfig, withConfigOption, type ConfigOption } from './context.js';
+import { loadCommandConfig, withConfigOption, type ConfigOption } from './command-config.js';
 import { humanDuration } from '../time-format.js';
-import type { Config, DurationOrShare } from '../config/types.js';
+import type { Config, DurationOrShare } from '../config/config.js';
 
 function describeDurationOrShare(value: DurationOrShare): string {
   return value.kind === 'share' ? `${Math.round(value.ratio * 1000) / 10}% of the lifetime` : humanDuration(value.ms);

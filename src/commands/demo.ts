@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { startDemo } from '../demo.js';
 import { durationOption } from './options.js';
 import { waitForShutdownSignal } from './signals.js';
@@ -7,7 +7,8 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('watch the keeper work against a simulated Dhan with short-lived tokens (nothing real is contacted)')
-    .option('--token-lifetime <duration>', 'lifetime of the simulated tokens', durationOption, 120_000)
+    // Help shows defaults as a person writes them, not as milliseconds.
+    .addOption(new Option('--token-lifetime <duration>', 'lifetime of the simulated tokens').argParser(durationOption).default(120_000, '2m'))
     .option('--duration <duration>', 'stop by itself after this long (default: until Ctrl-C)', durationOption)
     .action(async (opts: { tokenLifetime: number; duration?: number }) => {
       const demo = await startDemo({ tokenLifetimeMs: opts.tokenLifetime, print: (line) => process.stdout.write(`${line}\n`) });

@@ -1,4 +1,4 @@
-/** The CLI's contract with scripts and systemd (DESIGN.md "Interfaces users see"). */
+/** The CLI's contract with scripts and systemd (README, "CLI reference"). */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;

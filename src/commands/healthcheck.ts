@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { KeeperError, errorMessage } from '../errors.js';
-import { loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './context.js';
+import { loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './command-config.js';
 
 /** A wildcard bind is reached on loopback; an IPv6 literal needs brackets in a URL. */
 function reachableHost(host: string): string {
@@ -14,7 +14,7 @@ export function registerHealthcheck(program: Command): void {
     program
       .command('healthcheck')
       .description("exit 0 when the running keeper's /healthz answers (for Docker HEALTHCHECK; slim images have no curl)")
-      .option('--ready', 'check /readyz instead: every account has a live token or a refresh in progress'),
+      .option('--ready', 'check /readyz instead: every account has a live token'),
   ).action(async (opts: ConfigOption & { ready?: boolean }) => {
     const config = loadConfigWithoutSecrets(opts);
     const { host, port } = config.server.listen;

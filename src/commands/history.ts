@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import type { HistoryEvent } from '../store/types.js';
+import type { HistoryEvent } from '../store/records.js';
 import { isoInZone } from '../time-format.js';
-import { findAccount, loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './context.js';
+import { findAccount, loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './command-config.js';
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
+// Far more than history keeps in 90 days; and SQLite's LIMIT is a signed 64-bit integer, which
+// a JavaScript number past 2^53 does not round-trip to ("datatype mismatch").
+const MAX_LIMIT = 1_000_000;
+
+function limitOption(value: string): number {
+  const n = /^\d{1,7}$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_LIMIT}`);
   return n;
 }
 
@@ -24,7 +28,7 @@ export function registerHistory(program: Command): void {
       .command('history')
       .description('every attempt and event, newest first')
       .option('--client <id>', 'only this client id (or account name)')
-      .option('--limit <n>', 'at most this many events', positiveInt, 50)
+      .option('--limit <n>', 'at most this many events', limitOption, 50)
       .option('--json', 'a JSON array of events, newest first'),
   ).action((opts: ConfigOption & { client?: string; limit: number; json?: boolean }) => {
     const config = loadConfigWithoutSecrets(opts);

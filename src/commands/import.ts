@@ -1,13 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { InputTooLargeError, readFileBounded, readStreamBounded } from '../bounded-read.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { systemClock } from '../clock.js';
 import { DhanClient } from '../dhan/index.js';
 import { KeeperError, UsageError, errorMessage } from '../errors.js';
 import { executeCommand } from '../keeper/handoff.js';
+import { timesInZone } from './message-times.js';
 import { prepareImport } from '../keeper/imported-token.js';
-import type { TokenSource } from '../types.js';
-import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './context.js';
+import { judgeImport } from '../keeper/import-rules.js';
+import { looksLikeToken, tryReadExpiry } from '../dhan/expiry.js';
+import type { TokenSource } from '../tokens.js';
+import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, openStoreForReading, withConfigOption, type ConfigOption } from './command-config.js';
 
 interface ImportOptions extends ConfigOption {
   tokenFile?: string;
@@ -21,11 +24,17 @@ function sourceOption(value: string): TokenSource {
   return value;
 }
 
+// A Dhan token is about 300-1,000 characters; anything past this is not one.
+const MAX_TOKEN_INPUT_BYTES = 16 * 1024;
+
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('paste the access token, then press Enter and Ctrl-D\n');
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  try {
+    return await readStreamBounded(process.stdin, MAX_TOKEN_INPUT_BYTES);
+  } catch (err) {
+    if (err instanceof InputTooLargeError) throw new UsageError(`stdin holds more than ${MAX_TOKEN_INPUT_BYTES} bytes, which is not an access token; pipe the token alone`);
+    throw err;
+  }
 }
 
 export function registerImport(program: Command): void {
@@ -37,15 +46,19 @@ export function registerImport(program: Command): void {
       .option('--token-file <file>', 'read the token from this file instead of stdin')
       .option('--expiry-time <time>', "Dhan's expiryTime (IST, e.g. 2026-07-08T07:41:12), for opaque tokens")
       .option('--source <source>', 'web (Dhan Web) or import (API-key consent)', sourceOption, 'web')
-      .option('--verify', 'check the token with /v2/profile before storing it'),
+      .option('--verify', 'check the token with Dhan (/v2/profile) before storing it (the default)')
+      .option('--no-verify', 'store without asking Dhan (offline); refused while the account has a live token'),
   ).action(async (clientIdOrName: string, opts: ImportOptions) => {
     const config = loadConfigWithoutSecrets(opts);
     const account = findAccount(config, clientIdOrName);
     let raw: string;
     if (opts.tokenFile !== undefined) {
       try {
-        raw = readFileSync(opts.tokenFile, 'utf8');
+        raw = readFileBounded(opts.tokenFile, MAX_TOKEN_INPUT_BYTES);
       } catch (err) {
+        if (err instanceof InputTooLargeError) {
+          throw new UsageError(`--token-file ${opts.tokenFile} holds more than ${MAX_TOKEN_INPUT_BYTES} bytes, which is not an access token; give a file with the token alone`);
+        }
         throw new UsageError(`--token-file ${opts.tokenFile}: ${errorMessage(err)}`);
       }
     } else {
@@ -53,8 +66,11 @@ export function registerImport(program: Command): void {
     }
     if (raw.trim() === '') throw new UsageError('no token given: pipe it on stdin or use --token-file');
 
+    // Verified unless the person says otherwise: a token's own claims are not Dhan's word.
+    const verify = opts.verify !== false;
     let verifiedValidUntil: number | undefined;
-    if (opts.verify) {
+    // Junk is a usage error before anything is sent to Dhan (prepareImport says what is wrong with it).
+    if (verify && looksLikeToken(raw.trim())) {
       const client = new DhanClient({
         authBaseUrl: config.dhan.authBaseUrl,
         apiBaseUrl: config.dhan.apiBaseUrl,
@@ -63,6 +79,9 @@ export function registerImport(program: Command): void {
         clock: systemClock,
       });
       const profile = await client.getProfile(raw.trim());
+      if (profile.dhanClientId !== account.clientId) {
+        throw new UsageError(`Dhan says this token belongs to client ${profile.dhanClientId}, not ${account.clientId}`);
+      }
       verifiedValidUntil = profile.tokenValidUntil;
       process.stderr.write(`verified with Dhan: the token is live for client ${profile.dhanClientId}\n`);
     }
@@ -76,8 +95,29 @@ export function registerImport(program: Command): void {
       timezone: config.dhan.timezone,
       now: systemClock.now(),
     });
+    const verdict = judgeImport({
+      now: systemClock.now(),
+      expiresAt: imported.expiresAt,
+      issuedAt: tryReadExpiry({ accessToken: imported.accessToken, expiryTime: undefined, timezone: config.dhan.timezone })?.issuedAt,
+      verified: verify,
+      currentLiveUntil: currentLiveUntil(config, account.clientId),
+    });
+    if (!verdict.ok) throw new KeeperError(`import-${verdict.reason}`, verdict.message, verdict.hint === undefined ? {} : { hint: verdict.hint });
     const outcome = await executeCommand(config, account.clientId, { action: 'import', token: imported }, { loadFullConfig: () => loadCommandConfig(opts, { quiet: true }) });
-    if (!outcome.ok) throw new KeeperError('import-failed', outcome.message);
-    process.stdout.write(`${outcome.message}\n`);
+    const message = timesInZone(outcome.message, config.dhan.timezone);
+    if (!outcome.ok) throw new KeeperError('import-failed', message);
+    process.stdout.write(`${message}\n`);
   });
+}
+
+/** The keeper's view of the account's token (Dhan's last word on it), read without disturbing a daemon. */
+function currentLiveUntil(config: Parameters<typeof openStoreForReading>[0], clientId: string): number | undefined {
+  const store = openStoreForReading(config);
+  if (!store) return undefined;
+  try {
+    const current = store.currentToken(clientId);
+    return current && current.supersededAt === null ? current.expiresAt : undefined;
+  } finally {
+    store.close();
+  }
 }

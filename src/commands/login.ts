@@ -2,20 +2,20 @@ import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { CONSENT_CALLBACK_PATH } from '../config/consent.js';
-import type { AccountConfig, Config } from '../config/types.js';
-import { CONSENT_TTL_MS } from '../consent/consent-login.js';
-import { consentCallbackFor } from '../consent/callback-wiring.js';
+import type { AccountConfig, Config } from '../config/config.js';
+import { CONSENT_TTL_MS } from '../keeper/consent-login.js';
+import { consentCallbackFor } from '../keeper/consent-callback-wiring.js';
 import { tokenIdFromInput } from '../consent/token-id-input.js';
 import { KeeperError, UsageError } from '../errors.js';
 import { assembleKeeper } from '../keeper/assemble.js';
 import { executeCommand } from '../keeper/handoff.js';
-import type { CommandOutcome } from '../keeper/account-worker.js';
+import type { CommandOutcome } from '../keeper/account-commands.js';
 import { Lease, leaseIsLive } from '../keeper/lease.js';
 import { silentLogger } from '../log.js';
 import { startServer } from '../server/index.js';
 import { Store } from '../store/index.js';
 import { renderQr } from '../consent/terminal-qr.js';
-import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './context.js';
+import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './command-config.js';
 
 interface LoginOptions extends ConfigOption {
   paste?: string | boolean;

@@ -4,7 +4,7 @@ import { KeeperError, UsageError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { Notifier } from '../notify/notifier.js';
 import { Store } from '../store/index.js';
-import { loadCommandConfig, withConfigOption, type ConfigOption } from './context.js';
+import { loadCommandConfig, withConfigOption, type ConfigOption } from './command-config.js';
 
 /** `notify-test`: one test message on every channel, each result reported; exit 1 if any failed. */
 export function registerNotifyTest(program: Command): void {

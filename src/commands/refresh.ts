@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { KeeperError } from '../errors.js';
 import { executeCommand } from '../keeper/handoff.js';
-import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './context.js';
+import { timesInZone } from './message-times.js';
+import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './command-config.js';
 
 type OneShotAction = 'renew' | 'generate' | 'reset';
 
@@ -19,7 +20,8 @@ export function registerOneShot(program: Command, action: OneShotAction): void {
     const config = loadConfigWithoutSecrets(opts);
     const account = findAccount(config, clientIdOrName);
     const outcome = await executeCommand(config, account.clientId, { action }, { loadFullConfig: () => loadCommandConfig(opts, { quiet: true }) });
-    if (!outcome.ok) throw new KeeperError(`${action}-failed`, outcome.message);
-    process.stdout.write(`${outcome.message}\n`);
+    const message = timesInZone(outcome.message, config.dhan.timezone);
+    if (!outcome.ok) throw new KeeperError(`${action}-failed`, message);
+    process.stdout.write(`${message}\n`);
   });
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { KeeperError } from '../errors.js';
 import { startDaemon } from '../keeper/daemon.js';
 import { createLogger } from '../log.js';
-import { loadCommandConfig, withConfigOption, type ConfigOption } from './context.js';
+import { loadCommandConfig, withConfigOption, type ConfigOption } from './command-config.js';
 import { waitForShutdownSignal } from './signals.js';
 
 /** systemd's default TimeoutStopSec is 90 s; we promise far less so that restarts stay quick. */

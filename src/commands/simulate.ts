@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { loadSimAccounts, startSimulator } from '../sim/index.js';
 import { UsageError, errorMessage } from '../errors.js';
@@ -17,9 +17,12 @@ export function registerSimulate(program: Command): void {
     .command('simulate')
     .description("run a Dhan simulator on loopback, to rehearse a setup without touching the real Dhan; prints its base URL first")
     .requiredOption('--accounts <file>', 'YAML list of {clientId, pin, totpSecret}')
-    .option('--listen <host:port>', 'where to listen', listenOption, { host: '127.0.0.1', port: 0 })
-    .option('--token-lifetime <duration>', 'lifetime of issued tokens', durationOption, 24 * 3600_000)
-    .option('--generate-interval <duration>', 'minimum time between generations per account', durationOption, 120_000)
+    // Help shows defaults as a person writes them, not as milliseconds or JSON.
+    .addOption(new Option('--listen <host:port>', 'where to listen').argParser(listenOption).default({ host: '127.0.0.1', port: 0 }, '127.0.0.1:0'))
+    .addOption(new Option('--token-lifetime <duration>', 'lifetime of issued tokens').argParser(durationOption).default(24 * 3600_000, '24h'))
+    .addOption(
+      new Option('--generate-interval <duration>', 'minimum time between generations per account').argParser(durationOption).default(120_000, '2m'),
+    )
     .action(async (opts: SimulateOptions) => {
       let accounts;
       try {

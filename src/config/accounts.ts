@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import type { AccountMode } from '../types.js';
-import { at, type Ctx, type Warn } from './context.js';
-import { credentialsFingerprint } from './fingerprint.js';
+import type { AccountMode } from '../tokens.js';
+import { at, type Ctx, type Warn } from './problems.js';
+import { credentialsFingerprint } from './credentials-fingerprint.js';
 import { firstUser, isObject, kindOf, passed, required, show } from './issues.js';
 import { given, inlineSecret, secretFile, twins, type SecretRule } from './secrets.js';
 import { sinkSchema, toSinkConfig } from './sinks.js';
-import type { AccountConfig } from './types.js';
+import type { AccountConfig } from './config.js';
 import { clientId, name } from './values.js';
 
 const MODES = ['auto', 'renew-only', 'generate-only', 'consent'] as const satisfies readonly AccountMode[];

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { at, type Warn } from './context.js';
+import { at, type Warn } from './problems.js';
 import { describe, fail, kindOf, passed, required } from './issues.js';
-import type { AvoidWindow } from './types.js';
+import type { AvoidWindow } from './config.js';
 import { abbreviationWarning, timezone } from './values.js';
 
 const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
@@ -74,7 +74,7 @@ export const avoidWindow = z
   )
   .refine((window) => window.from !== window.to, {
     path: ['to'],
-    message: 'equals from, so the window is either empty or the whole day — give different times',
+    error: 'equals from, so the window is either empty or the whole day — give different times',
     when: (payload) => passed(payload, 'from') && passed(payload, 'to'),
   });
 

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import type { DurationOrShare } from './types.js';
+import type { DurationOrShare } from './config.js';
 
 const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 } as const;
 type Unit = keyof typeof UNIT_MS;

@@ -1,4 +1,4 @@
-import { at, type Problems } from './context.js';
+import { at, type Problems } from './problems.js';
 
 /**
  * Stands in for a string whose `${VAR}` could not be resolved: it fails every schema, and

@@ -1,6 +1,6 @@
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import type { Ctx } from './context.js';
+import type { Ctx } from './problems.js';
 import { text } from './values.js';
 
 /** Relative paths in a config mean "next to this config", whatever the daemon's cwd (systemd's is /). */

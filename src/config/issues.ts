@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { keyPath } from './context.js';
+import { keyPath } from './problems.js';
 import { closest } from './suggest.js';
 
 /*

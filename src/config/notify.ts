@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { at, type Ctx, type Warn } from './context.js';
+import { at, type Ctx, type Warn } from './problems.js';
 import { isObject, kindOf, notOneOf, required } from './issues.js';
 import { given, inlineSecret, secretFile, twins } from './secrets.js';
-import type { NotifyChannelConfig, NotifyConfig, NotifyEventKind } from './types.js';
+import type { NotifyChannelConfig, NotifyConfig, NotifyEventKind } from './config.js';
 import { baseUrl, cronExpression, duration, text, webhookUrl } from './values.js';
 
 export const NOTIFY_EVENTS = [

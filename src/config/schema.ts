@@ -1,18 +1,19 @@
 import { z } from 'zod';
 import { accountsSchema, toAccountConfig } from './accounts.js';
 import { avoidWindow, toAvoidWindow } from './avoid.js';
-import { at, type Ctx, type Warn } from './context.js';
+import { cronEntry, refreshAtInsideAvoid, toSchedules } from './cron-schedules.js';
+import { at, type Ctx, type Warn } from './problems.js';
 import { formatDuration } from './duration.js';
 import { filePath } from './files.js';
 import { consentSchema } from './consent.js';
 import { kindOf, passed } from './issues.js';
 import { notifySchema, toNotifyConfig } from './notify.js';
 import { serverSchema, toServerConfig, warnUnknownClients } from './server.js';
-import type { Config, DurationOrShare, LogLevel } from './types.js';
+import type { Config, DurationOrShare, LogLevel } from './config.js';
 import { abbreviationWarning, baseUrl, cronExpression, duration, durationOrShare, timezone, wholeNumber } from './values.js';
 
 /*
- * The config file's shape, and every default, in one place (STYLE.md §10). Defaults are written
+ * The config file's shape, and every default, in one place. Defaults are written
  * the way a user would and parsed like one; config.example.yaml repeats them for people, and the
  * test that loads it keeps the two honest.
  */
@@ -48,6 +49,9 @@ export function configSchema(ctx: Ctx) {
             sweep: cronExpression.prefault('* * * * *'),
             probeInterval: duration(10_000, ['0', 'off']).prefault('15m'),
             avoid: z.array(avoidWindow).prefault([]),
+            refreshAt: z.array(cronEntry).prefault([]),
+            refreshAtSkipIfNewerThan: duration(0).prefault('1h'),
+            probeAt: z.array(cronEntry).prefault([]),
           })
           .superRefine(renewalLimits, { when: (payload) => passed(payload, 'renewBefore') && passed(payload, 'jitter') })
           .prefault({}),
@@ -62,6 +66,13 @@ export function configSchema(ctx: Ctx) {
             ? `${ctx.sourcePath}: must be a mapping of sections (storage, dhan, server, renewal, log, consent, notify, accounts), not ${kindOf(issue.input)}`
             : undefined,
       },
+    )
+    .superRefine(
+      ({ renewal, dhan }, issues) => {
+        const inside = refreshAtInsideAvoid(renewal.refreshAt, renewal.avoid, dhan.timezone, Date.now());
+        if (inside) issues.addIssue({ code: 'custom', path: ['renewal', 'refreshAt', inside.index], message: inside.message });
+      },
+      { when: (payload) => passed(payload, 'renewal') && passed(payload, 'dhan') },
     );
 }
 
@@ -114,7 +125,16 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
       maxConcurrency: dhan.maxConcurrency,
     },
     server,
-    renewal: { renewBefore, jitter, sweep: renewal.sweep, probeIntervalMs: renewal.probeInterval, avoid },
+    renewal: {
+      renewBefore,
+      jitter,
+      sweep: renewal.sweep,
+      probeIntervalMs: renewal.probeInterval,
+      avoid,
+      refreshAt: toSchedules(renewal.refreshAt, dhan.timezone),
+      refreshAtSkipIfNewerThanMs: renewal.refreshAtSkipIfNewerThan,
+      probeAt: toSchedules(renewal.probeAt, dhan.timezone),
+    },
     log: file.log,
     consent: { askBeforeMs: file.consent.askBefore, redirectUrl: file.consent.redirectUrl },
     notify: toNotifyConfig(file.notify, warn),

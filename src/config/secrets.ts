@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { at, type Ctx, type Warn } from './context.js';
+import { at, type Ctx, type Warn } from './problems.js';
 import { readSecretFile, resolvePath, looseModeWarning } from './files.js';
 import { fail, isObject, kindOf } from './issues.js';
 import { text } from './values.js';

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { at, type Ctx, type Warn } from './context.js';
+import { at, type Ctx, type Warn } from './problems.js';
 import { describe, firstUser, isObject, kindOf, passed, required, show } from './issues.js';
 import { given, inlineSecret, secretFile, twins } from './secrets.js';
-import type { AccountConfig, ServerConfig } from './types.js';
-import { listenAddress, name } from './values.js';
+import type { AccountConfig, ServerConfig } from './config.js';
+import { listenAddress, name, wholeNumber } from './values.js';
 import { isLoopbackHost } from '../loopback.js';
 
 // Short keys can be guessed over the network; 16 random characters are well out of reach.
@@ -36,6 +36,7 @@ function apiKeySchema(ctx: Ctx) {
           key: inlineSecret('key', 'keyFile').optional(),
           keyFile: secretFile(ctx).optional(),
           clients: required(clients, 'list the client ids this key may read, or ["*"] for all'),
+          ui: z.boolean({ error: (issue) => `${describe(issue.input)} is not true or false — set ui: true to let this key open the status page` }).optional(),
         },
         {
           error: (issue) =>
@@ -44,7 +45,7 @@ function apiKeySchema(ctx: Ctx) {
       )
       .refine((key) => key.key !== undefined || key.keyFile !== undefined, {
         path: ['key'],
-        message: 'missing — set key (e.g. ${BOT_KEY}) or keyFile',
+        error: 'missing — set key (e.g. ${BOT_KEY}) or keyFile',
         when: (payload) => isObject(payload.value),
       }),
   );
@@ -53,12 +54,29 @@ function apiKeySchema(ctx: Ctx) {
 type ParsedApiKey = z.output<ReturnType<typeof apiKeySchema>>;
 
 export function serverSchema(ctx: Ctx) {
-  return z.strictObject({
-    listen: listenAddress.prefault('127.0.0.1:9470'),
-    apiKeys: z
-      .array(apiKeySchema(ctx))
-      .superRefine(noSharedKeys, { when: (payload) => Array.isArray(payload.value) })
-      .prefault([]),
+  return z
+    .strictObject({
+      listen: listenAddress.prefault('127.0.0.1:9470'),
+      apiKeys: z
+        .array(apiKeySchema(ctx))
+        .superRefine(noSharedKeys, { when: (payload) => Array.isArray(payload.value) })
+        .prefault([]),
+      // A parked long-poll holds a connection; the server takes at most 1,024, so some stay free for others.
+      maxLongPolls: wholeNumber(1, 1000).optional(),
+    })
+    .superRefine(openBindNeedsKeys);
+}
+
+/**
+ * The same rule the server enforces at start (assertSafeBind), as a config error: check-config
+ * must refuse what run would refuse, and run must exit 2 so that systemd does not restart it.
+ */
+function openBindNeedsKeys(server: { listen: { host: string; port: number }; apiKeys: readonly unknown[] }, issues: z.core.$RefinementCtx): void {
+  if (server.apiKeys.length > 0 || isLoopbackHost(server.listen.host)) return;
+  issues.addIssue({
+    code: 'custom',
+    path: ['listen'],
+    message: `${server.listen.host} is reachable from other machines and no API key is configured — use 127.0.0.1:PORT, or add server.apiKeys (and a TLS proxy in front)`,
   });
 }
 
@@ -87,9 +105,10 @@ export function toServerConfig(server: z.output<ReturnType<typeof serverSchema>>
     if (secret.value.length < MIN_KEY_LENGTH) {
       warn(secret.path, `is shorter than ${MIN_KEY_LENGTH} characters — use a long random key (openssl rand -hex 32)`);
     }
-    return { name: key.name, key: secret.value, clients: key.clients };
+    return { name: key.name, key: secret.value, clients: key.clients, ...(key.ui === true ? { ui: true as const } : {}) };
   });
-  return { listen: server.listen, apiKeys };
+  // Left out when not given, so the server's own default (256) applies.
+  return { listen: server.listen, apiKeys, ...(server.maxLongPolls !== undefined ? { maxLongPolls: server.maxLongPolls } : {}) };
 }
 
 /**

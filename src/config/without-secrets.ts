@@ -1,4 +1,4 @@
-import type { Config } from './types.js';
+import type { Config } from './config.js';
 
 /*
  * Commands that only read the store (status, token, history, healthcheck) or hand work to a

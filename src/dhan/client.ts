@@ -27,7 +27,7 @@ import type {
   IssuedToken,
   Profile,
   RenewRequest,
-} from './types.js';
+} from './dhan-api.js';
 
 interface CallSpec {
   readonly endpoint: DhanEndpoint;

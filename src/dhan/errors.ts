@@ -1,5 +1,5 @@
 import { KeeperError } from '../errors.js';
-import type { DhanEndpoint, DhanErrorKind } from './types.js';
+import type { DhanEndpoint, DhanErrorKind } from './dhan-api.js';
 
 export interface DhanErrorInit {
   readonly kind: DhanErrorKind;
@@ -111,6 +111,11 @@ function defaultAdvice(
         'This is not a token problem: check the account on Dhan (Data/Trading API subscription for DH-902, ' +
         'account status for DH-903); regenerating tokens will not help'
       );
+    case 'renew-refused':
+      return (
+        'Dhan does not renew some kinds of token (those made by TOTP generation or an API-key login): ' +
+        'check that the token is still live, then get a new one by generation or import instead'
+      );
     case 'bad-request':
       return 'Dhan rejected the request itself: check the configured base URLs and client id, or report a bug';
     case 'transient':
@@ -126,6 +131,7 @@ function defaultAdvice(
 // A JWT (three base64url parts) or any long unbroken run of token-ish characters.
 const JWT_LIKE = /[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g;
 const LONG_TOKEN_LIKE = /[A-Za-z0-9+/=_.~-]{24,}/g;
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are cut from Dhan's text.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]+/g;
 export const MAX_QUOTED_CHARS = 200;
 

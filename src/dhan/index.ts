@@ -22,4 +22,4 @@ export {
   parseTokenResponse,
 } from './parse.js';
 export type { ParseContext, RawResponse } from './parse.js';
-export type * from './types.js';
+export type * from './dhan-api.js';

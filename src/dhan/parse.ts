@@ -1,7 +1,7 @@
 import { DateTime } from 'luxon';
 import { DhanError, isConsentEndpoint, operationName, sanitizeDhanText } from './errors.js';
 import { formatExpiryTime, looksLikeToken, parseTokenValidity, tryReadExpiry } from './expiry.js';
-import type { Consent, ConsentToken, DhanEndpoint, DhanErrorKind, IssuedToken, Profile } from './types.js';
+import type { Consent, ConsentToken, DhanEndpoint, DhanErrorKind, IssuedToken, Profile } from './dhan-api.js';
 
 /** No answer of Dhan's is near this; anything bigger is a proxy error page or worse. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -272,7 +272,9 @@ function kindForCode(code: string, endpoint: DhanEndpoint): DhanErrorKind | unde
     case 'DH-903':
       return 'access-denied';
     case 'DH-905':
-      return 'bad-request';
+      // Dhan's catch-all Input_Exception: on a renewal (which we always send as GET) it is how
+      // Dhan says "not allowed for this token type", under HTTP 400 or 500.
+      return endpoint === 'renew' ? 'renew-refused' : 'bad-request';
     case 'DH-906':
       // Seen as "Invalid Token" on renewal; a generation sends no token, so there it is bad input.
       return sendsToken(endpoint) ? 'token-invalid' : 'bad-request';

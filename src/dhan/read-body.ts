@@ -19,7 +19,8 @@ export async function readBodyLimited(response: Response, maxBytes: number): Pro
     return { text: '', tooLarge: true };
   }
 
-  const reader = body.getReader();
+  // Typed by hand: undici types a fetch body's chunks as any, but they are bytes.
+  const reader: ReadableStreamDefaultReader<Uint8Array> = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {

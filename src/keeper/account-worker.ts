@@ -1,20 +1,32 @@
+import type { Attention } from '../attention.js';
+import { attentionText } from '../attention.js';
 import type { Clock } from '../clock.js';
 import { isAbortError } from '../clock.js';
-import type { AccountConfig } from '../config/types.js';
+import type { AccountConfig } from '../config/config.js';
 import { DhanError, isDhanError } from '../dhan/errors.js';
-import type { DhanApi, IssuedToken } from '../dhan/types.js';
+import type { DhanApi, IssuedToken } from '../dhan/dhan-api.js';
 import { errorMessage } from '../errors.js';
+import { tokenFingerprint } from '../token-fingerprint.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
-import type { AccountRecord, EventOutcome } from '../store/types.js';
+import type { EventOutcome } from '../store/records.js';
 import { TOTP_STEP_MS, type TotpGuard } from '../totp.js';
-import type { StoredToken } from '../types.js';
+import type { StoredToken } from '../tokens.js';
 import { backoffDelay } from './backoff.js';
-import type { ImportedToken } from './imported-token.js';
+import { owedRefresh, type CronSchedule } from '../cron-times.js';
+import {
+  decideAfterFailure,
+  similarityKey,
+  WAY_OUT,
+  statusClass,
+  type FailureDecision,
+  type FailureFacts,
+  type ProfileVerdict,
+} from './failure-policy.js';
 import type { Limiter } from './limiter.js';
 import { plan, stableFraction, type Plan, type PlannerPolicy, type RefreshMethod } from './planner.js';
-import { tokenFingerprint } from '../fingerprint.js';
-import { askPlan } from '../consent/ask-plan.js';
+import { describeKind, tokenKind } from './token-kind.js';
+import { askPlan, type AskPlan } from './login-ask-plan.js';
 import type { LoginRequests } from '../consent/login-requests.js';
 
 /** How the rest of the daemon hears about what a worker did: metrics, the token API's push. */
@@ -36,7 +48,10 @@ export interface AccountWorkerDeps {
   readonly totp: TotpGuard;
   readonly limiter: Limiter;
   readonly publisher: TokenPublisher;
-  readonly policy: PlannerPolicy;
+  readonly policy: PlannerPolicy & {
+    readonly refreshAt: readonly CronSchedule[];
+    readonly refreshAtSkipIfNewerThanMs: number;
+  };
   readonly minGenerateIntervalMs: number;
   readonly log: Logger;
   readonly hooks: WorkerHooks;
@@ -46,35 +61,37 @@ export interface AccountWorkerDeps {
   readonly consentLogin?: { readonly askBeforeMs: number; readonly requests: LoginRequests };
 }
 
+export type TokenVerdict = Exclude<ProfileVerdict, 'not-asked'>;
 
-export type TokenVerdict = 'live' | 'dead' | 'unknown';
-
-/** What a forced command (`renew`, `generate`, `reset`, `import`) reports back to the person. */
-export interface CommandOutcome {
-  readonly ok: boolean;
-  readonly message: string;
+/** Answers like the last failure, for the policy's repetition rules (refused credentials, DH-902/903). */
+interface Streak {
+  readonly key: string;
+  readonly count: number;
+  readonly firstAt: number;
 }
 
-/** A generation refusal that is not a rate limit or a server fault gets exactly one more try. */
-const MAX_CREDENTIAL_ATTEMPTS = 2;
-
 /**
- * Keeps one account's token alive: one refresh in flight at a time (single flight, STYLE.md §5),
- * renew or generate as the planner says, classify failures, back off, and stop for a person
- * when Dhan refuses credentials or access. All state a restart needs lives in the store; what
- * lives here (backoff moment, refusal count) is safe to lose.
+ * Keeps one account's token alive: one refresh in flight at a time (single flight), renew or
+ * generate as the planner says, and after a failure do what the failure policy decides
+ * (`failure-policy.ts`): this class gathers the facts and carries decisions out, it decides nothing
+ * itself. All state a restart needs lives in the store; what lives here (backoff moment, the
+ * streak of similar answers) is safe to lose: losing it only makes the keeper retry longer.
+ * Commands a person gives (force, reset, import) live in `account-commands.ts`.
  */
+/** History's word for a Dhan call the keeper never heard back from because it stopped. */
+export const ABANDONED_MESSAGE = 'the keeper stopped before Dhan answered';
+
 export class AccountWorker {
   readonly clientId: string;
-  private readonly log: Logger;
+  readonly log: Logger;
   private inflight: Promise<void> | undefined;
   private retryNotBefore: number | undefined;
-  private credentialRefusals = 0;
+  private streak: Streak | undefined;
   private refreshingNow = false;
   private readonly publishing = new Set<Promise<void>>();
   private readonly random: () => number;
 
-  constructor(private readonly deps: AccountWorkerDeps) {
+  constructor(readonly deps: AccountWorkerDeps) {
     this.clientId = deps.account.clientId;
     this.log = deps.log.child({ clientId: this.clientId, account: deps.account.name });
     this.random = deps.random ?? Math.random;
@@ -99,7 +116,8 @@ export class AccountWorker {
     while (this.publishing.size > 0) await Promise.all([...this.publishing]);
   }
 
-  private get canGenerate(): boolean {
+  /** The config allows generation (PIN and TOTP secret, a mode that generates); a stop may still forbid it. */
+  get canGenerate(): boolean {
     const { account } = this.deps;
     return account.mode !== 'renew-only' && account.pin !== undefined && account.totpSecret !== undefined;
   }
@@ -115,26 +133,27 @@ export class AccountWorker {
       lastGenerateAt === null ? now : lastGenerateAt + this.deps.minGenerateIntervalMs,
       now + this.deps.totp.waitMs(this.clientId),
     );
-    const credentialsRefused = credentialsAttention(record);
     const planned = plan({
       now,
       mode: account.mode,
       canGenerate: this.canGenerate,
-      token: token ? { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt, source: token.source } : undefined,
-      renewRefusedSources: record?.renewRefusedSources ?? [],
-      attention: credentialsRefused === null ? (record?.attention ?? null) : null,
-      generationStopped: credentialsRefused,
+      token: token
+        ? { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt, source: token.source, kind: tokenKind(token.accessToken, token.source) }
+        : undefined,
+      renewRefusedKinds: record?.renewRefusedKinds ?? [],
+      attention: record?.attention ?? null,
       policy: this.deps.policy,
       jitterFraction: stableFraction(`${this.clientId}:${token?.id ?? 0}`),
       retryNotBefore: this.retryNotBefore,
       generateNotBefore,
+      refreshAt: token ? owedRefresh(this.deps.policy.refreshAt, token.obtainedAt, now, this.deps.policy.refreshAtSkipIfNewerThanMs) : undefined,
     });
     return this.withLoginAsk(planned, now);
   }
 
   /**
    * Consent accounts only: a token Dhan will not renew is not planned for renewal; instead the
-   * plan waits for the moment to ask a person to log in (src/consent/ask-plan.ts).
+   * plan waits for the moment to ask a person to log in (login-ask-plan.ts).
    */
   private withLoginAsk(planned: Plan, now: number): Plan {
     const ask = this.loginAsk(now);
@@ -142,129 +161,31 @@ export class AccountWorker {
     if (planned.action === 'attention' && this.deps.store.getAccount(this.clientId)?.attention) return planned;
     if (ask.ask === 'later') return { action: 'wait', at: ask.at, then: 'renew', reason: `ask a person to log in then (${ask.reason})` };
     // Only a person can help now; acknowledgeAttention records it as a login request, not a stop.
-    return { action: 'attention', reason: ask.reason };
+    return { action: 'attention', reason: ask.reason, wayOut: WAY_OUT.login };
   }
 
-  private loginAsk(now: number): ReturnType<typeof askPlan> | undefined {
+  private loginAsk(now: number): AskPlan | undefined {
     const consent = this.deps.consentLogin;
     if (!consent) return undefined;
     const token = this.deps.store.currentToken(this.clientId);
-    const refused = this.deps.store.getAccount(this.clientId)?.renewRefusedSources ?? [];
+    const refused = this.deps.store.getAccount(this.clientId)?.renewRefusedKinds ?? [];
     return askPlan({
       now,
       token,
-      renewRefused: token !== undefined && refused.includes(token.source),
+      renewRefused: token !== undefined && refused.includes(tokenKind(token.accessToken, token.source)),
       askBeforeMs: consent.askBeforeMs,
       avoid: this.deps.policy.avoid,
+      refreshAt: token ? owedRefresh(this.deps.policy.refreshAt, token.obtainedAt, now, this.deps.policy.refreshAtSkipIfNewerThanMs) : undefined,
     });
   }
 
   /** Acts if the plan says so now; otherwise does nothing. Safe to call at any time. */
   actIfDue(signal?: AbortSignal): Promise<void> {
-    return this.singleFlight(async () => {
+    return this.exclusive(async () => {
       const current = this.plan();
       if (current.action === 'renew' || current.action === 'generate') await this.perform(current.action, signal);
-      else if (current.action === 'attention') this.acknowledgeAttention(current.reason);
+      else if (current.action === 'attention') this.acknowledgeAttention(current);
     });
-  }
-
-  /** `renew CLIENT_ID` / `generate CLIENT_ID`: act now, within Dhan's rules and our safety rules. */
-  async force(method: RefreshMethod, signal?: AbortSignal): Promise<CommandOutcome> {
-    let outcome: CommandOutcome = { ok: false, message: 'nothing was done' };
-    await this.singleFlight(async () => {
-      const { store, clock } = this.deps;
-      const record = store.getAccount(this.clientId);
-      // Rejected credentials stop generation only; anything else in attention stops both.
-      if (record?.attention && (method === 'generate' || credentialsAttention(record) === null)) {
-        outcome = { ok: false, message: `needs attention: ${record.attention}; run \`dhan-token-keeper reset ${this.clientId}\` first` };
-        return;
-      }
-      const token = store.currentToken(this.clientId);
-      if (method === 'renew' && (!token || token.expiresAt <= clock.now())) {
-        outcome = { ok: false, message: 'there is no live token to renew' };
-        return;
-      }
-      if (method === 'generate') {
-        if (!this.canGenerate) {
-          outcome = { ok: false, message: 'this account has no PIN and TOTP secret (mode renew-only)' };
-          return;
-        }
-        const wait = this.generationWaitMs();
-        if (wait > 0) {
-          outcome = { ok: false, message: `Dhan allows one generation per ${Math.round(this.deps.minGenerateIntervalMs / 1000)} s: try again in ${Math.ceil(wait / 1000)} s` };
-          return;
-        }
-      }
-      const before = store.currentToken(this.clientId)?.id;
-      await this.perform(method, signal);
-      const after = store.currentToken(this.clientId);
-      outcome =
-        after && after.id !== before
-          ? { ok: true, message: `${method === 'renew' ? 'renewed' : 'generated'}: new token ${tokenFingerprint(after.accessToken)} valid until ${new Date(after.expiresAt).toISOString()}` }
-          : { ok: false, message: `${method} failed: ${store.getAccount(this.clientId)?.lastResult ?? 'see history'}` };
-    });
-    return outcome;
-  }
-
-  /** `reset CLIENT_ID`: a person says the cause of `attention` is fixed. */
-  reset(): CommandOutcome {
-    const { store, clock } = this.deps;
-    const record = store.getAccount(this.clientId);
-    this.credentialRefusals = 0;
-    this.retryNotBefore = undefined;
-    store.transaction(() => {
-      store.updateAccount(this.clientId, {
-        attention: null,
-        attentionFingerprint: null,
-        consecutiveFailures: 0,
-        renewRefusedSources: [],
-      });
-      store.addEvent({
-        clientId: this.clientId,
-        at: clock.now(),
-        kind: 'reset',
-        result: 'info',
-        message: record?.attention ? `attention cleared (was: ${record.attention})` : 'state reset',
-      });
-    });
-    this.log.info('account reset by a person; automatic refresh resumes');
-    return { ok: true, message: record?.attention ? `reset: automatic refresh resumes (was: ${record.attention})` : 'reset: nothing was blocked' };
-  }
-
-  /** Makes an imported token current, as a renewal would: durable, then published. */
-  async adopt(token: ImportedToken, signal?: AbortSignal): Promise<CommandOutcome> {
-    let outcome: CommandOutcome = { ok: false, message: 'nothing was done' };
-    await this.singleFlight(async () => {
-      const { store, clock } = this.deps;
-      const now = clock.now();
-      const before = store.currentToken(this.clientId);
-      const saved = store.transaction(() => {
-        const t = store.saveToken({ clientId: this.clientId, ...token, obtainedAt: now });
-        store.addEvent({
-          clientId: this.clientId,
-          at: now,
-          kind: 'import',
-          result: 'success',
-          message: `imported a ${token.source} token ${tokenFingerprint(token.accessToken)}`,
-          expiryBefore: before?.expiresAt ?? null,
-          expiryAfter: token.expiresAt,
-        });
-        // A fresh token from a person also clears what its predecessor taught us to fear.
-        store.updateAccount(this.clientId, {
-          consecutiveFailures: 0,
-          lastResult: 'imported',
-          lastSuccessAt: now,
-          ...(this.deps.account.mode === 'renew-only' || this.deps.account.mode === 'consent' ? { attention: null, attentionFingerprint: null } : {}),
-        });
-        return t;
-      });
-      this.retryNotBefore = undefined;
-      this.deps.consentLogin?.requests.clear(this.clientId, `logged in: a new ${token.source} token arrived`);
-      this.deps.hooks.refreshed(this.clientId, 'import', 'success');
-      this.afterSwap(saved, 'imported', signal);
-      outcome = { ok: true, message: `imported: token ${tokenFingerprint(saved.accessToken)} valid until ${new Date(saved.expiresAt).toISOString()}` };
-    });
-    return outcome;
   }
 
   /**
@@ -272,7 +193,7 @@ export class AccountWorker {
    * a manual renewal) is marked dead so that the next plan replaces it; a failed check changes nothing.
    */
   probe(signal?: AbortSignal): Promise<void> {
-    return this.singleFlight(async () => {
+    return this.exclusive(async () => {
       const { store, clock } = this.deps;
       const token = store.currentToken(this.clientId);
       if (!token || token.expiresAt <= clock.now()) return;
@@ -286,11 +207,12 @@ export class AccountWorker {
    * At start: a pending row means a crash mid-call (a renewal kills the old token at once), and any
    * stored token may have been killed while we were down. Reuse what Dhan confirms, replace the rest.
    */
-  recover(signal?: AbortSignal): Promise<void> {
-    return this.singleFlight(async () => {
+  recover(signal?: AbortSignal, abandonedAtStart?: number): Promise<void> {
+    return this.exclusive(async () => {
       const { store, clock } = this.deps;
       const now = clock.now();
-      const abandoned = store.abandonPending(this.clientId, now, 'the keeper stopped before Dhan answered');
+      // The keeper closes every account's pending rows in one commit at start and says how many were ours.
+      const abandoned = abandonedAtStart ?? store.abandonPending(this.clientId, now, ABANDONED_MESSAGE);
       const token = store.currentToken(this.clientId);
       if (!token || token.expiresAt <= now) return;
       const verdict = await this.checkToken(token, signal);
@@ -310,7 +232,8 @@ export class AccountWorker {
     });
   }
 
-  private async singleFlight(work: () => Promise<void>): Promise<void> {
+  /** Runs work with nothing else of this account's in flight (single flight, as octokit's auth does). */
+  async exclusive(work: () => Promise<void>): Promise<void> {
     while (this.inflight) await this.inflight.catch(() => undefined);
     const run = work().finally(() => {
       this.inflight = undefined;
@@ -319,28 +242,39 @@ export class AccountWorker {
     return run;
   }
 
-  private generationWaitMs(): number {
+  /** How long until Dhan allows another generation (its interval, the next unused TOTP step). */
+  generationWaitMs(): number {
     const now = this.deps.clock.now();
     const last = this.deps.store.getAccount(this.clientId)?.lastGenerateAt ?? null;
     const interval = last === null ? 0 : last + this.deps.minGenerateIntervalMs - now;
     return Math.max(0, interval, this.deps.totp.waitMs(this.clientId));
   }
 
+  /** Forgets backoff and the streak of similar answers: a person acted (reset, import). */
+  forgetFailures(): void {
+    this.retryNotBefore = undefined;
+    this.streak = undefined;
+  }
+
   /**
    * The planner says only a person can help (e.g. a renew-only account without a live token):
-   * persist that, so that status, metrics and alerts say so.
+   * persist that, so that status, metrics and alerts say so. A stop already recorded stays as is.
    */
-  acknowledgeAttention(reason: string): void {
+  acknowledgeAttention(planned: Extract<Plan, { action: 'attention' }>): void {
+    // Consent accounts: a missing, dead or unrenewable token is a login request, not a stop.
     const ask = this.loginAsk(this.deps.clock.now());
     if (ask?.ask === 'now') {
       this.deps.consentLogin?.requests.request(this.clientId, ask.reason, ask.deadline);
       return;
     }
     const record = this.deps.store.getAccount(this.clientId);
-    if (record && !record.attention) this.setAttention(reason, undefined);
+    if (record && !record.attention) {
+      this.setAttention({ scope: 'account', cause: 'import-needed', reason: planned.reason, wayOut: planned.wayOut, since: this.deps.clock.now() });
+    }
   }
 
-  private async perform(method: RefreshMethod, signal?: AbortSignal): Promise<void> {
+  /** Renews or generates now; the caller holds `exclusive`. */
+  async perform(method: RefreshMethod, signal?: AbortSignal): Promise<void> {
     const token = this.deps.store.currentToken(this.clientId);
     this.refreshingNow = true;
     try {
@@ -357,7 +291,7 @@ export class AccountWorker {
     const eventId = store.beginEvent({ clientId: this.clientId, at: started, kind: 'renew', expiryBefore: token.expiresAt });
     const issued = await this.call('renew', eventId, started, () => dhan.renewToken({ clientId: this.clientId, accessToken: token.accessToken }, signal), signal);
     if (issued instanceof DhanError) {
-      await this.afterRenewFailure(issued, token, signal);
+      await this.afterFailure(issued, token, signal);
       return;
     }
     await this.commit(issued, 'renew', eventId, started, signal);
@@ -389,131 +323,154 @@ export class AccountWorker {
     }
   }
 
-  private async afterRenewFailure(failure: DhanError, token: StoredToken, signal?: AbortSignal): Promise<void> {
-    const { store } = this.deps;
-    if (this.deps.consentLogin && (await this.renewRefusedForConsent(failure, token, signal))) return;
-    if (failure.kind === 'token-invalid' || failure.oldTokenMayBeDead) {
-      // The answer alone cannot tell "this kind of token is not renewable" from "this token was
-      // killed" or "the renewal happened and we lost the new token": ask Dhan about the old one.
-      const verdict = await this.checkToken(token, signal);
-      if (verdict === 'dead') {
-        this.declareDead(token, 'renew', failure.oldTokenMayBeDead ? 'the renewal may have happened but its answer was lost; the old token is dead' : 'Dhan refused to renew a token that is dead');
-        return;
-      }
-      if (verdict === 'live' && failure.kind === 'token-invalid') {
-        if (this.deps.account.mode === 'auto' && this.canGenerate) {
-          const record = store.getAccount(this.clientId);
-          const learned = new Set(record?.renewRefusedSources ?? []);
-          learned.add(token.source);
-          store.updateAccount(this.clientId, {
-            renewRefusedSources: [...learned],
-            lastResult: `renew refused for ${token.source} tokens: generating instead from now on`,
-          });
-          this.log.warn({ source: token.source, dhanCode: failure.dhanCode }, 'Dhan refuses to renew this kind of token; falling back to TOTP generation and remembering it');
-          return;
-        }
-        this.setAttention('Dhan refused to renew the token and this account cannot generate one: import a fresh token', undefined);
-        return;
-      }
-    }
-    this.failCommonly(failure, token);
-  }
-
-  /**
-   * Consent accounts: Dhan is reported to refuse renewing API-key tokens (DH-905, HTTP 500) while
-   * they stay live. That is not a reason to stop: learn it, and let the plan ask a person to log
-   * in before the token dies. True when handled here.
-   */
-  private async renewRefusedForConsent(failure: DhanError, token: StoredToken, signal?: AbortSignal): Promise<boolean> {
-    if (failure.kind !== 'bad-request' && failure.kind !== 'token-invalid' && failure.kind !== 'unknown') return false;
-    const verdict = await this.checkToken(token, signal);
-    if (verdict === 'dead') {
-      this.declareDead(token, 'renew', 'Dhan refused to renew a token that is dead');
-      return true;
-    }
-    if (verdict !== 'live') return false;
-    const learned = new Set(this.deps.store.getAccount(this.clientId)?.renewRefusedSources ?? []);
-    learned.add(token.source);
-    this.deps.store.updateAccount(this.clientId, {
-      renewRefusedSources: [...learned],
-      lastResult: `renew refused for ${token.source} tokens: a person will be asked to log in before it expires`,
-    });
-    this.log.warn({ source: token.source, dhanCode: failure.dhanCode }, 'Dhan does not renew this token; a login will be asked for before it expires');
-    return true;
-  }
-
-  /** What renewal and generation do alike: stop for a person, honour Dhan's hint, or back off. */
-  private failCommonly(failure: DhanError, token: StoredToken | undefined): void {
-    switch (failure.kind) {
-      case 'access-denied':
-      case 'bad-request':
-        this.setAttention(failure.message, undefined);
-        return;
-      case 'rate-limited':
-        this.fail(failure, token, failure.retryAfterMs);
-        return;
-      default:
-        this.fail(failure, token, undefined);
-    }
-  }
-
   private async generate(previous: StoredToken | undefined, signal?: AbortSignal): Promise<void> {
     const { store, clock, dhan, account, totp } = this.deps;
     if (!this.canGenerate || account.pin === undefined || account.totpSecret === undefined) {
-      this.setAttention('no live token and no TOTP credentials to generate one: import a fresh token', undefined);
+      this.setAttention({
+        scope: 'account',
+        cause: 'import-needed',
+        reason: 'no live token and no TOTP credentials to generate one',
+        wayOut: 'import a fresh token from Dhan Web: `dhan-token-keeper import CLIENT_ID`',
+        since: clock.now(),
+      });
       return;
     }
     if (this.generationWaitMs() > 0) return;
     // Never send credentials Dhan already refused: that is how accounts get TOTP disabled.
-    if (credentialsAttention(store.getAccount(this.clientId)) !== null) return;
-    const code = totp.take(this.clientId, account.totpSecret);
-    if (!code.ok) return;
+    if (store.getAccount(this.clientId)?.attention?.scope === 'generation') return;
+    const secret = account.totpSecret;
+    if (totp.waitMs(this.clientId) > 0) return;
 
     const record = store.getAccount(this.clientId);
     const previousGenerateAt = record?.lastGenerateAt ?? null;
     const started = clock.now();
-    // Durable before the call: a crash or restart loop must not break Dhan's one-per-interval rule.
-    const eventId = store.transaction(() => {
-      store.updateAccount(this.clientId, { lastGenerateAt: started });
-      return store.beginEvent({ clientId: this.clientId, at: started, kind: 'generate', expiryBefore: previous?.expiresAt ?? null });
-    });
-    const issued = await this.call('generate', eventId, started, () => dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal), signal);
+    const eventId = store.beginEvent({ clientId: this.clientId, at: started, kind: 'generate', expiryBefore: previous?.expiresAt ?? null });
+    const issued = await this.call('generate', eventId, started, () => {
+      // Taken once a Dhan slot is ours, not before queueing for one: behind thousands of other
+      // accounts (dhan.maxConcurrency) a code taken early is stale when sent, Dhan answers
+      // "Invalid TOTP", and repeated refusals can get TOTP disabled on the account.
+      const code = totp.take(this.clientId, secret);
+      if (!code.ok) return Promise.reject(new Error(`a TOTP code was already used in this 30-s step; next in ${Math.ceil(code.waitMs / 1000)} s`));
+      // Durable before the call, and at the moment the code is taken: a crash or restart loop must
+      // neither break Dhan's one-per-interval rule nor reuse this TOTP step (the guard reads it back).
+      store.updateAccount(this.clientId, { lastGenerateAt: clock.now() });
+      return dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal);
+    }, signal);
     if (issued instanceof DhanError) {
-      const failure = issued;
       // Dhan issued nothing when it answered with a refusal or never saw the request: that
       // attempt does not count against its interval. A lost answer might have issued a token.
-      if (!failure.maybeProcessed && failure.kind !== 'rate-limited') {
+      if (!issued.maybeProcessed && issued.kind !== 'rate-limited') {
         store.updateAccount(this.clientId, { lastGenerateAt: previousGenerateAt });
       }
-      this.afterGenerateFailure(failure, previous);
+      await this.afterFailure(issued, previous, signal);
       return;
     }
-    this.credentialRefusals = 0;
     await this.commit(issued, 'totp', eventId, started, signal);
   }
 
-  private afterGenerateFailure(failure: DhanError, previous: StoredToken | undefined): void {
-    switch (failure.kind) {
-      case 'credentials-rejected':
-      case 'token-invalid': {
-        // Dhan's wording for a wrong PIN or TOTP is undocumented, and the first code may have sat
-        // on a step edge: one more try on a fresh step, never a loop (Dhan disables TOTP for
-        // accounts that hammer it).
-        this.credentialRefusals++;
-        if (this.credentialRefusals >= MAX_CREDENTIAL_ATTEMPTS) {
-          this.credentialRefusals = 0;
-          this.setAttention(
-            `Dhan refused token generation ${MAX_CREDENTIAL_ATTEMPTS} times: check the PIN and TOTP secret in the config (and that TOTP is enabled and this clock is synced), then restart or run reset`,
-            this.deps.account.credentialsFingerprint,
-          );
-          return;
-        }
-        this.fail(failure, previous, TOTP_STEP_MS - (this.deps.clock.now() % TOTP_STEP_MS));
+  /**
+   * Gathers the facts, asks the failure policy, and carries its decision out. A "check the
+   * token" decision is followed by the profile call and a second question with its verdict;
+   * the policy never asks twice (its table test holds it to that).
+   */
+  private async afterFailure(failure: DhanError, token: StoredToken | undefined, signal?: AbortSignal): Promise<void> {
+    const now = this.deps.clock.now();
+    const status = statusClass(failure.httpStatus);
+    const key = similarityKey(failure.endpoint, failure.kind, status);
+    this.streak = this.streak?.key === key ? { key, count: this.streak.count + 1, firstAt: this.streak.firstAt } : { key, count: 1, firstAt: now };
+    let verdict: ProfileVerdict = 'not-asked';
+    let decision = decideAfterFailure(this.facts(failure, token, verdict));
+    if (decision.action === 'check-token') {
+      verdict = token && token.expiresAt > this.deps.clock.now() ? await this.checkToken(token, signal) : 'dead';
+      decision = decideAfterFailure(this.facts(failure, token, verdict));
+    }
+    this.log.debug({ endpoint: failure.endpoint, kind: failure.kind, dhanCode: failure.dhanCode, verdict, action: decision.action }, decision.reason);
+    this.carryOut(decision, failure, token);
+  }
+
+  private facts(failure: DhanError, token: StoredToken | undefined, verdict: ProfileVerdict): FailureFacts {
+    const { store, clock, account } = this.deps;
+    const record = store.getAccount(this.clientId);
+    const now = clock.now();
+    const kind = token ? tokenKind(token.accessToken, token.source) : undefined;
+    return {
+      endpoint: failure.endpoint,
+      kind: failure.kind,
+      status: statusClass(failure.httpStatus),
+      dhanCode: failure.dhanCode,
+      oldTokenMayBeDead: failure.oldTokenMayBeDead,
+      retryAfterMs: failure.retryAfterMs,
+      verdict,
+      mode: account.mode,
+      canGenerate: this.canGenerate && record?.attention?.scope !== 'generation',
+      hasLiveToken: token !== undefined && token.expiresAt > now,
+      kindKnownNotRenewable: kind !== undefined && (record?.renewRefusedKinds ?? []).includes(kind),
+      similar: { count: this.streak?.count ?? 1, firstAt: this.streak?.firstAt ?? now },
+      now,
+    };
+  }
+
+  private carryOut(decision: FailureDecision, failure: DhanError, token: StoredToken | undefined): void {
+    const now = this.deps.clock.now();
+    switch (decision.action) {
+      case 'retry': {
+        const after = decision.after === 'next-totp-step' ? TOTP_STEP_MS - (now % TOTP_STEP_MS) : decision.after === 'backoff' ? undefined : decision.after;
+        this.fail(failure, token, after);
         return;
       }
-      default:
-        this.failCommonly(failure, previous);
+      case 'check-token':
+      case 'carry-on':
+        // check-token cannot come back after a verdict; treat it like a failure to retry.
+        if (decision.action === 'check-token') this.fail(failure, token, undefined);
+        return;
+      case 'token-dead':
+        if (token && token.expiresAt > now) this.declareDead(token, failure.endpoint === 'renew' ? 'renew' : 'probe', decision.reason);
+        this.retryNotBefore = undefined;
+        return;
+      case 'learn-not-renewable-and-generate':
+        if (token) this.learnNotRenewable(token, 'generating instead from now on');
+        this.retryNotBefore = undefined;
+        return;
+      case 'stop-generation':
+        this.streak = undefined;
+        this.setAttention({
+          scope: 'generation',
+          cause: 'credentials-refused',
+          reason: decision.reason,
+          wayOut: decision.wayOut,
+          since: now,
+          credentialsFingerprint: this.deps.account.credentialsFingerprint,
+        });
+        return;
+      case 'stop-account':
+        this.streak = undefined;
+        this.setAttention({ scope: 'account', cause: 'access-denied', reason: decision.reason, wayOut: decision.wayOut, since: now });
+        return;
+      case 'ask-import':
+        if (token) this.learnNotRenewable(token, 'a fresh token must be imported');
+        this.setAttention({ scope: 'account', cause: 'import-needed', reason: decision.reason, wayOut: decision.wayOut, since: now });
+        return;
+      case 'ask-login':
+        // The token works until it expires: remember that Dhan will not renew its kind, and the
+        // plan asks a person to log in (consent.askBefore ahead of expiry, login-ask-plan.ts)
+        // as a login request rather than a stop. With no live token left, it asks at once.
+        if (token) this.learnNotRenewable(token, 'a person will be asked to log in before it expires');
+        this.retryNotBefore = undefined;
+        return;
     }
+  }
+
+  private learnNotRenewable(token: StoredToken, then: string): void {
+    const { store } = this.deps;
+    const kind = tokenKind(token.accessToken, token.source);
+    const learned = new Set(store.getAccount(this.clientId)?.renewRefusedKinds ?? []);
+    const isNew = !learned.has(kind);
+    learned.add(kind);
+    store.updateAccount(this.clientId, {
+      renewRefusedKinds: [...learned],
+      lastResult: `Dhan does not renew ${describeKind(kind)}: ${then}`,
+    });
+    if (isNew) this.log.warn({ tokenKind: kind }, `Dhan does not renew ${describeKind(kind)}; remembered: ${then}`);
   }
 
   /** Records a failure and when to try again: a hint from Dhan, or the backoff schedule. */
@@ -535,18 +492,14 @@ export class AccountWorker {
     );
   }
 
-  private setAttention(reason: string, fingerprint: string | undefined): void {
+  private setAttention(attention: Attention): void {
     const { store, clock } = this.deps;
+    const text = attentionText(attention);
     store.transaction(() => {
-      store.updateAccount(this.clientId, {
-        attention: reason,
-        attentionFingerprint: fingerprint ?? null,
-        nextActionAt: null,
-        lastResult: `attention: ${reason}`,
-      });
-      store.addEvent({ clientId: this.clientId, at: clock.now(), kind: 'attention', result: 'failure', message: reason });
+      store.updateAccount(this.clientId, { attention, nextActionAt: null, lastResult: `attention: ${text}` });
+      store.addEvent({ clientId: this.clientId, at: clock.now(), kind: 'attention', result: 'failure', message: text, detail: { scope: attention.scope, cause: attention.cause } });
     });
-    this.log.error({ reason }, 'automatic refresh stopped for this account until a person acts');
+    this.log.error({ scope: attention.scope, cause: attention.cause, reason: attention.reason, wayOut: attention.wayOut }, attention.scope === 'generation' ? 'token generation stopped until a person acts; renewals go on' : 'automatic refresh stopped for this account until a person acts');
   }
 
   private declareDead(token: StoredToken, kind: 'probe' | 'renew' | 'recover', message: string): void {
@@ -580,7 +533,7 @@ export class AccountWorker {
     }
   }
 
-  /** Commit → publish → log (DESIGN.md promise 2: the new token is durable before anything else). */
+  /** Commit → publish → log (docs/promises.md, promise 2: the new token is durable before anything else). */
   private async commit(issued: IssuedToken, source: 'renew' | 'totp', eventId: number, started: number, signal?: AbortSignal): Promise<void> {
     const { store, clock } = this.deps;
     const now = clock.now();
@@ -609,7 +562,7 @@ export class AccountWorker {
       });
       return t;
     });
-    this.retryNotBefore = undefined;
+    this.forgetFailures();
     this.deps.hooks.refreshed(this.clientId, method, 'success');
     this.afterSwap(saved, method === 'renew' ? 'renewed' : 'generated', signal);
   }
@@ -617,10 +570,10 @@ export class AccountWorker {
   /**
    * Hands the new token to the sinks without waiting for them: a hook that hangs for its whole
    * timeout (times its retries) must never hold up the next renewal or probe of this account
-   * (DESIGN.md promise 1). The publisher runs an account's sinks in parallel and never lets an
+   * (docs/promises.md, promise 1). The publisher runs an account's sinks in parallel and never lets an
    * older token overwrite a newer file, so overlapping publishes are safe.
    */
-  private afterSwap(token: StoredToken, verb: string, signal?: AbortSignal): void {
+  afterSwap(token: StoredToken, verb: string, signal?: AbortSignal): void {
     this.deps.hooks.tokenChanged(this.clientId, token);
     const publishing = this.deps.publisher
       .publish(this.clientId, token, signal)
@@ -636,12 +589,6 @@ export class AccountWorker {
       `${verb} token for ${this.clientId}`,
     );
   }
-
-}
-
-/** The attention reason when it is about refused credentials (it then carries their fingerprint). */
-function credentialsAttention(record: AccountRecord | undefined): string | null {
-  return record?.attention && record.attentionFingerprint !== null ? record.attention : null;
 }
 
 function asDhanError(err: unknown, endpoint: 'renew' | 'generate'): DhanError {

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
+import type { Config } from '../config/config.js';
 import { DhanClient } from '../dhan/index.js';
-import type { DhanCallReport } from '../dhan/types.js';
+import type { DhanCallReport } from '../dhan/dhan-api.js';
 import type { Logger } from '../log.js';
 import { Publisher, type SinkResult } from '../publish/index.js';
 import type { Store } from '../store/index.js';
@@ -44,7 +44,7 @@ export function assembleKeeper(config: Config, store: Store, options: AssembleOp
     log,
     ...(options.sinkRetryBaseMs === undefined ? {} : { retryBaseMs: options.sinkRetryBaseMs }),
     onResult: (result) => {
-      // Every sink outcome is history (DESIGN.md promise 4); a success of a plain file write is too
+      // Every sink outcome is history (docs/promises.md, promise 5); a success of a plain file write is too
       // routine to keep, unless it needed retries.
       if (!result.ok || result.type !== 'file' || result.attempts > 1) {
         try {

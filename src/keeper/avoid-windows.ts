@@ -1,5 +1,5 @@
 import { DateTime } from 'luxon';
-import type { AvoidWindow } from '../config/types.js';
+import type { AvoidWindow } from '../config/config.js';
 
 export interface Interval {
   readonly start: number;

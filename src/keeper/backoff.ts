@@ -1,5 +1,5 @@
 /**
- * The retry schedule for temporary failures (STYLE.md §4), written down so it can be tested:
+ * The retry schedule for temporary failures, written down so it can be tested:
  * full jitter over an exponential ceiling that starts at 2 s and doubles, capped at
  * min(5 min, a tenth of the token's remaining life) so that retries keep coming while the
  * token still lives. A floor keeps full jitter from producing a hot loop (Vault's lifetime

@@ -1,24 +1,26 @@
 import { systemClock, type Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
+import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type AccountMetricsSnapshot, type Metrics } from '../metrics.js';
 import { checkSinks, sinkNames } from '../publish/index.js';
-import { consentCallbackFor } from '../consent/callback-wiring.js';
-import { startNotifications, type RunningNotifications } from '../notify/wiring.js';
+import { consentCallbackFor } from './consent-callback-wiring.js';
+import { startNotifications, type RunningNotifications } from './notifications.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { Store } from '../store/index.js';
 import { VERSION } from '../version.js';
 import { assembleKeeper } from './assemble.js';
 import type { Keeper } from './keeper.js';
 import { Lease } from './lease.js';
+import { REQUEST_FALLBACK_POLL_MS, watchRequests } from './request-watch.js';
 import { cronSweep, type SweepStarter } from './sweep.js';
+import { UiFeed } from './ui-feed.js';
 
 export interface DaemonOptions {
   readonly log: Logger;
   readonly clock?: Clock;
   readonly startSweep?: SweepStarter;
-  /** How often the daemon looks for commands the CLI queued (`renew`, `import`, …). */
+  /** How often the daemon looks for commands the CLI queued (`renew`, `import`, …) when the file watch says nothing. */
   readonly requestPollMs?: number;
 }
 
@@ -71,6 +73,10 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     store.close();
     throw err;
   }
+  // A CLI command the previous daemon took and died carrying out: its CLI already said so;
+  // here the row gets its end (the history shows what the call did, if anything).
+  const abandoned = store.failAbandonedRequests('the keeper stopped while carrying out the command; see history for what happened');
+  if (abandoned > 0) log.warn({ count: abandoned }, 'marked CLI commands failed that the previous keeper took and never finished');
 
   const timers: NodeJS.Timeout[] = [];
   let server: RunningServer | undefined;
@@ -84,6 +90,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     const nameOf = new Map(config.accounts.map((a) => [a.clientId, a.name]));
     const name = (clientId: string): string => nameOf.get(clientId) ?? clientId;
     const metrics = wireMetrics(config, store, clock);
+    const feed = new UiFeed(config, store, clock);
     keeper = assembleKeeper(config, store, {
       clock,
       log,
@@ -91,9 +98,13 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         refreshed: (clientId, method, result) => metrics.recordRefresh(clientId, name(clientId), method, result),
         probed: (clientId, result) => metrics.recordProbe(clientId, name(clientId), result),
       },
-      onDhanCall: (report) => metrics.recordDhanCall(report),
+      onDhanCall: (report) => {
+        metrics.recordDhanCall(report);
+        feed.recordDhanCall(report);
+      },
       onSinkResult: (result) => {
         if (!result.ok) metrics.recordSinkFailure(result.clientId, name(result.clientId), result.sink);
+        feed.recordSink(result);
       },
       startSweep: options.startSweep ?? cronSweep(config.renewal.sweep),
     });
@@ -102,6 +113,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       timezone: config.dhan.timezone,
       provider: keeper,
       metricsRegistry: metrics.registry,
+      onRejected: (reason) => metrics.recordApiRejection(reason),
+      ui: feed,
       log,
       clock,
       ...consentCallbackFor(config, keeper),
@@ -131,26 +144,22 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     onLeaseLost();
   });
 
-  let handling = false;
-  timers.push(
-    setInterval(() => {
-      if (handling) return;
-      handling = true;
-      void (async () => {
-        try {
-          for (const request of store.takeRequests()) {
-            log.info({ clientId: request.clientId, action: request.action }, 'carrying out a command from the CLI');
-            const outcome = await running.handleRequest(request);
-            store.completeRequest(request.id, outcome.ok ? 'done' : 'failed', outcome.message);
-          }
-        } catch (err) {
-          log.error({ err: errorMessage(err) }, 'handling CLI requests failed');
-        } finally {
-          handling = false;
+  const requests = watchRequests({
+    walPath: `${store.path}-wal`,
+    fallbackMs: options.requestPollMs ?? REQUEST_FALLBACK_POLL_MS,
+    log,
+    check: async () => {
+      try {
+        for (const request of store.takeRequests()) {
+          log.info({ clientId: request.clientId, action: request.action }, 'carrying out a command from the CLI');
+          const outcome = await running.handleRequest(request);
+          store.completeRequest(request.id, outcome.ok ? 'done' : 'failed', outcome.message);
         }
-      })();
-    }, options.requestPollMs ?? 250),
-  );
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'handling CLI requests failed');
+      }
+    },
+  });
   const prune = (): void => {
     try {
       const cutoff = clock.now() - config.storage.historyRetentionMs;
@@ -174,6 +183,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       stopping ??= (async () => {
         for (const t of timers) clearInterval(t);
         await runningNotifications?.stop();
+        requests.close();
         await running.stop();
         await runningServer.close();
         try {

@@ -1,16 +1,17 @@
 import { systemClock, type Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
+import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Store } from '../store/index.js';
-import type { CommandOutcome } from './account-worker.js';
+import { runCommand, type AccountCommand, type CommandOutcome } from './account-commands.js';
 import { assembleKeeper } from './assemble.js';
-import type { ImportedToken } from './imported-token.js';
-import { Lease, leaseIsLive } from './lease.js';
+import { Lease, leaseIsLive, pidIsRunning } from './lease.js';
+import { hostname } from 'node:os';
+import type { LeaseHolder } from '../store/records.js';
 
 export type KeeperCommand =
-  | { readonly action: 'renew' | 'generate' | 'reset' | 'consent-start' }
-  | { readonly action: 'import'; readonly token: ImportedToken }
+  | AccountCommand
+  | { readonly action: 'consent-start' }
   /** The tokenId of a login (consent) the person finished in a browser. */
   | { readonly action: 'consent-finish'; readonly tokenId: string };
 
@@ -29,7 +30,7 @@ export interface HandoffOptions {
 
 /**
  * Runs a command against an account without racing a running daemon: when one holds the lease,
- * the command is queued for it (it picks requests up within a second) and we wait for its answer;
+ * the command is queued for it (a watch on the database wakes it at once) and we wait for its answer;
  * otherwise we take the lease ourselves and act directly.
  */
 export async function executeCommand(config: Config, clientId: string, command: KeeperCommand, options: HandoffOptions = {}): Promise<CommandOutcome> {
@@ -44,7 +45,8 @@ export async function executeCommand(config: Config, clientId: string, command: 
   }
 }
 
-async function handToDaemon(store: Store, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions): Promise<CommandOutcome> {
+/** Queues a command for the daemon holding the lease and waits for its answer (also the status page's path). */
+export async function handToDaemon(store: Store, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions): Promise<CommandOutcome> {
   const payload = command.action === 'import' ? JSON.stringify(command.token) : command.action === 'consent-finish' ? command.tokenId : null;
   const id = store.enqueueRequest(clientId, command.action, payload, clock.now());
   const deadline = Date.now() + (options.timeoutMs ?? 90_000);
@@ -53,6 +55,17 @@ async function handToDaemon(store: Store, clientId: string, command: KeeperComma
     const request = store.getRequest(id);
     if (request?.status === 'done' || request?.status === 'failed') {
       return { ok: request.status === 'done', message: request.result ?? request.status };
+    }
+    if (!daemonAlive(store.leaseHolder(), Date.now())) {
+      // The daemon died: waiting out the 90 s would only hide it. A request it never took is
+      // withdrawn; one it took is failed by the next daemon at its start.
+      if (request?.status === 'queued' && store.cancelRequest(id, 'the keeper stopped before taking the command')) {
+        return { ok: false, message: 'the running keeper stopped before taking the command; nothing was done — start it again, or run the command once more to act directly' };
+      }
+      return {
+        ok: false,
+        message: 'the running keeper stopped while carrying out the command; its outcome is unknown — see `history` (the keeper marks the command failed when it starts again)',
+      };
     }
   }
   // Never leave an import's token sitting in the queue for a daemon that may be wedged.
@@ -70,22 +83,14 @@ async function actDirectly(config: Config, store: Store, clientId: string, comma
     if (!worker) return { ok: false, message: `no account ${clientId} in the config` };
     let outcome: CommandOutcome;
     switch (command.action) {
-      case 'renew':
-      case 'generate':
-        outcome = await worker.force(command.action);
-        break;
-      case 'reset':
-        outcome = worker.reset();
-        break;
-      case 'import':
-        outcome = await worker.adopt(command.token);
-        break;
       case 'consent-start':
         outcome = await keeper.consentCommand(clientId, undefined);
         break;
       case 'consent-finish':
         outcome = await keeper.consentCommand(clientId, command.tokenId);
         break;
+      default:
+        outcome = await runCommand(worker, command);
     }
     // Sinks run beside the worker; a one-shot command must not exit before consumers have the token.
     await worker.published();
@@ -95,4 +100,10 @@ async function actDirectly(config: Config, store: Store, clientId: string, comma
   } finally {
     lease.release();
   }
+}
+
+/** The lease holder is still there: a fresh heartbeat, and on this host a process with its pid. */
+function daemonAlive(holder: LeaseHolder | undefined, now: number): boolean {
+  if (!leaseIsLive(holder, now)) return false;
+  return holder.host !== hostname() || pidIsRunning(holder.pid);
 }

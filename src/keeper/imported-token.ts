@@ -1,6 +1,6 @@
 import { decodeJwtPayload, formatExpiryTime, looksLikeToken, readExpiry } from '../dhan/expiry.js';
 import { KeeperError, UsageError } from '../errors.js';
-import type { TokenSource } from '../types.js';
+import type { TokenSource } from '../tokens.js';
 
 /** A token a person brought (Dhan Web, API-key consent), checked and with its expiry read. */
 export interface ImportedToken {

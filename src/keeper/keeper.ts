@@ -1,21 +1,33 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
-import type { Config } from '../config/types.js';
-import { ConsentLogin } from '../consent/consent-login.js';
+import type { Attention } from '../attention.js';
+import type { AccountConfig, Config } from '../config/config.js';
+import { ConsentLogin } from './consent-login.js';
 import { LoginRequests, type LoginRequestChange } from '../consent/login-requests.js';
-import type { DhanApi, DhanConsentApi } from '../dhan/types.js';
+import type { DhanApi, DhanConsentApi } from '../dhan/dhan-api.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
-import type { KeeperRequest } from '../store/types.js';
-import { TotpGuard } from '../totp.js';
-import type { StoredToken } from '../types.js';
-import { AccountWorker, type CommandOutcome, type TokenPublisher, type WorkerHooks } from './account-worker.js';
+import type { KeeperRequest } from '../store/records.js';
+import { TotpGuard, totpStep } from '../totp.js';
+import type { StoredToken } from '../tokens.js';
+import { adoptToken, runCommand, type CommandOutcome } from './account-commands.js';
+import { ABANDONED_MESSAGE, AccountWorker, type TokenPublisher, type WorkerHooks } from './account-worker.js';
 import type { ImportedToken } from './imported-token.js';
 import { Limiter } from './limiter.js';
+import { readiness, type Readiness, type ReadinessInput } from './readiness.js';
 import { Scheduler } from './scheduler.js';
-import { accountStatuses, type AccountStatus } from './status.js';
+import type { AccountStatus } from '../account-status.js';
+import { accountStatuses } from './status.js';
 import { noSweep, type SweepStarter } from './sweep.js';
+
+/**
+ * Dhan calls per second for checking stored tokens at start. Each account is its own Dhan user
+ * with its own limits; this bounds what one keeper sends in all, well under the ~20/s a single
+ * user may make to Dhan's non-trading APIs, and checks 10,000 stored tokens in about 17 minutes
+ * while serving all of them from the first second.
+ */
+export const STARTUP_CHECKS_PER_SECOND = 10;
 
 export interface KeeperDeps {
   readonly config: Config;
@@ -43,12 +55,21 @@ export class Keeper {
   readonly consent: ConsentLogin | undefined;
   private readonly workers = new Map<string, AccountWorker>();
   private readonly changes = new EventEmitter();
+  /** Current tokens as last read from the store (null: none), valid while the store's tokenWrites stays put. */
+  private readonly current = new Map<string, StoredToken | null>();
+  private currentAsOf = -1;
   private started = false;
 
   constructor(private readonly deps: KeeperDeps) {
     const { config, store, clock, log } = deps;
     const limiter = new Limiter(config.dhan.maxConcurrency);
-    const totp = new TotpGuard(clock);
+    // The worker records lastGenerateAt in the transaction that records the generation attempt,
+    // after taking the code: its step is the step used (or, across a boundary, a later one, which
+    // only waits longer). So the guard survives a restart without a column of its own.
+    const totp = new TotpGuard(clock, (clientId) => {
+      const at = store.getAccount(clientId)?.lastGenerateAt;
+      return at === null || at === undefined ? undefined : totpStep(at);
+    });
     const hooks: WorkerHooks = {
       tokenChanged: (clientId, token) => {
         deps.hooks?.tokenChanged?.(clientId, token);
@@ -97,7 +118,7 @@ export class Keeper {
         adopt: async (clientId, token, signal) => {
           const worker = this.workers.get(clientId);
           if (!worker) return { ok: false, message: `no account ${clientId} in the config` };
-          const outcome = await worker.adopt(token, signal);
+          const outcome = await adoptToken(worker, token, signal);
           this.scheduler.poke(clientId);
           return outcome;
         },
@@ -108,35 +129,70 @@ export class Keeper {
       workers: [...this.workers.values()],
       log: log.child({ component: 'scheduler' }),
       probeIntervalMs: config.renewal.probeIntervalMs,
+      probeAt: config.renewal.probeAt,
       startSweep: deps.startSweep ?? noSweep,
       ...(deps.random ? { random: deps.random } : {}),
     });
   }
 
-  /** Registers accounts and lifts attention whose cause the config has since fixed. */
+  /** Registers accounts and lifts attention whose cause the config has since fixed, in one commit (one fsync, not one per account). */
   prepareAccounts(): void {
-    const { config, store, clock, log } = this.deps;
-    for (const account of config.accounts) {
-      const record = store.upsertAccount({ clientId: account.clientId, name: account.name, mode: account.mode });
-      if (record.attention && record.attentionFingerprint && record.attentionFingerprint !== account.credentialsFingerprint) {
-        store.transaction(() => {
-          store.updateAccount(account.clientId, { attention: null, attentionFingerprint: null, consecutiveFailures: 0 });
-          store.addEvent({ clientId: account.clientId, at: clock.now(), kind: 'reset', result: 'info', message: 'credentials changed in the config: automatic refresh resumes' });
-        });
-        log.info({ clientId: account.clientId }, 'credentials changed in the config; automatic refresh resumes');
-      }
+    const { config, store } = this.deps;
+    store.transaction(() => {
+      for (const account of config.accounts) this.prepareAccount(account);
+    });
+  }
+
+  private prepareAccount(account: Config['accounts'][number]): void {
+    const { store, clock, log } = this.deps;
+    const record = store.upsertAccount({ clientId: account.clientId, name: account.name, mode: account.mode });
+    const lift = liftedByConfig(record.attention, account);
+    if (lift) {
+      store.transaction(() => {
+        store.updateAccount(account.clientId, { attention: null, consecutiveFailures: 0 });
+        store.addEvent({ clientId: account.clientId, at: clock.now(), kind: 'reset', result: 'info', message: `${lift}: automatic refresh resumes` });
+      });
+      log.info({ clientId: account.clientId }, `${lift}; automatic refresh resumes`);
     }
   }
 
-  /** Recovery (check stored tokens with Dhan), sinks rewritten from stored tokens, then the schedule. */
+
+  /**
+   * Interrupted calls closed, stored tokens checked with Dhan, sinks rewritten, then the schedule.
+   * Stored live tokens are served from the first moment; checking them is paced
+   * (STARTUP_CHECKS_PER_SECOND, after a first burst that start() awaits) so that a restart with
+   * 10,000 stored tokens neither bursts Dhan nor holds up the schedule. Accounts whose refresh
+   * was interrupted go first: their token may have died with it.
+   */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    const { store, clock } = this.deps;
     this.prepareAccounts();
+    const now = clock.now();
+    const abandoned = store.transaction(() => {
+      const counts = new Map<string, number>();
+      for (const clientId of this.workers.keys()) counts.set(clientId, store.abandonPending(clientId, now, ABANDONED_MESSAGE));
+      return counts;
+    });
     const signal = this.scheduler.signal;
-    await Promise.all([...this.workers.values()].map((w) => this.scheduler.track(w, () => w.recover(signal))));
+    const toCheck = [...this.workers.values()].filter((w) => this.liveToken(w.clientId) !== undefined);
+    toCheck.sort((a, b) => Number((abandoned.get(b.clientId) ?? 0) > 0) - Number((abandoned.get(a.clientId) ?? 0) > 0));
+    const check = (w: AccountWorker): Promise<void> => this.scheduler.track(w, () => w.recover(signal, abandoned.get(w.clientId) ?? 0));
+    await Promise.all(toCheck.splice(0, STARTUP_CHECKS_PER_SECOND).map(check));
     await this.republishAll(signal);
     this.scheduler.start();
+    this.paceChecks(toCheck, check);
+  }
+
+  /** One timer for all remaining start-up checks, STARTUP_CHECKS_PER_SECOND at a time. */
+  private paceChecks(queue: AccountWorker[], check: (w: AccountWorker) => Promise<void>): void {
+    if (queue.length === 0) return;
+    this.deps.clock.setTimer(1_000, () => {
+      if (this.scheduler.signal.aborted) return;
+      for (const w of queue.splice(0, STARTUP_CHECKS_PER_SECOND)) void check(w);
+      this.paceChecks(queue, check);
+    }, this.scheduler.signal);
   }
 
   async stop(): Promise<void> {
@@ -175,24 +231,14 @@ export class Keeper {
     const signal = this.scheduler.signal;
     try {
       let outcome: CommandOutcome;
-      switch (request.action) {
-        case 'renew':
-        case 'generate':
-          outcome = await worker.force(request.action, signal);
-          break;
-        case 'reset':
-          outcome = worker.reset();
-          break;
-        case 'import': {
-          const payload = parseImportPayload(request.payload);
-          if (!payload) return { ok: false, message: 'the import request carried no usable token' };
-          outcome = await worker.adopt(payload, signal);
-          break;
-        }
-        case 'consent-start':
-        case 'consent-finish':
-          outcome = await this.consentCommand(request.clientId, request.action === 'consent-start' ? undefined : (request.payload ?? ''), signal);
-          break;
+      if (request.action === 'import') {
+        const payload = parseImportPayload(request.payload);
+        if (!payload) return { ok: false, message: 'the import request carried no usable token' };
+        outcome = await runCommand(worker, { action: 'import', token: payload }, signal);
+      } else if (request.action === 'consent-start' || request.action === 'consent-finish') {
+        outcome = await this.consentCommand(request.clientId, request.action === 'consent-start' ? undefined : (request.payload ?? ''), signal);
+      } else {
+        outcome = await runCommand(worker, { action: request.action }, signal);
       }
       return outcome;
     } catch (err) {
@@ -218,9 +264,23 @@ export class Keeper {
 
   // --- what the token API and metrics read ---
 
+  /**
+   * Every token API request asks this, and the answer changes a few times a day: it is read
+   * from the store once per change, not once per request.
+   */
   liveToken(clientId: string): StoredToken | undefined {
-    const token = this.deps.store.currentToken(clientId);
-    return token && token.expiresAt > this.deps.clock.now() ? token : undefined;
+    const { store, clock } = this.deps;
+    if (store.tokenWrites !== this.currentAsOf) {
+      this.current.clear();
+      this.currentAsOf = store.tokenWrites;
+    }
+    let token = this.current.get(clientId);
+    if (token === undefined) {
+      token = store.currentToken(clientId) ?? null;
+      // Only configured accounts, so that the map cannot grow with what callers make up.
+      if (this.workers.has(clientId)) this.current.set(clientId, token);
+    }
+    return token !== null && token.expiresAt > clock.now() ? token : undefined;
   }
 
   onTokenChange(listener: (clientId: string) => void): () => void {
@@ -238,13 +298,35 @@ export class Keeper {
     return rows.map((row) => (this.workers.get(row.clientId)?.refreshing && row.state !== 'attention' ? { ...row, state: 'refreshing' } : row));
   }
 
-  readiness(): { ready: boolean; notReady: string[] } {
-    const notReady = this.statuses()
-      // Waiting for a login with the token still live is ready: bots can work until it expires.
-      .filter((s) => s.state !== 'valid' && s.state !== 'refreshing' && !(s.state === 'login-needed' && (s.secondsLeft ?? 0) > 0))
-      .map((s) => `${s.clientId} (${s.name}): ${s.state}${s.attention ? ` — ${s.attention}` : ''}`);
-    return { ready: notReady.length === 0, notReady };
+  /** Asked by every /readyz probe: reads the store only for accounts without a live token. */
+  readiness(): Readiness {
+    const { store } = this.deps;
+    const accounts = [...this.workers.values()].map((worker): ReadinessInput => {
+      const live = this.liveToken(worker.clientId) !== undefined;
+      if (live) return { clientId: worker.clientId, live, hasToken: true, refreshing: worker.refreshing, attention: false };
+      return {
+        clientId: worker.clientId,
+        live,
+        hasToken: (this.current.get(worker.clientId) ?? null) !== null,
+        refreshing: worker.refreshing,
+        attention: Boolean(store.getAccount(worker.clientId)?.attention),
+      };
+    });
+    return readiness(accounts);
   }
+}
+
+/**
+ * A stop the config has since fixed: other credentials than those Dhan refused, or an account
+ * that was waiting for an import and can now generate. Returns why it is lifted, or undefined.
+ */
+export function liftedByConfig(attention: Attention | null, account: AccountConfig): string | undefined {
+  if (!attention) return undefined;
+  if (attention.scope === 'generation') {
+    return attention.credentialsFingerprint !== account.credentialsFingerprint ? 'credentials changed in the config' : undefined;
+  }
+  const canGenerate = account.mode !== 'renew-only' && account.pin !== undefined && account.totpSecret !== undefined;
+  return attention.cause === 'import-needed' && canGenerate ? 'the config now lets this account generate tokens' : undefined;
 }
 
 /** The payload of an `import` request handed to a running daemon, checked again on arrival. */

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { KeeperError } from '../errors.js';
 import type { Store } from '../store/index.js';
-import type { LeaseHolder, LeaseOwner } from '../store/types.js';
+import type { LeaseHolder, LeaseOwner } from '../store/records.js';
 
 export const LEASE_HEARTBEAT_MS = 5_000;
 /** A keeper is considered alive while its lease heartbeat is fresher than this. */
@@ -54,7 +54,7 @@ export class Lease {
   /** Heartbeats until released; calls `onLost` if another process took the lease meanwhile. */
   keepAlive(onLost: () => void): void {
     this.timer = setInterval(() => {
-      let held = false;
+      let held: boolean;
       try {
         held = this.store.heartbeatLease(this.owner, this.now());
       } catch {

@@ -1,10 +1,11 @@
-import type { AvoidWindow, DurationOrShare } from '../config/types.js';
-import type { AccountMode, TokenSource } from '../types.js';
+import type { AvoidWindow, DurationOrShare } from '../config/config.js';
+import type { Attention } from '../attention.js';
+import type { AccountMode, TokenSource } from '../tokens.js';
 import { avoidIntervalAt } from './avoid-windows.js';
 
 /**
  * The decision of when and how to refresh a token, as a pure function of its inputs
- * (STYLE.md §1, after certmagic): everything random or stateful is passed in, so that
+ * (after certmagic's renew-when-a-third-is-left): everything random or stateful is passed in, so that
  * property tests can explore it and the scheduler can re-plan at any time with the same answer.
  */
 
@@ -18,6 +19,8 @@ export interface PlannedToken {
   readonly obtainedAt: number;
   readonly expiresAt: number;
   readonly source: TokenSource;
+  /** From `tokenKind()`: what Dhan's renewal rules depend on. */
+  readonly kind: string;
 }
 
 export interface PlanInput {
@@ -26,15 +29,13 @@ export interface PlanInput {
   /** PIN and TOTP secret are configured. */
   readonly canGenerate: boolean;
   readonly token: PlannedToken | undefined;
-  /** Token sources Dhan refused to renew: tokens of these kinds are replaced by generation. */
-  readonly renewRefusedSources: readonly TokenSource[];
-  /** Why all automatic refresh is stopped for a person (e.g. DH-902), or null. */
-  readonly attention: string | null;
+  /** Token kinds Dhan refused to renew: tokens of these kinds are replaced by generation. */
+  readonly renewRefusedKinds: readonly string[];
   /**
-   * Why generation alone is stopped for a person (Dhan refused the PIN or TOTP), or null.
-   * Renewing a live token needs neither, so renewals go on while the person fixes the credentials.
+   * What is stopped for a person, or null. Scope 'generation' (Dhan refused the PIN or TOTP)
+   * stops generation only: renewing a live token needs neither, so renewals go on meanwhile.
    */
-  readonly generationStopped: string | null;
+  readonly attention: Attention | null;
   readonly policy: PlannerPolicy;
   /** In [0, 1), fixed per token so that re-planning lands on the same moment. */
   readonly jitterFraction: number;
@@ -42,6 +43,11 @@ export interface PlanInput {
   readonly retryNotBefore: number | undefined;
   /** Earliest moment a generation is allowed: Dhan's minimum interval, the next TOTP step. */
   readonly generateNotBefore: number | undefined;
+  /**
+   * The scheduled fresh token this one still owes (`renewal.refreshAt`, already skipped when the
+   * token is young enough), possibly in the past when it is overdue; undefined when none.
+   */
+  readonly refreshAt?: number | undefined;
 }
 
 export type RefreshMethod = 'renew' | 'generate';
@@ -52,7 +58,9 @@ export type Plan =
   /** Nothing to do until `at`, then `then`. */
   | { readonly action: 'wait'; readonly at: number; readonly then: RefreshMethod; readonly reason: string }
   /** Automatic refresh is impossible or stopped: a person must act. */
-  | { readonly action: 'attention'; readonly reason: string };
+  | { readonly action: 'attention'; readonly reason: string; readonly wayOut: string };
+
+const IMPORT_WAY_OUT = 'import a fresh token from Dhan Web: `dhan-token-keeper import CLIENT_ID`';
 
 /** Below this share of its lifetime a token is swapped at once, avoid windows or not. */
 export const URGENT_SHARE = 0.05;
@@ -89,30 +97,35 @@ function avoidWindows(at: number, now: number, urgentAt: number, shiftMs: number
 
 export function plan(input: PlanInput): Plan {
   const { now, token, mode } = input;
-  if (input.attention !== null) return { action: 'attention', reason: input.attention };
+  const { attention } = input;
+  if (attention?.scope === 'account') return { action: 'attention', reason: attention.reason, wayOut: attention.wayOut };
+  const generationStopped = attention?.scope === 'generation' ? attention : null;
 
   const live = token !== undefined && token.expiresAt > now;
-  const mayGenerate = input.canGenerate && input.generationStopped === null;
+  const mayGenerate = input.canGenerate && generationStopped === null;
   if (!live) {
     if (mode === 'renew-only' || !mayGenerate) {
+      if (generationStopped && mode !== 'renew-only') {
+        return { action: 'attention', reason: generationStopped.reason, wayOut: generationStopped.wayOut };
+      }
       return {
         action: 'attention',
-        reason:
-          input.generationStopped ??
-          (token ? 'the token expired and this account cannot generate one: import a fresh token' : 'no token yet: import one from Dhan Web'),
+        reason: token ? 'the token expired and this account cannot generate one' : 'no token yet and this account cannot generate one',
+        wayOut: IMPORT_WAY_OUT,
       };
     }
     const at = Math.max(now, input.retryNotBefore ?? now, input.generateNotBefore ?? now);
     return decide('generate', at, now, token ? 'the token has expired' : 'no token yet');
   }
 
-  const renewRefused = input.renewRefusedSources.includes(token.source);
+  const renewRefused = input.renewRefusedKinds.includes(token.kind);
   let method: RefreshMethod;
   if (mode === 'generate-only') method = 'generate';
   else if (mode === 'auto' && renewRefused && input.canGenerate) method = 'generate';
   else method = 'renew';
   if (method === 'generate' && !mayGenerate) {
-    return { action: 'attention', reason: input.generationStopped ?? 'this account cannot generate a token: import a fresh one' };
+    if (generationStopped) return { action: 'attention', reason: generationStopped.reason, wayOut: generationStopped.wayOut };
+    return { action: 'attention', reason: 'this account cannot generate a token', wayOut: IMPORT_WAY_OUT };
   }
 
   const lifetime = Math.max(1, token.expiresAt - token.obtainedAt);
@@ -139,6 +152,13 @@ export function plan(input: PlanInput): Plan {
     const moved = avoidWindows(at, earliest, urgentAt, AVOID_MARGIN_MS + jitter, input.policy.avoid);
     if (moved !== at) reason = `${method} moved out of an avoid window`;
     at = moved;
+  }
+
+  // A daily fresh token (e.g. before the market opens) comes first when it is earlier; Dhan's
+  // generation interval and a pending backoff still hold.
+  if (input.refreshAt !== undefined && input.refreshAt < at) {
+    at = Math.max(input.refreshAt, earliest);
+    reason = `${method} for the scheduled fresh token (refreshAt)`;
   }
 
   // A renewal needs a live token: a retry pushed past expiry becomes a generation when possible.

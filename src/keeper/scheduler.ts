@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import type { AccountWorker } from './account-worker.js';
+import { nextOfAny, type CronSchedule } from '../cron-times.js';
 import type { SweepStarter } from './sweep.js';
 
 export interface SchedulerDeps {
@@ -13,10 +14,19 @@ export interface SchedulerDeps {
   readonly log: Logger;
   /** 0 disables probes. */
   readonly probeIntervalMs: number;
+  /** Extra profile checks of every account at these moments (`renewal.probeAt`). */
+  readonly probeAt?: readonly CronSchedule[];
   readonly startSweep: SweepStarter;
   readonly random?: () => number;
+  /**
+   * A clock that never jumps, to tell a wall-clock jump from time passing; default
+   * performance.now(). A fake wall clock moves without it, so every sweep re-plans every account.
+   */
+  readonly monotonic?: () => number;
 }
 
+/** A wall clock that moved this much more (or less) than the monotonic clock between sweeps jumped. */
+const CLOCK_JUMP_MS = 5_000;
 /** A plan that stays "act now" after this many acts in a row is re-checked a second later instead. */
 const MAX_IMMEDIATE_ACTS = 5;
 const RECHECK_MS = 1_000;
@@ -25,20 +35,28 @@ const PLAN_RETRY_MS = 5_000;
 /**
  * A timer per account at its planned moment, a probe timer per account, and the sweep.
  * `stop()` aborts waits and in-flight Dhan calls and resolves only once everything has
- * finished (STYLE.md §3: certmagic's Stop waits for the loop to end).
+ * finished, like certmagic's Stop, which waits for its loop to end: a stopped keeper
+ * must not write to the store or call Dhan afterwards.
  */
 export class Scheduler {
   private readonly controller = new AbortController();
   private readonly actionTimers = new Map<string, Timer>();
   private readonly probeTimers = new Map<string, Timer>();
+  private probeAtTimer: Timer | undefined;
   private readonly running = new Set<Promise<void>>();
   private readonly immediateActs = new Map<string, number>();
   private stopSweep: (() => Promise<void>) | undefined;
   private stopped = false;
   private readonly random: () => number;
+  /** When each armed action timer is due, for the sweep. */
+  private readonly actionDue = new Map<string, number>();
+  private readonly monotonic: () => number;
+  private sweptAt: { wall: number; mono: number };
 
   constructor(private readonly deps: SchedulerDeps) {
     this.random = deps.random ?? Math.random;
+    this.monotonic = deps.monotonic ?? (() => performance.now());
+    this.sweptAt = { wall: deps.clock.now(), mono: this.monotonic() };
   }
 
   get signal(): AbortSignal {
@@ -46,16 +64,55 @@ export class Scheduler {
   }
 
   start(): void {
-    for (const worker of this.deps.workers) {
-      this.tick(worker);
-      this.armProbe(worker);
-    }
+    this.batched(() => {
+      for (const worker of this.deps.workers) {
+        this.tick(worker);
+        this.armProbe(worker, true);
+      }
+    });
+    this.armProbeAt();
     this.stopSweep = this.deps.startSweep(() => this.sweep());
   }
 
-  /** Re-plans every account now. */
+  /**
+   * The safety net: re-plans every account whose timer should have fired by now, or every
+   * account when the wall clock moved differently from the monotonic one (a suspend, an NTP
+   * step), which is what a timer cannot notice. On a quiet day with 10,000 accounts that is a
+   * loop over a map instead of 10,000 plans read from SQLite every minute.
+   */
   sweep(): void {
-    for (const worker of this.deps.workers) this.tick(worker);
+    const wall = this.deps.clock.now();
+    const mono = this.monotonic();
+    const jumped = Math.abs(wall - this.sweptAt.wall - (mono - this.sweptAt.mono)) > CLOCK_JUMP_MS;
+    this.sweptAt = { wall, mono };
+    this.batched(() => {
+      for (const worker of this.deps.workers) {
+        const due = this.actionDue.get(worker.clientId);
+        if (jumped || due === undefined || due <= wall) this.tick(worker);
+      }
+    });
+  }
+
+  /**
+   * Planning every account writes its next action moment: one commit for all of them rather than
+   * one fsync per account (10,000 at start). Work a plan starts only reaches Dhan after this
+   * synchronous loop has returned (every call awaits the limiter first), so what a worker
+   * writes before a call is still durable before the call.
+   */
+  private batched(fn: () => void): void {
+    let ran = false;
+    try {
+      this.deps.store.transaction(() => {
+        ran = true;
+        fn();
+      });
+    } catch (err) {
+      // Timers are armed either way; a lost commit costs only the stored next-action moments.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- `ran` is set inside the transaction's callback
+      this.deps.log.error({ err: errorMessage(err) }, ran ? 'committing the plans of all accounts failed' : 'planning all accounts in one commit failed; planning them one by one');
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- as above
+      if (!ran) fn();
+    }
   }
 
   /** Re-plans one account now (after a command changed its state). */
@@ -92,7 +149,9 @@ export class Scheduler {
     this.stopped = true;
     this.controller.abort();
     for (const timer of [...this.actionTimers.values(), ...this.probeTimers.values()]) timer.cancel();
+    this.probeAtTimer?.cancel();
     this.actionTimers.clear();
+    this.actionDue.clear();
     this.probeTimers.clear();
     await this.stopSweep?.();
     await this.settle();
@@ -118,6 +177,7 @@ export class Scheduler {
     const { store, clock, log } = this.deps;
     this.actionTimers.get(worker.clientId)?.cancel();
     this.actionTimers.delete(worker.clientId);
+    this.actionDue.delete(worker.clientId);
 
     const plan = worker.plan();
     const now = clock.now();
@@ -140,29 +200,62 @@ export class Scheduler {
       return;
     }
     this.immediateActs.set(worker.clientId, 0);
-    if (plan.action === 'wait') this.arm(worker, plan.at);
-    else worker.acknowledgeAttention(plan.reason);
+    switch (plan.action) {
+      case 'wait':
+        this.arm(worker, plan.at);
+        break;
+      case 'attention':
+        worker.acknowledgeAttention(plan);
+        break;
+    }
   }
 
+  /*
+   * Timers take no abort signal: stop() cancels them all from its maps. With a signal each timer
+   * would add and remove a listener on one shared AbortSignal, and Node's EventTarget walks
+   * its whole listener list on both: quadratic in the number of accounts, every sweep.
+   */
   private arm(worker: AccountWorker, at: number): void {
     const delay = Math.max(0, at - this.deps.clock.now());
     const timer = this.deps.clock.setTimer(delay, () => {
       this.actionTimers.delete(worker.clientId);
+      this.actionDue.delete(worker.clientId);
       this.tick(worker);
-    }, this.signal);
+    });
     this.actionTimers.set(worker.clientId, timer);
+    this.actionDue.set(worker.clientId, this.deps.clock.now() + delay);
   }
 
-  private armProbe(worker: AccountWorker): void {
+  /**
+   * At each probeAt moment every account's token is checked, so that a token Dhan killed at a
+   * known time (a nightly logout) is replaced right after, not at the next interval probe.
+   */
+  private armProbeAt(): void {
+    const schedules = this.deps.probeAt ?? [];
+    if (schedules.length === 0 || this.stopped) return;
+    const now = this.deps.clock.now();
+    const next = nextOfAny(schedules, now);
+    if (next === undefined) return;
+    this.probeAtTimer = this.deps.clock.setTimer(next - now, () => {
+      this.probeAtTimer = undefined;
+      for (const worker of this.deps.workers) {
+        if (!worker.busy) void this.track(worker, () => worker.probe(this.signal));
+      }
+      this.armProbeAt();
+    }, this.signal);
+  }
+
+  private armProbe(worker: AccountWorker, first = false): void {
     const interval = this.deps.probeIntervalMs;
     if (interval <= 0 || this.stopped) return;
-    // ±10% per account, so that many accounts do not probe Dhan in the same second.
-    const delay = interval * (0.9 + 0.2 * this.random());
+    // The first probe of each account lands anywhere in one interval and later ones ±10% around
+    // it, so that N accounts cost Dhan a steady N per interval rather than bursts in step.
+    const delay = first ? interval * this.random() : interval * (0.9 + 0.2 * this.random());
     const timer = this.deps.clock.setTimer(delay, () => {
       this.probeTimers.delete(worker.clientId);
-      if (!worker.busy) void this.track(worker, () => worker.probe(this.signal));
+      if (!worker.busy && !this.stopped) void this.track(worker, () => worker.probe(this.signal));
       this.armProbe(worker);
-    }, this.signal);
+    });
     this.probeTimers.set(worker.clientId, timer);
   }
 }

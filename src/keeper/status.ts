@@ -1,26 +1,11 @@
-import type { Config } from '../config/types.js';
+import { attentionText } from '../attention.js';
+import type { Config } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import { isoInZone } from '../time-format.js';
+import { nextOfAny, owedRefresh } from '../cron-times.js';
 import { leaseIsLive } from './lease.js';
-import type { AccountMode, AccountState, TokenSource } from '../types.js';
-
-/** What `status --json`, `GET /v1/status` and the readiness check report. Never a token. */
-export interface AccountStatus {
-  readonly clientId: string;
-  readonly name: string;
-  readonly mode: AccountMode;
-  readonly state: AccountState;
-  readonly expiresAt: string | null;
-  readonly secondsLeft: number | null;
-  readonly source: TokenSource | null;
-  readonly obtainedAt: string | null;
-  readonly lastResult: string | null;
-  readonly nextActionAt: string | null;
-  readonly attention: string | null;
-  /** Consent accounts only: why a person must log in with the API key, or null. */
-  readonly loginNeeded?: string | null;
-  readonly consecutiveFailures: number;
-}
+import type { AccountStatus } from '../account-status.js';
+import type { AccountState } from '../tokens.js';
 
 export function accountStatuses(config: Config, store: Store | undefined, now: number): AccountStatus[] {
   const zone = config.dhan.timezone;
@@ -56,9 +41,17 @@ export function accountStatuses(config: Config, store: Store | undefined, now: n
         record?.nextActionAt !== null && record?.nextActionAt !== undefined
           ? isoInZone(record.nextActionAt, zone)
           : null,
-      attention: record?.attention ?? null,
+      nextRefreshAt: nextScheduledRefresh(config, token?.obtainedAt, now, zone),
+      attention: record?.attention ? attentionText(record.attention) : null,
+      attentionScope: record?.attention?.scope ?? null,
       ...(account.mode === 'consent' ? { loginNeeded: store?.consents.loginRequest(account.clientId)?.reason ?? null } : {}),
       consecutiveFailures: record?.consecutiveFailures ?? 0,
     };
   });
+}
+
+function nextScheduledRefresh(config: Config, obtainedAt: number | undefined, now: number, zone: string): string | null {
+  const { refreshAt, refreshAtSkipIfNewerThanMs } = config.renewal;
+  const at = obtainedAt === undefined ? nextOfAny(refreshAt, now) : owedRefresh(refreshAt, obtainedAt, now, refreshAtSkipIfNewerThanMs);
+  return at === undefined ? null : isoInZone(at, zone);
 }

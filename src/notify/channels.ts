@@ -1,4 +1,4 @@
-import type { NotifyChannelConfig } from '../config/types.js';
+import type { NotifyChannelConfig } from '../config/config.js';
 import { signBody, SIGNATURE_HEADER } from '../publish/webhook-sink.js';
 import { VERSION } from '../version.js';
 import { plainText, type NotifyEvent } from './event.js';

@@ -1,4 +1,4 @@
-import type { NotifyEventKind } from '../config/types.js';
+import type { NotifyEventKind } from '../config/config.js';
 
 /**
  * One thing a person should hear. Built only from safe parts (account name and id, reasons the

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { AccountConfig, NotifyChannelConfig, NotifyConfig } from '../config/types.js';
+import type { AccountConfig, NotifyChannelConfig, NotifyConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
 import { withRetries } from '../publish/retry.js';
 import type { Store } from '../store/index.js';

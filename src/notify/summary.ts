@@ -1,4 +1,4 @@
-import type { AccountStatus } from '../keeper/status.js';
+import type { AccountStatus } from '../account-status.js';
 import type { NotifyEvent } from './event.js';
 
 /** The daily summary: one line per account, state and time left; never a token. */

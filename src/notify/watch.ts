@@ -1,4 +1,4 @@
-import type { NotifyEventKind } from '../config/types.js';
+import type { NotifyEventKind } from '../config/config.js';
 
 /** What, if anything, an account needs a person for right now. */
 export type Condition = 'attention' | 'login-needed' | 'token-dead' | null;

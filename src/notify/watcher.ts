@@ -1,5 +1,6 @@
+import { attentionText } from '../attention.js';
 import type { Clock } from '../clock.js';
-import type { AccountConfig } from '../config/types.js';
+import type { AccountConfig } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
@@ -59,7 +60,7 @@ export class StateWatcher {
     else if (!this.deadSince.has(account.clientId)) this.deadSince.set(account.clientId, now);
     const login = store.consents.loginRequest(account.clientId);
     const next = conditionOf({
-      attention: record?.attention ?? null,
+      attention: record?.attention ? attentionText(record.attention) : null,
       loginNeeded: login !== undefined,
       hasToken: token !== undefined,
       live,
@@ -86,7 +87,7 @@ export class StateWatcher {
           break;
         }
         case 'attention':
-          event = { ...base, title: `Dhan token keeper stopped: ${account.name}`, text: `${who}: ${record?.attention ?? 'a person must act'}` };
+          event = { ...base, title: `Dhan token keeper stopped: ${account.name}`, text: `${who}: ${record?.attention ? attentionText(record.attention) : 'a person must act'}` };
           break;
         case 'attention-lifted':
           event = { ...base, title: `Dhan token keeper resumed: ${account.name}`, text: `${who}: automatic refresh resumes` };

@@ -1,4 +1,4 @@
-import type { AccountConfig, ExecSinkConfig, SinkConfig } from '../config/types.js';
+import type { AccountConfig, ExecSinkConfig, SinkConfig } from '../config/config.js';
 import { errorMessage, KeeperError } from '../errors.js';
 import { checkWritable } from './file-sink.js';
 import { findExecutable } from './find-executable.js';

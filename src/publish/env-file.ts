@@ -1,5 +1,5 @@
 import { KeeperError } from '../errors.js';
-import type { PublishedToken } from '../types.js';
+import type { PublishedToken } from '../tokens.js';
 
 /** Needs no quoting in bash (no expansion, no word splitting) nor in systemd's EnvironmentFile. */
 const PLAIN = /^[A-Za-z0-9._:+\-=/]*$/;

@@ -1,5 +1,5 @@
-import type { ExecSinkConfig } from '../config/types.js';
-import type { PublishedToken } from '../types.js';
+import type { ExecSinkConfig } from '../config/config.js';
+import type { PublishedToken } from '../tokens.js';
 import { withRetries } from './retry.js';
 import { runHook, type HookRun } from './run-hook.js';
 import type { SinkContext } from './sink-context.js';

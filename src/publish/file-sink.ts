@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { FileSinkConfig } from '../config/types.js';
+import type { FileSinkConfig } from '../config/config.js';
 import { errorMessage, KeeperError } from '../errors.js';
-import type { PublishedToken } from '../types.js';
+import type { PublishedToken } from '../tokens.js';
 import { probeWritable, writeFileAtomic } from './atomic-write.js';
 import { formatEnvFile, formatJsonFile } from './env-file.js';
 import { resolveGroup } from './resolve-group.js';

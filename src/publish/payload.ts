@@ -1,6 +1,6 @@
-import { tokenFingerprint as fingerprint } from '../fingerprint.js';
+import { tokenFingerprint as fingerprint } from '../token-fingerprint.js';
 import { isoInZone } from '../time-format.js';
-import type { PublishedToken, StoredToken, TokenSource } from '../types.js';
+import type { PublishedToken, StoredToken, TokenSource } from '../tokens.js';
 
 /**
  * What every consumer receives. Fields are picked one by one (never spread) so that a field
@@ -17,7 +17,7 @@ export function toPublished(token: StoredToken, timezone: string): PublishedToke
   };
 }
 
-export { tokenFingerprint as fingerprint } from '../fingerprint.js';
+export { tokenFingerprint as fingerprint } from '../token-fingerprint.js';
 
 /** A webhook body for receivers that fetch the token themselves (from the token API). */
 export interface TokenNotice {

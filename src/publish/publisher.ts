@@ -1,8 +1,8 @@
 import type { Clock } from '../clock.js';
-import type { SinkConfig } from '../config/types.js';
+import type { SinkConfig } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { PublishedToken, StoredToken } from '../types.js';
+import type { PublishedToken, StoredToken } from '../tokens.js';
 import { checkSinks, type SinkAccount } from './check-sinks.js';
 import { runExecSink } from './exec-sink.js';
 import { runFileSink } from './file-sink.js';
@@ -37,7 +37,7 @@ interface FileLane {
 
 /**
  * Delivers a new token to an account's sinks, all at once: one slow or broken consumer must not
- * keep the others on a token that is about to die (DESIGN.md promise 1).
+ * keep the others on a token that is about to die (docs/promises.md, promise 1).
  */
 export class Publisher {
   private readonly lookup: SinkLookup;

@@ -16,7 +16,8 @@ export interface TryResult {
 
 /**
  * Runs `tryOnce` until it succeeds, a failure is final, the delays run out or `signal` aborts.
- * Waits go through the injected clock so tests can prove that retries really wait (STYLE.md §4).
+ * Waits go through the injected clock so tests can prove that retries really wait (a
+ * backoff that never slept has shipped in other projects' token watchers).
  */
 export async function withRetries<T extends TryResult>(
   delaysMs: readonly number[],

@@ -131,7 +131,7 @@ export function runHook(command: readonly string[], input: string, env: NodeJS.P
     }
     child.on('error', (err) => {
       // With a pid the process exists and 'exit' follows; without one it never started.
-      if (child?.pid === undefined) finish(errorCode(err));
+      if (child.pid === undefined) finish(errorCode(err));
     });
     child.on('exit', (code, sig) => {
       exited = { code, signal: sig };

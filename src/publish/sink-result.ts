@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import type { SinkConfig } from '../config/types.js';
+import type { SinkConfig } from '../config/config.js';
 
 export type SinkType = SinkConfig['type'];
 

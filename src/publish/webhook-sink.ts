@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
-import type { WebhookSinkConfig } from '../config/types.js';
+import type { WebhookSinkConfig } from '../config/config.js';
 import { KeeperError } from '../errors.js';
-import type { PublishedToken } from '../types.js';
+import type { PublishedToken } from '../tokens.js';
 import { VERSION } from '../version.js';
 import { toNotice } from './payload.js';
 import { displayUrl } from './redact.js';
@@ -115,6 +115,7 @@ export async function runWebhookSink(config: WebhookSinkConfig, token: Published
         result = { ok: false, retryable: false, httpStatus: status, error: `HTTP ${status}: redirects are not followed — give the final URL` };
       } else result = { ok: false, retryable: retryableStatus(status), httpStatus: status, error: `HTTP ${status}` };
     } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the timeout's callback sets timedOut while fetch is awaited.
       if (timedOut) result = { ok: false, retryable: true, httpStatus: undefined, error: `no answer within ${config.timeoutMs} ms` };
       else if (ctx.signal?.aborted) result = { ok: false, retryable: false, httpStatus: undefined, error: 'stopped: publishing was aborted' };
       else result = { ok: false, retryable: true, httpStatus: undefined, error: networkError(err) };

@@ -1,5 +1,5 @@
-import type { ApiKeyConfig } from '../config/types.js';
-import type { RequestContext, ServerDeps } from './context.js';
+import type { ApiKeyConfig } from '../config/config.js';
+import type { RequestContext, ServerDeps } from './route.js';
 import { sendError } from './respond.js';
 
 const CHALLENGE = { 'www-authenticate': 'Bearer realm="dhan-token-keeper"' };
@@ -15,6 +15,8 @@ export function authenticate(deps: ServerDeps, ctx: RequestContext): ApiKeyConfi
     return result.key;
   }
   ctx.logFields.keyName = 'unknown';
+  // Logged and counted, aggregated, by the handler once the answer is out.
+  ctx.logFields.rejected = deps.keys.size === 0 ? 'no-keys' : result.reason === 'missing' ? 'missing-key' : result.reason === 'scheme' ? 'bad-scheme' : 'unknown-key';
   if (deps.keys.size === 0) {
     sendError(ctx.res, 401, 'unauthorized', 'no API keys are configured, so tokens cannot be read over HTTP — add server.apiKeys to the config', CHALLENGE);
     return undefined;
@@ -23,10 +25,6 @@ export function authenticate(deps: ServerDeps, ctx: RequestContext): ApiKeyConfi
     sendError(ctx.res, 401, 'unauthorized', 'send Authorization: Bearer <key> with a key from server.apiKeys', CHALLENGE);
     return undefined;
   }
-  deps.log.warn(
-    { keyName: 'unknown', remote: ctx.remote, path: ctx.url.pathname, reason: result.reason },
-    result.reason === 'scheme' ? 'rejected a request with a non-Bearer Authorization header' : 'rejected an unknown API key',
-  );
   sendError(
     ctx.res,
     401,

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { escapeHtml } from '../html-escape.js';
-import type { RequestContext, ServerDeps } from './context.js';
+import type { RequestContext, ServerDeps } from './route.js';
 import { sendText } from './respond.js';
 
 /** What the keeper made of a tokenId; the callback only shows it. */

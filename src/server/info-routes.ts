@@ -1,6 +1,6 @@
 import { mayRead } from './auth.js';
 import { authenticate } from './authenticate.js';
-import type { RequestContext, ServerDeps } from './context.js';
+import type { RequestContext, ServerDeps } from './route.js';
 import { sendError, sendJson, sendText } from './respond.js';
 
 /** Liveness only: the process answers HTTP. Readiness is /readyz. */

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { KeeperError } from '../errors.js';
 import { isLoopbackHost } from '../loopback.js';
-import type { ServerConfig } from '../config/types.js';
+import type { ServerConfig } from '../config/config.js';
 
 /**
  * Without API keys the token API reads nothing (every request is 401), but /metrics and
@@ -19,6 +19,8 @@ export function assertSafeBind(config: ServerConfig): void {
     );
   }
 }
+
+const LISTEN_BACKLOG = 4096;
 
 export function hostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
@@ -37,7 +39,9 @@ export function listen(server: Server, host: string, port: number): Promise<void
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(port, host);
+    // Node's default backlog (511) overflows when a local flood reconnects in a burst, and the
+    // kernel then drops a bot's SYN for a 1-s retransmit; the kernel caps this at somaxconn.
+    server.listen({ port, host, backlog: LISTEN_BACKLOG });
   });
 }
 

@@ -10,7 +10,7 @@ interface Waiter {
 /**
  * The parked long-polls, woken per account by the keeper's swap notification. Waking is
  * synchronous fan-out, so a consumer hears of a new token in the same tick it became durable
- * (DESIGN.md promise 1). Slots are counted per request, not per wait, so that one request
+ * (docs/promises.md, promise 1). Slots are counted per request, not per wait, so that one request
  * that wakes and waits again never loses its place to a newcomer.
  */
 export class LongPolls {

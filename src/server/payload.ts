@@ -1,7 +1,7 @@
 import { isoInZone } from '../time-format.js';
-import type { StoredToken } from '../types.js';
-import { tokenFingerprint as fingerprint } from '../fingerprint.js';
-import type { TokenResponseBody } from './types.js';
+import type { StoredToken } from '../tokens.js';
+import { tokenFingerprint as fingerprint } from '../token-fingerprint.js';
+import type { TokenResponseBody } from './server-api.js';
 
 export function tokenResponseBody(token: StoredToken, zone: string): TokenResponseBody {
   return {

@@ -10,14 +10,16 @@ export interface TokenQuery {
 
 export type QueryResult = { readonly ok: true; readonly query: TokenQuery } | { readonly ok: false; readonly message: string };
 
-const FINGERPRINT = /^[0-9a-f]{6,64}$/;
-const SECONDS = /^\d{1,3}(\.\d{1,3})?$/;
+export const FINGERPRINT = /^[0-9a-f]{6,64}$/;
+export const SECONDS = /^\d{1,3}(\.\d{1,3})?$/;
 
 export function parseTokenQuery(params: URLSearchParams): QueryResult {
   const afters = params.getAll('after');
   const waits = params.getAll('wait');
   if (afters.length > 1 || waits.length > 1) return { ok: false, message: 'give after and wait at most once each' };
-  const after = afters[0];
+  // An empty `after` is a consumer that holds no token yet (a loop's first turn): it gets the
+  // live token at once, as if it had sent no `after` at all.
+  const after = afters[0] === '' ? undefined : afters[0];
   if (after !== undefined && !FINGERPRINT.test(after)) {
     return { ok: false, message: 'after must be the fingerprint of the token you hold (lower-case hex, as returned)' };
   }

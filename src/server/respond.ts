@@ -20,9 +20,26 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** `error` is a stable code for programs, `message` says what to do for people. */
+/** A 200 whose JSON was serialised beforehand (the token API's hot path): one literal, no spreading. */
+export function sendPreparedJson(res: ServerResponse, json: string, length: number): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(200, {
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': length,
+  });
+  res.end(json);
+}
+
+/**
+ * `error` is a stable code for programs, `message` says what to do for people. A refused
+ * request closes its connection: a client that asks wrongly (no key, a wrong key, junk) must
+ * reconnect to ask again, so it cannot hold a keep-alive socket the bots need.
+ */
 export function sendError(res: ServerResponse, status: number, error: string, message: string, headers: Headers = {}): void {
-  sendJson(res, status, { error, message }, headers);
+  const close: Headers = status >= 400 && status < 500 ? { connection: 'close' } : {};
+  sendJson(res, status, { error, message }, { ...close, ...headers });
 }
 
 export function sendEmpty(res: ServerResponse, status: number, headers: Headers = {}): void {

@@ -1,17 +1,16 @@
-import type { StoredToken } from '../types.js';
+import type { StoredToken } from '../tokens.js';
 import { mayRead } from './auth.js';
 import { authenticate } from './authenticate.js';
-import type { RequestContext, ServerDeps } from './context.js';
-import { tokenFingerprint as fingerprint } from '../fingerprint.js';
-import { tokenResponseBody } from './payload.js';
+import type { RequestContext, ServerDeps } from './route.js';
 import { parseTokenQuery, type TokenQuery } from './query.js';
-import { sendEmpty, sendError, sendJson } from './respond.js';
+import { sendEmpty, sendError, sendPreparedJson } from './respond.js';
 
 /** A refresh in progress usually lands within seconds; asking sooner only adds load. */
 const NO_TOKEN_RETRY_AFTER_S = 5;
 const BUSY_RETRY_AFTER_S = 5;
 const CLOSING_RETRY_AFTER_S = 1;
 const CLIENT_ID = /^\d{1,32}$/;
+const NO_QUERY = { ok: true, query: { after: undefined, waitSeconds: 0 } } as const;
 
 /**
  * GET /v1/tokens/{clientId}[?after=FP][&wait=S]. Checks run auth → permission → existence,
@@ -25,16 +24,19 @@ export async function serveToken(deps: ServerDeps, ctx: RequestContext, rawClien
   const clientId = CLIENT_ID.test(rawClientId) ? rawClientId : '';
   ctx.logFields.clientId = clientId || 'invalid';
   if (!mayRead(key, clientId)) {
-    deps.log.warn({ keyName: key.name, remote: ctx.remote, clientId: clientId || 'invalid' }, 'API key is not allowed this client');
+    ctx.logFields.rejected = 'forbidden';
     sendError(ctx.res, 403, 'forbidden', `API key "${key.name}" may not read this client's token — list the client in its clients`);
     return;
   }
   if (!deps.provider.isKnownClient(clientId)) {
+    ctx.logFields.rejected = 'unknown-client';
     sendError(ctx.res, 404, 'unknown-client', 'no account with this client id is configured');
     return;
   }
-  const parsed = parseTokenQuery(ctx.url.searchParams);
+  // Most requests carry no query: skip building URLSearchParams for them.
+  const parsed = ctx.url.search === '' ? NO_QUERY : parseTokenQuery(ctx.url.searchParams);
   if (!parsed.ok) {
+    ctx.logFields.rejected = 'bad-request';
     sendError(ctx.res, 400, 'bad-request', parsed.message);
     return;
   }
@@ -60,7 +62,7 @@ async function longPoll(deps: ServerDeps, ctx: RequestContext, clientId: string,
     const deadline = deps.clock.now() + query.waitSeconds * 1000;
     for (;;) {
       const token = deps.provider.liveToken(clientId);
-      if (token && fingerprint(token.accessToken) !== query.after) {
+      if (token && deps.answers.for(token).fingerprint !== query.after) {
         answer(deps, ctx, clientId, query, token);
         return;
       }
@@ -89,10 +91,10 @@ function answer(deps: ServerDeps, ctx: RequestContext, clientId: string, query: 
     });
     return;
   }
-  const body = tokenResponseBody(token, deps.zone);
-  if (query.after !== undefined && body.fingerprint === query.after) {
+  const prepared = deps.answers.for(token);
+  if (query.after !== undefined && prepared.fingerprint === query.after) {
     sendEmpty(ctx.res, 304);
     return;
   }
-  sendJson(ctx.res, 200, body);
+  sendPreparedJson(ctx.res, prepared.json, prepared.length);
 }

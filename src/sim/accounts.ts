@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { decodeBase32Secret } from './totp-verify.js';
-import type { SimAccount, SimAccountOptions, SimApp } from './types.js';
+import type { SimAccount, SimAccountOptions, SimApp } from './simulator-api.js';
 
 export const DEFAULT_ACCOUNT_OPTIONS: SimAccountOptions = Object.freeze({
   renewableTotpTokens: true,
+  renewRefusal: 'invalid-token-906',
+  nightlyLogoutAt: null,
   tokenFormat: 'jwt',
   renewField: 'accessToken',
   dataAccess: true,
@@ -26,7 +28,7 @@ export function loadSimAccounts(path: string): SimAccount[] {
   try {
     doc = parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`${path}: cannot read simulator accounts: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`${path}: cannot read simulator accounts: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   if (!Array.isArray(doc)) {
     throw new Error(`${path}: expected a YAML list of accounts ({clientId, pin, totpSecret, name?})`);
@@ -59,7 +61,7 @@ function parseAccount(entry: unknown, where: string): SimAccount {
   try {
     decodeBase32Secret(totpSecret);
   } catch (err) {
-    throw new Error(`${named}: totpSecret: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`${named}: totpSecret: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 
   const name = entry['name'];
@@ -90,8 +92,11 @@ export function parseAppBody(value: unknown): SimApp {
   return app.redirectUrl === undefined ? { apiKey: app.apiKey, apiSecret: app.apiSecret } : { apiKey: app.apiKey, apiSecret: app.apiSecret, redirectUrl: app.redirectUrl };
 }
 
-const OPTION_VALUES: { readonly [K in keyof SimAccountOptions]: readonly SimAccountOptions[K][] } = {
+type EnumOptions = Omit<SimAccountOptions, 'nightlyLogoutAt'>;
+
+const OPTION_VALUES: { readonly [K in keyof EnumOptions]: readonly EnumOptions[K][] } = {
   renewableTotpTokens: [true, false],
+  renewRefusal: ['invalid-token-906', 'not-allowed-905', 'no-token-200'],
   tokenFormat: ['jwt', 'opaque'],
   renewField: ['accessToken', 'token'],
   dataAccess: [true, false],
@@ -104,6 +109,12 @@ const OPTION_VALUES: { readonly [K in keyof SimAccountOptions]: readonly SimAcco
 export function parseAccountOptions(value: unknown): Partial<SimAccountOptions> {
   if (!isRecord(value)) throw new Error('account options must be a JSON object');
   for (const [key, option] of Object.entries(value)) {
+    if (key === 'nightlyLogoutAt') {
+      if (option !== null && (typeof option !== 'string' || !/^([01]\d|2[0-3]):[0-5]\d$/.test(option))) {
+        throw new Error('account option "nightlyLogoutAt" must be "HH:mm" (IST) or null');
+      }
+      continue;
+    }
     const allowed: readonly unknown[] | undefined = (OPTION_VALUES as Record<string, readonly unknown[]>)[key];
     if (!allowed) throw new Error(`unknown account option "${key}"`);
     if (!allowed.includes(option)) {
@@ -111,5 +122,5 @@ export function parseAccountOptions(value: unknown): Partial<SimAccountOptions> 
     }
   }
   // Every key and value was checked against OPTION_VALUES above.
-  return value as Partial<SimAccountOptions>;
+  return value;
 }

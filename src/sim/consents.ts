@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import type { Clock } from '../clock.js';
 import type { Reply } from './responses.js';
-import type { SimApp } from './types.js';
+import type { SimApp } from './simulator-api.js';
 
 /** Dhan allows this many consents per user per day. */
 export const CONSENTS_PER_DAY = 25;

@@ -1,3 +1,4 @@
+import { DateTime } from 'luxon';
 import type { Clock } from '../clock.js';
 import { DEFAULT_ACCOUNT_OPTIONS, parseAccountOptions } from './accounts.js';
 import {
@@ -12,7 +13,7 @@ import {
 import { ConsentDesk, type Approval } from './consents.js';
 import { TokenRegistry, type TokenOrigin, type TokenRecord } from './tokens.js';
 import { acceptedStep, decodeBase32Secret } from './totp-verify.js';
-import type { SimAccount, SimAccountOptions, SimApp, SimEndpoint, SimStats } from './types.js';
+import type { SimAccount, SimAccountOptions, SimApp, SimEndpoint, SimStats } from './simulator-api.js';
 
 interface AccountState {
   readonly account: SimAccount;
@@ -20,6 +21,8 @@ interface AccountState {
   options: SimAccountOptions;
   lastGeneratedAt: number | undefined;
   lastTotpStep: number | undefined;
+  /** The latest nightly logout already applied. */
+  lastLogoutAt: number | undefined;
 }
 
 /** What a request says, whatever transport carried it. */
@@ -67,7 +70,7 @@ export class DhanState {
       try {
         key = decodeBase32Secret(account.totpSecret);
       } catch (err) {
-        throw new Error(`simulator: account ${account.clientId}: ${err instanceof Error ? err.message : String(err)}`);
+        throw new Error(`simulator: account ${account.clientId}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
       this.accounts.set(account.clientId, {
         account,
@@ -75,6 +78,7 @@ export class DhanState {
         options: DEFAULT_ACCOUNT_OPTIONS,
         lastGeneratedAt: undefined,
         lastTotpStep: undefined,
+        lastLogoutAt: undefined,
       });
       for (const endpoint of Object.keys(this.calls) as SimEndpoint[]) this.calls[endpoint][account.clientId] = 0;
       this.generationsRefused[account.clientId] = 0;
@@ -111,6 +115,7 @@ export class DhanState {
   }
 
   handle(endpoint: SimEndpoint, req: SimRequest): Reply {
+    this.applyLogouts();
     switch (endpoint) {
       case 'generate':
         return this.generate(req);
@@ -181,7 +186,14 @@ export class DhanState {
     const state = this.mustAccount(clientId);
     if (!state.options.dataAccess) return dhanError('DH-902');
     if (record.origin === 'totp' && !state.options.renewableTotpTokens) {
-      return dhanError('DH-906', { message: 'Invalid Token' });
+      switch (state.options.renewRefusal) {
+        case 'invalid-token-906':
+          return dhanError('DH-906', { message: 'Invalid Token' });
+        case 'not-allowed-905':
+          return dhanError('DH-905', { status: 500, message: 'Renewal of token not allowed for this token type' });
+        case 'no-token-200':
+          return { status: 200, body: { status: 'success' } };
+      }
     }
     if (record.origin === 'consent' && !state.options.renewableConsentTokens) {
       return dhanError('DH-905', { status: 500, message: 'Renewal of token not allowed for this token type' });
@@ -225,10 +237,30 @@ export class DhanState {
 
   setAccountOptions(clientId: string, options: Partial<SimAccountOptions>): void {
     const state = this.mustAccount(clientId);
+    this.applyLogouts();
     state.options = { ...state.options, ...parseAccountOptions(options) };
+    // A logout time set now takes effect from its next occurrence, not retroactively.
+    state.lastLogoutAt = state.options.nightlyLogoutAt === null ? undefined : lastOccurrence(state.options.nightlyLogoutAt, this.clock.now());
+  }
+
+  /**
+   * Kills every token issued before the latest daily logout. Done lazily, before anything reads
+   * token state: a kill nobody observed is the same as one that has not happened yet, and the
+   * virtual clock needs no timers for it.
+   */
+  private applyLogouts(): void {
+    const now = this.clock.now();
+    for (const state of this.accounts.values()) {
+      if (state.options.nightlyLogoutAt === null) continue;
+      const last = lastOccurrence(state.options.nightlyLogoutAt, now);
+      if (state.lastLogoutAt !== undefined && last <= state.lastLogoutAt) continue;
+      state.lastLogoutAt = last;
+      this.tokens.killIssuedBefore(state.account.clientId, last);
+    }
   }
 
   isLive(accessToken: string): boolean {
+    this.applyLogouts();
     return this.tokens.live(accessToken, this.clock.now()) !== undefined;
   }
 
@@ -237,6 +269,7 @@ export class DhanState {
   }
 
   stats(): SimStats {
+    this.applyLogouts();
     const now = this.clock.now();
     const liveTokens: Record<string, number> = {};
     const consentsToday: Record<string, number> = {};
@@ -313,4 +346,12 @@ export class DhanState {
     if (!state) throw new Error(`simulator: unknown account ${clientId}`);
     return state;
   }
+}
+
+/** The latest moment at or before `now` when the IST wall clock read `hhmm`. */
+function lastOccurrence(hhmm: string, now: number): number {
+  const [hour, minute] = hhmm.split(':').map(Number) as [number, number];
+  let at = DateTime.fromMillis(now, { zone: 'Asia/Kolkata' }).set({ hour, minute, second: 0, millisecond: 0 });
+  if (at.toMillis() > now) at = at.minus({ days: 1 });
+  return at.toMillis();
 }

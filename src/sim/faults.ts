@@ -1,4 +1,4 @@
-import type { SimEndpoint, SimFault, SimFaultAction } from './types.js';
+import type { SimEndpoint, SimFault, SimFaultAction } from './simulator-api.js';
 
 interface Entry {
   readonly id: number;

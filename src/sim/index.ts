@@ -2,10 +2,10 @@ import type { AddressInfo } from 'node:net';
 import { DhanState } from './dhan-state.js';
 import { FaultBook } from './faults.js';
 import { createSimServer } from './server.js';
-import type { Simulator, SimulatorOptions } from './types.js';
+import type { Simulator, SimulatorOptions } from './simulator-api.js';
 
 export { loadSimAccounts } from './accounts.js';
-export type * from './types.js';
+export type * from './simulator-api.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const TWO_MINUTES_MS = 2 * 60 * 1000;

@@ -18,7 +18,7 @@ interface DhanErrorSpec {
   readonly status: number;
 }
 
-/** Messages from Dhan's error annexure; statuses as seen in the field (DHAN-API.md "Errors"). */
+/** Messages from Dhan's error annexure; statuses as seen in the field (docs/dhan-quirks.md, "Errors: DH codes and our readings"). */
 const DHAN_ERRORS: Readonly<Record<string, DhanErrorSpec>> = {
   'DH-901': {
     type: 'Invalid_Authentication',

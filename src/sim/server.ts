@@ -5,7 +5,7 @@ import { parseAccountOptions, parseAppBody } from './accounts.js';
 import { loginPage } from './login-page.js';
 import type { FaultBook } from './faults.js';
 import { dhanError, hugeJson, rateLimitBody, type Reply } from './responses.js';
-import type { SimEndpoint } from './types.js';
+import type { SimEndpoint } from './simulator-api.js';
 
 const ROUTES: Readonly<Record<string, { readonly endpoint: SimEndpoint; readonly method: string }>> = {
   '/app/generateAccessToken': { endpoint: 'generate', method: 'POST' },
@@ -23,7 +23,7 @@ const MAX_CONTROL_BODY_BYTES = 1024 * 1024;
 export interface SimServer {
   readonly server: Server;
   /** Stops pending `delay` faults from doing their work after the server closed. */
-  cancelDelays(): void;
+  readonly cancelDelays: () => void;
 }
 
 /** The HTTP face of the simulator: Dhan's routes, fault injection and the `/__sim/` control surface. */

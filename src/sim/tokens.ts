@@ -22,14 +22,15 @@ function base64url(value: string | Buffer): string {
  * Shaped like Dhan's JWT (header, payload, signature) without a real signature: nobody but
  * Dhan can check one. `exp` is rounded down so a client trusting it never overestimates.
  */
-function jwt(clientId: string, issuedAt: number, expiresAt: number): string {
+function jwt(clientId: string, origin: TokenOrigin, issuedAt: number, expiresAt: number): string {
   const header = { alg: 'HS512', typ: 'JWT' };
   const payload = {
     iss: 'dhan',
     partnerId: '',
     exp: Math.floor(expiresAt / 1000),
     iat: Math.floor(issuedAt / 1000),
-    tokenConsumerType: 'SELF',
+    // Dhan Web tokens say SELF, PIN+TOTP tokens APP; a renewal keeps its origin's type.
+    tokenConsumerType: origin === 'web' ? 'SELF' : 'APP',
     webhookUrl: '',
     dhanClientId: clientId,
   };
@@ -61,7 +62,7 @@ export class TokenRegistry {
     this.killAll(params.clientId);
     const expiresAt = params.now + params.lifetimeMs;
     const record: TokenRecord = {
-      accessToken: params.format === 'jwt' ? jwt(params.clientId, params.now, expiresAt) : opaque(),
+      accessToken: params.format === 'jwt' ? jwt(params.clientId, params.origin, params.now, expiresAt) : opaque(),
       clientId: params.clientId,
       kind: params.kind,
       origin: params.origin,
@@ -94,6 +95,18 @@ export class TokenRegistry {
     if (!set) return;
     for (const record of set) record.killed = true;
     set.clear();
+  }
+
+  /** A daily logout: every token of the account issued before `at` dies. */
+  killIssuedBefore(clientId: string, at: number): void {
+    const set = this.unkilled.get(clientId);
+    if (!set) return;
+    for (const record of [...set]) {
+      if (record.issuedAt < at) {
+        record.killed = true;
+        set.delete(record);
+      }
+    }
   }
 
   liveCount(clientId: string, now: number): number {

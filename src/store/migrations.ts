@@ -95,6 +95,29 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 2,
+    description: 'attention as one typed value; learned renewal refusals by token kind',
+    up: (db) => {
+      // A stop for refused credentials keeps its fingerprint, so a config change still lifts it.
+      // Account-wide stops from before were set by a policy that stopped on single answers
+      // (DH-905 read as a bad request): they are lifted, and the current policy decides again.
+      db.exec(`
+        ALTER TABLE accounts ADD COLUMN attention_state TEXT;
+        ALTER TABLE accounts ADD COLUMN renew_refused_kinds TEXT NOT NULL DEFAULT '[]';
+        UPDATE accounts SET attention_state = json_object(
+            'scope', 'generation', 'cause', 'credentials-refused', 'reason', attention,
+            'wayOut', 'fix the PIN or TOTP secret in the config and restart, or run reset',
+            'since', COALESCE(last_attempt_at, 0), 'credentialsFingerprint', attention_fingerprint)
+          WHERE attention IS NOT NULL AND attention_fingerprint IS NOT NULL;
+        UPDATE accounts SET renew_refused_kinds =
+          (SELECT json_group_array('source:' || value) FROM json_each(renew_refused_sources));
+        ALTER TABLE accounts DROP COLUMN attention;
+        ALTER TABLE accounts DROP COLUMN attention_fingerprint;
+        ALTER TABLE accounts DROP COLUMN renew_refused_sources;
+      `);
+    },
+  },
+  {
+    version: 3,
     description: 'API-key login: consent mode and source, consent and notify history, consents, login requests',
     up: (db) => {
       widenChecks(db, [

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { parseAttention } from '../attention.js';
 import { KeeperError } from '../errors.js';
-import type { AccountMode, StoredToken, TokenSource } from '../types.js';
+import type { AccountMode, StoredToken, TokenSource } from '../tokens.js';
 import { ConsentStore } from './consents.js';
 import { checkReadable, migrate } from './migrations.js';
 import type {
@@ -18,7 +19,7 @@ import type {
   NewEvent,
   NewToken,
   RequestAction,
-} from './types.js';
+} from './records.js';
 
 export interface StoreOptions {
   /** For CLI readers beside a running daemon: never creates, migrates or writes anything. */
@@ -60,7 +61,8 @@ const DEFAULT_EVENT_LIMIT = 100;
 const DEFAULT_TOKEN_LIMIT = 20;
 
 /**
- * Everything the keeper persists, behind one narrow contract (STYLE.md §7). One Store per
+ * Everything the keeper persists, behind one narrow contract, so that a
+ * shared behaviour suite (test/helpers/store-behaviour.ts) can run against every implementation. One Store per
  * process and connection; several processes may open the same file: the daemon writes,
  * CLI commands read (WAL lets them read while it writes) and enqueue requests.
  *
@@ -75,6 +77,7 @@ export class Store {
   readonly #sql: Statements;
   /** The API-key login's consents and login requests; joins this store's transactions. */
   readonly consents: ConsentStore;
+  #tokenWrites = 0;
 
   private constructor(db: Database.Database, path: string, readonly: boolean) {
     this.#db = db;
@@ -137,8 +140,8 @@ export class Store {
 
   /**
    * Runs `fn` in one BEGIN IMMEDIATE transaction: all its writes commit together or not at
-   * all, and what it reads cannot change before it commits (STYLE.md §6: re-read the
-   * current token in the same transaction that claims the work). IMMEDIATE takes the write
+   * all, and what it reads cannot change before it commits (so a worker re-reads the
+   * current token in the same transaction that claims the work, and skips work another process did). IMMEDIATE takes the write
    * lock up front, so a read-then-write never fails halfway on a lock upgrade. Nested
    * calls become savepoints. `fn` must be synchronous.
    */
@@ -193,11 +196,22 @@ export class Store {
       // '' marks a pruned secret; storing it as live would publish nothing.
       throw new KeeperError('store-empty-token', `refusing to store an empty access token for ${t.clientId}`);
     }
+    this.#tokenWrites++;
     return this.transaction(() => {
       if (this.#sql.getAccount.get(t.clientId) === undefined) throw unknownAccount(t.clientId);
       this.#sql.supersedeCurrent.run({ clientId: t.clientId, at: t.obtainedAt });
       return toToken(this.#sql.insertToken.get(t)!);
     });
+  }
+
+  /**
+   * Goes up whenever this connection may have changed an account's current token (a save or a
+   * token declared dead). Readers that keep current tokens in memory compare it instead of
+   * reading the database per request; only the lease holder writes tokens, so this connection
+   * sees every change.
+   */
+  get tokenWrites(): number {
+    return this.#tokenWrites;
   }
 
   /** The newest token not superseded, even if its expiry has passed: callers judge liveness. */
@@ -208,6 +222,7 @@ export class Store {
 
   /** For a token Dhan declared dead. False if it was already superseded or does not exist. */
   markTokenDead(tokenId: number, at: number): boolean {
+    this.#tokenWrites++;
     return this.#sql.markTokenDead.run({ id: tokenId, at }).changes === 1;
   }
 
@@ -332,7 +347,18 @@ export class Store {
 
   /** Extends the lease by its ttl. False if `owner` no longer holds it: stop acting at once. */
   heartbeatLease(owner: LeaseOwner, now: number): boolean {
-    return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
+    // A heartbeat lost to a power cut only makes the lease look older, which is the truth:
+    // the keeper died with the power. So it is the one write that skips the fsync (WAL with
+    // synchronous=NORMAL: durable at the next FULL commit or checkpoint, in order), instead of
+    // syncing the disk every few seconds of a quiet day. Inside a caller's transaction the
+    // setting cannot change, so there it commits like everything else.
+    if (this.#db.inTransaction) return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
+    this.#db.pragma('synchronous = NORMAL');
+    try {
+      return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
+    } finally {
+      this.#db.pragma('synchronous = FULL');
+    }
   }
 
   /** Gives the lease up if `owner` still holds it (never someone else's). */
@@ -381,6 +407,14 @@ export class Store {
     return this.#sql.cancelRequest.run({ id, result }).changes === 1;
   }
 
+  /**
+   * For a daemon at start: requests a previous daemon took but never completed (it died while
+   * carrying them out) are failed with `result`, so that no row stays `taken` forever.
+   */
+  failAbandonedRequests(result: string): number {
+    return this.#sql.failAbandonedRequests.run({ result }).changes;
+  }
+
   getRequest(id: number): KeeperRequest | undefined {
     const row = this.#sql.getRequest.get(id);
     return row === undefined ? undefined : toRequest(row);
@@ -417,9 +451,8 @@ interface AccountRow {
   client_id: string;
   name: string;
   mode: string;
-  attention: string | null;
-  attention_fingerprint: string | null;
-  renew_refused_sources: string;
+  attention_state: string | null;
+  renew_refused_kinds: string;
   last_generate_at: number | null;
   consecutive_failures: number;
   last_success_at: number | null;
@@ -473,7 +506,7 @@ interface RequestRow {
   result: string | null;
 }
 
-type AccountParams = Omit<AccountRecord, 'renewRefusedSources'> & { renewRefusedSources: string };
+type AccountParams = Omit<AccountRecord, 'renewRefusedKinds' | 'attention'> & { renewRefusedKinds: string; attention: string | null };
 type EventParams = Omit<HistoryEvent, 'id' | 'detail'> & { detail: string | null };
 
 // The casts from TEXT to union types below are safe: CHECK constraints admit only their members.
@@ -483,9 +516,8 @@ function toAccount(r: AccountRow): AccountRecord {
     clientId: r.client_id,
     name: r.name,
     mode: r.mode as AccountMode,
-    attention: r.attention,
-    attentionFingerprint: r.attention_fingerprint,
-    renewRefusedSources: JSON.parse(r.renew_refused_sources) as TokenSource[],
+    attention: parseAttention(r.attention_state),
+    renewRefusedKinds: JSON.parse(r.renew_refused_kinds) as string[],
     lastGenerateAt: r.last_generate_at,
     consecutiveFailures: r.consecutive_failures,
     lastSuccessAt: r.last_success_at,
@@ -496,7 +528,7 @@ function toAccount(r: AccountRow): AccountRecord {
 }
 
 function accountParams(a: AccountRecord): AccountParams {
-  return { ...a, renewRefusedSources: JSON.stringify(a.renewRefusedSources) };
+  return { ...a, renewRefusedKinds: JSON.stringify(a.renewRefusedKinds), attention: a.attention === null ? null : JSON.stringify(a.attention) };
 }
 
 function toToken(r: TokenRow): StoredToken {
@@ -589,7 +621,7 @@ function isThenable(value: unknown): boolean {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
-const ACCOUNT_VALUES = `@clientId, @name, @mode, @attention, @attentionFingerprint, @renewRefusedSources,
+const ACCOUNT_VALUES = `@clientId, @name, @mode, @attention, @renewRefusedKinds,
   @lastGenerateAt, @consecutiveFailures, @lastSuccessAt, @lastAttemptAt, @lastResult, @nextActionAt`;
 const EVENT_COLUMNS = `client_id, at, kind, result, error_kind, error_code, message, duration_ms,
   expiry_before, expiry_after, detail`;
@@ -597,7 +629,7 @@ const EVENT_VALUES = `@clientId, @at, @kind, @result, @errorKind, @errorCode, @m
   @expiryBefore, @expiryAfter, @detail`;
 const KIND_FILTER = `(@kinds IS NULL OR kind IN (SELECT value FROM json_each(@kinds)))`;
 
-/** Prepared once per connection (STYLE.md §7); a reader prepares writes too, harmlessly. */
+/** Prepared once per connection, not per call; a reader prepares writes too, harmlessly. */
 function prepareStatements(db: Database.Database) {
   return {
     upsertAccount: db.prepare<NewAccount, AccountRow>(
@@ -608,7 +640,7 @@ function prepareStatements(db: Database.Database) {
     getAccount: db.prepare<[string], AccountRow>(`SELECT * FROM accounts WHERE client_id = ?`),
     listAccounts: db.prepare<[], AccountRow>(`SELECT * FROM accounts ORDER BY client_id`),
     updateAccount: db.prepare<AccountParams, AccountRow>(
-      `UPDATE accounts SET (client_id, name, mode, attention, attention_fingerprint, renew_refused_sources,
+      `UPDATE accounts SET (client_id, name, mode, attention_state, renew_refused_kinds,
          last_generate_at, consecutive_failures, last_success_at, last_attempt_at, last_result, next_action_at)
        = (${ACCOUNT_VALUES})
        WHERE client_id = @clientId RETURNING *`,
@@ -685,5 +717,8 @@ function prepareStatements(db: Database.Database) {
       `UPDATE requests SET status = 'failed', result = @result, payload = NULL WHERE id = @id AND status = 'queued'`,
     ),
     getRequest: db.prepare<[number], RequestRow>(`SELECT * FROM requests WHERE id = ?`),
+    failAbandonedRequests: db.prepare<{ result: string }>(
+      `UPDATE requests SET status = 'failed', result = @result, payload = NULL WHERE status = 'taken'`,
+    ),
   };
 }

@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { REPO_ROOT } from './repo-root.js';
 
 /**
  * End-to-end tests drive the built CLI as a user would: a real `node dist/cli.js` process, its
  * real stdout/stderr and exit code. Nothing here imports a command: a bug in argument parsing,
  * exit codes or output routing must be visible to these tests.
  */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { REPO_ROOT };
 export const CLI_PATH = join(REPO_ROOT, 'dist', 'cli.js');
 
 export interface Exit {
@@ -25,6 +25,9 @@ export interface SpawnOptions {
   readonly input?: string;
   /** Leave stdin open for the test to write to (`proc.child.stdin`) later, as a person would type. */
   readonly keepStdinOpen?: boolean;
+  /** Run as this user and group (the test must be root), e.g. a service user. */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 /**
@@ -212,6 +215,8 @@ export class Children {
       cwd: options.cwd ?? REPO_ROOT,
       env: childEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
+      ...(options.uid !== undefined ? { uid: options.uid } : {}),
+      ...(options.gid !== undefined ? { gid: options.gid } : {}),
     });
     const proc = new CliProcess(args, child);
     this.live.add(proc);
@@ -290,17 +295,7 @@ export function writeSecretFile(path: string, text: string, mode = 0o600): strin
   return path;
 }
 
-/** The token in a JSON file sink, or undefined while the sink does not exist yet. */
-export function readJsonSink(path: string): { accessToken: string; expiresAt: string; source: string } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The keeper replaces the file atomically (rename), so a read never sees half a file.
-  return JSON.parse(text) as { accessToken: string; expiresAt: string; source: string };
-}
+export { readJsonSink } from './sink-file.js';
 
 /** `status --json` rows, as the CLI documents them. */
 export interface StatusRow {

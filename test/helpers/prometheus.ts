@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { freePort } from './http.js';
 
 /**
  * A real Prometheus server for end-to-end tests: Debian's `prometheus` package, started on
@@ -17,21 +17,6 @@ export function onPath(command: string): string | undefined {
   return undefined;
 }
 
-/**
- * A port nobody listens on right now. Prometheus cannot report the port it got for ":0", so we
- * pick one ourselves; the short race with other processes is handled by retrying the start.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

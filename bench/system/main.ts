@@ -1,0 +1,223 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parkAndWake, type WakeResult } from './long-poll.js';
+import { cpuSeconds, rssMb } from './proc-stats.js';
+import {
+  CLI,
+  clientIdOf,
+  freePort,
+  liveTokensInDb,
+  simCalls,
+  sleep,
+  spawnCli,
+  startSim,
+  status,
+  stop,
+  writeKeeperConfig,
+  writeSimAccounts,
+  type Setup,
+} from './keeper-procs.js';
+import { compare, haveWrk, WRK, type LoadResult } from './wrk.js';
+
+/*
+ * The keeper as a user runs it, from outside: `dist/cli.js run` and `dist/cli.js simulate` as
+ * separate processes, wrk as the client, and a bare node:http server answering the same JSON
+ * in the same run as the baseline. Every figure that depends on the machine is printed beside
+ * its baseline; read the ratios. Never part of the test suite.
+ */
+
+const sizes = (process.env['BENCH_SIZES'] ?? '1,20,100,1000,10000').split(',').map(Number);
+const loadSizes = new Set((process.env['BENCH_LOAD_SIZES'] ?? '20,1000,10000').split(',').map(Number));
+const LONG_POLL_SIZE = Number(process.env['BENCH_LONG_POLL_SIZE'] ?? 20);
+const PARKED = 1000;
+const IDLE_WINDOW_S = Number(process.env['BENCH_IDLE_SECONDS'] ?? 30);
+// Start-up leaves work behind (sinks, history, JIT, the garbage of loading 10,000 accounts): idle is what follows.
+const SETTLE_S = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 15);
+const COLD_START_LIMIT_MS = 600_000;
+const POLL_MS = 200;
+
+interface Row {
+  accounts: number;
+  coldHealthzMs: number;
+  coldReadyzMs: number;
+  coldCallsAtReadyz: number;
+  coldAllLiveMs: number;
+  idleCpuPct: number;
+  idleDhanCallsPerS: number;
+  rssMb: number;
+  warmReadyzMs: number;
+  warmTokenMs: number;
+  warmCallsFirst10s: number;
+  token?: { bare: LoadResult; keeper: LoadResult };
+  healthz?: { bare: LoadResult; keeper: LoadResult };
+  wake?: { bare: WakeResult; keeper: WakeResult };
+}
+
+const bareScript = fileURLToPath(new URL('./bare-server.js', import.meta.url));
+
+async function startBare(body: string): Promise<{ proc: ChildProcess; url: string }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [bareScript, String(port), body], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => proc.stdout?.once('data', () => resolve()));
+  return { proc, url: `http://127.0.0.1:${port}` };
+}
+
+async function until<T>(what: string, limitMs: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${limitMs} ms`);
+    await sleep(POLL_MS);
+  }
+}
+
+async function idleCpu(pid: number, seconds: number): Promise<number> {
+  const before = cpuSeconds(pid);
+  await sleep(seconds * 1000);
+  return ((cpuSeconds(pid) - before) / seconds) * 100;
+}
+
+async function scenario(count: number): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), `dtk-bench-${count}-`));
+  const sim = await startSim(dir, writeSimAccounts(dir, count));
+  const setup: Setup = writeKeeperConfig(dir, count, sim.url, await freePort());
+  const auth = { authorization: `Bearer ${setup.key}` };
+  const run = (): ChildProcess => spawnCli(['run', '--config', setup.configPath], join(dir, 'keeper.log'));
+  try {
+    // Cold start: an empty database, every account must generate.
+    const coldStart = Date.now();
+    let keeper = run();
+    await until('/healthz', 60_000, async () => ((await status(`${setup.url}/healthz`)) === 200 ? true : undefined));
+    const coldHealthzMs = Date.now() - coldStart;
+    let coldReadyzMs = Number.NaN;
+    let coldCallsAtReadyz = Number.NaN;
+    const coldAllLiveMs = await until('every account live', COLD_START_LIMIT_MS, async () => {
+      if (Number.isNaN(coldReadyzMs) && (await status(`${setup.url}/readyz`)) === 200) {
+        coldReadyzMs = Date.now() - coldStart;
+        coldCallsAtReadyz = await simCalls(sim.url);
+      }
+      return liveTokensInDb(setup.dbPath) >= count ? Date.now() - coldStart : undefined;
+    });
+    if (Number.isNaN(coldReadyzMs)) {
+      await until('/readyz 200', 60_000, async () => ((await status(`${setup.url}/readyz`)) === 200 ? true : undefined));
+      coldReadyzMs = Date.now() - coldStart;
+      coldCallsAtReadyz = await simCalls(sim.url);
+    }
+
+    // Idle: every token live, nothing to do but probes and housekeeping.
+    await sleep(SETTLE_S * 1000);
+    const callsBefore = await simCalls(sim.url);
+    const idleCpuPct = await idleCpu(keeper.pid!, IDLE_WINDOW_S);
+    const idleDhanCallsPerS = ((await simCalls(sim.url)) - callsBefore) / IDLE_WINDOW_S;
+    const rss = rssMb(keeper.pid!);
+    const row: Row = {
+      accounts: count, coldHealthzMs, coldReadyzMs, coldCallsAtReadyz, coldAllLiveMs, idleCpuPct, idleDhanCallsPerS, rssMb: rss,
+      warmReadyzMs: Number.NaN, warmTokenMs: Number.NaN, warmCallsFirst10s: Number.NaN,
+    };
+
+    if (loadSizes.has(count)) {
+      const id = clientIdOf(Math.floor(count / 2));
+      const tokenUrl = `${setup.url}/v1/tokens/${id}`;
+      const body = await (await fetch(tokenUrl, { headers: auth })).text();
+      const bare = await startBare(body);
+      try {
+        row.token = compare(`${bare.url}/v1/tokens/${id}`, tokenUrl, auth);
+        row.healthz = compare(`${bare.url}/healthz`, `${setup.url}/healthz`);
+        if (count === LONG_POLL_SIZE) {
+          const bareWake = await parkAndWake(`${bare.url}/park`, PARKED, {}, async () => {
+            await fetch(`${bare.url}/wake`);
+          });
+          const fingerprint = (JSON.parse(body) as { fingerprint: string }).fingerprint;
+          const keeperWake = await parkAndWake(`${tokenUrl}?after=${fingerprint}&wait=60`, PARKED, auth, async () => {
+            execFileSync(process.execPath, [CLI, 'renew', id, '--config', setup.configPath], { stdio: 'ignore', timeout: 60_000 });
+          });
+          row.wake = { bare: bareWake, keeper: keeperWake };
+        }
+      } finally {
+        await stop(bare.proc);
+      }
+    }
+
+    // Warm start: tokens stored, the keeper restarts.
+    await stop(keeper);
+    const warmCalls = await simCalls(sim.url);
+    const warmStart = Date.now();
+    keeper = run();
+    const lastUrl = `${setup.url}/v1/tokens/${clientIdOf(count - 1)}`;
+    row.warmTokenMs = await until('a stored token served', 60_000, async () => ((await status(lastUrl, auth)) === 200 ? Date.now() - warmStart : undefined));
+    row.warmReadyzMs = await until('/readyz 200 after a restart', 120_000, async () =>
+      (await status(`${setup.url}/readyz`)) === 200 ? Date.now() - warmStart : undefined,
+    );
+    await sleep(Math.max(0, warmStart + 10_000 - Date.now()));
+    row.warmCallsFirst10s = (await simCalls(sim.url)) - warmCalls;
+    await stop(keeper);
+    return row;
+  } finally {
+    await stop(sim.proc);
+    if (process.env['BENCH_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const f0 = (n: number): string => (Number.isFinite(n) ? n.toFixed(0) : '—');
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '—');
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '—');
+const s1 = (ms: number): string => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : '—');
+
+function loadLines(name: string, r: { bare: LoadResult; keeper: LoadResult }): string {
+  return `| ${name} | ${f0(r.bare.rps)} rps, p99 ${f2(r.bare.p99Ms)} ms | ${f0(r.keeper.rps)} rps, p99 ${f2(r.keeper.p99Ms)} ms${r.keeper.non2xx ? ` (${r.keeper.non2xx} non-2xx!)` : ''} | ${f2(r.keeper.rps / r.bare.rps)}× rps, ${f1(r.keeper.p99Ms / r.bare.p99Ms)}× p99 |`;
+}
+
+async function main(): Promise<void> {
+  if (!haveWrk()) {
+    process.stderr.write('wrk is missing: install it (Debian/Ubuntu: apt-get install wrk) and run npm run bench again\n');
+    process.exit(2);
+  }
+  const bare = await startBare('{}');
+  await sleep(1_000);
+  const bareCpu = await idleCpu(bare.proc.pid!, 5);
+  const bareIdle = { cpuPct: bareCpu, rssMb: rssMb(bare.proc.pid!) };
+  await stop(bare.proc);
+  process.stdout.write(`bare node:http baseline: idle CPU ${f2(bareIdle.cpuPct)}% of a core, RSS ${f0(bareIdle.rssMb)} MB\n`);
+  process.stdout.write(`wrk: ${WRK.threads} thread, ${WRK.connections} connections, ${WRK.seconds} s per run, best of ${process.env['BENCH_ROUNDS'] ?? 3} alternating rounds; idle window ${IDLE_WINDOW_S} s after ${SETTLE_S} s of settling\n\n`);
+
+  const rows: Row[] = [];
+  for (const count of sizes) {
+    process.stderr.write(`… ${count} account(s)\n`);
+    const row = await scenario(count);
+    rows.push(row);
+    process.stderr.write(`${JSON.stringify(row)}\n`);
+  }
+
+  const out: string[] = [];
+  out.push('### Token API against bare node:http (same body, same run)', '', '| measure | bare | keeper | ratio |', '| --- | --- | --- | --- |');
+  for (const row of rows) {
+    if (row.token) out.push(loadLines(`GET /v1/tokens/{id}, Bearer key, ${row.accounts} accounts`, row.token));
+    if (row.healthz) out.push(loadLines(`GET /healthz, ${row.accounts} accounts`, row.healthz));
+    if (row.wake) {
+      const { bare: b, keeper: k } = row.wake;
+      out.push(
+        `| long-poll wake-up, ${PARKED} parked, spread first→p99 | p50 ${f1(b.spreadP50Ms)} ms, p99 ${f1(b.spreadP99Ms)} ms (${b.parked} parked) | p50 ${f1(k.spreadP50Ms)} ms, p99 ${f1(k.spreadP99Ms)} ms (${k.parked} woken, ${k.refused} refused) | ${f1(k.spreadP99Ms / b.spreadP99Ms)}× p99 |`,
+      );
+    }
+  }
+  out.push('', '### Sizing', '', `bare node:http: idle CPU ${f2(bareIdle.cpuPct)}% of a core, RSS ${f0(bareIdle.rssMb)} MB`, '');
+  out.push(
+    '| accounts | idle CPU (% of a core) | Dhan calls/s idle | RSS (MB, bare +) | cold: /healthz | cold: /readyz 200 (Dhan calls by then) | cold: all live | warm: stored token served | warm: /readyz 200 | warm: Dhan calls in first 10 s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const r of rows) {
+    out.push(
+      `| ${r.accounts} | ${f2(r.idleCpuPct)} | ${f2(r.idleDhanCallsPerS)} | ${f0(r.rssMb)} (+${f0(r.rssMb - bareIdle.rssMb)}) | ${s1(r.coldHealthzMs)} | ${s1(r.coldReadyzMs)} (${f0(r.coldCallsAtReadyz)}) | ${s1(r.coldAllLiveMs)} | ${s1(r.warmTokenMs)} | ${s1(r.warmReadyzMs)} | ${f0(r.warmCallsFirst10s)} |`,
+    );
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { loadConfig, resolveConfigPath, type LoadOptions } from '../config/index.js';
+import type { AccountConfig, Config } from '../config/config.js';
+import { Store } from '../store/index.js';
+import { ConfigError, UsageError } from '../errors.js';
+import { credentialsEnv } from './credentials-fallback.js';
+
+export interface ConfigOption {
+  readonly config?: string;
+}
+
+/** Every command takes --config; one definition keeps the help text identical everywhere. */
+export function withConfigOption(cmd: Command): Command {
+  return cmd.option(
+    '-c, --config <file>',
+    'configuration file (default: $DHAN_TOKEN_KEEPER_CONFIG, else ./config.yaml)',
+  );
+}
+
+/** Loads and validates the config; warnings go to stderr so that stdout stays clean for scripts. */
+export function loadCommandConfig(opts: ConfigOption, options: LoadOptions & { quiet?: boolean } = {}): Config {
+  const path = resolveConfigPath(opts.config, process.env);
+  const credentials = options.secrets === 'skip' ? undefined : credentialsEnv(path, process.env);
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig(path, credentials?.env ?? process.env, options);
+  } catch (err) {
+    if (err instanceof ConfigError && credentials?.hint !== undefined) throw new ConfigError([...err.problems, credentials.hint]);
+    throw err;
+  }
+  if (!options.quiet) {
+    if (credentials?.note !== undefined) process.stderr.write(`note: ${credentials.note}\n`);
+    for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`);
+  }
+  return loaded.config;
+}
+
+/**
+ * For commands that read the store or hand work to the daemon: no secret is needed, so none is
+ * read (under systemd they exist only inside the service, in ${CREDENTIALS_DIRECTORY}).
+ */
+export function loadConfigWithoutSecrets(opts: ConfigOption): Config {
+  return loadCommandConfig(opts, { secrets: 'skip' });
+}
+
+export function findAccount(config: Config, clientIdOrName: string): AccountConfig {
+  const account = config.accounts.find((a) => a.clientId === clientIdOrName || a.name === clientIdOrName);
+  if (!account) {
+    const known = config.accounts.map((a) => `${a.clientId} (${a.name})`).join(', ');
+    throw new UsageError(`no account ${clientIdOrName} in ${config.sourcePath}; configured: ${known}`);
+  }
+  return account;
+}
+
+/**
+ * Readers (status, token, history) open the database read-only so that they never block or
+ * disturb a running daemon. Before the keeper ever ran there is no database: that is not an
+ * error for a reader, it just has nothing to show.
+ */
+export function openStoreForReading(config: Config): Store | undefined {
+  if (!existsSync(config.storage.path)) return undefined;
+  return Store.open(config.storage.path, { readonly: true });
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,34 @@
+import type { StoredToken } from '../tokens.js';
+import { tokenResponseBody } from './payload.js';
+
+/** A 200 from the token API, serialised once per token rather than once per request. */
+export interface TokenAnswer {
+  readonly tokenId: number;
+  readonly accessToken: string;
+  readonly fingerprint: string;
+  readonly json: string;
+  readonly length: number;
+}
+
+/**
+ * The answer for an account changes a few times a day, when its token does: the JSON, the
+ * fingerprint (a SHA-256) and the ISO times (luxon, in the trader's zone) are made on the
+ * first request after a swap and reused until the provider hands out another token. A stored
+ * token never changes, so its id and its text (the same string object while the keeper's
+ * cache holds it, so the check is a pointer comparison) say whether the answer still fits.
+ */
+export class TokenAnswers {
+  private readonly answers = new Map<string, TokenAnswer>();
+
+  constructor(private readonly zone: string) {}
+
+  for(token: StoredToken): TokenAnswer {
+    const cached = this.answers.get(token.clientId);
+    if (cached?.tokenId === token.id && cached.accessToken === token.accessToken) return cached;
+    const body = tokenResponseBody(token, this.zone);
+    const json = JSON.stringify(body);
+    const answer: TokenAnswer = { tokenId: token.id, accessToken: token.accessToken, fingerprint: body.fingerprint, json, length: Buffer.byteLength(json) };
+    this.answers.set(token.clientId, answer);
+    return answer;
+  }
+}
