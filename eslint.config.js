@@ -59,7 +59,7 @@ export default defineConfig(
     },
   },
   {
-    files: ['src/dhan/**/*.ts', 'src/store/**/*.ts', 'src/publish/**/*.ts', 'src/config/**/*.ts', 'src/metrics.ts', 'src/log.ts', 'src/totp.ts'],
+    files: ['src/dhan/**/*.ts', 'src/store/**/*.ts', 'src/publish/**/*.ts', 'src/config/**/*.ts', 'src/consent/**/*.ts', 'src/notify/**/*.ts', 'src/metrics.ts', 'src/log.ts', 'src/totp.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/keeper/*', '**/server/*', '**/commands/*', '**/cli.js'], message: 'a lower layer never imports the keeper, the server or the commands (docs/architecture.md, "Layers").' }] }],
     },

@@ -24,5 +24,7 @@ export interface AccountStatus {
   readonly attention: string | null;
   /** 'generation': only generation is stopped (renewals go on); 'account': everything is. */
   readonly attentionScope: Attention['scope'] | null;
+  /** Consent accounts only: why a person must log in with the API key, or null. */
+  readonly loginNeeded?: string | null;
   readonly consecutiveFailures: number;
 }

@@ -6,6 +6,8 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './commands/exit-codes.js';
 import { registerCheckConfig } from './commands/check-config.js';
 import { registerHistory } from './commands/history.js';
 import { registerImport } from './commands/import.js';
+import { registerLogin } from './commands/login.js';
+import { registerNotifyTest } from './commands/notify-test.js';
 import { registerOneShot } from './commands/refresh.js';
 import { registerRun } from './commands/run.js';
 import { registerRotateKey } from './commands/rotate-key.js';
@@ -29,6 +31,8 @@ function buildProgram(): Command {
   registerToken(program);
   registerHistory(program);
   registerImport(program);
+  registerLogin(program);
+  registerNotifyTest(program);
   registerOneShot(program, 'renew');
   registerOneShot(program, 'generate');
   registerOneShot(program, 'reset');

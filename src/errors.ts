@@ -17,6 +17,8 @@ export type KeeperErrorCode =
   | 'import-would-replace-live'
   | 'no-live-token'
   | 'unhealthy'
+  | 'login-failed'
+  | 'notify-failed'
   // dhan: `dhan-${DhanErrorKind}` (DhanError), and expiry
   | 'dhan-token-invalid'
   | 'dhan-rate-limited'

@@ -14,6 +14,8 @@ export interface AccountMetricsSnapshot {
   readonly obtainedAt: number | null;
   readonly nextActionAt: number | null;
   readonly attention: boolean;
+  /** A consent account waits for a person to log in with the API key. */
+  readonly loginNeeded?: boolean;
   readonly consecutiveFailures: number;
   readonly lastSuccessAt: number | null;
   /**
@@ -43,6 +45,8 @@ export interface Metrics {
   recordSinkFailure(clientId: string, name: string, sink: string): void;
   recordProbe(clientId: string, name: string, result: ProbeResult): void;
   recordDhanCall(report: DhanCallReport): void;
+  /** One notification outcome on one channel; `by` 0 only creates the series. */
+  recordNotify(channel: string, result: 'success' | 'failure', by?: number): void;
   /** A request the token API refused, or a stranger's connection it dropped. */
   recordApiRejection(reason: RejectionReason): void;
 }
@@ -57,6 +61,8 @@ export const METRIC_NAMES = [
   'dhan_token_next_refresh_timestamp_seconds',
   'dhan_token_valid',
   'dhan_token_attention',
+  'dhan_token_login_needed',
+  'dhan_token_notify_total',
   'dhan_token_refresh_total',
   'dhan_token_refresh_failures_consecutive',
   'dhan_token_last_success_timestamp_seconds',
@@ -74,7 +80,7 @@ const ACCOUNT_LABELS = ['client_id', 'name'] as const;
 const REFRESH_METHODS: readonly RefreshMethod[] = ['renew', 'generate', 'import'];
 const REFRESH_RESULTS: readonly RefreshResult[] = ['success', 'failure'];
 const PROBE_RESULTS: readonly ProbeResult[] = ['live', 'dead', 'error'];
-const ENDPOINTS: readonly DhanEndpoint[] = ['generate', 'renew', 'profile'];
+const ENDPOINTS: readonly DhanEndpoint[] = ['generate', 'renew', 'profile', 'consent-generate', 'consent-consume'];
 // Dhan answers in ~100 ms on a good day; the client's timeout ends a call at 30 s at most.
 const DURATION_BUCKETS = [0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30];
 
@@ -132,6 +138,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
   accountGauge('dhan_token_attention', '1 while automatic refresh is stopped until a person acts (e.g. credentials rejected).', (a) =>
     a.attention ? 1 : 0,
   );
+  accountGauge('dhan_token_login_needed', '1 while a consent account waits for a person to log in with the API key (`dhan-token-keeper login`).', (a) =>
+    a.loginNeeded === true ? 1 : 0,
+  );
   accountGauge('dhan_token_refresh_failures_consecutive', 'Failed refresh attempts since the last success.', (a) => a.consecutiveFailures);
   accountGauge('dhan_token_last_success_timestamp_seconds', 'When a refresh last succeeded (Unix seconds).', (a) =>
     a.lastSuccessAt === null ? null : seconds(a.lastSuccessAt),
@@ -182,6 +191,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
     }
   };
 
+  const notifyTotal = new Counter({
+    name: 'dhan_token_notify_total',
+    help: 'Notifications to people (Telegram, ntfy, webhook) by channel and result, retries included, since this process started.',
+    labelNames: ['channel', 'result'] as const,
+    registers,
+  });
+
   const duration = new Histogram({
     name: 'dhan_api_request_duration_seconds',
     help: 'Duration of calls to Dhan by endpoint and outcome (success or the error kind).',
@@ -223,6 +239,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     recordSinkFailure(clientId, name, sink) {
       seed(clientId, name, []);
       sinkFailures.inc({ client_id: clientId, name, sink });
+    },
+    recordNotify(channel, result, by = 1) {
+      notifyTotal.inc({ channel, result }, by);
     },
     recordProbe(clientId, name, result) {
       seed(clientId, name, []);

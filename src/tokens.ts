@@ -1,12 +1,16 @@
 /** Tokens and the account states around them, shared by the store, the keeper, the publishers and the server. */
 
-/** Where a token came from: Dhan Web (imported), any other import, a TOTP generation, a renewal. */
-export type TokenSource = 'web' | 'import' | 'totp' | 'renew';
+/**
+ * Where a token came from: Dhan Web (imported), any other import, a TOTP generation, a renewal,
+ * or the API-key login (consent) a person completed in a browser.
+ */
+export type TokenSource = 'web' | 'import' | 'totp' | 'renew' | 'consent';
 
-export type AccountMode = 'auto' | 'renew-only' | 'generate-only';
+/** `consent`: renew while Dhan allows, else ask a person to log in with the API key. */
+export type AccountMode = 'auto' | 'renew-only' | 'generate-only' | 'consent';
 
 /** What `status` reports for an account. */
-export type AccountState = 'valid' | 'refreshing' | 'expired' | 'missing' | 'attention';
+export type AccountState = 'valid' | 'refreshing' | 'expired' | 'missing' | 'attention' | 'login-needed';
 
 /** A token as the keeper holds it. Times are epoch milliseconds. */
 export interface StoredToken {

@@ -29,10 +29,15 @@ export function summarise(config: Config): string {
     )}, sweep "${config.renewal.sweep}", probe ${
       config.renewal.probeIntervalMs > 0 ? `every ${humanDuration(config.renewal.probeIntervalMs)}` : 'off'
     }, ${config.renewal.avoid.length} avoid window(s)`,
+    `consent: ask for a login ${humanDuration(config.consent.askBeforeMs)} before expiry${config.consent.redirectUrl ? `, redirect URL ${config.consent.redirectUrl}` : ''}`,
+    `notify: ${config.notify.channels.map((c) => `${c.name} (${c.type})`).join(', ') || 'no channels'}, repeat every ${humanDuration(config.notify.repeatEveryMs)}${
+      config.notify.dailySummary ? `, summary "${config.notify.dailySummary}"` : ''
+    }`,
     `accounts: ${config.accounts.length}`,
   ];
   for (const a of config.accounts) {
-    const creds = a.pin !== undefined && a.totpSecret !== undefined ? 'PIN and TOTP secret set' : 'no TOTP credentials';
+    const totp = a.pin !== undefined && a.totpSecret !== undefined ? 'PIN and TOTP secret set' : 'no TOTP credentials';
+    const creds = a.app ? `${totp}, API key and secret set` : totp;
     const sinks = a.sinks.map((s) => (s.type === 'file' ? `file ${s.path} (${s.format})` : s.type === 'exec' ? `exec ${s.command[0] ?? ''}` : `webhook ${s.url}`));
     lines.push(`  - ${a.clientId} (${a.name}): mode ${a.mode}, ${creds}, sinks: ${sinks.join('; ') || 'none'}`);
   }

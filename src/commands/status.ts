@@ -15,7 +15,7 @@ function table(rows: readonly AccountStatus[]): string {
     r.secondsLeft === null ? '-' : humanDuration(r.secondsLeft * 1000),
     r.source ?? '-',
     r.nextActionAt ?? '-',
-    r.attention ? `ATTENTION: ${r.attention}` : (r.lastResult ?? '-'),
+    r.attention ? `ATTENTION: ${r.attention}` : r.loginNeeded ? `LOGIN NEEDED: ${r.loginNeeded}` : (r.lastResult ?? '-'),
   ]);
   // The daily fresh token's next moment, only where renewal.refreshAt is configured.
   if (rows.some((r) => r.nextRefreshAt !== null)) {

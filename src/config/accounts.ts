@@ -8,7 +8,7 @@ import { sinkSchema, toSinkConfig } from './sinks.js';
 import type { AccountConfig } from './config.js';
 import { clientId, name } from './values.js';
 
-const MODES = ['auto', 'renew-only', 'generate-only'] as const satisfies readonly AccountMode[];
+const MODES = ['auto', 'renew-only', 'generate-only', 'consent'] as const satisfies readonly AccountMode[];
 // 80 bits, the shortest secret common authenticator apps take (RFC 4226 asks for 128):
 // anything shorter is a truncated copy, and the fingerprint relies on this entropy.
 const MIN_BASE32_CHARS = 16;
@@ -34,10 +34,18 @@ const CREDENTIALS = [
   ['pin', 'pinFile'],
   ['totpSecret', 'totpSecretFile'],
 ] as const;
+/** The API key and secret of the account's Dhan app (web.dhan.co → Access DhanHQ APIs). */
+const APP_CREDENTIALS = [
+  ['apiKey', 'apiKeyFile'],
+  ['apiSecret', 'apiSecretFile'],
+] as const;
+
+// Key and secret are opaque to us; only what cannot be one is refused (a pasted line with spaces).
+const appRule: SecretRule = (value) => (/\s/.test(value) ? { problem: 'contains spaces — paste the value alone' } : value);
 
 function accountSchema(ctx: Ctx) {
   return twins(
-    CREDENTIALS,
+    [...CREDENTIALS, ...APP_CREDENTIALS],
     z
       .strictObject(
         {
@@ -48,6 +56,10 @@ function accountSchema(ctx: Ctx) {
           pinFile: secretFile(ctx, pinRule).optional(),
           totpSecret: inlineSecret('totpSecret', 'totpSecretFile', totpRule).optional(),
           totpSecretFile: secretFile(ctx, totpRule).optional(),
+          apiKey: inlineSecret('apiKey', 'apiKeyFile', appRule).optional(),
+          apiKeyFile: secretFile(ctx, appRule).optional(),
+          apiSecret: inlineSecret('apiSecret', 'apiSecretFile', appRule).optional(),
+          apiSecretFile: secretFile(ctx, appRule).optional(),
           sinks: z.array(sinkSchema(ctx)).prefault([]),
         },
         {
@@ -56,6 +68,23 @@ function accountSchema(ctx: Ctx) {
         },
       )
       .superRefine((account, issues) => {
+        const hasApp = APP_CREDENTIALS.map(([key, fileKey]) => account[key] !== undefined || account[fileKey] !== undefined);
+        if (account.mode === 'consent' || hasApp.some(Boolean)) {
+          // One without the other cannot log in; for mode consent, neither is a plain mistake.
+          APP_CREDENTIALS.forEach(([key, fileKey], i) => {
+            if (hasApp[i]) return;
+            const why = account.mode === 'consent' ? 'mode consent logs in with the API key and secret' : 'the API key and secret work only together';
+            issues.addIssue({ code: 'custom', path: [key], message: `missing — ${why}; set ${key} or ${fileKey} (web.dhan.co → My Profile → Access DhanHQ APIs)` });
+          });
+        }
+        if (account.mode === 'auto' && hasApp.every(Boolean) && CREDENTIALS.every(([key, fileKey]) => account[key] === undefined && account[fileKey] === undefined)) {
+          issues.addIssue({
+            code: 'custom',
+            path: ['mode'],
+            message: 'is auto, which generates with the PIN and TOTP, but only an API key is set — use mode: consent, or add pin and totpSecret',
+          });
+          return;
+        }
         if (account.mode !== 'auto' && account.mode !== 'generate-only') return;
         const why = `mode ${account.mode} generates tokens with the PIN and TOTP`;
         const alternative = 'or use mode: renew-only for a token imported from Dhan Web';
@@ -109,6 +138,8 @@ function noDuplicates(accounts: readonly ParsedAccount[], issues: z.core.$Refine
 export function toAccountConfig(account: ParsedAccount, path: string, warn: Warn): AccountConfig {
   const pin = given(path, 'pin', 'pinFile', account.pin, account.pinFile, warn)?.value;
   const totpSecret = given(path, 'totpSecret', 'totpSecretFile', account.totpSecret, account.totpSecretFile, warn)?.value;
+  const apiKey = given(path, 'apiKey', 'apiKeyFile', account.apiKey, account.apiKeyFile, warn)?.value;
+  const apiSecret = given(path, 'apiSecret', 'apiSecretFile', account.apiSecret, account.apiSecretFile, warn)?.value;
   return {
     clientId: account.clientId,
     name: account.name ?? account.clientId,
@@ -116,6 +147,7 @@ export function toAccountConfig(account: ParsedAccount, path: string, warn: Warn
     pin,
     totpSecret,
     credentialsFingerprint: credentialsFingerprint(account.clientId, pin, totpSecret),
+    app: apiKey !== undefined && apiSecret !== undefined ? { apiKey, apiSecret } : undefined,
     sinks: account.sinks.map((sink, i) => toSinkConfig(sink, at(at(path, 'sinks'), i), warn)),
   };
 }

@@ -13,6 +13,8 @@ export interface Config {
   readonly server: ServerConfig;
   readonly renewal: RenewalConfig;
   readonly log: LogConfig;
+  readonly consent: ConsentConfig;
+  readonly notify: NotifyConfig;
   readonly accounts: readonly AccountConfig[];
 }
 
@@ -101,7 +103,22 @@ export interface AccountConfig {
    * `attention` for rejected credentials may try again.
    */
   readonly credentialsFingerprint: string;
+  /**
+   * Secrets: the API key and secret of the account's Dhan app, for the browser login (consent).
+   * An `auto` account with TOTP credentials too generates with TOTP first.
+   */
+  readonly app: { readonly apiKey: string; readonly apiSecret: string } | undefined;
   readonly sinks: readonly SinkConfig[];
+}
+
+export interface ConsentConfig {
+  /** A login request goes out this long before a token that cannot be renewed expires. */
+  readonly askBeforeMs: number;
+  /**
+   * The redirect URL registered with Dhan for the API key; the keeper serves its path
+   * (/v1/consent/callback). Shown to the person; undefined when not configured.
+   */
+  readonly redirectUrl: string | undefined;
 }
 
 export type SinkConfig = FileSinkConfig | ExecSinkConfig | WebhookSinkConfig;
@@ -130,3 +147,44 @@ export interface WebhookSinkConfig {
   readonly includeToken: boolean;
   readonly timeoutMs: number;
 }
+
+/** What a person can be told about. */
+export type NotifyEventKind = 'login-needed' | 'attention' | 'attention-lifted' | 'token-dead' | 'recovered' | 'summary';
+
+export interface NotifyConfig {
+  /** The same event for the same account is sent at most this often while it lasts. */
+  readonly repeatEveryMs: number;
+  /** node-cron expression of a daily summary, or undefined for none. */
+  readonly dailySummary: string | undefined;
+  readonly channels: readonly NotifyChannelConfig[];
+}
+
+interface NotifyChannelBase {
+  /** Unique; the metric's `channel` label. */
+  readonly name: string;
+  readonly events: readonly NotifyEventKind[];
+  /** Client ids or account names, or '*'. */
+  readonly accounts: readonly string[] | '*';
+}
+
+export type NotifyChannelConfig =
+  | (NotifyChannelBase & {
+      readonly type: 'telegram';
+      /** Secret. */
+      readonly botToken: string;
+      readonly chatId: string;
+      readonly apiBaseUrl: string;
+    })
+  | (NotifyChannelBase & {
+      readonly type: 'ntfy';
+      readonly url: string;
+      readonly topic: string;
+      /** Secret: an access token for a protected topic. */
+      readonly token: string | undefined;
+    })
+  | (NotifyChannelBase & {
+      readonly type: 'webhook';
+      readonly url: string;
+      /** Secret: the HMAC-SHA256 key of the signature header, as for the webhook sink. */
+      readonly secret: string | undefined;
+    });

@@ -5,7 +5,9 @@ import { cronEntry, refreshAtInsideAvoid, toSchedules } from './cron-schedules.j
 import { at, type Ctx, type Warn } from './problems.js';
 import { formatDuration } from './duration.js';
 import { filePath } from './files.js';
+import { consentSchema } from './consent.js';
 import { kindOf, passed } from './issues.js';
+import { notifySchema, toNotifyConfig } from './notify.js';
 import { secretFile } from './secrets.js';
 import { storageKeyRule } from './storage-key.js';
 import { serverSchema, toServerConfig, warnUnknownClients } from './server.js';
@@ -57,12 +59,14 @@ export function configSchema(ctx: Ctx) {
           .superRefine(renewalLimits, { when: (payload) => passed(payload, 'renewBefore') && passed(payload, 'jitter') })
           .prefault({}),
         log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+        consent: consentSchema.prefault({}),
+        notify: notifySchema(ctx).prefault({}),
         accounts: accountsSchema(ctx),
       },
       {
         error: (issue) =>
           issue.code === 'invalid_type'
-            ? `${ctx.sourcePath}: must be a mapping of sections (storage, dhan, server, renewal, log, accounts), not ${kindOf(issue.input)}`
+            ? `${ctx.sourcePath}: must be a mapping of sections (storage, dhan, server, renewal, log, consent, notify, accounts), not ${kindOf(issue.input)}`
             : undefined,
       },
     )
@@ -136,6 +140,8 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
       probeAt: toSchedules(renewal.probeAt, dhan.timezone),
     },
     log: file.log,
+    consent: { askBeforeMs: file.consent.askBefore, redirectUrl: file.consent.redirectUrl },
+    notify: toNotifyConfig(file.notify, warn),
     accounts,
   };
 }

@@ -35,11 +35,22 @@ export function withPlaceholderSecrets(raw: unknown): unknown {
       if (isTree(apiKey)) swap(apiKey, 'key', `placeholder-api-key-${i}-${'x'.repeat(16)}`);
     });
   }
+  const notify = tree['notify'];
+  if (isTree(notify) && Array.isArray(notify['channels'])) {
+    for (const channel of notify['channels']) {
+      if (!isTree(channel)) continue;
+      swap(channel, 'botToken', 'placeholder-bot-token');
+      swap(channel, 'token', 'placeholder-token');
+      swap(channel, 'secret', 'placeholder-secret');
+    }
+  }
   if (Array.isArray(tree['accounts'])) {
     for (const account of tree['accounts']) {
       if (!isTree(account)) continue;
       swap(account, 'pin', PLACEHOLDER_PIN);
       swap(account, 'totpSecret', PLACEHOLDER_TOTP_SECRET);
+      swap(account, 'apiKey', 'placeholder-api-key');
+      swap(account, 'apiSecret', 'placeholder-api-secret');
       if (!Array.isArray(account['sinks'])) continue;
       for (const sink of account['sinks']) if (isTree(sink)) swap(sink, 'secret', `placeholder-secret-${'x'.repeat(16)}`);
     }
@@ -60,11 +71,19 @@ export function blankSecrets(config: Config): Config {
   return {
     ...config,
     server: { ...config.server, apiKeys: config.server.apiKeys.map((k) => ({ ...k, key: '' })) },
+    notify: {
+      ...config.notify,
+      channels: config.notify.channels.map((c) =>
+        c.type === 'telegram' ? { ...c, botToken: '' } : c.type === 'ntfy' ? { ...c, token: undefined } : { ...c, secret: undefined },
+      ),
+    },
     accounts: config.accounts.map((a) => ({
       ...a,
       pin: undefined,
       totpSecret: undefined,
       credentialsFingerprint: '',
+      // Whether an account has an app is kept (login asks the daemon only then), never its values.
+      app: a.app === undefined ? undefined : { apiKey: '', apiSecret: '' },
       sinks: a.sinks.map((s) => (s.type === 'webhook' ? { ...s, secret: undefined } : s)),
     })),
   };

@@ -3,11 +3,23 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { abortError } from '../clock.js';
 import { DhanError, operationName } from './errors.js';
-import { MAX_BODY_BYTES, classifyTransportError, parseHttpDate, parseProfileResponse, parseTokenResponse } from './parse.js';
+import {
+  MAX_BODY_BYTES,
+  classifyTransportError,
+  parseConsentConsumeResponse,
+  parseConsentGenerateResponse,
+  parseHttpDate,
+  parseProfileResponse,
+  parseTokenResponse,
+} from './parse.js';
 import type { RawResponse } from './parse.js';
 import { readBodyLimited } from './read-body.js';
 import type {
+  AppCredentials,
+  Consent,
+  ConsentToken,
   DhanApi,
+  DhanConsentApi,
   DhanCallReport,
   DhanClientOptions,
   DhanEndpoint,
@@ -31,7 +43,7 @@ interface CallSpec {
  * `DhanError`; a caller's abort throws an AbortError instead, so that shutdown is never mistaken
  * for a Dhan failure. Nothing here retries or decides: that is the keeper's job.
  */
-export class DhanClient implements DhanApi {
+export class DhanClient implements DhanApi, DhanConsentApi {
   private readonly options: DhanClientOptions;
   private readonly fetchImpl: typeof fetch;
 
@@ -72,6 +84,46 @@ export class DhanClient implements DhanApi {
     return this.call(
       { endpoint: 'profile', method: 'GET', url, headers: { 'access-token': accessToken }, secrets: [accessToken] },
       (res, ctx) => parseProfileResponse(res, ctx),
+      signal,
+    );
+  }
+
+  async generateConsent(clientId: string, credentials: AppCredentials, signal?: AbortSignal): Promise<Consent> {
+    const url = this.url(this.options.authBaseUrl, '/app/generate-consent', 'consent-generate');
+    url.search = new URLSearchParams({ client_id: clientId }).toString();
+    return this.call(
+      {
+        endpoint: 'consent-generate',
+        method: 'POST',
+        url,
+        headers: { app_id: credentials.apiKey, app_secret: credentials.apiSecret },
+        secrets: [credentials.apiKey, credentials.apiSecret],
+      },
+      (res, ctx) => parseConsentGenerateResponse(res, ctx),
+      signal,
+    );
+  }
+
+  consentLoginUrl(consentAppId: string): string {
+    const url = this.url(this.options.authBaseUrl, '/login/consentApp-login', 'consent-generate');
+    url.search = new URLSearchParams({ consentAppId }).toString();
+    return url.toString();
+  }
+
+  async consumeConsent(tokenId: string, credentials: AppCredentials, signal?: AbortSignal): Promise<ConsentToken> {
+    // GET, as Dhan documents it (some clients send POST and are reported to get the same answer).
+    const url = this.url(this.options.authBaseUrl, '/app/consumeApp-consent', 'consent-consume');
+    url.search = new URLSearchParams({ tokenId }).toString();
+    return this.call(
+      {
+        endpoint: 'consent-consume',
+        method: 'GET',
+        url,
+        headers: { app_id: credentials.apiKey, app_secret: credentials.apiSecret },
+        // A tokenId is single-use, but until it is spent it is worth a token.
+        secrets: [credentials.apiKey, credentials.apiSecret, tokenId],
+      },
+      (res, ctx) => parseConsentConsumeResponse(res, ctx),
       signal,
     );
   }

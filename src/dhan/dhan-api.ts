@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 
-/** The three calls the keeper makes to Dhan. */
-export type DhanEndpoint = 'generate' | 'renew' | 'profile';
+/** The calls the keeper makes to Dhan: three for tokens, two for the API-key (consent) login. */
+export type DhanEndpoint = 'generate' | 'renew' | 'profile' | 'consent-generate' | 'consent-consume';
 
 /**
  * Stable classification of every Dhan failure (docs/dhan-quirks.md, "Errors: DH codes and our readings").
@@ -78,6 +78,32 @@ export interface GenerateRequest {
 export interface RenewRequest {
   readonly clientId: string;
   readonly accessToken: string;
+}
+
+/** The API key and secret Dhan calls `app_id` and `app_secret`. Both secrets. */
+export interface AppCredentials {
+  readonly apiKey: string;
+  readonly apiSecret: string;
+}
+
+/** A consent Dhan created: a person logs in with its id, and Dhan redirects them with a tokenId. */
+export interface Consent {
+  readonly consentAppId: string;
+  /** Dhan's `consentAppStatus`, e.g. "GENERATED". */
+  readonly consentAppStatus: string | undefined;
+}
+
+/** What consuming a consent's tokenId gives: a token, and whose it is. */
+export interface ConsentToken extends IssuedToken {
+  readonly dhanClientId: string;
+}
+
+/** Dhan's API-key login (consent): the person's browser step sits between the two calls. */
+export interface DhanConsentApi {
+  generateConsent(clientId: string, credentials: AppCredentials, signal?: AbortSignal): Promise<Consent>;
+  /** The page the person opens to log in; holds no secret. */
+  consentLoginUrl(consentAppId: string): string;
+  consumeConsent(tokenId: string, credentials: AppCredentials, signal?: AbortSignal): Promise<ConsentToken>;
 }
 
 export interface DhanApi {

@@ -72,7 +72,15 @@ export function operationName(endpoint: DhanEndpoint): string {
       return 'token renewal';
     case 'profile':
       return 'profile check';
+    case 'consent-generate':
+      return 'consent request (API-key login)';
+    case 'consent-consume':
+      return 'consent token exchange (API-key login)';
   }
+}
+
+export function isConsentEndpoint(endpoint: DhanEndpoint): boolean {
+  return endpoint === 'consent-generate' || endpoint === 'consent-consume';
 }
 
 function defaultAdvice(
@@ -91,6 +99,9 @@ function defaultAdvice(
         ? 'Back off before trying again'
         : `Wait at least ${Math.ceil(retryAfterMs / 1000)} s before trying again`;
     case 'credentials-rejected':
+      if (isConsentEndpoint(endpoint)) {
+        return 'Check apiKey and apiSecret for this account (created on web.dhan.co, valid 12 months) and that they belong to its client id';
+      }
       return (
         'Check the client id, PIN and TOTP secret, that TOTP is enabled on the account and that this ' +
         "machine's clock is synced; repeated failures can get TOTP disabled on the account"

@@ -13,6 +13,13 @@ export {
   tryReadExpiry,
 } from './expiry.js';
 export type { ExpiryInfo, ExpiryInput } from './expiry.js';
-export { MAX_BODY_BYTES, classifyTransportError, parseProfileResponse, parseTokenResponse } from './parse.js';
+export {
+  MAX_BODY_BYTES,
+  classifyTransportError,
+  parseConsentConsumeResponse,
+  parseConsentGenerateResponse,
+  parseProfileResponse,
+  parseTokenResponse,
+} from './parse.js';
 export type { ParseContext, RawResponse } from './parse.js';
 export type * from './dhan-api.js';

@@ -1,7 +1,7 @@
 import { DateTime } from 'luxon';
-import { DhanError, operationName, sanitizeDhanText } from './errors.js';
+import { DhanError, isConsentEndpoint, operationName, sanitizeDhanText } from './errors.js';
 import { formatExpiryTime, looksLikeToken, parseTokenValidity, tryReadExpiry } from './expiry.js';
-import type { DhanEndpoint, DhanErrorKind, IssuedToken, Profile } from './dhan-api.js';
+import type { Consent, ConsentToken, DhanEndpoint, DhanErrorKind, IssuedToken, Profile } from './dhan-api.js';
 
 /** No answer of Dhan's is near this; anything bigger is a proxy error page or worse. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -48,7 +48,6 @@ export function parseTokenResponse(
   if (failure) return failure;
   // classifyFailure lets through only a readable 2xx object.
   const json = body as JsonObject;
-  const op = operationName(endpoint);
 
   const accessToken = stringField(json, 'accessToken') ?? stringField(json, 'token');
   if (accessToken === undefined) {
@@ -72,6 +71,12 @@ export function parseTokenResponse(
       advice: 'A previous token may have been replaced; retry after the generation interval and report this answer if it persists',
     });
   }
+  return readIssuedToken(endpoint, accessToken, json, res, ctx);
+}
+
+/** A token field already found: check its shape and read its expiry without ever losing it. */
+function readIssuedToken(endpoint: DhanEndpoint, accessToken: string, json: JsonObject, res: RawResponse, ctx: ParseContext): IssuedToken | DhanError {
+  const op = operationName(endpoint);
   if (!looksLikeToken(accessToken)) {
     return new DhanError({
       kind: 'transient',
@@ -97,6 +102,51 @@ export function parseTokenResponse(
     issuedAt: undefined,
   };
 }
+
+/** generate-consent's answer: success only when `status` says so and a consentAppId came with it. */
+export function parseConsentGenerateResponse(res: RawResponse, ctx: ParseContext): Consent | DhanError {
+  const body = parseJsonObject(res);
+  const failure = classifyFailure('consent-generate', res, body, ctx);
+  if (failure) return failure;
+  const json = body as JsonObject;
+  const consentAppId = stringField(json, 'consentAppId');
+  const status = stringField(json, 'status')?.toLowerCase();
+  if (status !== 'success' || consentAppId === undefined || !CONSENT_ID.test(consentAppId)) {
+    return new DhanError({
+      kind: 'unknown',
+      endpoint: 'consent-generate',
+      httpStatus: res.status,
+      summary: `Dhan answered the consent request with HTTP ${res.status} but ${consentAppId === undefined ? 'no consentAppId' : status !== 'success' ? `status ${JSON.stringify(sanitizeDhanText(status ?? 'missing'))}` : 'a consentAppId we cannot use'}`,
+      advice: "Try again later; Dhan allows 25 consents a day per user",
+    });
+  }
+  return { consentAppId, consentAppStatus: stringField(json, 'consentAppStatus') };
+}
+
+/** consumeApp-consent's answer: generation's six fields, so a token and whose it is. */
+export function parseConsentConsumeResponse(res: RawResponse, ctx: ParseContext): ConsentToken | DhanError {
+  const body = parseJsonObject(res);
+  const failure = classifyFailure('consent-consume', res, body, ctx);
+  if (failure) return failure;
+  const json = body as JsonObject;
+  const accessToken = stringField(json, 'accessToken') ?? stringField(json, 'token');
+  const id = json['dhanClientId'];
+  const dhanClientId = typeof id === 'number' && Number.isFinite(id) ? String(id) : typeof id === 'string' && id !== '' ? id : undefined;
+  if (accessToken === undefined || dhanClientId === undefined) {
+    return new DhanError({
+      kind: 'unknown',
+      endpoint: 'consent-consume',
+      httpStatus: res.status,
+      summary: `Dhan answered the consent token exchange with HTTP ${res.status} but no ${accessToken === undefined ? 'token' : 'dhanClientId'}`,
+      advice: 'The tokenId is spent either way: start a new login',
+    });
+  }
+  const issued = readIssuedToken('consent-consume', accessToken, json, res, ctx);
+  return issued instanceof DhanError ? issued : { ...issued, dhanClientId };
+}
+
+/** Dhan's consent ids are UUIDs; anything else must not be pasted into a login URL. */
+const CONSENT_ID = /^[A-Za-z0-9-]{8,128}$/;
 
 /** The profile call's answer: who the token belongs to and until when Dhan says it is valid. */
 export function parseProfileResponse(res: RawResponse, ctx: ParseContext): Profile | DhanError {
@@ -179,8 +229,10 @@ function classifyFailure(
     return make(codeKind, `Dhan ${verb} the ${op} ${detail}`);
   }
   if (status >= 500) return make('transient', `Dhan failed the ${op} with HTTP ${status} ${detail}`);
-  if (endpoint !== 'generate' && (status === 401 || status === 403)) {
-    return make('token-invalid', `Dhan refused the ${op} ${detail}`);
+  if (status === 401 || status === 403) {
+    // Consent calls carry the API key and secret, not a token: a 401 there is about those.
+    if (sendsToken(endpoint)) return make('token-invalid', `Dhan refused the ${op} ${detail}`);
+    if (isConsentEndpoint(endpoint)) return make('credentials-rejected', `Dhan refused the ${op} ${detail}`);
   }
   if (errorShape) {
     if (endpoint === 'generate' && bodyStatus !== undefined && dhanCode === undefined) {
@@ -188,7 +240,7 @@ function classifyFailure(
       // counts as a credential failure, so that the keeper stops instead of hammering the account.
       return make('credentials-rejected', `Dhan refused the token generation ${detail}`);
     }
-    if (endpoint !== 'generate' && dhanText !== undefined && TOKEN_DEAD_TEXT.test(dhanText)) {
+    if (sendsToken(endpoint) && dhanText !== undefined && TOKEN_DEAD_TEXT.test(dhanText)) {
       return make('token-invalid', `Dhan refused the ${op} ${detail}`);
     }
     return make('unknown', `Dhan refused the ${op} with an unexpected error ${detail}`);
@@ -206,11 +258,16 @@ function classifyFailure(
   return undefined;
 }
 
+/** Renewal and profile send a token, so a refusal there can be about the token itself. */
+function sendsToken(endpoint: DhanEndpoint): boolean {
+  return endpoint === 'renew' || endpoint === 'profile';
+}
+
 function kindForCode(code: string, endpoint: DhanEndpoint): DhanErrorKind | undefined {
   switch (code) {
     case 'DH-901':
       // A generation carries no token: what is invalid is the client id it names.
-      return endpoint === 'generate' ? 'credentials-rejected' : 'token-invalid';
+      return sendsToken(endpoint) ? 'token-invalid' : 'credentials-rejected';
     case 'DH-902':
     case 'DH-903':
       return 'access-denied';
@@ -220,7 +277,7 @@ function kindForCode(code: string, endpoint: DhanEndpoint): DhanErrorKind | unde
       return endpoint === 'renew' ? 'renew-refused' : 'bad-request';
     case 'DH-906':
       // Seen as "Invalid Token" on renewal; a generation sends no token, so there it is bad input.
-      return endpoint === 'generate' ? 'bad-request' : 'token-invalid';
+      return sendsToken(endpoint) ? 'token-invalid' : 'bad-request';
     case 'DH-907':
     case 'DH-908':
     case 'DH-909':
@@ -230,7 +287,7 @@ function kindForCode(code: string, endpoint: DhanEndpoint): DhanErrorKind | unde
     case 'DH-808':
     case 'DH-809':
       // Data-API codes for an expired, failed or invalid token.
-      return endpoint === 'generate' ? undefined : 'token-invalid';
+      return sendsToken(endpoint) ? 'token-invalid' : undefined;
     default:
       return undefined;
   }

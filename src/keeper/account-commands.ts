@@ -136,6 +136,8 @@ export async function adoptToken(worker: AccountWorker, token: ImportedToken, si
       return t;
     });
     worker.forgetFailures();
+    // A consent account that was waiting for a login has its token now.
+    worker.deps.consentLogin?.requests.clear(worker.clientId, `logged in: a new ${token.source} token arrived`);
     worker.deps.hooks.refreshed(worker.clientId, 'import', 'success');
     worker.afterSwap(saved, 'imported', signal);
     outcome = { ok: true, message: `imported: token ${tokenFingerprint(saved.accessToken)} valid until ${new Date(saved.expiresAt).toISOString()}` };

@@ -17,6 +17,7 @@ import { owedRefresh, type CronSchedule } from '../cron-times.js';
 import {
   decideAfterFailure,
   similarityKey,
+  WAY_OUT,
   statusClass,
   type FailureDecision,
   type FailureFacts,
@@ -25,6 +26,8 @@ import {
 import type { Limiter } from './limiter.js';
 import { plan, stableFraction, type Plan, type PlannerPolicy, type RefreshMethod } from './planner.js';
 import { describeKind, tokenKind } from './token-kind.js';
+import { askPlan, type AskPlan } from './login-ask-plan.js';
+import type { LoginRequests } from '../consent/login-requests.js';
 
 /** How the rest of the daemon hears about what a worker did: metrics, the token API's push. */
 export interface WorkerHooks {
@@ -54,6 +57,8 @@ export interface AccountWorkerDeps {
   readonly hooks: WorkerHooks;
   /** For backoff jitter; injected so tests can pin it. */
   readonly random?: () => number;
+  /** Only for mode consent: when Dhan will not renew, a person is asked to log in instead. */
+  readonly consentLogin?: { readonly askBeforeMs: number; readonly requests: LoginRequests };
 }
 
 export type TokenVerdict = Exclude<ProfileVerdict, 'not-asked'>;
@@ -128,7 +133,7 @@ export class AccountWorker {
       lastGenerateAt === null ? now : lastGenerateAt + this.deps.minGenerateIntervalMs,
       now + this.deps.totp.waitMs(this.clientId),
     );
-    return plan({
+    const planned = plan({
       now,
       mode: account.mode,
       canGenerate: this.canGenerate,
@@ -141,6 +146,35 @@ export class AccountWorker {
       jitterFraction: stableFraction(`${this.clientId}:${token?.id ?? 0}`),
       retryNotBefore: this.retryNotBefore,
       generateNotBefore,
+      refreshAt: token ? owedRefresh(this.deps.policy.refreshAt, token.obtainedAt, now, this.deps.policy.refreshAtSkipIfNewerThanMs) : undefined,
+    });
+    return this.withLoginAsk(planned, now);
+  }
+
+  /**
+   * Consent accounts only: a token Dhan will not renew is not planned for renewal; instead the
+   * plan waits for the moment to ask a person to log in (login-ask-plan.ts).
+   */
+  private withLoginAsk(planned: Plan, now: number): Plan {
+    const ask = this.loginAsk(now);
+    if (ask === undefined || ask.ask === 'no') return planned;
+    if (planned.action === 'attention' && this.deps.store.getAccount(this.clientId)?.attention) return planned;
+    if (ask.ask === 'later') return { action: 'wait', at: ask.at, then: 'renew', reason: `ask a person to log in then (${ask.reason})` };
+    // Only a person can help now; acknowledgeAttention records it as a login request, not a stop.
+    return { action: 'attention', reason: ask.reason, wayOut: WAY_OUT.login };
+  }
+
+  private loginAsk(now: number): AskPlan | undefined {
+    const consent = this.deps.consentLogin;
+    if (!consent) return undefined;
+    const token = this.deps.store.currentToken(this.clientId);
+    const refused = this.deps.store.getAccount(this.clientId)?.renewRefusedKinds ?? [];
+    return askPlan({
+      now,
+      token,
+      renewRefused: token !== undefined && refused.includes(tokenKind(token.accessToken, token.source)),
+      askBeforeMs: consent.askBeforeMs,
+      avoid: this.deps.policy.avoid,
       refreshAt: token ? owedRefresh(this.deps.policy.refreshAt, token.obtainedAt, now, this.deps.policy.refreshAtSkipIfNewerThanMs) : undefined,
     });
   }
@@ -227,6 +261,12 @@ export class AccountWorker {
    * persist that, so that status, metrics and alerts say so. A stop already recorded stays as is.
    */
   acknowledgeAttention(planned: Extract<Plan, { action: 'attention' }>): void {
+    // Consent accounts: a missing, dead or unrenewable token is a login request, not a stop.
+    const ask = this.loginAsk(this.deps.clock.now());
+    if (ask?.ask === 'now') {
+      this.deps.consentLogin?.requests.request(this.clientId, ask.reason, ask.deadline);
+      return;
+    }
     const record = this.deps.store.getAccount(this.clientId);
     if (record && !record.attention) {
       this.setAttention({ scope: 'account', cause: 'import-needed', reason: planned.reason, wayOut: planned.wayOut, since: this.deps.clock.now() });
@@ -411,7 +451,11 @@ export class AccountWorker {
         this.setAttention({ scope: 'account', cause: 'import-needed', reason: decision.reason, wayOut: decision.wayOut, since: now });
         return;
       case 'ask-login':
-        this.setAttention({ scope: 'account', cause: 'login-needed', reason: decision.reason, wayOut: decision.wayOut, since: now });
+        // The token works until it expires: remember that Dhan will not renew its kind, and the
+        // plan asks a person to log in (consent.askBefore ahead of expiry, login-ask-plan.ts)
+        // as a login request rather than a stop. With no live token left, it asks at once.
+        if (token) this.learnNotRenewable(token, 'a person will be asked to log in before it expires');
+        this.retryNotBefore = undefined;
         return;
     }
   }

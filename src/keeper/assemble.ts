@@ -74,6 +74,7 @@ export function assembleKeeper(config: Config, store: Store, options: AssembleOp
     config,
     store,
     dhan,
+    consentDhan: dhan,
     clock,
     log,
     publisher,

@@ -4,6 +4,8 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type AccountMetricsSnapshot, type Metrics } from '../metrics.js';
 import { checkSinks, sinkNames } from '../publish/index.js';
+import { consentCallbackFor } from './consent-callback-wiring.js';
+import { startNotifications, type RunningNotifications } from './notifications.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { Store } from '../store/index.js';
 import { storageKey } from '../config/storage-key.js';
@@ -44,6 +46,7 @@ function metricsSnapshot(config: Config, store: Store): AccountMetricsSnapshot[]
       obtainedAt: token?.obtainedAt ?? null,
       nextActionAt: record?.nextActionAt ?? null,
       attention: Boolean(record?.attention),
+      loginNeeded: store.consents.loginRequest(account.clientId) !== undefined,
       consecutiveFailures: record?.consecutiveFailures ?? 0,
       lastSuccessAt: record?.lastSuccessAt ?? null,
       sinks: sinkNames(account.sinks),
@@ -79,6 +82,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const timers: NodeJS.Timeout[] = [];
   let server: RunningServer | undefined;
   let keeper: Keeper | undefined;
+  let notifications: RunningNotifications | undefined;
   try {
     for (const problem of await checkSinks(config.accounts)) {
       log.error({ problem }, `sink problem: ${problem}`);
@@ -114,11 +118,14 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       ui: feed,
       log,
       clock,
+      ...consentCallbackFor(config, keeper),
     });
     store.addEvent({ clientId: null, at: clock.now(), kind: 'start', result: 'info', message: `keeper ${VERSION} started, serving ${server.url}` });
     log.info({ url: server.url, accounts: config.accounts.length, version: VERSION }, 'dhan-token-keeper started');
     await keeper.start();
+    notifications = startNotifications({ config, store, clock, log, keeper, metrics });
   } catch (err) {
+    await notifications?.stop();
     await keeper?.stop();
     await server?.close();
     lease.release();
@@ -128,6 +135,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
 
   const running = keeper;
   const runningServer = server;
+  const runningNotifications = notifications;
   let onLeaseLost: () => void = () => undefined;
   const leaseLost = new Promise<void>((resolve) => {
     onLeaseLost = resolve;
@@ -175,6 +183,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     stop: () => {
       stopping ??= (async () => {
         for (const t of timers) clearInterval(t);
+        await runningNotifications?.stop();
         requests.close();
         await running.stop();
         await runningServer.close();

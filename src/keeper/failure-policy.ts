@@ -56,13 +56,17 @@ export type FailureDecision =
   | { readonly action: 'stop-account'; readonly reason: string; readonly wayOut: string }
   /** The token cannot be renewed and this account cannot generate: a person imports one. */
   | { readonly action: 'ask-import'; readonly reason: string; readonly wayOut: string }
-  /** Reserved for accounts whose tokens come from a person's browser login (API key and consent). */
+  /**
+   * A consent account's live token whose kind Dhan will not renew: remember the kind; the plan
+   * asks a person to log in with the API key before it expires. A login request, not a stop:
+   * the token keeps serving bots meanwhile.
+   */
   | { readonly action: 'ask-login'; readonly reason: string; readonly wayOut: string };
 
 export type FailureAction = FailureDecision['action'];
 
 /** The decisions that stop something until a person acts. */
-export const STOPS: readonly FailureAction[] = ['stop-generation', 'stop-account', 'ask-import', 'ask-login'];
+export const STOPS: readonly FailureAction[] = ['stop-generation', 'stop-account', 'ask-import'];
 
 /** A generation refusal gets one more try on a fresh TOTP step (the first code may sat on a step edge). */
 export const CREDENTIAL_ATTEMPTS = 2;
@@ -77,7 +81,7 @@ export const WAY_OUT = {
     'fix the PIN or TOTP secret in the config (or enable TOTP on Dhan, sync this clock) and restart, or run `dhan-token-keeper reset CLIENT_ID`',
   access: 'fix the account on Dhan (Data/Trading API subscription, segments), then run `dhan-token-keeper reset CLIENT_ID`',
   import: 'import a fresh token from Dhan Web: `dhan-token-keeper import CLIENT_ID`',
-  login: 'log in again through the API-key consent page',
+  login: 'log in with the API key: `dhan-token-keeper login CLIENT_ID`',
 } as const;
 
 export function statusClass(httpStatus: number | undefined): StatusClass {
@@ -170,11 +174,16 @@ function refusedButLive(f: FailureFacts): FailureDecision {
       return { action: 'ask-import', reason: `${reason}, and generation is not possible`, wayOut: WAY_OUT.import };
     case 'renew-only':
       return { action: 'ask-import', reason: `${reason} (renew-only account)`, wayOut: WAY_OUT.import };
+    case 'consent':
+      // Not a stop while the token lives: the worker remembers the kind, and the plan asks a
+      // person to log in with the API key `consent.askBefore` ahead of expiry.
+      return { action: 'ask-login', reason: `${reason} (consent account)`, wayOut: WAY_OUT.login };
   }
 }
 
 function generates(f: FailureFacts): boolean {
-  return f.mode !== 'renew-only' && f.canGenerate;
+  // A consent account's tokens come from a person's login, never from generation.
+  return (f.mode === 'auto' || f.mode === 'generate-only') && f.canGenerate;
 }
 
 function afterGeneration(f: FailureFacts): FailureDecision {

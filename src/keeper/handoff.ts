@@ -10,7 +10,11 @@ import { Lease, leaseIsLive, pidIsRunning } from './lease.js';
 import { hostname } from 'node:os';
 import type { LeaseHolder } from '../store/records.js';
 
-export type KeeperCommand = AccountCommand;
+export type KeeperCommand =
+  | AccountCommand
+  | { readonly action: 'consent-start' }
+  /** The tokenId of a login (consent) the person finished in a browser. */
+  | { readonly action: 'consent-finish'; readonly tokenId: string };
 
 export interface HandoffOptions {
   readonly clock?: Clock;
@@ -44,7 +48,7 @@ export async function executeCommand(config: Config, clientId: string, command: 
 
 /** Queues a command for the daemon holding the lease and waits for its answer (also the status page's path). */
 export async function handToDaemon(store: Store, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions): Promise<CommandOutcome> {
-  const payload = command.action === 'import' ? JSON.stringify(command.token) : null;
+  const payload = command.action === 'import' ? JSON.stringify(command.token) : command.action === 'consent-finish' ? command.tokenId : null;
   const id = store.enqueueRequest(clientId, command.action, payload, clock.now());
   const deadline = Date.now() + (options.timeoutMs ?? 90_000);
   while (Date.now() < deadline) {
@@ -78,7 +82,17 @@ async function actDirectly(config: Config, store: Store, clientId: string, comma
     keeper.prepareAccounts();
     const worker = keeper.worker(clientId);
     if (!worker) return { ok: false, message: `no account ${clientId} in the config` };
-    const outcome = await runCommand(worker, command);
+    let outcome: CommandOutcome;
+    switch (command.action) {
+      case 'consent-start':
+        outcome = await keeper.consentCommand(clientId, undefined);
+        break;
+      case 'consent-finish':
+        outcome = await keeper.consentCommand(clientId, command.tokenId);
+        break;
+      default:
+        outcome = await runCommand(worker, command);
+    }
     // Sinks run beside the worker; a one-shot command must not exit before consumers have the token.
     await worker.published();
     return outcome;

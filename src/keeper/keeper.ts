@@ -2,14 +2,16 @@ import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { Attention } from '../attention.js';
 import type { AccountConfig, Config } from '../config/config.js';
-import type { DhanApi } from '../dhan/dhan-api.js';
+import { ConsentLogin } from './consent-login.js';
+import { LoginRequests, type LoginRequestChange } from '../consent/login-requests.js';
+import type { DhanApi, DhanConsentApi } from '../dhan/dhan-api.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import type { KeeperRequest } from '../store/records.js';
 import { TotpGuard, totpStep } from '../totp.js';
 import type { StoredToken } from '../tokens.js';
-import { runCommand, type CommandOutcome } from './account-commands.js';
+import { adoptToken, runCommand, type CommandOutcome } from './account-commands.js';
 import { ABANDONED_MESSAGE, AccountWorker, type TokenPublisher, type WorkerHooks } from './account-worker.js';
 import type { ImportedToken } from './imported-token.js';
 import { Limiter } from './limiter.js';
@@ -37,6 +39,10 @@ export interface KeeperDeps {
   readonly hooks?: Partial<WorkerHooks>;
   readonly startSweep?: SweepStarter;
   readonly random?: () => number;
+  /** Dhan's API-key login; without it, `login` is refused. */
+  readonly consentDhan?: DhanConsentApi;
+  /** A consent account started or stopped needing a person's login. */
+  readonly onLoginRequest?: (change: LoginRequestChange) => void;
 }
 
 /**
@@ -45,6 +51,8 @@ export interface KeeperDeps {
  */
 export class Keeper {
   readonly scheduler: Scheduler;
+  /** The API-key login, when the Dhan client offers it. */
+  readonly consent: ConsentLogin | undefined;
   private readonly workers = new Map<string, AccountWorker>();
   private readonly changes = new EventEmitter();
   /** Current tokens as last read from the store (null: none), valid while the store's tokenWrites stays put. */
@@ -72,6 +80,12 @@ export class Keeper {
     };
     // Long-polling bots each hold a listener; the default cap of 10 is for leak detection, not us.
     this.changes.setMaxListeners(0);
+    const loginRequests = new LoginRequests({
+      store,
+      clock,
+      log: log.child({ component: 'consent' }),
+      ...(deps.onLoginRequest ? { onChange: deps.onLoginRequest } : {}),
+    });
     for (const account of config.accounts) {
       this.workers.set(
         account.clientId,
@@ -88,9 +102,27 @@ export class Keeper {
           log: log.child({ component: 'worker' }),
           hooks,
           ...(deps.random ? { random: deps.random } : {}),
+          ...(account.mode === 'consent' ? { consentLogin: { askBeforeMs: config.consent.askBeforeMs, requests: loginRequests } } : {}),
         }),
       );
     }
+    const consentDhan = deps.consentDhan;
+    this.consent =
+      consentDhan &&
+      new ConsentLogin({
+        accounts: config.accounts,
+        store,
+        dhan: consentDhan,
+        clock,
+        log: log.child({ component: 'consent' }),
+        adopt: async (clientId, token, signal) => {
+          const worker = this.workers.get(clientId);
+          if (!worker) return { ok: false, message: `no account ${clientId} in the config` };
+          const outcome = await adoptToken(worker, token, signal);
+          this.scheduler.poke(clientId);
+          return outcome;
+        },
+      });
     this.scheduler = new Scheduler({
       clock,
       store,
@@ -203,6 +235,8 @@ export class Keeper {
         const payload = parseImportPayload(request.payload);
         if (!payload) return { ok: false, message: 'the import request carried no usable token' };
         outcome = await runCommand(worker, { action: 'import', token: payload }, signal);
+      } else if (request.action === 'consent-start' || request.action === 'consent-finish') {
+        outcome = await this.consentCommand(request.clientId, request.action === 'consent-start' ? undefined : (request.payload ?? ''), signal);
       } else {
         outcome = await runCommand(worker, { action: request.action }, signal);
       }
@@ -212,6 +246,20 @@ export class Keeper {
     } finally {
       this.scheduler.poke(request.clientId);
     }
+  }
+
+  /**
+   * `login`: with no tokenId, starts a consent and answers its login URL; with one, finishes the
+   * login (a pasted address or tokenId) for this account's newest consent.
+   */
+  async consentCommand(clientId: string, tokenId: string | undefined, signal?: AbortSignal): Promise<CommandOutcome> {
+    if (!this.consent) return { ok: false, message: 'this keeper cannot log in with an API key' };
+    if (tokenId === undefined) {
+      const started = await this.consent.start(clientId, signal);
+      return started.ok ? { ok: true, message: started.loginUrl } : started;
+    }
+    const finished = await this.consent.finish(tokenId, { clientId, ...(signal ? { signal } : {}) });
+    return { ok: finished.result === 'stored', message: finished.message };
   }
 
   // --- what the token API and metrics read ---

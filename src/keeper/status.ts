@@ -21,6 +21,7 @@ export function accountStatuses(config: Config, store: Store | undefined, now: n
     const live = token !== undefined && token.expiresAt > now;
     let state: AccountState;
     if (record?.attention) state = 'attention';
+    else if (store?.consents.loginRequest(account.clientId)) state = 'login-needed';
     else if (pendingClients.has(account.clientId)) state = 'refreshing';
     else if (!token) state = 'missing';
     else if (!live) state = 'expired';
@@ -43,6 +44,7 @@ export function accountStatuses(config: Config, store: Store | undefined, now: n
       nextRefreshAt: nextScheduledRefresh(config, token?.obtainedAt, now, zone),
       attention: record?.attention ? attentionText(record.attention) : null,
       attentionScope: record?.attention?.scope ?? null,
+      ...(account.mode === 'consent' ? { loginNeeded: store?.consents.loginRequest(account.clientId)?.reason ?? null } : {}),
       consecutiveFailures: record?.consecutiveFailures ?? 0,
     };
   });

@@ -67,6 +67,11 @@ function networkError(err: unknown): string {
 }
 
 /** POSTs the token (or a notice) to the receiver, retrying while a retry can help. */
+/** The signature header's value: HMAC-SHA256 of the exact body, as receivers verify it. */
+export function signBody(secret: string, payload: string): string {
+  return `sha256=${createHmac('sha256', secret).update(payload, 'utf8').digest('hex')}`;
+}
+
 export async function runWebhookSink(config: WebhookSinkConfig, token: PublishedToken, ctx: SinkContext): Promise<SinkOutcome> {
   const { href, authorization } = target(config.url);
   const payload = body(config, token);
@@ -76,7 +81,7 @@ export async function runWebhookSink(config: WebhookSinkConfig, token: Published
   };
   if (authorization !== undefined) headers['authorization'] = authorization;
   if (config.secret !== undefined) {
-    headers[SIGNATURE_HEADER] = `sha256=${createHmac('sha256', config.secret).update(payload, 'utf8').digest('hex')}`;
+    headers[SIGNATURE_HEADER] = signBody(config.secret, payload);
   }
   const url = displayUrl(config.url);
 

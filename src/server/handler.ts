@@ -1,5 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { accessLog } from './access-log.js';
+import { serveConsentCallback } from './consent-callback.js';
 import type { RequestContext, Route, ServerDeps } from './route.js';
 import { serveHealth, serveMetrics, serveReady, serveStatus } from './info-routes.js';
 import { readBody } from './read-body.js';
@@ -13,6 +14,7 @@ const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/readyz', serveReady],
   ['/metrics', serveMetrics],
   ['/v1/status', serveStatus],
+  ['/v1/consent/callback', serveConsentCallback],
   ['/', serveAsset],
   ['/ui/app.css', serveAsset],
   ['/ui/app.js', serveAsset],

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ApiKeyRing } from './auth.js';
 import type { ConnectionGuard } from './connection-guard.js';
+import type { CallbackRateLimit, ConsentCallback } from './consent-callback.js';
 import type { LongPolls } from './long-polls.js';
 import type { TokenAnswers } from './token-answer.js';
 import type { RejectionLog, RejectionReason } from './rejections.js';
@@ -38,6 +39,9 @@ export interface ServerDeps {
   readonly rejections: RejectionLog;
   readonly connections: ConnectionGuard;
   readonly ui: UiDeps | undefined;
+  /** The API-key login's redirect target; absent when no account logs in that way. */
+  readonly consentCallback: ConsentCallback | undefined;
+  readonly callbackLimit: CallbackRateLimit;
 }
 
 /**

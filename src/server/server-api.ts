@@ -4,6 +4,7 @@ import type { ServerConfig } from '../config/config.js';
 import type { AccountStatus } from '../account-status.js';
 import type { Logger } from '../log.js';
 import type { PublishedToken, StoredToken } from '../tokens.js';
+import type { ConsentCallback } from './consent-callback.js';
 import type { UiSource } from './ui-types.js';
 import type { RejectionReason } from './rejections.js';
 
@@ -43,6 +44,8 @@ export interface ServerOptions {
   readonly ui?: UiSource;
   /** Concurrent long-polls beyond this get 503; default 256. */
   readonly maxLongPolls?: number;
+  /** Serves GET /v1/consent/callback (no API key: the browser has none; rate-limited). */
+  readonly consentCallback?: ConsentCallback;
   /** Sockets held at once (strangers' idle ones are dropped first to make room); default 1024. */
   readonly maxConnections?: number;
   /** Counts every refused request and shed connection, e.g. into dhan_token_api_rejected_total. */

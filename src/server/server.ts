@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { systemClock } from '../clock.js';
 import { ApiKeyRing } from './auth.js';
+import { CallbackRateLimit } from './consent-callback.js';
 import { ConnectionGuard } from './connection-guard.js';
 import type { ServerDeps } from './route.js';
 import { createHandler } from './handler.js';
@@ -72,6 +73,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     zone: options.timezone,
     clock,
     log,
+    consentCallback: options.consentCallback,
+    callbackLimit: new CallbackRateLimit(clock),
     rejections,
     connections,
     ui,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { decodeBase32Secret } from './totp-verify.js';
-import type { SimAccount, SimAccountOptions } from './simulator-api.js';
+import type { SimAccount, SimAccountOptions, SimApp } from './simulator-api.js';
 
 export const DEFAULT_ACCOUNT_OPTIONS: SimAccountOptions = Object.freeze({
   renewableTotpTokens: true,
@@ -12,6 +12,7 @@ export const DEFAULT_ACCOUNT_OPTIONS: SimAccountOptions = Object.freeze({
   dataAccess: true,
   totpEnabled: true,
   expiryTimeFormat: 'millis',
+  renewableConsentTokens: false,
 });
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -44,7 +45,7 @@ function parseAccount(entry: unknown, where: string): SimAccount {
   else throw new Error(`${where}: clientId must be a non-empty string or a whole number`);
   const named = `${where} (clientId ${clientId})`;
 
-  const known = new Set(['clientId', 'pin', 'totpSecret', 'name']);
+  const known = new Set(['clientId', 'pin', 'totpSecret', 'name', 'apiKey', 'apiSecret', 'redirectUrl']);
   const unknown = Object.keys(entry).filter((key) => !known.has(key));
   if (unknown.length > 0) throw new Error(`${named}: unknown key(s) ${unknown.join(', ')}`);
 
@@ -65,7 +66,30 @@ function parseAccount(entry: unknown, where: string): SimAccount {
 
   const name = entry['name'];
   if (name !== undefined && typeof name !== 'string') throw new Error(`${named}: name must be a string`);
-  return name === undefined ? { clientId, pin, totpSecret } : { clientId, pin, totpSecret, name };
+  const app = parseApp(entry, named);
+  return { clientId, pin, totpSecret, ...(name === undefined ? {} : { name }), ...app };
+}
+
+/** apiKey and apiSecret come together; redirectUrl needs them. */
+function parseApp(entry: Record<string, unknown>, where: string): Partial<SimApp> {
+  const { apiKey, apiSecret, redirectUrl } = entry;
+  if (apiKey === undefined && apiSecret === undefined && redirectUrl === undefined) return {};
+  if (typeof apiKey !== 'string' || apiKey === '' || typeof apiSecret !== 'string' || apiSecret === '') {
+    throw new Error(`${where}: apiKey and apiSecret must both be non-empty strings (the API-key login's app)`);
+  }
+  if (redirectUrl === undefined) return { apiKey, apiSecret };
+  if (typeof redirectUrl !== 'string' || !URL.canParse(redirectUrl)) throw new Error(`${where}: redirectUrl must be an absolute URL`);
+  return { apiKey, apiSecret, redirectUrl };
+}
+
+/** An app arriving over the control surface. */
+export function parseAppBody(value: unknown): SimApp {
+  if (!isRecord(value)) throw new Error('the app must be a JSON object {apiKey, apiSecret, redirectUrl?}');
+  const unknown = Object.keys(value).filter((key) => !['apiKey', 'apiSecret', 'redirectUrl'].includes(key));
+  if (unknown.length > 0) throw new Error(`unknown app key(s) ${unknown.join(', ')}`);
+  const app = parseApp(value, 'app');
+  if (app.apiKey === undefined || app.apiSecret === undefined) throw new Error('the app needs apiKey and apiSecret');
+  return app.redirectUrl === undefined ? { apiKey: app.apiKey, apiSecret: app.apiSecret } : { apiKey: app.apiKey, apiSecret: app.apiSecret, redirectUrl: app.redirectUrl };
 }
 
 type EnumOptions = Omit<SimAccountOptions, 'nightlyLogoutAt'>;
@@ -78,6 +102,7 @@ const OPTION_VALUES: { readonly [K in keyof EnumOptions]: readonly EnumOptions[K
   dataAccess: [true, false],
   totpEnabled: [true, false],
   expiryTimeFormat: ['millis', 'no-millis'],
+  renewableConsentTokens: [true, false],
 };
 
 /** Validates options arriving over the control surface (or from untyped callers). */

@@ -10,9 +10,10 @@ import {
   rateLimitBody,
   type Reply,
 } from './responses.js';
+import { ConsentDesk, type Approval } from './consents.js';
 import { TokenRegistry, type TokenOrigin, type TokenRecord } from './tokens.js';
 import { acceptedStep, decodeBase32Secret } from './totp-verify.js';
-import type { SimAccount, SimAccountOptions, SimEndpoint, SimStats } from './simulator-api.js';
+import type { SimAccount, SimAccountOptions, SimApp, SimEndpoint, SimStats } from './simulator-api.js';
 
 interface AccountState {
   readonly account: SimAccount;
@@ -47,7 +48,14 @@ export class DhanState {
   private readonly clock: Clock;
   private readonly tokenLifetimeMs: number;
   private readonly generateIntervalMs: number;
-  private readonly calls: Record<SimEndpoint, Record<string, number>> = { generate: {}, renew: {}, profile: {} };
+  private readonly calls: Record<SimEndpoint, Record<string, number>> = {
+    generate: {},
+    renew: {},
+    profile: {},
+    'consent-generate': {},
+    'consent-consume': {},
+  };
+  private readonly consents: ConsentDesk;
   private readonly generationsRefused: Record<string, number> = {};
   private wrongMethod = 0;
 
@@ -55,6 +63,7 @@ export class DhanState {
     this.clock = options.clock;
     this.tokenLifetimeMs = options.tokenLifetimeMs;
     this.generateIntervalMs = options.generateIntervalMs;
+    this.consents = new ConsentDesk(options.clock);
     for (const account of options.accounts) {
       if (this.accounts.has(account.clientId)) throw new Error(`simulator: duplicate account ${account.clientId}`);
       let key: Buffer;
@@ -73,6 +82,10 @@ export class DhanState {
       });
       for (const endpoint of Object.keys(this.calls) as SimEndpoint[]) this.calls[endpoint][account.clientId] = 0;
       this.generationsRefused[account.clientId] = 0;
+      if (account.apiKey !== undefined && account.apiSecret !== undefined) {
+        const { apiKey, apiSecret, redirectUrl } = account;
+        this.consents.registerApp(account.clientId, redirectUrl === undefined ? { apiKey, apiSecret } : { apiKey, apiSecret, redirectUrl });
+      }
     }
   }
 
@@ -85,6 +98,10 @@ export class DhanState {
         return req.header('dhanclientid') ?? this.tokenOwner(req);
       case 'profile':
         return this.tokenOwner(req);
+      case 'consent-generate':
+        return req.query.get('client_id') ?? undefined;
+      case 'consent-consume':
+        return undefined;
     }
   }
 
@@ -106,7 +123,39 @@ export class DhanState {
         return this.renew(req);
       case 'profile':
         return this.profile(req);
+      case 'consent-generate': {
+        const clientId = req.query.get('client_id') ?? '';
+        if (!this.accounts.has(clientId)) return { status: 401, body: { status: 'error', message: 'Unauthorized' } };
+        return this.consents.generate(clientId, req.header('app_id'), req.header('app_secret'));
+      }
+      case 'consent-consume':
+        return this.consumeConsent(req);
     }
+  }
+
+  private consumeConsent(req: SimRequest): Reply {
+    const result = this.consents.consume(req.query.get('tokenId') ?? req.query.get('tokenid') ?? undefined, req.header('app_id'), req.header('app_secret'));
+    if ('status' in result) return result;
+    const state = this.mustAccount(result.clientId);
+    // Dhan documents it for this flow: a new token invalidates the account's previous one.
+    return { status: 200, body: this.sixFields(state, this.issue(state, 'consent')) };
+  }
+
+  /** The login page's subject: the consent's account and its name, when it awaits a login. */
+  consentPage(consentAppId: string): { clientId: string; name: string } | undefined {
+    const pending = this.consents.pending(consentAppId);
+    if (!pending) return undefined;
+    const state = this.mustAccount(pending.clientId);
+    return { clientId: pending.clientId, name: state.account.name ?? 'SIMULATED USER' };
+  }
+
+  approveConsent(consentAppId: string): Approval | { readonly problem: string } {
+    return this.consents.approve(consentAppId);
+  }
+
+  registerApp(clientId: string, app: SimApp): void {
+    this.mustAccount(clientId);
+    this.consents.registerApp(clientId, app);
   }
 
   private generate(req: SimRequest): Reply {
@@ -145,6 +194,9 @@ export class DhanState {
         case 'no-token-200':
           return { status: 200, body: { status: 'success' } };
       }
+    }
+    if (record.origin === 'consent' && !state.options.renewableConsentTokens) {
+      return dhanError('DH-905', { status: 500, message: 'Renewal of token not allowed for this token type' });
     }
     const renewed = this.issue(state, record.origin, 'renew');
     if (state.options.renewField === 'token') {
@@ -220,9 +272,20 @@ export class DhanState {
     this.applyLogouts();
     const now = this.clock.now();
     const liveTokens: Record<string, number> = {};
-    for (const clientId of this.accounts.keys()) liveTokens[clientId] = this.tokens.liveCount(clientId, now);
+    const consentsToday: Record<string, number> = {};
+    for (const clientId of this.accounts.keys()) {
+      liveTokens[clientId] = this.tokens.liveCount(clientId, now);
+      if (this.consents.hasApp(clientId)) consentsToday[clientId] = this.consents.generatedToday(clientId);
+    }
     return {
-      calls: { generate: { ...this.calls.generate }, renew: { ...this.calls.renew }, profile: { ...this.calls.profile } },
+      calls: {
+        generate: { ...this.calls.generate },
+        renew: { ...this.calls.renew },
+        profile: { ...this.calls.profile },
+        'consent-generate': { ...this.calls['consent-generate'] },
+        'consent-consume': { ...this.calls['consent-consume'] },
+      },
+      consentsToday,
       wrongMethod: this.wrongMethod,
       generationsRefused: { ...this.generationsRefused },
       liveTokens,

@@ -6,7 +6,7 @@ interface Entry {
   remaining: number;
 }
 
-const ENDPOINTS: readonly (SimEndpoint | 'any')[] = ['generate', 'renew', 'profile', 'any'];
+const ENDPOINTS: readonly (SimEndpoint | 'any')[] = ['generate', 'renew', 'profile', 'consent-generate', 'consent-consume', 'any'];
 
 /** Queued misbehaviours, matched in the order they were added; one fault per request. */
 export class FaultBook {

@@ -40,6 +40,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     setAccountOptions: (clientId, accountOptions) => state.setAccountOptions(clientId, accountOptions),
     killTokens: (clientId) => state.killTokens(clientId),
     issueWebToken: (clientId) => state.issueWebToken(clientId),
+    registerApp: (clientId, app) => state.registerApp(clientId, app),
+    approveConsent: (consentAppId) => {
+      const approval = state.approveConsent(consentAppId);
+      if ('problem' in approval) throw new Error(`simulator: ${approval.problem}`);
+      return approval;
+    },
     isLive: (accessToken) => state.isLive(accessToken),
     stats: () => state.stats(),
     close: () => {

@@ -1,7 +1,8 @@
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Clock } from '../clock.js';
 import type { DhanState, SimRequest } from './dhan-state.js';
-import { parseAccountOptions } from './accounts.js';
+import { parseAccountOptions, parseAppBody } from './accounts.js';
+import { loginPage } from './login-page.js';
 import type { FaultBook } from './faults.js';
 import { dhanError, hugeJson, rateLimitBody, type Reply } from './responses.js';
 import type { SimEndpoint } from './simulator-api.js';
@@ -10,7 +11,11 @@ const ROUTES: Readonly<Record<string, { readonly endpoint: SimEndpoint; readonly
   '/app/generateAccessToken': { endpoint: 'generate', method: 'POST' },
   '/v2/RenewToken': { endpoint: 'renew', method: 'GET' },
   '/v2/profile': { endpoint: 'profile', method: 'GET' },
+  '/app/generate-consent': { endpoint: 'consent-generate', method: 'POST' },
+  '/app/consumeApp-consent': { endpoint: 'consent-consume', method: 'GET' },
 };
+
+const LOGIN_PATH = '/login/consentApp-login';
 
 const DEFAULT_HUGE_BYTES = 2 * 1024 * 1024;
 const MAX_CONTROL_BODY_BYTES = 1024 * 1024;
@@ -64,7 +69,9 @@ export function createSimServer(state: DhanState, faults: FaultBook, clock: Cloc
     };
     const clientId = state.requestedClientId(endpoint, request);
     state.countCall(endpoint, clientId);
-    if (req.method !== method) {
+    // Some clients send the consent exchange as a POST, and Dhan is reported to answer it alike.
+    const methodOk = req.method === method || (endpoint === 'consent-consume' && req.method === 'POST');
+    if (!methodOk) {
       if (endpoint === 'renew') state.countWrongMethod();
       reply(res, dhanError('DH-905'));
       return;
@@ -123,7 +130,15 @@ export function createSimServer(state: DhanState, faults: FaultBook, clock: Cloc
       reply(res, { status: 200, body: state.stats() });
       return;
     }
-    const match = /^\/__sim\/accounts\/([^/]+)(\/kill|\/web-token)?$/.exec(path);
+    const consent = /^\/__sim\/consents\/([^/]+)\/approve$/.exec(path);
+    if (consent?.[1] !== undefined && method === 'POST') {
+      req.resume();
+      const approval = state.approveConsent(decodeURIComponent(consent[1]));
+      if ('problem' in approval) reply(res, { status: 404, body: { error: approval.problem } });
+      else reply(res, { status: 200, body: approval });
+      return;
+    }
+    const match = /^\/__sim\/accounts\/([^/]+)(\/kill|\/web-token|\/app)?$/.exec(path);
     const clientId = match?.[1] === undefined ? undefined : decodeURIComponent(match[1]);
     if (match && clientId !== undefined) {
       if (!state.hasAccount(clientId)) {
@@ -141,11 +156,45 @@ export function createSimServer(state: DhanState, faults: FaultBook, clock: Cloc
         reply(res, { status: 201, body: { accessToken, expiryTime } });
         return;
       }
+      if (action === '/app' && method === 'PUT') {
+        state.registerApp(clientId, parseAppBody(await readJson(req)));
+        send(res, 204, undefined);
+        return;
+      }
       if (action === undefined && method === 'PATCH') {
         state.setAccountOptions(clientId, parseAccountOptions(await readJson(req)));
         send(res, 204, undefined);
         return;
       }
+    }
+    notFound(req, res);
+  }
+
+  /**
+   * Dhan's login page, reduced to its outcome: a person sees whose login it is and approves with
+   * one button (no OTP or PIN here: the simulator checks nothing a browser would type). The
+   * approval answers 302 to the registered redirect URL with `?tokenId=`, as Dhan does.
+   */
+  async function loginRoute(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const html = (status: number, page: string): void => send(res, status, page, 'text/html; charset=utf-8');
+    if (req.method === 'GET') {
+      req.resume();
+      const consentAppId = url.searchParams.get('consentAppId') ?? '';
+      const subject = state.consentPage(consentAppId);
+      if (!subject) html(404, loginPage({ kind: 'gone' }));
+      else html(200, loginPage({ kind: 'login', consentAppId, ...subject }));
+      return;
+    }
+    if (req.method === 'POST') {
+      const form = new URLSearchParams(await readText(req));
+      const approval = state.approveConsent(form.get('consentAppId') ?? '');
+      if ('problem' in approval) {
+        html(400, loginPage({ kind: 'refused', problem: approval.problem }));
+        return;
+      }
+      res.setHeader('location', approval.location);
+      send(res, 302, '', 'text/plain');
+      return;
     }
     notFound(req, res);
   }
@@ -168,6 +217,8 @@ export function createSimServer(state: DhanState, faults: FaultBook, clock: Cloc
     if (route) {
       // A throw here is a simulator bug: show it as Dhan's own 500 rather than hang the client.
       dhanRoute(req, res, url, route.endpoint, route.method).catch(() => fail(res, dhanError('DH-908')));
+    } else if (url.pathname === LOGIN_PATH) {
+      loginRoute(req, res, url).catch(() => fail(res, { status: 500, body: { error: 'login page failed' } }));
     } else if (url.pathname.startsWith('/__sim/')) {
       // Control input is validated by throwing: the message names what to fix.
       controlRoute(req, res, url.pathname).catch((err: unknown) =>
@@ -195,6 +246,15 @@ export function createSimServer(state: DhanState, faults: FaultBook, clock: Cloc
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
+  try {
+    return JSON.parse(await readText(req)) as unknown;
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new Error('control body must be JSON', { cause: err });
+    throw err;
+  }
+}
+
+async function readText(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -203,9 +263,5 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_CONTROL_BODY_BYTES) throw new Error('control body too large');
     chunks.push(buf);
   }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-  } catch {
-    throw new Error('control body must be JSON');
-  }
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -17,6 +17,14 @@ import type { Clock } from '../clock.js';
  *   POST /__sim/accounts/{id}/web-token  issue a Dhan-Web token (renewable) → 201 {accessToken, expiryTime}
  *   PATCH /__sim/accounts/{id}     body: Partial<SimAccountOptions> → 204 (e.g. {"nightlyLogoutAt":"03:00"})
  *   GET  /__sim/stats              → SimStats
+ * The API-key (consent) login, for accounts with an app (apiKey, apiSecret, redirectUrl):
+ *   POST /app/generate-consent?client_id=     headers app_id, app_secret (25 a day per user)
+ *   GET  /login/consentApp-login?consentAppId=  the login page a person opens; its button
+ *                                  POSTs back and is answered 302 → {redirectUrl}?tokenId=
+ *   GET  /app/consumeApp-consent?tokenId=     headers app_id, app_secret (POST works too)
+ *   PUT  /__sim/accounts/{id}/app  body: SimApp: register (or change) the account's app → 204
+ *   POST /__sim/consents/{consentAppId}/approve  a person's approval, without a browser
+ *                                  → 200 {consentAppId, clientId, tokenId, location}
  */
 export interface SimAccount {
   readonly clientId: string;
@@ -24,6 +32,18 @@ export interface SimAccount {
   /** Base32, any case, spaces allowed. */
   readonly totpSecret: string;
   readonly name?: string;
+  /** The API key ("app_id") of the account's app; with apiSecret, enables the consent flow. */
+  readonly apiKey?: string;
+  readonly apiSecret?: string;
+  /** Where the login page sends the browser with `?tokenId=`. */
+  readonly redirectUrl?: string;
+}
+
+/** An app registered on Dhan for the API-key login. */
+export interface SimApp {
+  readonly apiKey: string;
+  readonly apiSecret: string;
+  readonly redirectUrl?: string;
 }
 
 /** Per-account behaviour switches, for tests. All default to Dhan's documented behaviour. */
@@ -52,9 +72,14 @@ export interface SimAccountOptions {
   readonly totpEnabled: boolean;
   /** 'no-millis': expiryTime without milliseconds, e.g. "2025-09-23T12:37:23". */
   readonly expiryTimeFormat: 'millis' | 'no-millis';
+  /**
+   * false (as reported of Dhan): RenewToken refuses tokens from the API-key login with
+   * HTTP 500 DH-905 "Renewal of token not allowed for this token type".
+   */
+  readonly renewableConsentTokens: boolean;
 }
 
-export type SimEndpoint = 'generate' | 'renew' | 'profile';
+export type SimEndpoint = 'generate' | 'renew' | 'profile' | 'consent-generate' | 'consent-consume';
 
 /**
  * A one-shot (or `times`-shot) misbehaviour. Faults are matched in the order they were added;
@@ -91,6 +116,14 @@ export type SimFaultAction =
    */
   | { readonly type: 'no-token'; readonly commit?: boolean };
 
+export interface SimApproval {
+  readonly consentAppId: string;
+  readonly clientId: string;
+  readonly tokenId: string;
+  /** The registered redirect URL with `?tokenId=`, as in the 302's Location. */
+  readonly location: string;
+}
+
 export interface SimStats {
   /** Requests per endpoint per client id (the unknown client counted under ""). */
   readonly calls: Record<SimEndpoint, Record<string, number>>;
@@ -99,6 +132,8 @@ export interface SimStats {
   readonly generationsRefused: Record<string, number>;
   /** Live tokens per client: how many Dhan would accept right now. */
   readonly liveTokens: Record<string, number>;
+  /** Consents generated today (IST) per client with an app. */
+  readonly consentsToday: Record<string, number>;
 }
 
 export interface SimulatorOptions {
@@ -123,6 +158,10 @@ export interface Simulator {
   killTokens(clientId: string): void;
   /** A renewable token as Dhan Web would issue it, for `import` tests. */
   issueWebToken(clientId: string): { accessToken: string; expiryTime: string; expiresAt: number };
+  /** Registers (or replaces) the account's API-key app. */
+  registerApp(clientId: string, app: SimApp): void;
+  /** A person's approval on the login page: the tokenId and where the browser is sent. */
+  approveConsent(consentAppId: string): SimApproval;
   /** Whether Dhan would accept this token right now. */
   isLive(accessToken: string): boolean;
   stats(): SimStats;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 /** How a token came to be. A renewal keeps its origin: a renewed TOTP token is still one. */
-export type TokenOrigin = 'web' | 'totp';
+export type TokenOrigin = 'web' | 'totp' | 'consent';
 export type TokenKind = TokenOrigin | 'renew';
 
 export interface TokenRecord {

@@ -3,3 +3,4 @@ export type { StoreOptions, StoreSettings, NewAccount, EventQuery, LeaseResult, 
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 export type { Migration } from './migrations.js';
 export type * from './records.js';
+export type * from './consents.js';

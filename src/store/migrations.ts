@@ -118,6 +118,42 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
+    description: 'API-key login: consent mode and source, consent and notify history, consents, login requests',
+    up: (db) => {
+      widenChecks(db, [
+        ['accounts', "('auto', 'renew-only', 'generate-only')", "('auto', 'renew-only', 'generate-only', 'consent')"],
+        ['tokens', "('web', 'import', 'totp', 'renew')", "('web', 'import', 'totp', 'renew', 'consent')"],
+        ['events', "'attention', 'reset', 'recover', 'start', 'stop')", "'attention', 'reset', 'recover', 'start', 'stop', 'consent', 'login-needed', 'notify')"],
+        ['requests', "('renew', 'generate', 'reset', 'import')", "('renew', 'generate', 'reset', 'import', 'consent-start', 'consent-finish')"],
+      ]);
+      db.exec(`
+        -- Every consent this keeper asked Dhan for. Only these may be finished by a tokenId, once,
+        -- and only while young; the tokenId itself is kept as a hash, to recognise a replay.
+        CREATE TABLE consents (
+          id INTEGER PRIMARY KEY,
+          client_id TEXT NOT NULL REFERENCES accounts (client_id),
+          consent_app_id TEXT NOT NULL UNIQUE,
+          login_url TEXT NOT NULL,
+          started_at INTEGER NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('open', 'consuming', 'done', 'failed')),
+          token_id_hash TEXT UNIQUE,
+          finished_at INTEGER,
+          message TEXT
+        ) STRICT;
+        CREATE INDEX consents_open ON consents (started_at) WHERE status = 'open';
+
+        -- A consent account waiting for a person's login: since when, why, until when it can wait.
+        CREATE TABLE login_requests (
+          client_id TEXT PRIMARY KEY REFERENCES accounts (client_id),
+          since INTEGER NOT NULL,
+          reason TEXT NOT NULL,
+          deadline INTEGER
+        ) STRICT;
+      `);
+    },
+  },
+  {
+    version: 4,
     description: 'meta: the key check of tokens sealed at rest',
     up: (db) => {
       // Sealing the rows themselves needs the key, which a migration does not have: the
@@ -126,6 +162,30 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
 ];
+
+/**
+ * Lets a CHECK constraint admit more values, in place. SQLite cannot ALTER a CHECK; its documented
+ * way for a change that every existing row still satisfies is to edit the stored CREATE TABLE
+ * text (https://www.sqlite.org/lang_altertable.html#otheralter), which needs the connection's
+ * defensive mode off for the length of the edit. Each edit must hit exactly its table.
+ */
+function widenChecks(db: Database.Database, edits: readonly (readonly [table: string, from: string, to: string])[]): void {
+  const version = db.pragma('schema_version', { simple: true }) as number;
+  db.unsafeMode(true);
+  try {
+    db.pragma('writable_schema = ON');
+    const update = db.prepare<[string, string, string, string]>(
+      `UPDATE sqlite_schema SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = ? AND instr(sql, ?) > 0`,
+    );
+    for (const [table, from, to] of edits) {
+      if (update.run(from, to, table, from).changes !== 1) throw new Error(`migration 2: the CHECK of ${table} is not as expected`);
+    }
+    db.pragma(`schema_version = ${version + 1}`);
+  } finally {
+    db.pragma('writable_schema = OFF');
+    db.unsafeMode(false);
+  }
+}
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -33,7 +33,13 @@ export type EventKind =
   | 'reset'
   | 'recover'
   | 'start'
-  | 'stop';
+  | 'stop'
+  /** The API-key login: a consent started, finished or refused. */
+  | 'consent'
+  /** A consent account asked a person to log in (or stopped asking). */
+  | 'login-needed'
+  /** A notification to a person: sent or not. */
+  | 'notify';
 
 export type EventResult = 'pending' | 'success' | 'failure' | 'abandoned' | 'info';
 
@@ -99,7 +105,7 @@ export interface LeaseHolder extends LeaseOwner {
 }
 
 /** A command (`renew`, `generate`, `import`, `reset`) handed to a running daemon. */
-export type RequestAction = 'renew' | 'generate' | 'reset' | 'import';
+export type RequestAction = 'renew' | 'generate' | 'reset' | 'import' | 'consent-start' | 'consent-finish';
 
 export interface KeeperRequest {
   readonly id: number;

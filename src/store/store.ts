@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { parseAttention } from '../attention.js';
 import { KeeperError } from '../errors.js';
 import type { AccountMode, StoredToken, TokenSource } from '../tokens.js';
+import { ConsentStore } from './consents.js';
 import { checkReadable, migrate } from './migrations.js';
 import { isSealed, requestBinding, TokenSeal, tokenBinding } from './token-seal.js';
 import type {
@@ -94,6 +95,8 @@ export class Store {
   readonly #sql: Statements;
   #seal: TokenSeal | undefined;
   readonly #hideSealed: boolean;
+  /** The API-key login's consents and login requests; joins this store's transactions. */
+  readonly consents: ConsentStore;
   #tokenWrites = 0;
 
   private constructor(db: Database.Database, path: string, readonly: boolean, seal: TokenSeal | undefined, hideSealed: boolean) {
@@ -103,6 +106,7 @@ export class Store {
     this.#sql = prepareStatements(db);
     this.#seal = seal;
     this.#hideSealed = hideSealed;
+    this.consents = new ConsentStore(db);
   }
 
   /** The id of the key tokens are sealed with, or undefined when they are stored as plaintext. */

@@ -468,6 +468,9 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
   const JWT = jwtExpiringAt(Date.UTC(2026, 0, 1, 0, 0, 0) - IST_OFFSET_MS);
   const PIN = '246810';
   const TOTP = '135791';
+  const API_KEY = 'app-id-1f2e3d4c5b6a';
+  const API_SECRET = 'app-secret-9a8b7c6d5e4f';
+  const TOKEN_ID = 'token-id-0a1b2c3d4e5f6a7b';
 
   function call(c: DhanClient, endpoint: DhanEndpoint): Promise<unknown> {
     switch (endpoint) {
@@ -477,19 +480,23 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
         return c.renewToken({ clientId: A.clientId, accessToken: JWT });
       case 'profile':
         return c.getProfile(JWT);
+      case 'consent-generate':
+        return c.generateConsent(A.clientId, { apiKey: API_KEY, apiSecret: API_SECRET });
+      case 'consent-consume':
+        return c.consumeConsent(TOKEN_ID, { apiKey: API_KEY, apiSecret: API_SECRET });
     }
   }
 
   // Which bodies exist is checked once, by test/unit/dhan-parse.test.ts.
   for (const [name, endpoint, { kind: want }] of dhanReadings()) {
     it(`${name} on ${endpoint} → ${want}`, async () => {
-      secrets.push(PIN, TOTP, JWT);
+      secrets.push(PIN, TOTP, JWT, API_KEY, API_SECRET, TOKEN_ID);
       const { status, body } = recorded(name);
       replay(status, withToken(body, JWT));
       const c = replayClient();
       if (want === 'success') {
         const result = await call(c, endpoint);
-        if (endpoint !== 'profile') expect(result).toMatchObject({ accessToken: JWT });
+        if (endpoint !== 'profile' && endpoint !== 'consent-generate') expect(result).toMatchObject({ accessToken: JWT });
       } else {
         const err = await failure(call(c, endpoint), want);
         expect(err.httpStatus).toBe(status);
@@ -522,6 +529,26 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
       expect(r.headers['accept']).toBe('application/json');
       expect(r.headers['user-agent']).toBe('dhan-token-keeper/0.1.0');
     }
+  });
+
+  it('sends the consent calls with the API key and secret as app_id/app_secret headers, never in the URL', async () => {
+    secrets.push(JWT, API_KEY, API_SECRET, TOKEN_ID);
+    const c = replayClient();
+    replay(200, JSON.stringify(recorded('consent_generate_ok').body));
+    replay(200, withToken(recorded('consent_consume_ok').body, JWT));
+    await expect(call(c, 'consent-generate')).resolves.toEqual({ consentAppId: '940b0ca1-3ff4-4476-b46e-03a3ce7dc55d', consentAppStatus: 'GENERATED' });
+    await expect(call(c, 'consent-consume')).resolves.toMatchObject({ accessToken: JWT, dhanClientId: '1000000001' });
+    const [gen, consume] = seen;
+    expect(gen).toMatchObject({ method: 'POST', url: `/app/generate-consent?client_id=${A.clientId}` });
+    expect(consume).toMatchObject({ method: 'GET', url: `/app/consumeApp-consent?tokenId=${TOKEN_ID}` });
+    for (const r of [gen, consume]) {
+      expect(r?.headers['app_id']).toBe(API_KEY);
+      expect(r?.headers['app_secret']).toBe(API_SECRET);
+      expect(r?.url).not.toContain(API_SECRET);
+    }
+    expect(c.consentLoginUrl('940b0ca1-3ff4-4476-b46e-03a3ce7dc55d')).toBe(
+      `${base}/login/consentApp-login?consentAppId=940b0ca1-3ff4-4476-b46e-03a3ce7dc55d`,
+    );
   });
 
   it('reads Retry-After from the header', async () => {

@@ -19,6 +19,7 @@ import {
   waitUntil,
   writeSecretFile,
 } from '../helpers/cli.js';
+import { FakeNotifyServer } from '../helpers/fake-notify.js';
 import { answer, startReceiver } from '../helpers/http.js';
 
 /*
@@ -58,6 +59,12 @@ const STORAGE_KEY = randomBytes(32);
 const MAIN = '1000000501';
 const WRONG = '1000000502';
 const WEB = '1000000503';
+const CONSENT = '1000000504';
+const APP_KEY = randomBytes(16).toString('hex');
+const APP_SECRET = randomBytes(20).toString('hex');
+const BOT_TOKEN = `${Date.now() % 1_000_000}:${randomBytes(18).toString('base64url')}`;
+const NTFY_TOKEN = `tk_${randomBytes(16).toString('hex')}`;
+const NOTIFY_HOOK_SECRET = randomBytes(20).toString('hex');
 
 it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or served', async () => {
   const sim = await startSimulator({
@@ -65,12 +72,15 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
       { clientId: MAIN, pin: PIN_MAIN, totpSecret: SECRET_MAIN },
       { clientId: WRONG, pin: PIN_AT_DHAN_FOR_WRONG, totpSecret: SECRET_WRONG },
       { clientId: WEB, pin: PIN_MAIN, totpSecret: SECRET_MAIN },
+      { clientId: CONSENT, pin: PIN_MAIN, totpSecret: SECRET_MAIN, apiKey: APP_KEY, apiSecret: APP_SECRET, redirectUrl: 'http://127.0.0.1:9/v1/consent/callback' },
     ],
     clock: systemClock,
     tokenLifetimeMs: 30_000,
     generateIntervalMs: 10_000,
   });
   const receiver = await startReceiver(answer(204));
+  // Telegram, ntfy and a notify webhook, all on one fake: every message is searched too.
+  const notified = await FakeNotifyServer.start();
   try {
     // The first renewal of the main account fails with 503 and must be retried.
     sim.addFault({ endpoint: 'renew', clientId: MAIN, action: { type: 'status', status: 503 } });
@@ -104,9 +114,23 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
           },
           { clientId: WRONG, name: 'wrong', pin: PIN_WRONG_IN_CONFIG, totpSecret: SECRET_WRONG },
           { clientId: WEB, name: 'web', mode: 'renew-only', sinksYaml: fileSinkYaml('./tokens/web.json') },
+          // No token yet: it asks for a login at once, and the message carries a fresh login link.
+          { clientId: CONSENT, name: 'apikey', mode: 'consent', apiKey: APP_KEY, apiSecret: APP_SECRET },
         ],
-      })
-        .replace(`    name: main\n    mode: auto\n`, `    name: main\n    mode: auto\n    pin: \${LEAK_TEST_PIN}\n    totpSecretFile: ./totp-main\n`)
+        extraYaml: `notify:
+  channels:
+    - type: telegram
+      botToken: "${BOT_TOKEN}"
+      chatId: 42
+      apiBaseUrl: ${notified.url}
+    - type: ntfy
+      url: ${notified.url}
+      topic: leak
+      token: ${NTFY_TOKEN}
+    - type: webhook
+      url: ${notified.url}/notify-hook
+      secret: ${NOTIFY_HOOK_SECRET}`,
+      }).replace(`    name: main\n    mode: auto\n`, `    name: main\n    mode: auto\n    pin: \${LEAK_TEST_PIN}\n    totpSecretFile: ./totp-main\n`)
         .replace('storage:\n  path: ./keeper.db\n', 'storage:\n  path: ./keeper.db\n  encryptionKeyFile: ./storage.key\n'),
     );
     const env = { LEAK_TEST_PIN: PIN_MAIN };
@@ -143,6 +167,10 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
       intervalMs: 1_000,
       what: 'the renew-only account asking for an import after a refused renewal',
     });
+    // attention (wrong PIN) and login-needed (apikey), each on three channels.
+    await waitUntil(() => notified.received.length >= 6, { timeoutMs: 30_000, what: 'six notifications' });
+    const test = await children.run(['notify-test', '--config', configPath], { env });
+    expect(test.code, test.proc.dump()).toBe(0);
     const renew = await children.run(['renew', MAIN, '--config', configPath], { env, timeoutMs: 60_000 });
     expect(renew.code, renew.proc.dump()).toBe(0);
 
@@ -199,7 +227,15 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     for (const { body } of receiver.requests) tokens.add((JSON.parse(body.toString('utf8')) as { accessToken: string }).accessToken);
     expect(stored.length).toBeGreaterThanOrEqual(4);
 
-    const printed = `${children.transcript()}\n${served.join('\n')}`;
+    // Each message as it arrived, minus what carries a channel's own credential by design: the
+    // Telegram path holds the bot token, ntfy's authorization header its access token.
+    const messages = notified.received.map((r) => {
+      const headers = Object.fromEntries(Object.entries(r.headers).filter(([name]) => name !== 'authorization'));
+      return `${r.path.startsWith('/bot') ? '/bot…/sendMessage' : r.path} ${JSON.stringify(headers)}\n${r.body}`;
+    });
+    expect(messages.some((m) => m.includes('consentApp-login?consentAppId='))).toBe(true);
+    expect(messages.some((m) => m.includes('Dhan token keeper stopped: wrong'))).toBe(true);
+    const printed = `${children.transcript()}\n${served.join('\n')}\n${messages.join('\n')}`;
     // Sanity: the corpus is the real thing (debug logs, metrics), not an empty string.
     expect(printed).toMatch(/"level":"debug"/);
     expect(printed).toMatch(/dhan_token_/);
@@ -217,6 +253,11 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
       ['webhook secret', HOOK_SECRET],
       ['storage key (hex)', STORAGE_KEY.toString('hex')],
       ['storage key (base64)', STORAGE_KEY.toString('base64')],
+      ['Dhan API key', APP_KEY],
+      ['Dhan API secret', APP_SECRET],
+      ['Telegram bot token', BOT_TOKEN],
+      ['ntfy token', NTFY_TOKEN],
+      ['notify webhook secret', NOTIFY_HOOK_SECRET],
     ];
     // A stolen database file (and its WAL) shows no token either.
     const fileBytes = Buffer.concat(['keeper.db', 'keeper.db-wal'].map((f) => join(dir, f)).filter((f) => existsSync(f)).map((f) => readFileSync(f)));
@@ -231,9 +272,10 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     const leaks = secrets.filter(([, secret]) => printed.includes(secret)).map(([what]) => what);
     expect(leaks, 'secrets found in printed output or HTTP answers').toEqual([]);
     expect(printed).not.toMatch(/[?&](pin|totp)=/i);
-    console.log(`e2e-leak: searched ${printed.length} characters from ${children.all.length} processes and ${served.length} HTTP answers for ${secrets.length} secrets (${tokens.size} tokens)`);
+    console.log(`e2e-leak: searched ${printed.length} characters from ${children.all.length} processes, ${served.length} HTTP answers and ${messages.length} notifications for ${secrets.length} secrets (${tokens.size} tokens)`);
   } finally {
     await sim.close();
     await receiver.close();
+    await notified.close();
   }
 }, 150_000);

@@ -23,6 +23,8 @@ export interface SpawnOptions {
   readonly cwd?: string;
   /** Written to stdin, which is then closed. Without it stdin is closed at once (never a TTY). */
   readonly input?: string;
+  /** Leave stdin open for the test to write to (`proc.child.stdin`) later, as a person would type. */
+  readonly keepStdinOpen?: boolean;
   /** Run as this user and group (the test must be root), e.g. a service user. */
   readonly uid?: number;
   readonly gid?: number;
@@ -223,7 +225,7 @@ export class Children {
     // A child that exits before reading its stdin makes the write fail with EPIPE; that is the
     // child's business (its exit code says what happened), not a crash of the test.
     child.stdin?.on('error', () => undefined);
-    child.stdin?.end(options.input ?? '');
+    if (!options.keepStdinOpen) child.stdin?.end(options.input ?? '');
     return proc;
   }
 
@@ -326,9 +328,12 @@ export function callsOf(stats: { calls: Record<'generate' | 'renew' | 'profile',
 export interface AccountYaml {
   readonly clientId: string;
   readonly name: string;
-  readonly mode?: 'auto' | 'renew-only' | 'generate-only';
+  readonly mode?: 'auto' | 'renew-only' | 'generate-only' | 'consent';
   readonly pin?: string;
   readonly totpSecret?: string;
+  /** The API-key login's app credentials. */
+  readonly apiKey?: string;
+  readonly apiSecret?: string;
   /** Raw YAML list items under `sinks:`, each already indented for its place. */
   readonly sinksYaml?: string;
 }
@@ -343,6 +348,8 @@ export interface ConfigYaml {
   readonly renewalYaml?: string;
   readonly minGenerateInterval?: string;
   readonly requestTimeout?: string;
+  /** Raw YAML sections appended at the top level (e.g. `consent:` or `notify:`), unindented. */
+  readonly extraYaml?: string;
 }
 
 /**
@@ -355,6 +362,8 @@ export function configYaml(c: ConfigYaml): string {
       const lines = [`  - clientId: "${a.clientId}"`, `    name: ${a.name}`, `    mode: ${a.mode ?? 'auto'}`];
       if (a.pin !== undefined) lines.push(`    pin: "${a.pin}"`);
       if (a.totpSecret !== undefined) lines.push(`    totpSecret: ${a.totpSecret}`);
+      if (a.apiKey !== undefined) lines.push(`    apiKey: "${a.apiKey}"`);
+      if (a.apiSecret !== undefined) lines.push(`    apiSecret: "${a.apiSecret}"`);
       lines.push(a.sinksYaml === undefined ? '    sinks: []' : `    sinks:\n${a.sinksYaml}`);
       return lines.join('\n');
     })
@@ -374,6 +383,7 @@ renewal:
 ${c.renewalYaml ?? ''}
 log:
   level: ${c.logLevel ?? 'info'}
+${c.extraYaml ?? ''}
 accounts:
 ${accounts}
 `;

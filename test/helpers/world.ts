@@ -18,6 +18,8 @@ import type { StoredToken } from '../../src/tokens.js';
 export const PIN = '123456';
 export const SECRET = 'JBSWY3DPEHPK3PXP';
 export const CLIENT = '1000000401';
+/** The app of mode consent worlds (the simulator knows it too). */
+export const APP = { apiKey: 'world-app-key-0401', apiSecret: 'world-app-secret-0401' };
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
@@ -38,7 +40,9 @@ export function fakeClockSweep(clock: Clock, everyMs: number): SweepStarter {
 }
 
 export interface WorldOptions {
-  readonly mode?: 'auto' | 'renew-only' | 'generate-only';
+  readonly mode?: 'auto' | 'renew-only' | 'generate-only' | 'consent';
+  /** Raw top-level YAML sections (e.g. `consent:`), unindented. */
+  readonly extraYaml?: string;
   /** YAML lines appended under `renewal:`. */
   readonly renewalYaml?: string;
   readonly tokenLifetimeMs?: number;
@@ -77,7 +81,7 @@ export class World {
     const dir = mkdtempSync(join(tmpdir(), 'dtk-world-'));
     const world = new World(clock, dir, options);
     world.sim = await startSimulator({
-      accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: SECRET }],
+      accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: SECRET, ...APP, redirectUrl: 'http://127.0.0.1:9470/v1/consent/callback' }],
       clock,
       tokenLifetimeMs: options.tokenLifetimeMs ?? DAY,
       generateIntervalMs: options.generateIntervalMs ?? 120_000,
@@ -98,7 +102,12 @@ export class World {
 
   writeConfig(pin = this.options.pin ?? PIN): void {
     const mode = this.options.mode ?? 'auto';
-    const creds = mode === 'renew-only' ? '' : `    pin: "${pin}"\n    totpSecret: ${SECRET}\n`;
+    const creds =
+      mode === 'renew-only'
+        ? ''
+        : mode === 'consent'
+          ? `    apiKey: ${APP.apiKey}\n    apiSecret: ${APP.apiSecret}\n`
+          : `    pin: "${pin}"\n    totpSecret: ${SECRET}\n`;
     writeFileSync(
       this.configPath,
       `storage:
@@ -113,6 +122,7 @@ renewal:
 ${this.options.renewalYaml ?? ''}
 log:
   level: debug
+${this.options.extraYaml ?? ''}
 accounts:
   - clientId: "${CLIENT}"
     name: main

@@ -30,6 +30,7 @@ const ALERTS = [
   'DhanTokenExpired',
   'DhanTokenRefreshFailing',
   'DhanTokenNeedsAttention',
+  'DhanTokenLoginNeeded',
   'DhanTokenKeeperDown',
   'DhanClockSkew',
 ] as const;
@@ -396,7 +397,7 @@ describe('Prometheus alert rules and the Grafana dashboard', () => {
       writeFileSync(join(dir, 'prometheus.yml'), text);
       const check = run(bin, ['check', 'config', join(dir, 'prometheus.yml')]);
       expect(check.status, output(check)).toBe(0);
-      expect(check.stdout).toMatch(/SUCCESS: 7 rules found/);
+      expect(check.stdout).toMatch(/SUCCESS: 8 rules found/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -144,7 +144,7 @@ describe('migration 2: attention as one typed value, learned refusals by token k
   });
 });
 
-describe('migration 3: the key check of sealed tokens, after the typed-attention migration', () => {
+describe('migration 4: the key check of sealed tokens, after the typed-attention and consent migrations', () => {
   it('brings a database at version 2, with plaintext tokens and a typed attention, to the latest; a key then seals its tokens', () => {
     const dir = fs.mkdtempSync(join(os.tmpdir(), 'dtk-store-m3-'));
     dirs.push(dir);
@@ -173,7 +173,7 @@ describe('migration 3: the key check of sealed tokens, after the typed-attention
     const after = new Database(path, { readonly: true });
     try {
       expect(after.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-      expect(SCHEMA_VERSION).toBe(3);
+      expect(SCHEMA_VERSION).toBe(4);
       expect(after.prepare('SELECT access_token FROM tokens').pluck().get()).not.toContain('plaintext-before-sealing');
     } finally {
       after.close();

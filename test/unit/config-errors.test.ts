@@ -32,7 +32,7 @@ describe('loadConfig: each bad variant names its key path', () => {
     [
       'unknown top-level key far from any known one',
       variant((c) => (c['telemetry'] = true)),
-      'telemetry: unknown key — expected one of storage, dhan, server, renewal, log, accounts',
+      'telemetry: unknown key — expected one of storage, dhan, server, renewal, log, consent, notify, accounts',
     ],
     [
       'unknown key inside a sink, judged by its type',
@@ -172,7 +172,7 @@ describe('loadConfig: each bad variant names its key path', () => {
       variant((_, a) => (a['clientId'] = 'DH-1001')),
       'accounts[0].clientId: "DH-1001" is not a client id — Dhan client ids are digits, like "1000000001"',
     ],
-    ['a bad mode', variant((_, a) => (a['mode'] = 'renew')), 'accounts[0].mode: "renew" is not one of auto, renew-only, generate-only — did you mean renew-only?'],
+    ['a bad mode', variant((_, a) => (a['mode'] = 'renew')), 'accounts[0].mode: "renew" is not one of auto, renew-only, generate-only, consent — did you mean renew-only?'],
     [
       'a base URL that is not http(s)',
       variant((c) => (c['dhan'] = { authBaseUrl: 'ftp://auth.dhan.co' })),

@@ -117,6 +117,8 @@ describe('loadConfig: valid files', () => {
         probeAt: [],
       },
       log: { level: 'info' },
+      consent: { askBeforeMs: 7_200_000, redirectUrl: undefined },
+      notify: { repeatEveryMs: 3_600_000, dailySummary: undefined, channels: [] },
       accounts: [
         {
           clientId: '1000000001',
@@ -125,6 +127,7 @@ describe('loadConfig: valid files', () => {
           pin: PIN,
           totpSecret: TOTP,
           credentialsFingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
+          app: undefined,
           sinks: [
             { type: 'file', path: join(dir, 'data', 'tokens', 'main.json'), format: 'json', mode: 0o600, group: 'bots' },
             { type: 'exec', command: ['systemctl', 'reload', 'my-bot'], timeoutMs: 30_000 },
@@ -144,6 +147,7 @@ describe('loadConfig: valid files', () => {
           pin: undefined,
           totpSecret: undefined,
           credentialsFingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
+          app: undefined,
           sinks: [],
         },
       ],

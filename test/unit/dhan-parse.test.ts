@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { DhanError, parseProfileResponse, parseTokenResponse } from '../../src/dhan/index.js';
-import type { DhanEndpoint, IssuedToken, ParseContext, Profile, RawResponse } from '../../src/dhan/index.js';
+import {
+  DhanError,
+  parseConsentConsumeResponse,
+  parseConsentGenerateResponse,
+  parseProfileResponse,
+  parseTokenResponse,
+} from '../../src/dhan/index.js';
+import type { Consent, ConsentToken, DhanEndpoint, IssuedToken, ParseContext, Profile, RawResponse } from '../../src/dhan/index.js';
 import {
   DHAN_RESPONSES,
   IST,
@@ -20,8 +26,17 @@ function response(status: number, body: unknown, headers: Record<string, string>
   return { status, headers: new Headers(headers), text: typeof body === 'string' ? body : JSON.stringify(body) };
 }
 
-function parse(endpoint: DhanEndpoint, res: RawResponse, ctx: ParseContext = CTX): IssuedToken | Profile | DhanError {
-  return endpoint === 'profile' ? parseProfileResponse(res, ctx) : parseTokenResponse(endpoint, res, ctx);
+function parse(endpoint: DhanEndpoint, res: RawResponse, ctx: ParseContext = CTX): IssuedToken | Profile | Consent | ConsentToken | DhanError {
+  switch (endpoint) {
+    case 'profile':
+      return parseProfileResponse(res, ctx);
+    case 'consent-generate':
+      return parseConsentGenerateResponse(res, ctx);
+    case 'consent-consume':
+      return parseConsentConsumeResponse(res, ctx);
+    default:
+      return parseTokenResponse(endpoint, res, ctx);
+  }
 }
 
 function expectError(result: unknown): DhanError {
@@ -116,6 +131,55 @@ describe('every recorded Dhan body is classified', () => {
     expect(err.oldTokenMayBeDead).toBe(true);
     expect(err.message).toMatch(/old token may already be dead/);
     expect(err.message).toMatch(/profile/);
+  });
+
+  it('consent_generate_ok: the consentAppId', () => {
+    const { status, body } = recorded('consent_generate_ok');
+    expect(parse('consent-generate', response(status, body))).toEqual({
+      consentAppId: '940b0ca1-3ff4-4476-b46e-03a3ce7dc55d',
+      consentAppStatus: 'GENERATED',
+    });
+  });
+
+  it('consent_consume_ok: token, expiry (no millis, IST) and whose token it is', () => {
+    const { res, token, expiresAt } = recordedWithJwt('consent_consume_ok');
+    expect(parse('consent-consume', res)).toEqual({
+      accessToken: token,
+      expiresAt,
+      expiryTime: '2025-09-23T12:37:23.000',
+      issuedAt: expiresAt - 86_400_000,
+      dhanClientId: '1000000001',
+    });
+  });
+
+  it('a consent is a success only with status "success" and a usable consentAppId', () => {
+    const ok = recorded('consent_generate_ok').body as Record<string, unknown>;
+    for (const body of [
+      { ...ok, status: 'pending' },
+      { consentAppStatus: 'GENERATED', status: 'success' },
+      { ...ok, consentAppId: 'x y' },
+      { ...ok, consentAppId: 42 },
+    ]) {
+      expect(expectError(parse('consent-generate', response(200, body))).kind).toBe('unknown');
+    }
+    const refused = expectError(parse('consent-generate', response(200, { status: 'error', message: 'Consent limit reached for today' })));
+    expect(refused.kind).toBe('unknown');
+    expect(refused.message).toContain('Consent limit reached');
+  });
+
+  it('a consent exchange without a token or owner is unknown; an unknown tokenId is refused without quoting it', () => {
+    expect(expectError(parse('consent-consume', response(200, { dhanClientId: '1000000001' }))).kind).toBe('unknown');
+    const jwt = jwtExpiringAt(Date.UTC(2026, 0, 6, 3, 30));
+    expect(expectError(parse('consent-consume', response(200, { accessToken: jwt, expiryTime: '2026-01-06T09:00:00' }))).kind).toBe('unknown');
+    const tokenId = 'a1b2c3d4-e5f6-47a8-99b0-c1d2e3f4a5b6';
+    const err = expectError(
+      parse('consent-consume', response(400, { status: 'error', message: `Invalid tokenId ${tokenId}` }), { ...CTX, secrets: [tokenId] }),
+    );
+    expect(err.kind).toBe('unknown');
+    expectNoSecrets(err, [tokenId]);
+    const forbidden = expectError(parse('consent-generate', response(403, '')));
+    expect(forbidden.kind).toBe('credentials-rejected');
+    expect(forbidden.hint).toMatch(/apiKey and apiSecret/);
   });
 
   it('a generation answered 200 without a token is unknown', () => {

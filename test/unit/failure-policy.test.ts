@@ -29,7 +29,7 @@ const KINDS: readonly DhanErrorKind[] = [
 ];
 const STATUSES: readonly StatusClass[] = ['2xx', '4xx', '5xx'];
 const VERDICTS: readonly ProfileVerdict[] = ['not-asked', 'live', 'dead', 'unknown'];
-const MODES: readonly AccountMode[] = ['auto', 'renew-only', 'generate-only'];
+const MODES: readonly AccountMode[] = ['auto', 'renew-only', 'generate-only', 'consent'];
 
 function facts(overrides: Partial<FailureFacts>): FailureFacts {
   return {
@@ -66,7 +66,7 @@ const GENERATION_REFUSALS: readonly DhanErrorKind[] = ['credentials-rejected', '
 /**
  * The decision table for a first answer (no repetition yet, a live token, nothing learned), in
  * the order a reader checks it: the first row that matches wins. Written apart from the policy's
- * code so that the two must agree on every one of the 1,728 combinations.
+ * code so that the two must agree on every one of the 2,304 combinations.
  */
 const TABLE: readonly Row[] = [
   // A profile check: only "the token is invalid" means anything.
@@ -85,6 +85,8 @@ const TABLE: readonly Row[] = [
   ['renew', REFUSALS, '*', 'unknown', '*', '*', 'retry'],
   ['renew', REFUSALS, '*', 'live', 'auto', true, 'learn-not-renewable-and-generate'],
   ['renew', REFUSALS, '*', 'live', 'generate-only', true, 'learn-not-renewable-and-generate'],
+  // A consent account never generates: it learns the kind and asks a person to log in in time.
+  ['renew', REFUSALS, '*', 'live', 'consent', '*', 'ask-login'],
   ['renew', REFUSALS, '*', 'live', '*', '*', 'ask-import'],
   // Generation: a 5xx or an unreadable answer is Dhan's problem; a refusal gets one more try.
   ['generate', '*', '5xx', '*', '*', '*', 'retry'],
@@ -122,7 +124,7 @@ describe('failure policy: the decision table', () => {
                 if (got.action !== want) wrong.push(`${endpoint} ${kind} ${status} ${verdict} ${mode} canGenerate=${canGenerate}: got ${got.action}, want ${want}`);
                 expect(got.reason.length).toBeGreaterThan(10);
               }
-    expect(cases).toBe(3 * 8 * 3 * 4 * 3 * 2);
+    expect(cases).toBe(3 * 8 * 3 * 4 * 4 * 2);
     expect(wrong).toEqual([]);
   });
 
@@ -138,6 +140,17 @@ describe('failure policy: the decision table', () => {
     });
     // Once the kind is known, a refusal of it goes straight to generation without another check.
     expect(decideAfterFailure(facts({ ...refusal, kindKnownNotRenewable: true })).action).toBe('learn-not-renewable-and-generate');
+  });
+
+  it('a consent account: a refused renewal of a live token asks for a login in time, never a generation or a stop', () => {
+    const refusal = { endpoint: 'renew', kind: 'renew-refused', status: '5xx', dhanCode: 'DH-905', mode: 'consent' } as const;
+    expect(decideAfterFailure(facts({ ...refusal })).action).toBe('check-token');
+    // Even with a PIN and TOTP configured and the kind already known: its tokens come from a login.
+    expect(decideAfterFailure(facts({ ...refusal, kindKnownNotRenewable: true })).action).toBe('check-token');
+    const live = decideAfterFailure(facts({ ...refusal, verdict: 'live' }));
+    expect(live).toMatchObject({ action: 'ask-login', wayOut: expect.stringMatching(/dhan-token-keeper login/) as unknown });
+    expect(STOPS).not.toContain(live.action);
+    expect(decideAfterFailure(facts({ ...refusal, verdict: 'dead' })).action).toBe('token-dead');
   });
 
   it('a 200 without a token or a lost renewal answer: the old token may be dead, so it is checked first', () => {
@@ -224,7 +237,7 @@ describe('failure policy: properties', () => {
       fc.property(anyFacts, (f) => {
         const decision = decideAfterFailure({ ...f, similar: { count: 1, firstAt: NOW } });
         // The one exception: a renewal refusal of a live token on an account that cannot generate asks for an import.
-        if (decision.action === 'ask-import') return f.endpoint === 'renew' && f.verdict === 'live' && !(f.mode !== 'renew-only' && f.canGenerate);
+        if (decision.action === 'ask-import') return f.endpoint === 'renew' && f.verdict === 'live' && f.mode !== 'consent' && !(f.mode !== 'renew-only' && f.canGenerate);
         return !STOPS.includes(decision.action);
       }),
       { numRuns: 5_000 },

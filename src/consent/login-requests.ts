@@ -1,0 +1,56 @@
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/index.js';
+
+/** What a person hears about: a login became needed, or it is no longer needed. */
+export type LoginRequestChange =
+  | { readonly kind: 'needed'; readonly clientId: string; readonly reason: string; readonly deadline: number | null }
+  | { readonly kind: 'done'; readonly clientId: string; readonly reason: string };
+
+/**
+ * The durable "a person must log in" flag of consent accounts (status, metric, alert and
+ * notifications read it). Idempotent: asking again while a request stands changes nothing.
+ */
+export class LoginRequests {
+  constructor(
+    private readonly deps: {
+      readonly store: Store;
+      readonly clock: Clock;
+      readonly log: Logger;
+      readonly onChange?: (change: LoginRequestChange) => void;
+    },
+  ) {}
+
+  request(clientId: string, reason: string, deadline: number | null): void {
+    const { store, clock } = this.deps;
+    const existing = store.consents.loginRequest(clientId);
+    if (existing && existing.reason === reason && existing.deadline === deadline) return;
+    const now = clock.now();
+    store.transaction(() => {
+      store.consents.requestLogin({ clientId, since: existing?.since ?? now, reason, deadline });
+      if (!existing) store.addEvent({ clientId, at: now, kind: 'login-needed', result: 'failure', message: reason, expiryBefore: deadline });
+    });
+    if (existing) return;
+    this.deps.log.warn({ clientId, reason }, 'a person must log in with the API key: run `dhan-token-keeper login`');
+    this.notify({ kind: 'needed', clientId, reason, deadline });
+  }
+
+  clear(clientId: string, reason: string): void {
+    const { store, clock } = this.deps;
+    const cleared = store.transaction(() => {
+      if (!store.consents.clearLoginRequest(clientId)) return false;
+      store.addEvent({ clientId, at: clock.now(), kind: 'login-needed', result: 'success', message: reason });
+      return true;
+    });
+    if (cleared) this.notify({ kind: 'done', clientId, reason });
+  }
+
+  private notify(change: LoginRequestChange): void {
+    try {
+      this.deps.onChange?.(change);
+    } catch (err) {
+      // Telling a person is best-effort: it must never undo or block the state change.
+      this.deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'login request listener failed');
+    }
+  }
+}
