@@ -14,6 +14,7 @@ import { Lease, leaseIsLive } from '../keeper/lease.js';
 import { silentLogger } from '../log.js';
 import { startServer } from '../server/index.js';
 import { Store } from '../store/index.js';
+import { storageKey } from '../config/storage-key.js';
 import { renderQr } from '../consent/terminal-qr.js';
 import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './command-config.js';
 
@@ -61,7 +62,7 @@ export function registerLogin(program: Command): void {
 }
 
 function daemonRuns(config: Config): boolean {
-  const store = Store.open(config.storage.path);
+  const store = Store.open(config.storage.path, { key: storageKey(config.storage) });
   try {
     return leaseIsLive(store.leaseHolder(), Date.now());
   } finally {
@@ -85,7 +86,7 @@ async function loginThroughDaemon(config: Config, account: AccountConfig, opts: 
 
 /** No keeper runs: this process is the keeper for as long as the login takes, callback included. */
 async function loginDirectly(config: Config, account: AccountConfig, opts: LoginOptions): Promise<void> {
-  const store = Store.open(config.storage.path);
+  const store = Store.open(config.storage.path, { key: storageKey(config.storage) });
   const lease = new Lease(store);
   lease.acquire();
   lease.keepAlive(() => process.stderr.write('warning: another keeper took over the database; finish the login there\n'));
@@ -142,7 +143,7 @@ function announce(config: Config, loginUrl: string, opts: LoginOptions, viaCallb
 /** Waits for the consent behind this login URL to be finished by the callback (or a paste elsewhere). */
 async function waitForConsent(config: Config, loginUrl: string, open?: Store): Promise<CommandOutcome> {
   const consentAppId = new URL(loginUrl).searchParams.get('consentAppId') ?? '';
-  const store = open ?? Store.open(config.storage.path, { readonly: true });
+  const store = open ?? Store.open(config.storage.path, { readonly: true, key: storageKey(config.storage), withoutKey: 'hide-tokens' });
   try {
     const deadline = Date.now() + CONSENT_TTL_MS;
     while (Date.now() < deadline) {

@@ -4,6 +4,7 @@ import { KeeperError, UsageError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { Notifier } from '../notify/notifier.js';
 import { Store } from '../store/index.js';
+import { storageKey } from '../config/storage-key.js';
 import { loadCommandConfig, withConfigOption, type ConfigOption } from './command-config.js';
 
 /** `notify-test`: one test message on every channel, each result reported; exit 1 if any failed. */
@@ -15,7 +16,7 @@ export function registerNotifyTest(program: Command): void {
     if (config.notify.channels.length === 0) {
       throw new UsageError('no notify.channels in the config: add a telegram, ntfy or webhook channel (see config.example.yaml)');
     }
-    const store = Store.open(config.storage.path);
+    const store = Store.open(config.storage.path, { key: storageKey(config.storage) });
     try {
       const notifier = new Notifier({ config: config.notify, accounts: config.accounts, store, clock: systemClock, log: silentLogger(), retryDelaysMs: [1_000] });
       const outcomes = await notifier.sendTest({
