@@ -1,6 +1,6 @@
 import { isLoopbackHost } from '../loopback.js';
 import { mayRead } from './auth.js';
-import type { RequestContext, ServerDeps } from './route.js';
+import type { RequestContext, ServerDeps, UiDeps } from './route.js';
 import { sendError, sendJson } from './respond.js';
 import { mayAct, mayView, resolveAccess, type UiAccess } from './ui-access.js';
 import { CONTENT_SECURITY_POLICY } from './ui-assets.js';
@@ -25,6 +25,25 @@ function accessOf(deps: ServerDeps, ctx: RequestContext): UiAccess {
     bearer: authorization === undefined ? undefined : deps.keys.authenticate(authorization),
     session: session ? { session, key: deps.keys.byName(session.keyName) } : undefined,
   });
+}
+
+/**
+ * The page's parts and the viewer's access for a read route, or undefined once the refusal is
+ * sent: a process that serves no page answers 404, a viewer without access gets the page's 401/403.
+ */
+function readAccess(deps: ServerDeps, ctx: RequestContext): { ui: UiDeps; access: Extract<UiAccess, { ok: true }> } | undefined {
+  const ui = deps.ui;
+  if (!ui) {
+    sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
+    return undefined;
+  }
+  const access = accessOf(deps, ctx);
+  ctx.logFields.keyName = access.ok && access.via !== 'anonymous' ? access.key.name : 'anonymous';
+  if (!access.ok) {
+    sendError(ctx.res, access.status, access.error, access.message);
+    return undefined;
+  }
+  return { ui, access };
 }
 
 function viewerOf(deps: ServerDeps, access: UiAccess): UiViewer {
@@ -71,33 +90,17 @@ export function serveAsset(deps: ServerDeps, ctx: RequestContext): void {
 
 /** GET /v1/ui/state: the page's data, cut to what the viewer may see. A 401 tells the page to show its login form. */
 export function serveUiState(deps: ServerDeps, ctx: RequestContext): void {
-  const ui = deps.ui;
-  if (!ui) {
-    sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
-    return;
-  }
-  const access = accessOf(deps, ctx);
-  ctx.logFields.keyName = access.ok && access.via !== 'anonymous' ? access.key.name : 'anonymous';
-  if (!access.ok) {
-    sendError(ctx.res, access.status, access.error, access.message);
-    return;
-  }
+  const read = readAccess(deps, ctx);
+  if (!read) return;
+  const { ui, access } = read;
   sendJson(ctx.res, 200, stateFor(deps, access)(ui.snapshot()));
 }
 
 /** GET /v1/ui/events: server-sent `state` events, one at once and one after every change. */
 export function serveUiEvents(deps: ServerDeps, ctx: RequestContext): void | Promise<void> {
-  const ui = deps.ui;
-  if (!ui) {
-    sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
-    return;
-  }
-  const access = accessOf(deps, ctx);
-  ctx.logFields.keyName = access.ok && access.via !== 'anonymous' ? access.key.name : 'anonymous';
-  if (!access.ok) {
-    sendError(ctx.res, access.status, access.error, access.message);
-    return;
-  }
+  const read = readAccess(deps, ctx);
+  if (!read) return;
+  const { ui, access } = read;
   if (!ui.events.open(ctx.res, stateFor(deps, access))) {
     sendError(ctx.res, 503, 'busy', 'too many status pages are open — retry shortly', { 'retry-after': 5 });
     return;
