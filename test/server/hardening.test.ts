@@ -2,11 +2,12 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
 import type { ServerConfig } from '../../src/config/config.js';
-import { createLogger, type Logger } from '../../src/log.js';
+import type { Logger } from '../../src/log.js';
 import { fingerprint, startServer, type RunningServer } from '../../src/server/index.js';
 import { loggablePath, loggableQuery } from '../../src/server/access-log.js';
 import type { RejectionReason } from '../../src/server/rejections.js';
 import { FakeProvider } from '../helpers/fake-provider.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 /* What an attacker on the same machine tried against the token API (issue 14, items 1, 2, 7, 12). */
 
@@ -15,21 +16,6 @@ const BOT_KEY = 'bot-key-0123456789abcdef';
 const TOKEN = 'eyJ.main-token-1.sig';
 
 const config: ServerConfig = { listen: { host: '127.0.0.1', port: 0 }, apiKeys: [{ name: 'bot', key: BOT_KEY, clients: [MAIN] }] };
-
-function capture(): { log: Logger; lines: () => Record<string, unknown>[]; text: () => string } {
-  const chunks: string[] = [];
-  const log = createLogger({ level: 'debug', destination: { write: (msg: string) => void chunks.push(msg) } });
-  return {
-    log,
-    text: () => chunks.join(''),
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
 
 const running: RunningServer[] = [];
 afterEach(async () => {
@@ -43,7 +29,7 @@ async function start(options: { log?: Logger; clock?: FakeClock; onRejected?: (r
     config,
     timezone: 'Asia/Kolkata',
     provider,
-    log: options.log ?? capture().log,
+    log: options.log ?? captureLog().log,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.onRejected ? { onRejected: options.onRejected } : {}),
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
@@ -122,7 +108,7 @@ describe('connections of clients without a valid key', () => {
 
 describe('refused requests in the log', () => {
   it('make one line per source and reason per interval with a count, and count every one', async () => {
-    const logs = capture();
+    const logs = captureLog();
     const clock = new FakeClock();
     const counted: RejectionReason[] = [];
     const { url } = await start({ log: logs.log, clock, onRejected: (r) => counted.push(r) });
@@ -146,7 +132,7 @@ describe('refused requests in the log', () => {
 
 describe('the debug access log', () => {
   it('logs only what the route grammar allows of a path and a well-formed after', async () => {
-    const logs = capture();
+    const logs = captureLog();
     const { url } = await start({ log: logs.log });
     const secret = 'sk-live-secret-in-path-123';
     for (const path of [`/v1/tokens/${secret}`, `/${secret}`, `/v1/tokens/${MAIN}?after=${secret}`, `/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=${secret}`]) {

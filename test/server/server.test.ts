@@ -3,9 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { ServerConfig } from '../../src/config/config.js';
 import { KeeperError } from '../../src/errors.js';
-import { createLogger, silentLogger, type Logger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { fingerprint, isLoopbackHost, startServer, type RunningServer } from '../../src/server/index.js';
 import { FakeProvider } from '../helpers/fake-provider.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 const MAIN = '1000000001';
 const ALT = '1000000002';
@@ -21,21 +22,6 @@ const config = (overrides: Partial<ServerConfig> = {}): ServerConfig => ({
   ],
   ...overrides,
 });
-
-function capture(): { log: Logger; lines: () => Record<string, unknown>[]; text: () => string } {
-  const chunks: string[] = [];
-  const log = createLogger({ level: 'debug', destination: { write: (msg: string) => void chunks.push(msg) } });
-  return {
-    log,
-    text: () => chunks.join(''),
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
 
 const running: RunningServer[] = [];
 afterEach(async () => {
@@ -138,7 +124,7 @@ describe('token API: authentication and authorisation', () => {
   it('logs a wrong key by name or "unknown" and the remote address, never the key', async () => {
     const provider = new FakeProvider({ [MAIN]: 'main', [ALT]: 'alt' });
     provider.swap(MAIN, TOKEN);
-    const logs = capture();
+    const logs = captureLog();
     const { url } = await start(provider, { log: logs.log });
     const wrong = 'wrong-key-that-must-not-leak-42';
     await (await fetch(`${url}/v1/tokens/${MAIN}`, { headers: bearer(wrong) })).arrayBuffer();
