@@ -1,4 +1,5 @@
 import type { StoredToken } from '../tokens.js';
+import type { ConsentRecord, LoginRequest } from './consents.js';
 import type { LeaderFence } from './postgres/leadership.js';
 import type { EventQuery, LeaseResult, NewAccount, RekeyResult } from './store.js';
 import type {
@@ -68,7 +69,30 @@ export interface AsyncStore {
   completeRequest(id: number, status: 'done' | 'failed', result: string): Promise<boolean>;
   cancelRequest(id: number, result: string): Promise<boolean>;
   getRequest(id: number): Promise<KeeperRequest | undefined>;
+  /** Commands a previous keeper took and never finished get their end (at a start or a takeover). */
+  failAbandonedRequests(result: string): Promise<number>;
+
+  /** The API-key login's consents and login requests; they join this store's transactions. */
+  readonly consents: AsyncConsentStore;
 
   /** Re-seals every stored token with `next` in one transaction; see `Store.rotateKey`. */
   rotateKey(next: Buffer): Promise<RekeyResult>;
+}
+
+/** The API-key login's durable state (see ConsentStore for what each call means). */
+export interface AsyncConsentStore {
+  start(c: { clientId: string; consentAppId: string; loginUrl: string; startedAt: number }): Promise<ConsentRecord>;
+  get(id: number): Promise<ConsentRecord | undefined>;
+  byConsentAppId(consentAppId: string): Promise<ConsentRecord | undefined>;
+  byTokenIdHash(hash: string): Promise<ConsentRecord | undefined>;
+  newestOpen(since: number, clientId?: string): Promise<ConsentRecord | undefined>;
+  claim(id: number, tokenIdHash: string): Promise<boolean>;
+  reopen(id: number): Promise<void>;
+  finish(id: number, status: 'done' | 'failed', at: number, message: string): Promise<void>;
+  recent(clientId: string, limit?: number): Promise<ConsentRecord[]>;
+  countStartedSince(clientId: string, since: number): Promise<number>;
+  requestLogin(r: LoginRequest): Promise<LoginRequest>;
+  loginRequest(clientId: string): Promise<LoginRequest | undefined>;
+  loginRequests(): Promise<LoginRequest[]>;
+  clearLoginRequest(clientId: string): Promise<boolean>;
 }

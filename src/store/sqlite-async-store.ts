@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { StoredToken } from '../tokens.js';
 import { KeeperError } from '../errors.js';
-import type { AsyncStore } from './contract.js';
+import type { AsyncConsentStore, AsyncStore } from './contract.js';
+import type { ConsentRecord, LoginRequest } from './consents.js';
 import type { LeaderFence } from './postgres/leadership.js';
 import type { EventQuery, LeaseResult, NewAccount, RekeyResult, Store } from './store.js';
 import type {
@@ -27,8 +28,11 @@ export class SqliteAsyncStore implements AsyncStore {
   readonly #depth = new AsyncLocalStorage<number>();
   #busy: Promise<void> | undefined;
 
+  readonly consents: AsyncConsentStore;
+
   constructor(store: Store) {
     this.#store = store;
+    this.consents = this.#consents();
   }
 
   get location(): string {
@@ -165,6 +169,30 @@ export class SqliteAsyncStore implements AsyncStore {
   }
   getRequest(id: number): Promise<KeeperRequest | undefined> {
     return this.#call(() => this.#store.getRequest(id));
+  }
+
+  failAbandonedRequests(result: string): Promise<number> {
+    return this.#call(() => this.#store.failAbandonedRequests(result));
+  }
+
+  #consents(): AsyncConsentStore {
+    const c = this.#store.consents;
+    return {
+      start: (r) => this.#call(() => c.start(r)),
+      get: (id) => this.#call(() => c.get(id)),
+      byConsentAppId: (appId) => this.#call(() => c.byConsentAppId(appId)),
+      byTokenIdHash: (hash) => this.#call(() => c.byTokenIdHash(hash)),
+      newestOpen: (since, clientId) => this.#call((): ConsentRecord | undefined => c.newestOpen(since, clientId)),
+      claim: (id, hash) => this.#call(() => c.claim(id, hash)),
+      reopen: (id) => this.#call(() => c.reopen(id)),
+      finish: (id, status, at, message) => this.#call(() => c.finish(id, status, at, message)),
+      recent: (clientId, limit) => this.#call(() => c.recent(clientId, limit)),
+      countStartedSince: (clientId, since) => this.#call(() => c.countStartedSince(clientId, since)),
+      requestLogin: (r: LoginRequest) => this.#call(() => c.requestLogin(r)),
+      loginRequest: (clientId) => this.#call(() => c.loginRequest(clientId)),
+      loginRequests: () => this.#call(() => c.loginRequests()),
+      clearLoginRequest: (clientId) => this.#call(() => c.clearLoginRequest(clientId)),
+    };
   }
 
   rotateKey(next: Buffer): Promise<RekeyResult> {
