@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { PoolClient, PoolConfig, QueryResultRow } from 'pg';
 import { KeeperError } from '../../errors.js';
 import type { StoredToken } from '../../tokens.js';
-import type { AsyncStore } from '../contract.js';
+import type { AsyncConsentStore, AsyncStore } from '../contract.js';
 import {
   accountParams,
   applyPatch,
@@ -44,6 +44,7 @@ import type {
 } from '../records.js';
 import type { LeaderFence, LeaderInfo } from './leadership.js';
 import { pgCheckReadable, pgMigrate } from './migrations.js';
+import { PgConsentStore } from './pg-consents.js';
 import { pgTypes } from './pg-types.js';
 import { SWAP_CHANNEL } from './swap-listener.js';
 
@@ -93,6 +94,7 @@ export class PostgresStore implements AsyncStore {
   readonly #tx = new AsyncLocalStorage<{ client: PoolClient; depth: number }>();
   #seal: TokenSeal | undefined;
   readonly #hideSealed: boolean;
+  readonly consents: AsyncConsentStore;
 
   private constructor(pool: pg.Pool, location: string, readonly: boolean, seal: TokenSeal | undefined, hideSealed: boolean) {
     this.#pool = pool;
@@ -100,6 +102,7 @@ export class PostgresStore implements AsyncStore {
     this.readonly = readonly;
     this.#seal = seal;
     this.#hideSealed = hideSealed;
+    this.consents = new PgConsentStore((name, text, values) => this.#q(name, text, values));
   }
 
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
@@ -575,6 +578,14 @@ export class PostgresStore implements AsyncStore {
         `UPDATE requests SET status = 'failed', result = $2, payload = NULL WHERE id = $1 AND status = 'queued'`,
         [id, result],
       )) === 1
+    );
+  }
+
+  async failAbandonedRequests(result: string): Promise<number> {
+    return this.#count(
+      'fail-abandoned-requests',
+      `UPDATE requests SET status = 'failed', result = $1, payload = NULL WHERE status = 'taken'`,
+      [result],
     );
   }
 
