@@ -46,6 +46,7 @@ import type { LeaderFence, LeaderInfo } from './leadership.js';
 import { pgCheckReadable, pgMigrate } from './migrations.js';
 import { PgConsentStore } from './pg-consents.js';
 import { pgTypes } from './pg-types.js';
+import { redactUrl, SCHEMA_NAME, SCHEMA_NAME_RULE } from './connection.js';
 import { SWAP_CHANNEL } from './swap-listener.js';
 
 export interface PostgresStoreOptions {
@@ -65,17 +66,7 @@ export interface PostgresStoreOptions {
 type Queryable = Pick<PoolClient, 'query'>;
 
 
-/** A URL with its password replaced, for messages. */
-export function redactUrl(url: string | undefined): string {
-  if (url === undefined) return 'postgresql';
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgresql (unparsable URL)';
-  }
-}
+export { redactUrl };
 
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
@@ -107,9 +98,8 @@ export class PostgresStore implements AsyncStore {
 
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     const readonly = options.readonly ?? false;
-    if (options.schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(options.schema)) {
-      // It goes into the connection's search_path option, where quoting does not carry.
-      throw new KeeperError('store-options', `schema "${options.schema}" must be letters, digits and _ (not starting with a digit), at most 63 characters`);
+    if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+      throw new KeeperError('store-options', `schema "${options.schema}" must be ${SCHEMA_NAME_RULE}`);
     }
     const location = redactUrl(options.connection.connectionString) + (options.schema === undefined ? '' : ` (schema ${options.schema})`);
     const settings = ['-c synchronous_commit=on'];
