@@ -49,6 +49,11 @@ export interface Metrics {
   recordNotify(channel: string, result: 'success' | 'failure', by?: number): void;
   /** A request the token API refused, or a stranger's connection it dropped. */
   recordApiRejection(reason: RejectionReason): void;
+  /**
+   * Whether this keeper leads: holds the PostgreSQL leadership, or (alone on SQLite) the lease.
+   * A flip counts in dhan_token_keeper_leader_changes_total; the same value again does not.
+   */
+  setLeader(leading: boolean): void;
 }
 
 /**
@@ -72,6 +77,8 @@ export const METRIC_NAMES = [
   'dhan_api_clock_skew_seconds',
   'dhan_token_keeper_info',
   'dhan_token_api_rejected_total',
+  'dhan_token_keeper_leader',
+  'dhan_token_keeper_leader_changes_total',
 ] as const satisfies readonly string[];
 
 export type MetricName = (typeof METRIC_NAMES)[number];
@@ -225,6 +232,20 @@ export function createMetrics(options: MetricsOptions): Metrics {
     registers,
   });
   for (const reason of REJECTION_REASONS) apiRejected.inc({ reason }, 0);
+  // Per process, no labels: Prometheus tells keepers apart by instance, and max() over them
+  // says whether any leads (the DhanTokenKeeperNoLeader alert).
+  const leader = new Gauge({
+    name: 'dhan_token_keeper_leader',
+    help: '1 while this keeper leads (the one that calls Dhan: the PostgreSQL leader, or a lone keeper holding its lease), else 0.',
+    registers,
+  });
+  leader.set(0);
+  const leaderChanges = new Counter({
+    name: 'dhan_token_keeper_leader_changes_total',
+    help: 'Times this keeper started or stopped leading, since this process started.',
+    registers,
+  });
+  let leading = false;
 
   // The event-loop delay histogram samples with a timer; its default 10 ms woke an idle keeper
   // 100 times a second (most of its idle CPU). Once a second still sees every stall that matters.
@@ -253,6 +274,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
     },
     recordApiRejection(reason) {
       apiRejected.inc({ reason });
+    },
+    setLeader(now) {
+      if (now === leading) return;
+      leading = now;
+      leader.set(now ? 1 : 0);
+      leaderChanges.inc();
     },
   };
 }

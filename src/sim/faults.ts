@@ -82,7 +82,8 @@ function actionProblem(action: Record<string, unknown>): string | undefined {
     case 'rate-limit-body':
       return isStatus(action['status']) ? undefined : 'status must be an HTTP status code (200 or 400)';
     case 'delay':
-      return isNonNegativeInt(action['ms']) ? undefined : 'ms must be a whole number of milliseconds';
+      if (!isNonNegativeInt(action['ms'])) return 'ms must be a whole number of milliseconds';
+      return optional(action['onDisconnect'], (v) => v === 'process' || v === 'discard') ? undefined : 'onDisconnect must be "process" or "discard"';
     case 'raw':
       if (typeof action['body'] !== 'string') return 'body must be a string';
       if (!optional(action['status'], isStatus)) return 'status must be an HTTP status code';

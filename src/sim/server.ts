@@ -81,9 +81,16 @@ export function createSimServer(state: DhanState, faults: FaultBook, clock: Cloc
     switch (action?.type) {
       case undefined:
         break;
-      case 'delay':
+      case 'delay': {
+        // 'close' on the response before it ended: the client hung up while we held it.
+        const hold = { clientGone: false };
+        res.once('close', () => {
+          hold.clientGone = !res.writableEnded;
+        });
         if (!(await realDelay(action.ms))) return;
+        if (hold.clientGone && action.onDisconnect === 'discard') return;
         break;
+      }
       case 'status':
         reply(res, { status: action.status, body: action.body ?? { message: STATUS_CODES[action.status] ?? 'fault' } });
         return;

@@ -100,8 +100,13 @@ export type SimFaultAction =
   | { readonly type: 'dhan-error'; readonly code: string; readonly status?: number }
   /** The "Token can be generated once every 2 minutes." body with this status (200 or 400). */
   | { readonly type: 'rate-limit-body'; readonly status: number }
-  /** Wait this many real milliseconds, then behave normally. */
-  | { readonly type: 'delay'; readonly ms: number }
+  /**
+   * Wait this many real milliseconds, then behave normally. `onDisconnect` says what a client
+   * that hung up during the wait leaves behind: 'process' (default) does the work anyway, as a
+   * server that had already taken the request in; 'discard' does nothing, as a server that had
+   * not processed it yet (a renewal held this way and abandoned leaves the old token live).
+   */
+  | { readonly type: 'delay'; readonly ms: number; readonly onDisconnect?: 'process' | 'discard' }
   /** Send this raw text with this status (default 200): truncated JSON, HTML, … */
   | { readonly type: 'raw'; readonly body: string; readonly status?: number; readonly contentType?: string }
   /** A body of `bytes` (default 2 MiB) of valid-looking JSON. */

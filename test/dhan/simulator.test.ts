@@ -449,6 +449,30 @@ describe('faults', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(190);
   });
 
+  it("delay with onDisconnect 'discard': a client that hangs up during the hold leaves nothing done", async () => {
+    const old = await token(A);
+    sim.addFault({ endpoint: 'renew', action: { type: 'delay', ms: 250, onDisconnect: 'discard' } });
+    const abandoned = fetch(`${sim.baseUrl}/v2/RenewToken`, {
+      headers: { 'access-token': old, dhanClientId: A.clientId },
+      signal: AbortSignal.timeout(50),
+    });
+    await expect(abandoned).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // As a server that had not processed it yet: the old token lives, no new one was issued.
+    expect(sim.isLive(old)).toBe(true);
+    expect(sim.stats().liveTokens[A.clientId]).toBe(1);
+
+    // A client that waits out the same hold gets the renewal.
+    sim.addFault({ endpoint: 'renew', action: { type: 'delay', ms: 100, onDisconnect: 'discard' } });
+    const renewed = expectToken(await renew(old));
+    expect(sim.isLive(renewed)).toBe(true);
+    expect(sim.isLive(old)).toBe(false);
+  });
+
+  it('delay: refuses an onDisconnect it does not know', async () => {
+    expect(() => sim.addFault({ endpoint: 'renew', action: { type: 'delay', ms: 1, onDisconnect: 'maybe' as 'discard' } })).toThrow(/onDisconnect/);
+  });
+
   it('raw: sends the text as given', async () => {
     sim.addFault({ endpoint: 'generate', action: { type: 'raw', body: '{"accessTo' } });
     sim.addFault({ endpoint: 'generate', action: { type: 'raw', body: '<html>bad gateway</html>', status: 502, contentType: 'text/html' } });

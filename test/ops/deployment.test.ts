@@ -32,6 +32,7 @@ const ALERTS = [
   'DhanTokenNeedsAttention',
   'DhanTokenLoginNeeded',
   'DhanTokenKeeperDown',
+  'DhanTokenKeeperNoLeader',
   'DhanClockSkew',
 ] as const;
 const RUNBOOK = 'https://github.com/dhan-token-keeper/dhan-token-keeper#runbook-';
@@ -397,7 +398,7 @@ describe('Prometheus alert rules and the Grafana dashboard', () => {
       writeFileSync(join(dir, 'prometheus.yml'), text);
       const check = run(bin, ['check', 'config', join(dir, 'prometheus.yml')]);
       expect(check.status, output(check)).toBe(0);
-      expect(check.stdout).toMatch(/SUCCESS: 8 rules found/);
+      expect(check.stdout).toMatch(/SUCCESS: 9 rules found/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -195,7 +195,16 @@ accounts:
     const rules = await prom!.rules();
     const alertNames = new Set(rules.filter((r) => r.type === 'alerting').map((r) => r.name));
     expect([...alertNames].sort()).toEqual(
-      ['DhanClockSkew', 'DhanTokenExpired', 'DhanTokenExpiringSoon', 'DhanTokenKeeperDown', 'DhanTokenLoginNeeded', 'DhanTokenNeedsAttention', 'DhanTokenRefreshFailing'],
+      [
+        'DhanClockSkew',
+        'DhanTokenExpired',
+        'DhanTokenExpiringSoon',
+        'DhanTokenKeeperDown',
+        'DhanTokenKeeperNoLeader',
+        'DhanTokenLoginNeeded',
+        'DhanTokenNeedsAttention',
+        'DhanTokenRefreshFailing',
+      ],
     );
     // Rules are evaluated every second; give them one round against the real series.
     await waitFor('every rule to be evaluated once', async () => (await prom!.rules()).every((r) => r.health !== 'unknown'), { timeoutMs: 5_000 });

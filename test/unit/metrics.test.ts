@@ -150,4 +150,21 @@ describe('metrics', () => {
     expect(text).not.toContain(token);
     expect(text).not.toMatch(/eyJ/);
   });
+  it('shows whether this keeper leads, and counts each flip once', async () => {
+    const { metrics } = setup();
+    let m = await scrape(metrics);
+    expect(m.value('dhan_token_keeper_leader')).toBe(0);
+    expect(m.value('dhan_token_keeper_leader_changes_total')).toBe(0);
+    metrics.setLeader(true);
+    metrics.setLeader(true);
+    m = await scrape(metrics);
+    expect(m.value('dhan_token_keeper_leader')).toBe(1);
+    expect(m.value('dhan_token_keeper_leader_changes_total')).toBe(1);
+    metrics.setLeader(false);
+    metrics.setLeader(false);
+    metrics.setLeader(true);
+    m = await scrape(metrics);
+    expect(m.value('dhan_token_keeper_leader')).toBe(1);
+    expect(m.value('dhan_token_keeper_leader_changes_total')).toBe(3);
+  });
 });
