@@ -1,4 +1,5 @@
 import type { CronSchedule } from '../cron-times.js';
+import type { PostgresConnection } from '../store/postgres/connection.js';
 import type { AccountMode } from '../tokens.js';
 
 /**
@@ -9,6 +10,7 @@ export interface Config {
   /** Absolute path of the file this came from. */
   readonly sourcePath: string;
   readonly storage: StorageConfig;
+  readonly ha: HaConfig;
   readonly dhan: DhanConfig;
   readonly server: ServerConfig;
   readonly renewal: RenewalConfig;
@@ -26,6 +28,23 @@ export interface StorageConfig {
    * as plaintext, or when the command loaded the config without it (see LoadOptions.storageKey).
    */
   readonly encryptionKey: string | undefined;
+  /** Set by storage.url: the keeper keeps its data in PostgreSQL, and `path` is not used. */
+  readonly postgres: PostgresConfig | undefined;
+}
+
+export interface PostgresConfig {
+  /** Holds secrets (the password, a client key): hand it to openStorage, never print it. */
+  readonly connection: PostgresConnection;
+  /** Where the keeper's tables live; undefined: the server's search_path decides. */
+  readonly schema: string | undefined;
+  /** The URL without its password, and the schema: safe to print. */
+  readonly location: string;
+}
+
+/** Several keepers on one PostgreSQL database; defaults apply when `ha:` is absent. */
+export interface HaConfig {
+  /** A standby takes over at most this long after the leader went silent. */
+  readonly takeoverAfterMs: number;
 }
 
 export interface DhanConfig {

@@ -20,6 +20,8 @@ export function inlineSecretKeys(raw: unknown): string[] {
     found.push(`${path}.${key}`);
   };
   if (!isTree(raw)) return found;
+  const storage = raw['storage'];
+  if (isTree(storage) && typeof storage['url'] === 'string' && urlHoldsPassword(storage['url'])) found.push('storage.url (its password)');
   const server = raw['server'];
   if (isTree(server) && Array.isArray(server['apiKeys'])) {
     server['apiKeys'].forEach((apiKey, i) => check(apiKey, `server.apiKeys[${i}]`, 'key'));
@@ -34,4 +36,11 @@ export function inlineSecretKeys(raw: unknown): string[] {
     });
   }
   return found;
+}
+
+/** A URL written with a password in it (a `${NAME}` password is the environment's, not the file's). */
+function urlHoldsPassword(url: string): boolean {
+  const m = /^[a-z]+:\/\/[^/@?#]*:([^/@?#]*)@/i.exec(url.trim());
+  const password = m?.[1] ?? /[?&]password=([^&#]*)/.exec(url)?.[1];
+  return password !== undefined && password !== '' && !ONLY_REFERENCES.test(password);
 }

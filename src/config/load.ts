@@ -11,12 +11,13 @@ import { inlineSecretKeys } from './inline-secrets.js';
 import { messageFor, problemsOf } from './issues.js';
 import { configSchema, toConfig } from './schema.js';
 import type { Config } from './config.js';
-import { blankSecrets, withoutStorageKey, withPlaceholderSecrets } from './without-secrets.js';
+import { blankSecrets, withoutStorageKey, withPlaceholderSecrets, withReachablePasswordFile } from './without-secrets.js';
 
 export interface LoadOptions {
   /**
    * 'skip' for commands that never use a secret (see without-secrets.ts): secret keys are not
-   * interpolated or read, and come back blank.
+   * interpolated or read, and come back blank. The database's password and TLS files are read
+   * all the same (the command reads the store), a password file only when it is reachable.
    */
   readonly secrets?: 'read' | 'skip';
   /**
@@ -54,7 +55,8 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, o
   const unresolved = new Set<string>();
   const skipSecrets = options.secrets === 'skip';
   const parsedYaml = parseYaml(sourcePath, text);
-  const raw = options.storageKey === 'skip' ? withoutStorageKey(parsedYaml) : parsedYaml;
+  const withKey = options.storageKey === 'skip' ? withoutStorageKey(parsedYaml) : parsedYaml;
+  const raw = skipSecrets ? withReachablePasswordFile(withKey, env, dirname(sourcePath)) : withKey;
   // Only a config that holds a secret itself must be private; telling someone to chmod 600 the
   // systemd layout's 0640 config (references only) would lock the service user out.
   const inline = inlineSecretKeys(raw);

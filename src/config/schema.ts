@@ -4,12 +4,10 @@ import { avoidWindow, toAvoidWindow } from './avoid.js';
 import { cronEntry, refreshAtInsideAvoid, toSchedules } from './cron-schedules.js';
 import { at, type Ctx, type Warn } from './problems.js';
 import { formatDuration } from './duration.js';
-import { filePath } from './files.js';
 import { consentSchema } from './consent.js';
 import { kindOf, passed } from './issues.js';
 import { notifySchema, toNotifyConfig } from './notify.js';
-import { secretFile } from './secrets.js';
-import { storageKeyRule } from './storage-key.js';
+import { haNeedsPostgres, haSchema, storageSchema, toHaConfig, toStorageConfig } from './storage.js';
 import { serverSchema, toServerConfig, warnUnknownClients } from './server.js';
 import type { Config, DurationOrShare, LogLevel } from './config.js';
 import { abbreviationWarning, baseUrl, cronExpression, duration, durationOrShare, timezone, wholeNumber } from './values.js';
@@ -27,13 +25,8 @@ export function configSchema(ctx: Ctx) {
   return z
     .strictObject(
       {
-        storage: z
-          .strictObject({
-            path: filePath(ctx).prefault('./data/keeper.db'),
-            historyRetention: duration(60_000).prefault('90d'),
-            encryptionKeyFile: secretFile(ctx, storageKeyRule).optional(),
-          })
-          .prefault({}),
+        storage: storageSchema(ctx).prefault({}),
+        ha: haSchema.optional(),
         dhan: z
           .strictObject({
             authBaseUrl: baseUrl.prefault('https://auth.dhan.co'),
@@ -66,7 +59,7 @@ export function configSchema(ctx: Ctx) {
       {
         error: (issue) =>
           issue.code === 'invalid_type'
-            ? `${ctx.sourcePath}: must be a mapping of sections (storage, dhan, server, renewal, log, consent, notify, accounts), not ${kindOf(issue.input)}`
+            ? `${ctx.sourcePath}: must be a mapping of sections (storage, ha, dhan, server, renewal, log, consent, notify, accounts), not ${kindOf(issue.input)}`
             : undefined,
       },
     )
@@ -76,7 +69,8 @@ export function configSchema(ctx: Ctx) {
         if (inside) issues.addIssue({ code: 'custom', path: ['renewal', 'refreshAt', inside.index], message: inside.message });
       },
       { when: (payload) => passed(payload, 'renewal') && passed(payload, 'dhan') },
-    );
+    )
+    .superRefine(({ storage, ha }, issues) => haNeedsPostgres(storage, ha, issues), { when: (payload) => passed(payload, 'storage') && passed(payload, 'ha') });
 }
 
 /** Between them, renewBefore and jitter must leave a new token some life before it is renewed again. */
@@ -106,7 +100,7 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
   const zoneWarning = abbreviationWarning(dhan.timezone);
   if (zoneWarning !== undefined) warn('dhan.timezone', zoneWarning);
   const server = toServerConfig(file.server, warn);
-  if (storage.encryptionKeyFile?.looseMode !== undefined) warn('storage.encryptionKeyFile', storage.encryptionKeyFile.looseMode);
+  const storageConfig = toStorageConfig(storage, warn);
   const { renewBefore, jitter } = renewal;
   if (renewBefore.kind === 'duration' && jitter.kind === 'duration' && renewBefore.ms + jitter.ms >= DHAN_TOKEN_LIFETIME_MS) {
     warn(
@@ -119,7 +113,8 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
   warnUnknownClients(server, accounts, warn);
   return {
     sourcePath,
-    storage: { path: storage.path, historyRetentionMs: storage.historyRetention, encryptionKey: storage.encryptionKeyFile?.value },
+    storage: storageConfig,
+    ha: toHaConfig(file.ha),
     dhan: {
       authBaseUrl: dhan.authBaseUrl,
       apiBaseUrl: dhan.apiBaseUrl,

@@ -1,4 +1,7 @@
+import { accessSync, constants } from 'node:fs';
 import type { Config } from './config.js';
+import { interpolate } from './env.js';
+import { isAbsolute, resolve } from 'node:path';
 
 /*
  * Commands that only read the store (status, token, history, healthcheck) or hand work to a
@@ -66,7 +69,34 @@ export function withoutStorageKey(raw: unknown): unknown {
   return tree;
 }
 
-/** The validated config with every secret blanked: only for commands that never use one. */
+/**
+ * `storage.passwordFile` for a command loaded without secrets: it still connects to PostgreSQL,
+ * so the password is read when it can be. Under systemd the file is a credential that exists
+ * only inside the service (and ${CREDENTIALS_DIRECTORY} is unset in an admin shell): then the
+ * key is left out, and node-postgres falls back to PGPASSWORD or ~/.pgpass, as psql does.
+ */
+export function withReachablePasswordFile(raw: unknown, env: NodeJS.ProcessEnv, baseDir: string): unknown {
+  if (!isTree(raw) || !isTree(raw['storage'])) return raw;
+  const file = raw['storage']['passwordFile'];
+  if (typeof file !== 'string') return raw;
+  const path = interpolate(file, env);
+  if ('value' in path) {
+    try {
+      accessSync(isAbsolute(path.value) ? path.value : resolve(baseDir, path.value), constants.R_OK);
+      return raw;
+    } catch {
+      // Unreadable here: fall through and leave it out.
+    }
+  }
+  const tree: Tree = structuredClone(raw);
+  delete (tree['storage'] as Tree)['passwordFile'];
+  return tree;
+}
+
+/**
+ * The validated config with every secret blanked, but for the database password (and TLS key),
+ * which the command needs to read the store: only for commands that never use another.
+ */
 export function blankSecrets(config: Config): Config {
   return {
     ...config,

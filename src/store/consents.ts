@@ -26,7 +26,8 @@ export interface LoginRequest {
   readonly deadline: number | null;
 }
 
-interface ConsentRow {
+/** A row of `consents`, as both databases return it. */
+export interface ConsentRow {
   id: number;
   client_id: string;
   consent_app_id: string;
@@ -38,7 +39,8 @@ interface ConsentRow {
   message: string | null;
 }
 
-interface LoginRow {
+/** A row of `login_requests`, as both databases return it. */
+export interface LoginRow {
   client_id: string;
   since: number;
   reason: string;
@@ -157,7 +159,7 @@ export class ConsentStore {
   }
 }
 
-function toConsent(r: ConsentRow): ConsentRecord {
+export function toConsent(r: ConsentRow): ConsentRecord {
   return {
     id: r.id,
     clientId: r.client_id,
@@ -171,6 +173,6 @@ function toConsent(r: ConsentRow): ConsentRecord {
   };
 }
 
-function toLogin(r: LoginRow): LoginRequest {
+export function toLogin(r: LoginRow): LoginRequest {
   return { clientId: r.client_id, since: r.since, reason: r.reason, deadline: r.deadline };
 }

@@ -533,6 +533,149 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       });
     });
 
+    describe('abandoned requests', () => {
+      it('a taken request nobody finished fails with the given result; queued and finished ones stay', async () => {
+        const PAYLOAD = JSON.stringify({ accessToken: 'eyJ.imported-secret', source: 'web' });
+        const finished = await store.enqueueRequest(ACC, 'renew', null, T0);
+        await store.takeRequests();
+        await store.completeRequest(finished, 'done', 'renewed');
+        const abandoned = await store.enqueueRequest(ACC, 'import', PAYLOAD, T0 + 1);
+        await store.takeRequests();
+        const queued = await store.enqueueRequest(OTHER, 'renew', null, T0 + 2);
+
+        const next = await reopen();
+        expect(await next.failAbandonedRequests('the keeper stopped before finishing it')).toBe(1);
+        expect(await next.getRequest(abandoned)).toMatchObject({ status: 'failed', payload: null, result: 'the keeper stopped before finishing it' });
+        expect(await next.getRequest(finished)).toMatchObject({ status: 'done', result: 'renewed' });
+        expect(await next.getRequest(queued)).toMatchObject({ status: 'queued' });
+        expect(await next.failAbandonedRequests('again')).toBe(0);
+      });
+    });
+
+    describe('consents and login requests', () => {
+      const APIKEY = '1000000003';
+      const LOGIN_URL = 'https://auth.example/login/consent?consentAppId=app-1';
+
+      beforeEach(() => store.upsertAccount({ clientId: APIKEY, name: 'apikey', mode: 'consent' }));
+
+      it('a consent starts open, is found by id and app id, and keeps what it was given', async () => {
+        const c = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
+        expect(c).toEqual({
+          id: c.id,
+          clientId: APIKEY,
+          consentAppId: 'app-1',
+          loginUrl: LOGIN_URL,
+          startedAt: T0,
+          status: 'open',
+          finishedAt: null,
+          message: null,
+        });
+        expect(await store.consents.get(c.id)).toEqual(c);
+        expect(await store.consents.byConsentAppId('app-1')).toEqual(c);
+        expect(await store.consents.get(c.id + 100)).toBeUndefined();
+        expect(await store.consents.byConsentAppId('app-unknown')).toBeUndefined();
+        await expect(store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 + 1 })).rejects.toThrow();
+        await expect(store.consents.start({ clientId: '9999999999', consentAppId: 'app-2', loginUrl: LOGIN_URL, startedAt: T0 })).rejects.toThrow();
+      });
+
+      it('a tokenId is claimed once: claim, replay by hash, reopen, finish', async () => {
+        const c = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
+        expect(await store.consents.claim(c.id, 'hash-1')).toBe(true);
+        expect(await store.consents.claim(c.id, 'hash-2')).toBe(false);
+        expect(await store.consents.get(c.id)).toMatchObject({ status: 'consuming' });
+        expect((await store.consents.byTokenIdHash('hash-1'))?.id).toBe(c.id);
+        expect(await store.consents.byTokenIdHash('hash-2')).toBeUndefined();
+
+        await store.consents.reopen(c.id);
+        expect(await store.consents.get(c.id)).toMatchObject({ status: 'open' });
+        expect(await store.consents.byTokenIdHash('hash-1')).toBeUndefined();
+        expect(await store.consents.claim(c.id, 'hash-3')).toBe(true);
+        await store.consents.finish(c.id, 'done', T0 + 5 * SEC, 'token saved');
+        expect(await store.consents.get(c.id)).toMatchObject({ status: 'done', finishedAt: T0 + 5 * SEC, message: 'token saved' });
+        // A finished consent is not reopened, nor claimed again.
+        await store.consents.reopen(c.id);
+        expect(await store.consents.get(c.id)).toMatchObject({ status: 'done' });
+        expect(await store.consents.claim(c.id, 'hash-4')).toBe(false);
+      });
+
+      it('one winner when two connections claim the same consent at the same moment', async () => {
+        const c = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
+        const other = await reopen();
+        const results = await Promise.all([store.consents.claim(c.id, 'hash-a'), other.consents.claim(c.id, 'hash-b')]);
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+
+      it('newest open consent since a time, per account or any; recent and counts', async () => {
+        await store.upsertAccount({ clientId: OTHER, name: 'spare', mode: 'consent' });
+        const a = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
+        const b = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-2', loginUrl: LOGIN_URL, startedAt: T0 + 10 * SEC });
+        const o = await store.consents.start({ clientId: OTHER, consentAppId: 'app-3', loginUrl: LOGIN_URL, startedAt: T0 + 20 * SEC });
+        expect((await store.consents.newestOpen(T0))?.id).toBe(o.id);
+        expect((await store.consents.newestOpen(T0, APIKEY))?.id).toBe(b.id);
+        await store.consents.finish(b.id, 'failed', T0 + 11 * SEC, 'expired');
+        expect((await store.consents.newestOpen(T0, APIKEY))?.id).toBe(a.id);
+        expect(await store.consents.newestOpen(T0 + 1, APIKEY)).toBeUndefined();
+        expect((await store.consents.recent(APIKEY)).map((r) => r.id)).toEqual([b.id, a.id]);
+        expect((await store.consents.recent(APIKEY, 1)).map((r) => r.id)).toEqual([b.id]);
+        expect(await store.consents.countStartedSince(APIKEY, T0)).toBe(2);
+        expect(await store.consents.countStartedSince(APIKEY, T0 + 1)).toBe(1);
+        expect(await store.consents.countStartedSince('9999999999', T0)).toBe(0);
+      });
+
+      it('a login request keeps its first since, updates reason and deadline, and is cleared once', async () => {
+        await store.upsertAccount({ clientId: OTHER, name: 'spare', mode: 'consent' });
+        expect(await store.consents.requestLogin({ clientId: APIKEY, since: T0, reason: 'no token', deadline: null })).toEqual({
+          clientId: APIKEY,
+          since: T0,
+          reason: 'no token',
+          deadline: null,
+        });
+        expect(await store.consents.requestLogin({ clientId: APIKEY, since: T0 + HOUR, reason: 'token dies soon', deadline: T0 + DAY })).toEqual({
+          clientId: APIKEY,
+          since: T0,
+          reason: 'token dies soon',
+          deadline: T0 + DAY,
+        });
+        await store.consents.requestLogin({ clientId: OTHER, since: T0 + 1, reason: 'no token', deadline: null });
+        expect((await store.consents.loginRequests()).map((r) => r.clientId)).toEqual([OTHER, APIKEY].sort());
+        expect(await store.consents.loginRequest(APIKEY)).toMatchObject({ since: T0, deadline: T0 + DAY });
+        expect(await store.consents.clearLoginRequest(APIKEY)).toBe(true);
+        expect(await store.consents.clearLoginRequest(APIKEY)).toBe(false);
+        expect(await store.consents.loginRequest(APIKEY)).toBeUndefined();
+        await expect(store.consents.requestLogin({ clientId: '9999999999', since: T0, reason: 'x', deadline: null })).rejects.toThrow();
+      });
+
+      it('join the store transaction: rolled back with it, invisible to others until commit', async () => {
+        const reader = await openReader();
+        await rejected(
+          store.transaction(async () => {
+            await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
+            await store.consents.requestLogin({ clientId: APIKEY, since: T0, reason: 'no token', deadline: null });
+            throw new Error('rolled back');
+          }),
+        );
+        expect(await store.consents.byConsentAppId('app-1')).toBeUndefined();
+        expect(await store.consents.loginRequests()).toEqual([]);
+
+        await store.transaction(async () => {
+          const c = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-2', loginUrl: LOGIN_URL, startedAt: T0 });
+          expect(await store.consents.claim(c.id, 'hash-1')).toBe(true);
+          expect(await reader.consents.byConsentAppId('app-2')).toBeUndefined();
+        });
+        expect(await reader.consents.byConsentAppId('app-2')).toMatchObject({ status: 'consuming' });
+      });
+
+      it('are kept across a reopen and seen by a reader', async () => {
+        const c = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
+        await store.consents.requestLogin({ clientId: APIKEY, since: T0, reason: 'no token', deadline: T0 + DAY });
+        await store.close();
+        const again = await reopen();
+        expect(await again.consents.get(c.id)).toEqual(c);
+        const reader = await openReader();
+        expect(await reader.consents.loginRequests()).toEqual([{ clientId: APIKEY, since: T0, reason: 'no token', deadline: T0 + DAY }]);
+      });
+    });
+
     describe('transactions', () => {
       beforeEach(() => seedAccounts());
 

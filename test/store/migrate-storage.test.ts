@@ -16,6 +16,7 @@ import { dropSchemas, PG_URL, uniqueSchema } from '../helpers/postgres.js';
 
 const ACC = '1000000001';
 const OTHER = '1000000002';
+const APIKEY = '1000000003';
 const T0 = Date.UTC(2026, 6, 7, 2, 11, 12);
 const HOUR = 3_600_000;
 
@@ -61,6 +62,12 @@ function seedSqlite(path: string, key: Buffer): Store {
   store.takeRequests();
   store.completeRequest(done, 'done', 'renewed');
   store.enqueueRequest(OTHER, 'import', JSON.stringify({ accessToken: 'eyJ.queued-migrated-secret' }), T0 + 5);
+  store.upsertAccount({ clientId: APIKEY, name: 'apikey', mode: 'consent' });
+  const used = store.consents.start({ clientId: APIKEY, consentAppId: 'app-used', loginUrl: 'https://auth.example/login?consentAppId=app-used', startedAt: T0 });
+  store.consents.claim(used.id, 'token-id-hash-1');
+  store.consents.finish(used.id, 'done', T0 + 60_000, 'token saved');
+  store.consents.start({ clientId: APIKEY, consentAppId: 'app-open', loginUrl: 'https://auth.example/login?consentAppId=app-open', startedAt: T0 + HOUR });
+  store.consents.requestLogin({ clientId: APIKEY, since: T0, reason: 'the token dies soon', deadline: T0 + 24 * HOUR });
   return store;
 }
 
@@ -75,7 +82,9 @@ describe('migrate-storage', () => {
 
     const res = await children.run(['migrate-storage', '--from', path, '--to', PG_URL, '--schema', schema]);
     expect(res.code, res.proc.dump()).toBe(0);
-    expect(res.stdout).toContain('accounts: 2 row(s) copied, 2 verified');
+    expect(res.stdout).toContain('accounts: 3 row(s) copied, 3 verified');
+    expect(res.stdout).toContain('consents: 2 row(s) copied, 2 verified');
+    expect(res.stdout).toContain('login_requests: 1 row(s) copied, 1 verified');
     expect(res.stdout).toContain('tokens: 3 row(s) copied, 3 verified');
     expect(res.stdout).toContain('events: 3 row(s) copied, 3 verified');
     expect(res.stdout).toContain('requests: 2 row(s) copied, 2 verified');
@@ -88,11 +97,15 @@ describe('migrate-storage', () => {
     expect(await pgStore.listEvents({ limit: 1000 })).toEqual(sqlite.listEvents({ limit: 1000 }));
     expect(await pgStore.pendingEvents()).toEqual(sqlite.pendingEvents());
     for (const id of [1, 2]) expect(await pgStore.getRequest(id)).toEqual(sqlite.getRequest(id));
+    expect(await pgStore.consents.recent(APIKEY)).toEqual(sqlite.consents.recent(APIKEY));
+    expect(await pgStore.consents.byTokenIdHash('token-id-hash-1')).toEqual(sqlite.consents.byTokenIdHash('token-id-hash-1'));
+    expect(await pgStore.consents.loginRequests()).toEqual(sqlite.consents.loginRequests());
     // The sequences continue after the copied ids.
     const next = await pgStore.saveToken({ ...sqlite.currentToken(ACC)!, accessToken: 'eyJ.after-migration', obtainedAt: T0 + 9 * HOUR });
     expect(next.id).toBe(4);
     expect(await pgStore.enqueueRequest(ACC, 'renew', null, T0)).toBe(3);
     expect((await pgStore.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info' })).id).toBe(4);
+    expect((await pgStore.consents.start({ clientId: APIKEY, consentAppId: 'app-next', loginUrl: 'https://auth.example/', startedAt: T0 })).id).toBe(3);
 
     const dump = execFileSync('pg_dump', ['--dbname', PG_URL, '--schema', schema, '--data-only'], { encoding: 'utf8' });
     expect(dump).not.toMatch(/migrated-secret/);
@@ -138,10 +151,13 @@ describe('migrate-storage', () => {
     try {
       await target.query(`UPDATE accounts SET consecutive_failures = 9 WHERE client_id = $1`, [OTHER]);
       await target.query(`DELETE FROM events WHERE kind = 'start'`);
+      await target.query(`UPDATE consents SET status = 'open' WHERE consent_app_id = 'app-used'`);
       const reports = await verifyCopy(source, target);
-      expect(reports.find((r) => r.table === 'accounts')).toEqual({ table: 'accounts', source: 2, target: 2, mismatched: [OTHER] });
+      expect(reports.find((r) => r.table === 'accounts')).toEqual({ table: 'accounts', source: 3, target: 3, mismatched: [OTHER] });
       expect(reports.find((r) => r.table === 'events')).toMatchObject({ source: 3, target: 2, mismatched: ['3'] });
+      expect(reports.find((r) => r.table === 'consents')).toMatchObject({ source: 2, target: 2, mismatched: ['1'] });
       expect(reports.find((r) => r.table === 'tokens')?.mismatched).toEqual([]);
+      expect(reports.find((r) => r.table === 'login_requests')?.mismatched).toEqual([]);
     } finally {
       source.close();
       await target.end();

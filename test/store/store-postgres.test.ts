@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { NewToken } from '../../src/store/index.js';
 import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/postgres-store.js';
-import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from '../../src/store/postgres/migrations.js';
+import { PG_MIGRATIONS, PG_SCHEMA_VERSION, pgMigrate } from '../../src/store/postgres/migrations.js';
 import { describeStoreBehaviour } from '../helpers/store-behaviour.js';
 import { dropSchemas, PG_URL, uniqueSchema, withAdmin } from '../helpers/postgres.js';
 
@@ -130,6 +130,30 @@ describe('PostgreSQL store: sealing, versions, durability', () => {
     expect(stores).toHaveLength(3);
     const rows = await withAdmin((c) => c.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`));
     expect(rows.rows.map((r: { version: number }) => r.version)).toEqual(PG_MIGRATIONS.map((m) => m.version));
+  });
+
+  it('migration 3 keeps the rows of a version-2 schema, accepts the consent values and still refuses unknown ones', async () => {
+    const schema = fresh();
+    await withAdmin(async (c) => {
+      await c.query(`SET search_path = "${schema}"`);
+      await pgMigrate(c, schema, `"${schema}"`, PG_MIGRATIONS.slice(0, 2));
+      await c.query(`INSERT INTO accounts (client_id, name, mode) VALUES ($1, 'main', 'auto')`, [ACC]);
+      await c.query(`INSERT INTO events (client_id, at, kind, result) VALUES ($1, 1, 'generate', 'success')`, [ACC]);
+    });
+    const store = await open(schema);
+    expect(await store.getAccount(ACC)).toMatchObject({ mode: 'auto' });
+    expect(await store.listEvents({ clientId: ACC })).toHaveLength(1);
+    await store.upsertAccount({ clientId: '1000000002', name: 'apikey', mode: 'consent' });
+    await store.saveToken({ ...token(1), clientId: '1000000002', source: 'consent' });
+    await store.addEvent({ clientId: '1000000002', at: 5, kind: 'login-needed', result: 'failure', message: 'log in' });
+    await store.addEvent({ clientId: '1000000002', at: 6, kind: 'notify', result: 'success', message: 'phone: sent' });
+    await store.enqueueRequest('1000000002', 'consent-finish', null, 7);
+    const consent = await store.consents.start({ clientId: '1000000002', consentAppId: 'abc-123', loginUrl: 'http://x/login', startedAt: 8 });
+    expect(await store.consents.claim(consent.id, 'hash-1')).toBe(true);
+    await withAdmin(async (c) => {
+      await expect(c.query(`INSERT INTO "${schema}".accounts (client_id, name, mode) VALUES ('3', 'x', 'bogus')`)).rejects.toThrow(/check constraint/);
+      await expect(c.query(`INSERT INTO "${schema}".events (client_id, at, kind, result) VALUES (NULL, 1, 'bogus', 'info')`)).rejects.toThrow(/check constraint/);
+    });
   });
 
   it('refuses a schema name that cannot go into search_path as is', async () => {

@@ -32,7 +32,7 @@ describe('loadConfig: each bad variant names its key path', () => {
     [
       'unknown top-level key far from any known one',
       variant((c) => (c['telemetry'] = true)),
-      'telemetry: unknown key — expected one of storage, dhan, server, renewal, log, consent, notify, accounts',
+      'telemetry: unknown key — expected one of storage, ha, dhan, server, renewal, log, consent, notify, accounts',
     ],
     [
       'unknown key inside a sink, judged by its type',

@@ -88,6 +88,7 @@ describe('loadConfig: valid files', () => {
     expect(config).toEqual({
       sourcePath: join(dir, 'config.yaml'),
       storage: { path: join(dir, 'data', 'keeper.db'), historyRetentionMs: 90 * 86_400_000 },
+      ha: { takeoverAfterMs: 15_000 },
       dhan: {
         authBaseUrl: 'https://auth.dhan.co',
         apiBaseUrl: 'https://api.dhan.co',

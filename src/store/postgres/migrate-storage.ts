@@ -22,7 +22,7 @@ interface TableSpec {
   readonly sequence: string | undefined;
 }
 
-/** In dependency order: tokens reference accounts. The lease is per installation, not copied. */
+/** In dependency order: tokens, consents and login requests reference accounts. The lease is per installation, not copied. */
 const TABLES: readonly TableSpec[] = [
   {
     name: 'accounts',
@@ -35,6 +35,12 @@ const TABLES: readonly TableSpec[] = [
     columns: ['id', 'client_id', 'access_token', 'source', 'obtained_at', 'expires_at', 'expiry_time', 'superseded_at'],
     sequence: 'tokens_id_seq',
   },
+  {
+    name: 'consents',
+    columns: ['id', 'client_id', 'consent_app_id', 'login_url', 'started_at', 'status', 'token_id_hash', 'finished_at', 'message'],
+    sequence: 'consents_id_seq',
+  },
+  { name: 'login_requests', columns: ['client_id', 'since', 'reason', 'deadline'], sequence: undefined },
   {
     name: 'events',
     columns: ['id', 'client_id', 'at', 'kind', 'result', 'error_kind', 'error_code', 'message', 'duration_ms', 'expiry_before',

@@ -114,6 +114,47 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    description: 'API-key login: consent mode and source, consent and notify history, consents, login requests',
+    // The same step as SQLite's migration 3. The CHECKs carry PostgreSQL's default names
+    // (table_column_check), given by migration 1.
+    sql: `
+      ALTER TABLE accounts DROP CONSTRAINT accounts_mode_check,
+        ADD CONSTRAINT accounts_mode_check CHECK (mode IN ('auto', 'renew-only', 'generate-only', 'consent'));
+      ALTER TABLE tokens DROP CONSTRAINT tokens_source_check,
+        ADD CONSTRAINT tokens_source_check CHECK (source IN ('web', 'import', 'totp', 'renew', 'consent'));
+      ALTER TABLE events DROP CONSTRAINT events_kind_check,
+        ADD CONSTRAINT events_kind_check CHECK (kind IN ('generate', 'renew', 'probe', 'import', 'sink',
+          'attention', 'reset', 'recover', 'start', 'stop', 'consent', 'login-needed', 'notify'));
+      ALTER TABLE requests DROP CONSTRAINT requests_action_check,
+        ADD CONSTRAINT requests_action_check CHECK (action IN ('renew', 'generate', 'reset', 'import',
+          'consent-start', 'consent-finish'));
+
+      -- Every consent a keeper asked Dhan for. Only these may be finished by a tokenId, once,
+      -- and only while young; the tokenId itself is kept as a hash, to recognise a replay.
+      CREATE TABLE consents (
+        id bigserial PRIMARY KEY,
+        client_id text NOT NULL REFERENCES accounts (client_id),
+        consent_app_id text NOT NULL UNIQUE,
+        login_url text NOT NULL,
+        started_at bigint NOT NULL,
+        status text NOT NULL CHECK (status IN ('open', 'consuming', 'done', 'failed')),
+        token_id_hash text UNIQUE,
+        finished_at bigint,
+        message text
+      );
+      CREATE INDEX consents_open ON consents (started_at) WHERE status = 'open';
+
+      -- A consent account waiting for a person's login: since when, why, until when it can wait.
+      CREATE TABLE login_requests (
+        client_id text PRIMARY KEY REFERENCES accounts (client_id),
+        since bigint NOT NULL,
+        reason text NOT NULL,
+        deadline bigint
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { PoolClient, PoolConfig, QueryResultRow } from 'pg';
 import { KeeperError } from '../../errors.js';
 import type { StoredToken } from '../../tokens.js';
-import type { AsyncStore } from '../contract.js';
+import type { AsyncConsentStore, AsyncStore } from '../contract.js';
 import {
   accountParams,
   applyPatch,
@@ -44,7 +44,9 @@ import type {
 } from '../records.js';
 import type { LeaderFence, LeaderInfo } from './leadership.js';
 import { pgCheckReadable, pgMigrate } from './migrations.js';
+import { PgConsentStore } from './pg-consents.js';
 import { pgTypes } from './pg-types.js';
+import { redactUrl, SCHEMA_NAME, SCHEMA_NAME_RULE } from './connection.js';
 import { SWAP_CHANNEL } from './swap-listener.js';
 
 export interface PostgresStoreOptions {
@@ -64,17 +66,7 @@ export interface PostgresStoreOptions {
 type Queryable = Pick<PoolClient, 'query'>;
 
 
-/** A URL with its password replaced, for messages. */
-export function redactUrl(url: string | undefined): string {
-  if (url === undefined) return 'postgresql';
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgresql (unparsable URL)';
-  }
-}
+export { redactUrl };
 
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
@@ -93,6 +85,7 @@ export class PostgresStore implements AsyncStore {
   readonly #tx = new AsyncLocalStorage<{ client: PoolClient; depth: number }>();
   #seal: TokenSeal | undefined;
   readonly #hideSealed: boolean;
+  readonly consents: AsyncConsentStore;
 
   private constructor(pool: pg.Pool, location: string, readonly: boolean, seal: TokenSeal | undefined, hideSealed: boolean) {
     this.#pool = pool;
@@ -100,13 +93,13 @@ export class PostgresStore implements AsyncStore {
     this.readonly = readonly;
     this.#seal = seal;
     this.#hideSealed = hideSealed;
+    this.consents = new PgConsentStore((name, text, values) => this.#q(name, text, values));
   }
 
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     const readonly = options.readonly ?? false;
-    if (options.schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(options.schema)) {
-      // It goes into the connection's search_path option, where quoting does not carry.
-      throw new KeeperError('store-options', `schema "${options.schema}" must be letters, digits and _ (not starting with a digit), at most 63 characters`);
+    if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+      throw new KeeperError('store-options', `schema "${options.schema}" must be ${SCHEMA_NAME_RULE}`);
     }
     const location = redactUrl(options.connection.connectionString) + (options.schema === undefined ? '' : ` (schema ${options.schema})`);
     const settings = ['-c synchronous_commit=on'];
@@ -575,6 +568,14 @@ export class PostgresStore implements AsyncStore {
         `UPDATE requests SET status = 'failed', result = $2, payload = NULL WHERE id = $1 AND status = 'queued'`,
         [id, result],
       )) === 1
+    );
+  }
+
+  async failAbandonedRequests(result: string): Promise<number> {
+    return this.#count(
+      'fail-abandoned-requests',
+      `UPDATE requests SET status = 'failed', result = $1, payload = NULL WHERE status = 'taken'`,
+      [result],
     );
   }
 
