@@ -204,6 +204,100 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('docker-compose.ha.yml', () => {
+  // Compose resolves YAML merge keys (`<<: *keeper`); so must this reading of the file.
+  const compose = obj(parseYaml(readText('deploy', 'docker-compose.ha.yml'), { merge: true }), 'docker-compose.ha.yml');
+  const services = obj(compose['services'], 'services');
+  const service = (name: string): Obj => obj(services[name], `services.${name}`);
+  const KEEPERS = ['keeper-a', 'keeper-b'] as const;
+
+  it('has two keepers and PostgreSQL 15, pinned to a tag', () => {
+    expect(Object.keys(services).sort()).toEqual(['keeper-a', 'keeper-b', 'postgres']);
+    expect(service('postgres')['image']).toMatch(/^postgres:15\.\d+/);
+    for (const name of KEEPERS) expect(service(name)['image']).toBe('dhan-token-keeper:local');
+  });
+
+  it('mounts only paths in deploy/, and builds the repo Dockerfile', () => {
+    for (const [name, svc] of Object.entries(services)) {
+      for (const volume of (obj(svc, name)['volumes'] as string[] | undefined) ?? []) {
+        const source = volume.split(':')[0]!;
+        if (!source.startsWith('.')) continue;
+        expect(existsSync(resolve(DEPLOY, source)), `${name} mounts ${source}, which is not in deploy/`).toBe(true);
+      }
+    }
+    const build = obj(service('keeper-a')['build'], 'build');
+    expect(existsSync(resolve(DEPLOY, build['context'] as string, build['dockerfile'] as string))).toBe(true);
+  });
+
+  it('takes every secret from a git-ignored file with an .example beside it, the database password too', () => {
+    const secrets = obj(compose['secrets'], 'secrets');
+    expect(Object.keys(secrets)).toContain('postgres_password');
+    for (const [name, secret] of Object.entries(secrets)) {
+      const file = resolve(DEPLOY, obj(secret, name)['file'] as string);
+      expect(existsSync(`${file}.example`), `${file}.example`).toBe(true);
+      expect(run('git', ['check-ignore', '-q', '--no-index', file]).status, `${file} must be git-ignored`).toBe(0);
+    }
+    const postgres = service('postgres');
+    expect(obj(postgres['environment'], 'environment')['POSTGRES_PASSWORD_FILE']).toBe('/run/secrets/postgres_password');
+    expect(postgres['secrets']).toEqual(['postgres_password']);
+    // Compose secrets keep the host file's owner: the server must run as the keepers' uid to read the same file.
+    expect(postgres['user']).toBe('1000:1000');
+    expect(JSON.stringify(compose)).not.toMatch(/POSTGRES_PASSWORD"?:/);
+  });
+
+  it('runs each keeper read-only with its own config, data volume and loopback port, after PostgreSQL is healthy', () => {
+    const ports = new Set<string>();
+    const data = new Set<string>();
+    for (const name of KEEPERS) {
+      const keeper = service(name);
+      expect(keeper['read_only'], name).toBe(true);
+      expect(keeper['cap_drop'], name).toEqual(['ALL']);
+      expect(obj(obj(keeper['depends_on'], 'depends_on')['postgres'], 'postgres')['condition']).toBe('service_healthy');
+      expect((keeper['secrets'] as string[]).sort()).toEqual(['bot_api_key', 'dhan_pin', 'dhan_totp_secret', 'postgres_password']);
+      const volumes = keeper['volumes'] as string[];
+      expect(volumes).toContain(`./keeper-ha/${name}.yaml:/config/config.yaml:ro`);
+      data.add(volumes.find((v) => v.endsWith(':/data'))!);
+      for (const port of keeper['ports'] as string[]) {
+        expect(port).toMatch(/^127\.0\.0\.1:\d+:9470$/);
+        ports.add(port.split(':')[1]!);
+      }
+    }
+    expect(ports.size).toBe(2);
+    expect(data.size).toBe(2);
+    expect(service('postgres')['ports']).toBeUndefined();
+    expect(obj(service('postgres')['healthcheck'], 'healthcheck')['test']).toContain('pg_isready');
+  });
+
+  it('gives both keepers configs that load, on the same database, schema and accounts', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dtk-ops-ha-'));
+    try {
+      for (const [file, value] of [['dhan_pin', '123456'], ['dhan_totp_secret', 'JBSWY3DPEHPK3PXP'], ['bot_api_key', 'a'.repeat(64)], ['postgres_password', 'b'.repeat(48)]] as const) {
+        writeFileSync(join(dir, file), `${value}\n`, { mode: 0o600 });
+      }
+      const loaded = KEEPERS.map((name) => {
+        const copy = join(dir, `${name}.yaml`);
+        writeFileSync(copy, readText('deploy', 'keeper-ha', `${name}.yaml`).replaceAll('/run/secrets/', `${dir}/`), { mode: 0o600 });
+        const { config, warnings } = loadConfig(copy, {});
+        // The plain-HTTP listen warning is the compose network's, as for the single keeper; none about the database.
+        expect(warnings.filter((w) => !w.startsWith('server.listen')), name).toEqual([]);
+        return config;
+      });
+      for (const config of loaded) {
+        expect(config.storage.postgres?.connection.connectionString).toBe('postgres://keeper@postgres:5432/keeper');
+        expect(config.storage.postgres?.connection.password).toBe('b'.repeat(48));
+        expect(config.storage.postgres?.schema).toBe('dhan_token_keeper');
+        expect(config.ha.takeoverAfterMs).toBe(15_000);
+        for (const sink of config.accounts.flatMap((a) => a.sinks)) {
+          if (sink.type === 'file') expect(sink.path).toMatch(/^\/data\/tokens\//);
+        }
+      }
+      expect(loaded[0]!.accounts.map((a) => a.clientId)).toEqual(loaded[1]!.accounts.map((a) => a.clientId));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('Dockerfile', () => {
   const dockerfile = readText('Dockerfile');
   const instructions = dockerfile
