@@ -4,6 +4,7 @@ import { loadCommandConfig, withConfigOption, type ConfigOption } from './comman
 import { humanDuration } from '../time-format.js';
 import type { Config, DurationOrShare } from '../config/config.js';
 import { storageKey } from '../config/storage-key.js';
+import { describeStorage } from '../config/storage-summary.js';
 import { keyIdOf } from '../store/token-seal.js';
 
 function describeDurationOrShare(value: DurationOrShare): string {
@@ -19,7 +20,7 @@ function sealing(config: Config): string {
 export function summarise(config: Config): string {
   const lines = [
     `config: ${config.sourcePath} is valid`,
-    `storage: ${config.storage.path} (history kept ${humanDuration(config.storage.historyRetentionMs)}), ${sealing(config)}`,
+    `storage: ${describeStorage(config)}, ${sealing(config)}`,
     `dhan: auth ${config.dhan.authBaseUrl}, api ${config.dhan.apiBaseUrl}, expiry zone ${config.dhan.timezone}`,
     `server: ${config.server.listen.host}:${config.server.listen.port}, ${config.server.apiKeys.length} API key(s): ${
       config.server.apiKeys.map((k) => k.name).join(', ') || 'none'

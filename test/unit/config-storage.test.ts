@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { summarise } from '../../src/commands/check-config.js';
 import { loadConfig } from '../../src/config/index.js';
 import { baseConfig, ENV, problemsOf, tempDir, writeConfig, writeFile } from '../helpers/config-fixtures.js';
 
@@ -129,5 +130,26 @@ describe('storage on PostgreSQL', () => {
     const credential = writeConfig(dir, withStorage({ url: 'postgres://keeper@db/x', passwordFile: '${CREDENTIALS_DIRECTORY}/pg-password' }));
     expect(loadConfig(credential, {}, { secrets: 'skip' }).config.storage.postgres?.connection.password).toBeUndefined();
     expect(problemsOf(credential, {}).join('\n')).toContain('environment variable CREDENTIALS_DIRECTORY is not set');
+  });
+});
+
+describe('check-config: where the data lives', () => {
+  it('names SQLite by its file, and PostgreSQL by its URL without the password, with TLS and the takeover bound', () => {
+    const dir = tempDir();
+    expect(summarise(loadConfig(writeConfig(dir, baseConfig()), ENV).config)).toContain(`storage: SQLite at ${join(dir, 'data', 'keeper.db')} (history kept 90d)`);
+
+    writeFile(join(dir, 'ca.pem'), CA, 0o644);
+    writeFile(join(dir, 'pg-password'), PASSWORD);
+    const pg = loadConfig(
+      writeConfig(dir, withStorage({ url: 'postgres://keeper@db/keeper', passwordFile: 'pg-password', schema: 'dtk', ssl: { ca: 'ca.pem' } }, { ha: { takeoverAfter: '20s' } })),
+      ENV,
+    ).config;
+    const line = summarise(pg).split('\n').find((l) => l.startsWith('storage:'));
+    expect(line).toBe(
+      'storage: PostgreSQL at postgres://keeper@db/keeper (schema dtk) (history kept 90d), password from storage.passwordFile, TLS with its own CA, a standby takes over within 20s, tokens stored as plaintext',
+    );
+    const inUrl = loadConfig(writeConfig(dir, withStorage({ url: `postgres://keeper:${URL_PASSWORD}@db/keeper` })), ENV).config;
+    expect(summarise(inUrl)).toContain('storage: PostgreSQL at postgres://keeper:***@db/keeper');
+    expect(summarise(inUrl)).not.toContain(URL_PASSWORD);
   });
 });
