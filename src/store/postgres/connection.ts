@@ -32,13 +32,16 @@ export interface PostgresConnection {
   readonly ssl: PostgresTls | undefined;
 }
 
-/** A URL with its password (in the user part or as a `password` parameter) hidden, for messages. */
+/**
+ * A URL without its password, for messages: one in the user part shows as ***, a `password`
+ * parameter (where pgClientConfig puts the password file's) is left out.
+ */
 export function redactUrl(url: string | undefined): string {
   if (url === undefined) return 'postgresql';
   try {
     const u = new URL(url);
     if (u.password !== '') u.password = '***';
-    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
+    u.searchParams.delete('password');
     return u.toString();
   } catch {
     return 'postgresql (unparsable URL)';

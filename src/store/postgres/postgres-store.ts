@@ -47,6 +47,7 @@ import { pgCheckReadable, pgMigrate } from './migrations.js';
 import { PgConsentStore } from './pg-consents.js';
 import { pgTypes } from './pg-types.js';
 import { redactUrl, SCHEMA_NAME, SCHEMA_NAME_RULE } from './connection.js';
+import { REQUEST_CHANNEL } from './request-listener.js';
 import { SWAP_CHANNEL } from './swap-listener.js';
 
 export interface PostgresStoreOptions {
@@ -527,16 +528,20 @@ export class PostgresStore implements AsyncStore {
   // ---- requests to a running daemon ----
 
   async enqueueRequest(clientId: string, action: RequestAction, payload: string | null, now: number): Promise<number> {
-    const id = (await this.#one<{ id: number }>('next-request-id', `SELECT nextval('requests_id_seq') AS id`))!.id;
-    const sealed = payload === null || this.#seal === undefined ? payload : this.#seal.seal(payload, requestBinding(id, clientId));
-    await this.#q('enqueue-request', `INSERT INTO requests (id, client_id, action, created_at, payload) VALUES ($1, $2, $3, $4, $5)`, [
-      id,
-      clientId,
-      action,
-      now,
-      sealed,
-    ]);
-    return id;
+    return this.transaction(async () => {
+      const id = (await this.#one<{ id: number }>('next-request-id', `SELECT nextval('requests_id_seq') AS id`))!.id;
+      const sealed = payload === null || this.#seal === undefined ? payload : this.#seal.seal(payload, requestBinding(id, clientId));
+      await this.#q('enqueue-request', `INSERT INTO requests (id, client_id, action, created_at, payload) VALUES ($1, $2, $3, $4, $5)`, [
+        id,
+        clientId,
+        action,
+        now,
+        sealed,
+      ]);
+      // Wakes the running keeper (request-listener.ts) at commit, when the row is there to take.
+      await this.#q('notify-request', `SELECT pg_notify($1, current_schema())`, [REQUEST_CHANNEL]);
+      return id;
+    });
   }
 
   async takeRequests(): Promise<KeeperRequest[]> {
