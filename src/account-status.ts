@@ -27,4 +27,17 @@ export interface AccountStatus {
   /** Consent accounts only: why a person must log in with the API key, or null. */
   readonly loginNeeded?: string | null;
   readonly consecutiveFailures: number;
+  /**
+   * Several keepers on PostgreSQL only: the keeper that acts on Dhan for every account (null:
+   * none leads now). Absent for a lone keeper on SQLite.
+   */
+  readonly leader?: LeaderView | null;
+}
+
+/** Which keeper leads, safe to show anyone who may see status: no address, no secret. */
+export interface LeaderView {
+  readonly host: string;
+  readonly pid: number;
+  /** When it took over, ISO 8601 in the trader's zone. */
+  readonly since: string;
 }

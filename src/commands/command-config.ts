@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath, type LoadOptions } from '../config/index.js';
 import type { AccountConfig, Config } from '../config/config.js';
-import { Store } from '../store/index.js';
-import { storageKey } from '../config/storage-key.js';
+import type { AsyncStore } from '../store/contract.js';
+import { openStorage } from '../store/open-storage.js';
 import { ConfigError, UsageError } from '../errors.js';
 import { credentialsEnv } from './credentials-fallback.js';
 
@@ -59,11 +59,12 @@ export function findAccount(config: Config, clientIdOrName: string): AccountConf
  * disturb a running daemon. Before the keeper ever ran there is no database: that is not an
  * error for a reader, it just has nothing to show.
  */
-export function openStoreForReading(config: Config, tokens: 'needed' | 'hidden' = 'needed'): Store | undefined {
-  if (!existsSync(config.storage.path)) return undefined;
+/** A reader of the store the config names; undefined when a SQLite file does not exist yet. */
+export async function openStoreForReading(config: Config, tokens: 'needed' | 'hidden' = 'needed'): Promise<AsyncStore | undefined> {
+  if (config.storage.postgres === undefined && !existsSync(config.storage.path)) return undefined;
   // Without the key, commands that print no token still work on a sealed database.
   const withoutKey = tokens === 'hidden' ? 'hide-tokens' : 'refuse';
-  return Store.open(config.storage.path, { readonly: true, key: storageKey(config.storage), withoutKey });
+  return (await openStorage(config.storage, { readonly: true, withoutKey })).store;
 }
 
 export function printJson(value: unknown): void {

@@ -30,17 +30,17 @@ export function registerHistory(program: Command): void {
       .option('--client <id>', 'only this client id (or account name)')
       .option('--limit <n>', 'at most this many events', limitOption, 50)
       .option('--json', 'a JSON array of events, newest first'),
-  ).action((opts: ConfigOption & { client?: string; limit: number; json?: boolean }) => {
+  ).action(async (opts: ConfigOption & { client?: string; limit: number; json?: boolean }) => {
     const config = loadConfigWithoutSecrets(opts, 'skip');
     const clientId = opts.client === undefined ? undefined : findAccount(config, opts.client).clientId;
-    const store = openStoreForReading(config, 'hidden');
+    const store = await openStoreForReading(config, 'hidden');
     try {
-      const events = store ? store.listEvents({ ...(clientId === undefined ? {} : { clientId }), limit: opts.limit }) : [];
+      const events = store ? await store.listEvents({ ...(clientId === undefined ? {} : { clientId }), limit: opts.limit }) : [];
       if (opts.json) printJson(events);
       else if (events.length === 0) process.stdout.write('no history yet\n');
       else process.stdout.write(`${events.map((e) => line(e, config.dhan.timezone)).join('\n')}\n`);
     } finally {
-      store?.close();
+      await store?.close();
     }
   });
 }

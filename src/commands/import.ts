@@ -100,7 +100,7 @@ export function registerImport(program: Command): void {
       expiresAt: imported.expiresAt,
       issuedAt: tryReadExpiry({ accessToken: imported.accessToken, expiryTime: undefined, timezone: config.dhan.timezone })?.issuedAt,
       verified: verify,
-      currentLiveUntil: currentLiveUntil(config, account.clientId),
+      currentLiveUntil: await currentLiveUntil(config, account.clientId),
     });
     if (!verdict.ok) throw new KeeperError(`import-${verdict.reason}`, verdict.message, verdict.hint === undefined ? {} : { hint: verdict.hint });
     const outcome = await executeCommand(config, account.clientId, { action: 'import', token: imported }, { loadFullConfig: () => loadCommandConfig(opts, { quiet: true }) });
@@ -111,13 +111,13 @@ export function registerImport(program: Command): void {
 }
 
 /** The keeper's view of the account's token (Dhan's last word on it), read without disturbing a daemon. */
-function currentLiveUntil(config: Parameters<typeof openStoreForReading>[0], clientId: string): number | undefined {
-  const store = openStoreForReading(config);
+async function currentLiveUntil(config: Parameters<typeof openStoreForReading>[0], clientId: string): Promise<number | undefined> {
+  const store = await openStoreForReading(config);
   if (!store) return undefined;
   try {
-    const current = store.currentToken(clientId);
+    const current = await store.currentToken(clientId);
     return current && current.supersededAt === null ? current.expiresAt : undefined;
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -8,13 +8,13 @@ import { consentCallbackFor } from '../keeper/consent-callback-wiring.js';
 import { tokenIdFromInput } from '../consent/token-id-input.js';
 import { KeeperError, UsageError } from '../errors.js';
 import { assembleKeeper } from '../keeper/assemble.js';
-import { executeCommand } from '../keeper/handoff.js';
+import { actingKeeper, executeCommand } from '../keeper/handoff.js';
 import type { CommandOutcome } from '../keeper/account-commands.js';
-import { Lease, leaseIsLive } from '../keeper/lease.js';
+import { Lease } from '../keeper/lease.js';
 import { silentLogger } from '../log.js';
 import { startServer } from '../server/index.js';
-import { Store } from '../store/index.js';
-import { storageKey } from '../config/storage-key.js';
+import type { AsyncStore } from '../store/contract.js';
+import { openStorage } from '../store/open-storage.js';
 import { renderQr } from '../consent/terminal-qr.js';
 import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './command-config.js';
 
@@ -56,17 +56,17 @@ export function registerLogin(program: Command): void {
       report(await executeCommand(config, account.clientId, { action: 'consent-finish', tokenId }, { loadFullConfig: fullConfig }));
       return;
     }
-    if (daemonRuns(config)) await loginThroughDaemon(config, account, opts, fullConfig);
+    if (await daemonRuns(config)) await loginThroughDaemon(config, account, opts, fullConfig);
     else await loginDirectly(fullConfig(), account, opts);
   });
 }
 
-function daemonRuns(config: Config): boolean {
-  const store = Store.open(config.storage.path, { key: storageKey(config.storage) });
+async function daemonRuns(config: Config): Promise<boolean> {
+  const opened = await openStorage(config.storage);
   try {
-    return leaseIsLive(store.leaseHolder(), Date.now());
+    return (await actingKeeper(opened, Date.now())) !== undefined;
   } finally {
-    store.close();
+    await opened.store.close();
   }
 }
 
@@ -86,13 +86,19 @@ async function loginThroughDaemon(config: Config, account: AccountConfig, opts: 
 
 /** No keeper runs: this process is the keeper for as long as the login takes, callback included. */
 async function loginDirectly(config: Config, account: AccountConfig, opts: LoginOptions): Promise<void> {
-  const store = Store.open(config.storage.path, { key: storageKey(config.storage) });
+  const opened = await openStorage(config.storage);
+  const { store } = opened;
+  if (opened.kind === 'postgres') {
+    await store.close();
+    throw new KeeperError('login-failed', 'no keeper leads on this database: start one (`dhan-token-keeper run`), then run login again; it carries the login out');
+  }
   const lease = new Lease(store);
-  lease.acquire();
+  await lease.acquire();
   lease.keepAlive(() => process.stderr.write('warning: another keeper took over the database; finish the login there\n'));
   const keeper = assembleKeeper(config, store, { clock: systemClock, log: silentLogger() });
   try {
-    keeper.prepareAccounts();
+    await keeper.prepareAccounts();
+    await keeper.open();
     const outcome = await keeper.consentCommand(account.clientId, undefined);
     if (!outcome.ok) throw new KeeperError('login-failed', outcome.message);
     const loginUrl = outcome.message;
@@ -121,8 +127,8 @@ async function loginDirectly(config: Config, account: AccountConfig, opts: Login
     }
     await keeper.worker(account.clientId)?.published();
   } finally {
-    lease.release();
-    store.close();
+    await lease.release();
+    await store.close();
   }
 }
 
@@ -141,20 +147,20 @@ function announce(config: Config, loginUrl: string, opts: LoginOptions, viaCallb
 }
 
 /** Waits for the consent behind this login URL to be finished by the callback (or a paste elsewhere). */
-async function waitForConsent(config: Config, loginUrl: string, open?: Store): Promise<CommandOutcome> {
+async function waitForConsent(config: Config, loginUrl: string, open?: AsyncStore): Promise<CommandOutcome> {
   const consentAppId = new URL(loginUrl).searchParams.get('consentAppId') ?? '';
-  const store = open ?? Store.open(config.storage.path, { readonly: true, key: storageKey(config.storage), withoutKey: 'hide-tokens' });
+  const store = open ?? (await openStorage(config.storage, { readonly: true, withoutKey: 'hide-tokens' })).store;
   try {
     const deadline = Date.now() + CONSENT_TTL_MS;
     while (Date.now() < deadline) {
-      const consent = store.consents.byConsentAppId(consentAppId);
+      const consent = await store.consents.byConsentAppId(consentAppId);
       if (consent?.status === 'done') return { ok: true, message: consent.message ?? 'logged in' };
       if (consent?.status === 'failed') return { ok: false, message: consent.message ?? 'the login failed' };
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
     return { ok: false, message: 'no login arrived within 10 minutes: run login again (or finish with --paste)' };
   } finally {
-    if (!open) store.close();
+    if (!open) await store.close();
   }
 }
 

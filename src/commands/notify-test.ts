@@ -3,8 +3,7 @@ import { systemClock } from '../clock.js';
 import { KeeperError, UsageError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { Notifier } from '../notify/notifier.js';
-import { Store } from '../store/index.js';
-import { storageKey } from '../config/storage-key.js';
+import { openStorage } from '../store/open-storage.js';
 import { loadCommandConfig, withConfigOption, type ConfigOption } from './command-config.js';
 
 /** `notify-test`: one test message on every channel, each result reported; exit 1 if any failed. */
@@ -16,7 +15,7 @@ export function registerNotifyTest(program: Command): void {
     if (config.notify.channels.length === 0) {
       throw new UsageError('no notify.channels in the config: add a telegram, ntfy or webhook channel (see config.example.yaml)');
     }
-    const store = Store.open(config.storage.path, { key: storageKey(config.storage) });
+    const { store } = await openStorage(config.storage);
     try {
       const notifier = new Notifier({ config: config.notify, accounts: config.accounts, store, clock: systemClock, log: silentLogger(), retryDelaysMs: [1_000] });
       const outcomes = await notifier.sendTest({
@@ -31,7 +30,7 @@ export function registerNotifyTest(program: Command): void {
       const failed = outcomes.filter((o) => !o.ok).length;
       if (failed > 0) throw new KeeperError('notify-failed', `${failed} of ${outcomes.length} channel(s) failed`);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 }

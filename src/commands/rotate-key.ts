@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { storageKey } from '../config/storage-key.js';
 import { readSecretFile } from '../config/files.js';
-import { UsageError } from '../errors.js';
+import { KeeperError, UsageError } from '../errors.js';
+import { actingKeeper } from '../keeper/handoff.js';
 import { Lease } from '../keeper/lease.js';
-import { Store } from '../store/index.js';
+import { openStorage } from '../store/open-storage.js';
 import { parseKey } from '../store/token-seal.js';
 import { loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './command-config.js';
 
@@ -29,24 +29,28 @@ export function registerRotateKey(program: Command): void {
       .command('rotate-key')
       .description('re-seal every stored token with a new encryption key (stop the keeper first), then point storage.encryptionKeyFile at it')
       .requiredOption('--new-key-file <file>', 'the new key: 32 random bytes as hex or base64 (openssl rand -hex 32)'),
-  ).action((opts: RotateOptions) => {
+  ).action(async (opts: RotateOptions) => {
     const config = loadConfigWithoutSecrets(opts);
     const next = readNewKey(opts.newKeyFile);
-    const store = Store.open(config.storage.path, { key: storageKey(config.storage) });
+    const opened = await openStorage(config.storage);
+    const { store } = opened;
     try {
+      if (opened.kind === 'postgres' && (await actingKeeper(opened, Date.now())) !== undefined) {
+        throw new KeeperError('lease-held', 'a keeper leads on this database: stop every keeper first, or one would seal its next token with the old key');
+      }
       const lease = new Lease(store);
-      lease.acquire();
+      await lease.acquire();
       try {
-        const { tokens, requests } = store.rotateKey(next);
+        const { tokens, requests } = await store.rotateKey(next);
         process.stdout.write(
           `re-sealed ${tokens} token(s) and ${requests} queued request(s) with key ${store.keyId ?? '?'}\n` +
             `now set storage.encryptionKeyFile to ${opts.newKeyFile} and start the keeper\n`,
         );
       } finally {
-        lease.release();
+        await lease.release();
       }
     } finally {
-      store.close();
+      await store.close();
     }
   });
 }

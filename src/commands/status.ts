@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
-import type { AccountStatus } from '../account-status.js';
+import type { AccountStatus, LeaderView } from '../account-status.js';
+import { LEASE_TTL_MS } from '../keeper/lease.js';
 import { accountStatuses } from '../keeper/status.js';
-import { humanDuration } from '../time-format.js';
+import { humanDuration, isoInZone } from '../time-format.js';
+import type { AsyncStore } from '../store/contract.js';
+import { PostgresStore } from '../store/postgres/postgres-store.js';
 import { loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './command-config.js';
 
 function table(rows: readonly AccountStatus[]): string {
@@ -28,21 +31,34 @@ function table(rows: readonly AccountStatus[]): string {
     .join('\n');
 }
 
+/** Several keepers on PostgreSQL: which one leads (the one acting on Dhan), and since when. */
+async function readLeader(store: AsyncStore | undefined, zone: string): Promise<{ line: string; view: LeaderView | null } | undefined> {
+  if (!(store instanceof PostgresStore)) return undefined;
+  const leader = await store.leader();
+  if (leader === undefined || leader.heartbeatAgeMs > LEASE_TTL_MS) {
+    const last = leader === undefined ? 'no keeper has led on this database yet' : `the last leader, pid ${leader.pid} on ${leader.host}, has not confirmed for ${humanDuration(leader.heartbeatAgeMs)}`;
+    return { line: `leader: NONE (${last})`, view: null };
+  }
+  const view = { host: leader.host, pid: leader.pid, since: isoInZone(leader.since, zone) };
+  return { line: `leader: pid ${view.pid} on ${view.host} since ${view.since} (epoch ${leader.epoch})`, view };
+}
+
 export function registerStatus(program: Command): void {
   withConfigOption(
     program
       .command('status')
       .description('show every account: state, expiry, time left, last result (never a token)')
       .option('--json', 'a JSON array, one object per account'),
-  ).action((opts: ConfigOption & { json?: boolean }) => {
+  ).action(async (opts: ConfigOption & { json?: boolean }) => {
     const config = loadConfigWithoutSecrets(opts, 'skip');
-    const store = openStoreForReading(config, 'hidden');
+    const store = await openStoreForReading(config, 'hidden');
     try {
-      const rows = accountStatuses(config, store, systemClock.now());
+      const leader = await readLeader(store, config.dhan.timezone);
+      const rows = await accountStatuses(config, store, systemClock.now(), leader?.view);
       if (opts.json) printJson(rows);
-      else process.stdout.write(`${table(rows)}\n`);
+      else process.stdout.write(`${leader === undefined ? '' : `${leader.line}\n`}${table(rows)}\n`);
     } finally {
-      store?.close();
+      await store?.close();
     }
   });
 }

@@ -9,12 +9,12 @@ export function registerToken(program: Command): void {
       .command('token')
       .argument('<clientId>', 'client id (or account name)')
       .description('print the live access token and nothing else (exit 1 when none is live)'),
-  ).action((clientIdOrName: string, opts: ConfigOption) => {
+  ).action(async (clientIdOrName: string, opts: ConfigOption) => {
     const config = loadConfigWithoutSecrets(opts);
     const account = findAccount(config, clientIdOrName);
-    const store = openStoreForReading(config);
+    const store = await openStoreForReading(config);
     try {
-      const token = store?.currentToken(account.clientId);
+      const token = await store?.currentToken(account.clientId);
       if (!token || token.expiresAt <= systemClock.now()) {
         throw new KeeperError('no-live-token', `no live token for ${account.clientId} (${account.name})`, {
           hint: 'run `dhan-token-keeper status` to see why, or `import` a token from Dhan Web',
@@ -22,7 +22,7 @@ export function registerToken(program: Command): void {
       }
       process.stdout.write(`${token.accessToken}\n`);
     } finally {
-      store?.close();
+      await store?.close();
     }
   });
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/index.js';
+import type { AsyncStore } from '../store/contract.js';
 
 /** What a person hears about: a login became needed, or it is no longer needed. */
 export type LoginRequestChange =
@@ -14,32 +14,32 @@ export type LoginRequestChange =
 export class LoginRequests {
   constructor(
     private readonly deps: {
-      readonly store: Store;
+      readonly store: AsyncStore;
       readonly clock: Clock;
       readonly log: Logger;
       readonly onChange?: (change: LoginRequestChange) => void;
     },
   ) {}
 
-  request(clientId: string, reason: string, deadline: number | null): void {
+  async request(clientId: string, reason: string, deadline: number | null): Promise<void> {
     const { store, clock } = this.deps;
-    const existing = store.consents.loginRequest(clientId);
+    const existing = await store.consents.loginRequest(clientId);
     if (existing && existing.reason === reason && existing.deadline === deadline) return;
     const now = clock.now();
-    store.transaction(() => {
-      store.consents.requestLogin({ clientId, since: existing?.since ?? now, reason, deadline });
-      if (!existing) store.addEvent({ clientId, at: now, kind: 'login-needed', result: 'failure', message: reason, expiryBefore: deadline });
+    await store.transaction(async () => {
+      await store.consents.requestLogin({ clientId, since: existing?.since ?? now, reason, deadline });
+      if (!existing) await store.addEvent({ clientId, at: now, kind: 'login-needed', result: 'failure', message: reason, expiryBefore: deadline });
     });
     if (existing) return;
     this.deps.log.warn({ clientId, reason }, 'a person must log in with the API key: run `dhan-token-keeper login`');
     this.notify({ kind: 'needed', clientId, reason, deadline });
   }
 
-  clear(clientId: string, reason: string): void {
+  async clear(clientId: string, reason: string): Promise<void> {
     const { store, clock } = this.deps;
-    const cleared = store.transaction(() => {
-      if (!store.consents.clearLoginRequest(clientId)) return false;
-      store.addEvent({ clientId, at: clock.now(), kind: 'login-needed', result: 'success', message: reason });
+    const cleared = await store.transaction(async () => {
+      if (!(await store.consents.clearLoginRequest(clientId))) return false;
+      await store.addEvent({ clientId, at: clock.now(), kind: 'login-needed', result: 'success', message: reason });
       return true;
     });
     if (cleared) this.notify({ kind: 'done', clientId, reason });

@@ -26,7 +26,7 @@ export function runCommand(worker: AccountWorker, command: AccountCommand, signa
     case 'generate':
       return forceRefresh(worker, command.action, signal);
     case 'reset':
-      return Promise.resolve(resetAccount(worker));
+      return resetAccount(worker);
     case 'import':
       return adoptToken(worker, command.token, signal);
   }
@@ -36,14 +36,14 @@ export function runCommand(worker: AccountWorker, command: AccountCommand, signa
 export async function forceRefresh(worker: AccountWorker, method: RefreshMethod, signal?: AbortSignal): Promise<CommandOutcome> {
   let outcome: CommandOutcome = { ok: false, message: 'nothing was done' };
   await worker.exclusive(async () => {
-    const { store, clock, minGenerateIntervalMs } = worker.deps;
-    const attention = store.getAccount(worker.clientId)?.attention ?? null;
+    const { clock, minGenerateIntervalMs } = worker.deps;
+    const attention = worker.state?.attention ?? null;
     // Refused credentials stop generation only; an account-wide stop stops both.
     if (attention && (method === 'generate' || attention.scope === 'account')) {
       outcome = { ok: false, message: `needs attention: ${attentionText(attention)}; run \`dhan-token-keeper reset ${worker.clientId}\` first` };
       return;
     }
-    const token = store.currentToken(worker.clientId);
+    const token = worker.current;
     if (method === 'renew' && (!token || token.expiresAt <= clock.now())) {
       outcome = { ok: false, message: 'there is no live token to renew' };
       return;
@@ -64,17 +64,17 @@ export async function forceRefresh(worker: AccountWorker, method: RefreshMethod,
     // A renewal that found the token dead (or not renewable) leaves the fallback to the plan:
     // the person asked for a live token, so the request's outcome includes that fallback.
     let fellBack = false;
-    const renewed = store.currentToken(worker.clientId);
+    const renewed = worker.current;
     if (method === 'renew' && !(renewed && renewed.id !== before) && worker.plan().action === 'generate') {
       fellBack = true;
       await worker.perform('generate', signal);
     }
-    const after = store.currentToken(worker.clientId);
+    const after = worker.current;
     const done = fellBack ? 'renewal refused; generated instead' : method === 'renew' ? 'renewed' : 'generated';
     outcome =
       after && after.id !== before
         ? { ok: true, message: `${done}: new token ${tokenFingerprint(after.accessToken)} valid until ${new Date(after.expiresAt).toISOString()}` }
-        : { ok: false, message: `${method} failed: ${store.getAccount(worker.clientId)?.lastResult ?? 'see history'}` };
+        : { ok: false, message: `${method} failed: ${worker.state?.lastResult ?? 'see history'}` };
   });
   return outcome;
 }
@@ -84,14 +84,16 @@ export async function forceRefresh(worker: AccountWorker, method: RefreshMethod,
  * goes with it (the streak of similar answers, the kinds Dhan refused to renew), so that the
  * policy starts over: a stop that needs repeated answers cannot come back at once.
  */
-export function resetAccount(worker: AccountWorker): CommandOutcome {
+export async function resetAccount(worker: AccountWorker): Promise<CommandOutcome> {
   const { store, clock } = worker.deps;
-  const record = store.getAccount(worker.clientId);
+  // Another keeper may have led until now: the person's reset is about what the database says.
+  await worker.load();
+  const record = worker.state;
   const was = record?.attention ? attentionText(record.attention) : undefined;
   worker.forgetFailures();
-  store.transaction(() => {
-    store.updateAccount(worker.clientId, { attention: null, consecutiveFailures: 0, renewRefusedKinds: [] });
-    store.addEvent({
+  await worker.inTransaction(async () => {
+    await worker.update({ attention: null, consecutiveFailures: 0, renewRefusedKinds: [] });
+    await store.addEvent({
       clientId: worker.clientId,
       at: clock.now(),
       kind: 'reset',
@@ -113,12 +115,12 @@ export async function adoptToken(worker: AccountWorker, token: ImportedToken, si
   await worker.exclusive(async () => {
     const { store, clock, account } = worker.deps;
     const now = clock.now();
-    const before = store.currentToken(worker.clientId);
-    const attention = store.getAccount(worker.clientId)?.attention ?? null;
+    const before = worker.current;
+    const attention = worker.state?.attention ?? null;
     const lifts = attention?.scope === 'account' && account.mode !== 'generate-only';
-    const saved = store.transaction(() => {
-      const t = store.saveToken({ clientId: worker.clientId, ...token, obtainedAt: now });
-      store.addEvent({
+    const saved = await worker.inTransaction(async () => {
+      const t = await store.saveToken({ clientId: worker.clientId, ...token, obtainedAt: now }, worker.fence());
+      await store.addEvent({
         clientId: worker.clientId,
         at: now,
         kind: 'import',
@@ -127,7 +129,7 @@ export async function adoptToken(worker: AccountWorker, token: ImportedToken, si
         expiryBefore: before?.expiresAt ?? null,
         expiryAfter: token.expiresAt,
       });
-      store.updateAccount(worker.clientId, {
+      await worker.update({
         consecutiveFailures: 0,
         lastResult: 'imported',
         lastSuccessAt: now,
@@ -137,7 +139,7 @@ export async function adoptToken(worker: AccountWorker, token: ImportedToken, si
     });
     worker.forgetFailures();
     // A consent account that was waiting for a login has its token now.
-    worker.deps.consentLogin?.requests.clear(worker.clientId, `logged in: a new ${token.source} token arrived`);
+    await worker.deps.consentLogin?.requests.clear(worker.clientId, `logged in: a new ${token.source} token arrived`);
     worker.deps.hooks.refreshed(worker.clientId, 'import', 'success');
     worker.afterSwap(saved, 'imported', signal);
     outcome = { ok: true, message: `imported: token ${tokenFingerprint(saved.accessToken)} valid until ${new Date(saved.expiresAt).toISOString()}` };

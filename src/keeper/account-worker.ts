@@ -5,11 +5,12 @@ import { isAbortError } from '../clock.js';
 import type { AccountConfig } from '../config/config.js';
 import { DhanError, isDhanError } from '../dhan/errors.js';
 import type { DhanApi, IssuedToken } from '../dhan/dhan-api.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, KeeperError } from '../errors.js';
 import { tokenFingerprint } from '../token-fingerprint.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/index.js';
-import type { EventOutcome } from '../store/records.js';
+import type { AsyncStore } from '../store/contract.js';
+import type { LeaderFence } from '../store/postgres/leadership.js';
+import type { AccountPatch, AccountRecord, EventOutcome } from '../store/records.js';
 import { TOTP_STEP_MS, type TotpGuard } from '../totp.js';
 import type { StoredToken } from '../tokens.js';
 import { backoffDelay } from './backoff.js';
@@ -42,7 +43,7 @@ export interface TokenPublisher {
 
 export interface AccountWorkerDeps {
   readonly account: AccountConfig;
-  readonly store: Store;
+  readonly store: AsyncStore;
   readonly dhan: DhanApi;
   readonly clock: Clock;
   readonly totp: TotpGuard;
@@ -59,6 +60,25 @@ export interface AccountWorkerDeps {
   readonly random?: () => number;
   /** Only for mode consent: when Dhan will not renew, a person is asked to log in instead. */
   readonly consentLogin?: { readonly askBeforeMs: number; readonly requests: LoginRequests };
+  /**
+   * Several keepers on one database: the fence of this keeper's leadership, or undefined when it
+   * may not act (then no Dhan call is made and nothing is committed). Absent: a lone keeper, which
+   * its lease already makes the only one.
+   */
+  readonly leadership?: { fence(): LeaderFence | undefined };
+}
+
+/** Thrown into a refresh when this keeper is not (or no longer) the one that may act on Dhan. */
+export class NotLeadingError extends Error {
+  constructor(message = 'this keeper does not lead: another keeper acts on Dhan') {
+    super(message);
+    this.name = 'NotLeadingError';
+  }
+}
+
+/** Ours, or the store's refusal of a swap fenced by an epoch that has passed. */
+export function isNotLeading(err: unknown): boolean {
+  return err instanceof NotLeadingError || (err instanceof KeeperError && err.code === 'not-leader');
 }
 
 export type TokenVerdict = Exclude<ProfileVerdict, 'not-asked'>;
@@ -90,6 +110,13 @@ export class AccountWorker {
   private refreshingNow = false;
   private readonly publishing = new Set<Promise<void>>();
   private readonly random: () => number;
+  /**
+   * The account's row and current token as last committed by this worker or read by `load()`.
+   * The worker is its account's only writer while this keeper acts, so planning (every timer,
+   * the sweep, every status read) needs no database round trip.
+   */
+  private record: AccountRecord | undefined;
+  private token: StoredToken | undefined;
 
   constructor(readonly deps: AccountWorkerDeps) {
     this.clientId = deps.account.clientId;
@@ -124,10 +151,9 @@ export class AccountWorker {
 
   /** The account's current plan, from the store's committed state. */
   plan(): Plan {
-    const { store, clock, account } = this.deps;
+    const { clock, account } = this.deps;
     const now = clock.now();
-    const record = store.getAccount(this.clientId);
-    const token = store.currentToken(this.clientId);
+    const { record, token } = this;
     const lastGenerateAt = record?.lastGenerateAt ?? null;
     const generateNotBefore = Math.max(
       lastGenerateAt === null ? now : lastGenerateAt + this.deps.minGenerateIntervalMs,
@@ -158,7 +184,7 @@ export class AccountWorker {
   private withLoginAsk(planned: Plan, now: number): Plan {
     const ask = this.loginAsk(now);
     if (ask === undefined || ask.ask === 'no') return planned;
-    if (planned.action === 'attention' && this.deps.store.getAccount(this.clientId)?.attention) return planned;
+    if (planned.action === 'attention' && this.record?.attention) return planned;
     if (ask.ask === 'later') return { action: 'wait', at: ask.at, then: 'renew', reason: `ask a person to log in then (${ask.reason})` };
     // Only a person can help now; acknowledgeAttention records it as a login request, not a stop.
     return { action: 'attention', reason: ask.reason, wayOut: WAY_OUT.login };
@@ -167,8 +193,8 @@ export class AccountWorker {
   private loginAsk(now: number): AskPlan | undefined {
     const consent = this.deps.consentLogin;
     if (!consent) return undefined;
-    const token = this.deps.store.currentToken(this.clientId);
-    const refused = this.deps.store.getAccount(this.clientId)?.renewRefusedKinds ?? [];
+    const token = this.token;
+    const refused = this.record?.renewRefusedKinds ?? [];
     return askPlan({
       now,
       token,
@@ -184,7 +210,7 @@ export class AccountWorker {
     return this.exclusive(async () => {
       const current = this.plan();
       if (current.action === 'renew' || current.action === 'generate') await this.perform(current.action, signal);
-      else if (current.action === 'attention') this.acknowledgeAttention(current);
+      else if (current.action === 'attention') await this.acknowledgeAttention(current);
     });
   }
 
@@ -194,12 +220,13 @@ export class AccountWorker {
    */
   probe(signal?: AbortSignal): Promise<void> {
     return this.exclusive(async () => {
-      const { store, clock } = this.deps;
-      const token = store.currentToken(this.clientId);
+      const { clock } = this.deps;
+      const token = this.token;
       if (!token || token.expiresAt <= clock.now()) return;
+      this.fence();
       const verdict = await this.checkToken(token, signal);
       this.deps.hooks.probed(this.clientId, verdict === 'unknown' ? 'error' : verdict);
-      if (verdict === 'dead') this.declareDead(token, 'probe', 'Dhan no longer accepts the token (killed early: a login elsewhere or a manual renewal?)');
+      if (verdict === 'dead') await this.declareDead(token, 'probe', 'Dhan no longer accepts the token (killed early: a login elsewhere or a manual renewal?)');
     });
   }
 
@@ -212,15 +239,17 @@ export class AccountWorker {
       const { store, clock } = this.deps;
       const now = clock.now();
       // The keeper closes every account's pending rows in one commit at start and says how many were ours.
-      const abandoned = abandonedAtStart ?? store.abandonPending(this.clientId, now, ABANDONED_MESSAGE);
-      const token = store.currentToken(this.clientId);
+      const abandoned = abandonedAtStart ?? (await store.abandonPending(this.clientId, now, ABANDONED_MESSAGE));
+      await this.load();
+      const token = this.token;
       if (!token || token.expiresAt <= now) return;
+      this.fence();
       const verdict = await this.checkToken(token, signal);
       this.deps.hooks.probed(this.clientId, verdict === 'unknown' ? 'error' : verdict);
       if (verdict === 'dead') {
-        this.declareDead(token, 'recover', abandoned > 0 ? 'the stored token died with an interrupted refresh' : 'the stored token is no longer accepted by Dhan');
+        await this.declareDead(token, 'recover', abandoned > 0 ? 'the stored token died with an interrupted refresh' : 'the stored token is no longer accepted by Dhan');
       } else {
-        store.addEvent({
+        await store.addEvent({
           clientId: this.clientId,
           at: clock.now(),
           kind: 'recover',
@@ -230,6 +259,52 @@ export class AccountWorker {
         });
       }
     });
+  }
+
+  /** Reads the account's row and current token from the store (at start, at a takeover, after another writer). */
+  async load(): Promise<void> {
+    const { store } = this.deps;
+    this.record = await store.getAccount(this.clientId);
+    this.token = await store.currentToken(this.clientId);
+  }
+
+  /** The account's row as last committed or loaded. */
+  get state(): AccountRecord | undefined {
+    return this.record;
+  }
+
+  /** The account's current token (live or not) as last committed or loaded. */
+  get current(): StoredToken | undefined {
+    return this.token;
+  }
+
+  get lastGenerateAt(): number | null {
+    return this.record?.lastGenerateAt ?? null;
+  }
+
+  /** Commits a change to the account's row and keeps the worker's copy in step. */
+  async update(patch: AccountPatch): Promise<AccountRecord> {
+    this.record = await this.deps.store.updateAccount(this.clientId, patch);
+    return this.record;
+  }
+
+  /** A transaction whose writes also update the worker's copies; a failed one re-reads them. */
+  async inTransaction<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.deps.store.transaction(fn);
+    } catch (err) {
+      await this.load().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The fence to commit under; throws when another keeper acts on Dhan. */
+  fence(): LeaderFence | undefined {
+    const leadership = this.deps.leadership;
+    if (leadership === undefined) return undefined;
+    const fence = leadership.fence();
+    if (fence === undefined) throw new NotLeadingError();
+    return fence;
   }
 
   /** Runs work with nothing else of this account's in flight (single flight, as octokit's auth does). */
@@ -245,7 +320,7 @@ export class AccountWorker {
   /** How long until Dhan allows another generation (its interval, the next unused TOTP step). */
   generationWaitMs(): number {
     const now = this.deps.clock.now();
-    const last = this.deps.store.getAccount(this.clientId)?.lastGenerateAt ?? null;
+    const last = this.record?.lastGenerateAt ?? null;
     const interval = last === null ? 0 : last + this.deps.minGenerateIntervalMs - now;
     return Math.max(0, interval, this.deps.totp.waitMs(this.clientId));
   }
@@ -260,22 +335,22 @@ export class AccountWorker {
    * The planner says only a person can help (e.g. a renew-only account without a live token):
    * persist that, so that status, metrics and alerts say so. A stop already recorded stays as is.
    */
-  acknowledgeAttention(planned: Extract<Plan, { action: 'attention' }>): void {
+  async acknowledgeAttention(planned: Extract<Plan, { action: 'attention' }>): Promise<void> {
     // Consent accounts: a missing, dead or unrenewable token is a login request, not a stop.
     const ask = this.loginAsk(this.deps.clock.now());
     if (ask?.ask === 'now') {
-      this.deps.consentLogin?.requests.request(this.clientId, ask.reason, ask.deadline);
+      await this.deps.consentLogin?.requests.request(this.clientId, ask.reason, ask.deadline);
       return;
     }
-    const record = this.deps.store.getAccount(this.clientId);
+    const record = this.record;
     if (record && !record.attention) {
-      this.setAttention({ scope: 'account', cause: 'import-needed', reason: planned.reason, wayOut: planned.wayOut, since: this.deps.clock.now() });
+      await this.setAttention({ scope: 'account', cause: 'import-needed', reason: planned.reason, wayOut: planned.wayOut, since: this.deps.clock.now() });
     }
   }
 
   /** Renews or generates now; the caller holds `exclusive`. */
   async perform(method: RefreshMethod, signal?: AbortSignal): Promise<void> {
-    const token = this.deps.store.currentToken(this.clientId);
+    const token = this.token;
     this.refreshingNow = true;
     try {
       if (method === 'renew' && token && token.expiresAt > this.deps.clock.now()) await this.renew(token, signal);
@@ -288,13 +363,14 @@ export class AccountWorker {
   private async renew(token: StoredToken, signal?: AbortSignal): Promise<void> {
     const { store, clock, dhan } = this.deps;
     const started = clock.now();
-    const eventId = store.beginEvent({ clientId: this.clientId, at: started, kind: 'renew', expiryBefore: token.expiresAt });
-    const issued = await this.call('renew', eventId, started, () => dhan.renewToken({ clientId: this.clientId, accessToken: token.accessToken }, signal), signal);
-    if (issued instanceof DhanError) {
-      await this.afterFailure(issued, token, signal);
+    this.fence();
+    const eventId = await store.beginEvent({ clientId: this.clientId, at: started, kind: 'renew', expiryBefore: token.expiresAt });
+    const answer = await this.call('renew', eventId, started, () => dhan.renewToken({ clientId: this.clientId, accessToken: token.accessToken }, signal), signal);
+    if (answer instanceof DhanError) {
+      await this.afterFailure(answer, token, signal);
       return;
     }
-    await this.commit(issued, 'renew', eventId, started, signal);
+    await this.commit(answer, 'renew', eventId, started, signal);
   }
 
   /**
@@ -307,17 +383,24 @@ export class AccountWorker {
     started: number,
     request: () => Promise<IssuedToken>,
     signal?: AbortSignal,
-  ): Promise<IssuedToken | DhanError> {
+  ): Promise<Issued | DhanError> {
     const { store, clock, limiter } = this.deps;
+    let fence: LeaderFence | undefined;
     try {
-      return await limiter.run(request, signal);
+      const issued = await limiter.run(() => {
+        // Asked again once the slot is ours: leadership may have moved while we queued.
+        fence = this.fence();
+        return request();
+      }, signal);
+      return { issued, fence };
     } catch (err) {
-      if (isAbortError(err)) {
-        store.finishEvent(eventId, { result: 'abandoned', message: 'the keeper stopped during the call', durationMs: clock.now() - started });
+      if (isAbortError(err) || isNotLeading(err)) {
+        const message = isNotLeading(err) ? 'this keeper stopped leading before the call' : 'the keeper stopped during the call';
+        await store.finishEvent(eventId, { result: 'abandoned', message, durationMs: clock.now() - started });
         throw err;
       }
       const failure = asDhanError(err, endpoint);
-      store.finishEvent(eventId, failureOutcome(failure, clock.now() - started));
+      await store.finishEvent(eventId, failureOutcome(failure, clock.now() - started));
       this.deps.hooks.refreshed(this.clientId, endpoint, 'failure');
       return failure;
     }
@@ -326,7 +409,7 @@ export class AccountWorker {
   private async generate(previous: StoredToken | undefined, signal?: AbortSignal): Promise<void> {
     const { store, clock, dhan, account, totp } = this.deps;
     if (!this.canGenerate || account.pin === undefined || account.totpSecret === undefined) {
-      this.setAttention({
+      await this.setAttention({
         scope: 'account',
         cause: 'import-needed',
         reason: 'no live token and no TOTP credentials to generate one',
@@ -337,35 +420,35 @@ export class AccountWorker {
     }
     if (this.generationWaitMs() > 0) return;
     // Never send credentials Dhan already refused: that is how accounts get TOTP disabled.
-    if (store.getAccount(this.clientId)?.attention?.scope === 'generation') return;
+    if (this.record?.attention?.scope === 'generation') return;
     const secret = account.totpSecret;
     if (totp.waitMs(this.clientId) > 0) return;
+    this.fence();
 
-    const record = store.getAccount(this.clientId);
-    const previousGenerateAt = record?.lastGenerateAt ?? null;
+    const previousGenerateAt = this.record?.lastGenerateAt ?? null;
     const started = clock.now();
-    const eventId = store.beginEvent({ clientId: this.clientId, at: started, kind: 'generate', expiryBefore: previous?.expiresAt ?? null });
-    const issued = await this.call('generate', eventId, started, () => {
+    const eventId = await store.beginEvent({ clientId: this.clientId, at: started, kind: 'generate', expiryBefore: previous?.expiresAt ?? null });
+    const answer = await this.call('generate', eventId, started, async () => {
       // Taken once a Dhan slot is ours, not before queueing for one: behind thousands of other
       // accounts (dhan.maxConcurrency) a code taken early is stale when sent, Dhan answers
       // "Invalid TOTP", and repeated refusals can get TOTP disabled on the account.
       const code = totp.take(this.clientId, secret);
-      if (!code.ok) return Promise.reject(new Error(`a TOTP code was already used in this 30-s step; next in ${Math.ceil(code.waitMs / 1000)} s`));
+      if (!code.ok) throw new Error(`a TOTP code was already used in this 30-s step; next in ${Math.ceil(code.waitMs / 1000)} s`);
       // Durable before the call, and at the moment the code is taken: a crash or restart loop must
       // neither break Dhan's one-per-interval rule nor reuse this TOTP step (the guard reads it back).
-      store.updateAccount(this.clientId, { lastGenerateAt: clock.now() });
+      await this.update({ lastGenerateAt: clock.now() });
       return dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal);
     }, signal);
-    if (issued instanceof DhanError) {
+    if (answer instanceof DhanError) {
       // Dhan issued nothing when it answered with a refusal or never saw the request: that
       // attempt does not count against its interval. A lost answer might have issued a token.
-      if (!issued.maybeProcessed && issued.kind !== 'rate-limited') {
-        store.updateAccount(this.clientId, { lastGenerateAt: previousGenerateAt });
+      if (!answer.maybeProcessed && answer.kind !== 'rate-limited') {
+        await this.update({ lastGenerateAt: previousGenerateAt });
       }
-      await this.afterFailure(issued, previous, signal);
+      await this.afterFailure(answer, previous, signal);
       return;
     }
-    await this.commit(issued, 'totp', eventId, started, signal);
+    await this.commit(answer, 'totp', eventId, started, signal);
   }
 
   /**
@@ -385,12 +468,12 @@ export class AccountWorker {
       decision = decideAfterFailure(this.facts(failure, token, verdict));
     }
     this.log.debug({ endpoint: failure.endpoint, kind: failure.kind, dhanCode: failure.dhanCode, verdict, action: decision.action }, decision.reason);
-    this.carryOut(decision, failure, token);
+    await this.carryOut(decision, failure, token);
   }
 
   private facts(failure: DhanError, token: StoredToken | undefined, verdict: ProfileVerdict): FailureFacts {
-    const { store, clock, account } = this.deps;
-    const record = store.getAccount(this.clientId);
+    const { clock, account } = this.deps;
+    const record = this.record;
     const now = clock.now();
     const kind = token ? tokenKind(token.accessToken, token.source) : undefined;
     return {
@@ -410,30 +493,30 @@ export class AccountWorker {
     };
   }
 
-  private carryOut(decision: FailureDecision, failure: DhanError, token: StoredToken | undefined): void {
+  private async carryOut(decision: FailureDecision, failure: DhanError, token: StoredToken | undefined): Promise<void> {
     const now = this.deps.clock.now();
     switch (decision.action) {
       case 'retry': {
         const after = decision.after === 'next-totp-step' ? TOTP_STEP_MS - (now % TOTP_STEP_MS) : decision.after === 'backoff' ? undefined : decision.after;
-        this.fail(failure, token, after);
+        await this.fail(failure, token, after);
         return;
       }
       case 'check-token':
       case 'carry-on':
         // check-token cannot come back after a verdict; treat it like a failure to retry.
-        if (decision.action === 'check-token') this.fail(failure, token, undefined);
+        if (decision.action === 'check-token') await this.fail(failure, token, undefined);
         return;
       case 'token-dead':
-        if (token && token.expiresAt > now) this.declareDead(token, failure.endpoint === 'renew' ? 'renew' : 'probe', decision.reason);
+        if (token && token.expiresAt > now) await this.declareDead(token, failure.endpoint === 'renew' ? 'renew' : 'probe', decision.reason);
         this.retryNotBefore = undefined;
         return;
       case 'learn-not-renewable-and-generate':
-        if (token) this.learnNotRenewable(token, 'generating instead from now on');
+        if (token) await this.learnNotRenewable(token, 'generating instead from now on');
         this.retryNotBefore = undefined;
         return;
       case 'stop-generation':
         this.streak = undefined;
-        this.setAttention({
+        await this.setAttention({
           scope: 'generation',
           cause: 'credentials-refused',
           reason: decision.reason,
@@ -444,29 +527,28 @@ export class AccountWorker {
         return;
       case 'stop-account':
         this.streak = undefined;
-        this.setAttention({ scope: 'account', cause: 'access-denied', reason: decision.reason, wayOut: decision.wayOut, since: now });
+        await this.setAttention({ scope: 'account', cause: 'access-denied', reason: decision.reason, wayOut: decision.wayOut, since: now });
         return;
       case 'ask-import':
-        if (token) this.learnNotRenewable(token, 'a fresh token must be imported');
-        this.setAttention({ scope: 'account', cause: 'import-needed', reason: decision.reason, wayOut: decision.wayOut, since: now });
+        if (token) await this.learnNotRenewable(token, 'a fresh token must be imported');
+        await this.setAttention({ scope: 'account', cause: 'import-needed', reason: decision.reason, wayOut: decision.wayOut, since: now });
         return;
       case 'ask-login':
         // The token works until it expires: remember that Dhan will not renew its kind, and the
         // plan asks a person to log in (consent.askBefore ahead of expiry, login-ask-plan.ts)
         // as a login request rather than a stop. With no live token left, it asks at once.
-        if (token) this.learnNotRenewable(token, 'a person will be asked to log in before it expires');
+        if (token) await this.learnNotRenewable(token, 'a person will be asked to log in before it expires');
         this.retryNotBefore = undefined;
         return;
     }
   }
 
-  private learnNotRenewable(token: StoredToken, then: string): void {
-    const { store } = this.deps;
+  private async learnNotRenewable(token: StoredToken, then: string): Promise<void> {
     const kind = tokenKind(token.accessToken, token.source);
-    const learned = new Set(store.getAccount(this.clientId)?.renewRefusedKinds ?? []);
+    const learned = new Set(this.record?.renewRefusedKinds ?? []);
     const isNew = !learned.has(kind);
     learned.add(kind);
-    store.updateAccount(this.clientId, {
+    await this.update({
       renewRefusedKinds: [...learned],
       lastResult: `Dhan does not renew ${describeKind(kind)}: ${then}`,
     });
@@ -474,14 +556,14 @@ export class AccountWorker {
   }
 
   /** Records a failure and when to try again: a hint from Dhan, or the backoff schedule. */
-  private fail(failure: DhanError, token: StoredToken | undefined, retryAfterMs: number | undefined): void {
-    const { store, clock } = this.deps;
+  private async fail(failure: DhanError, token: StoredToken | undefined, retryAfterMs: number | undefined): Promise<void> {
+    const { clock } = this.deps;
     const now = clock.now();
-    const failures = (store.getAccount(this.clientId)?.consecutiveFailures ?? 0) + 1;
+    const failures = (this.record?.consecutiveFailures ?? 0) + 1;
     const remaining = token && token.expiresAt > now ? token.expiresAt - now : undefined;
     const delay = retryAfterMs ?? backoffDelay(failures, remaining, this.random);
     this.retryNotBefore = now + delay;
-    store.updateAccount(this.clientId, {
+    await this.update({
       consecutiveFailures: failures,
       lastAttemptAt: now,
       lastResult: `${failure.endpoint} failed (${failure.kind}${failure.dhanCode ? ` ${failure.dhanCode}` : ''}); retry in ${Math.ceil(delay / 1000)} s`,
@@ -492,22 +574,23 @@ export class AccountWorker {
     );
   }
 
-  private setAttention(attention: Attention): void {
+  private async setAttention(attention: Attention): Promise<void> {
     const { store, clock } = this.deps;
     const text = attentionText(attention);
-    store.transaction(() => {
-      store.updateAccount(this.clientId, { attention, nextActionAt: null, lastResult: `attention: ${text}` });
-      store.addEvent({ clientId: this.clientId, at: clock.now(), kind: 'attention', result: 'failure', message: text, detail: { scope: attention.scope, cause: attention.cause } });
+    await this.inTransaction(async () => {
+      this.record = await store.updateAccount(this.clientId, { attention, nextActionAt: null, lastResult: `attention: ${text}` });
+      await store.addEvent({ clientId: this.clientId, at: clock.now(), kind: 'attention', result: 'failure', message: text, detail: { scope: attention.scope, cause: attention.cause } });
     });
     this.log.error({ scope: attention.scope, cause: attention.cause, reason: attention.reason, wayOut: attention.wayOut }, attention.scope === 'generation' ? 'token generation stopped until a person acts; renewals go on' : 'automatic refresh stopped for this account until a person acts');
   }
 
-  private declareDead(token: StoredToken, kind: 'probe' | 'renew' | 'recover', message: string): void {
+  private async declareDead(token: StoredToken, kind: 'probe' | 'renew' | 'recover', message: string): Promise<void> {
     const { store, clock } = this.deps;
     const now = clock.now();
-    store.transaction(() => {
-      store.markTokenDead(token.id, now);
-      store.addEvent({ clientId: this.clientId, at: now, kind, result: 'failure', errorKind: 'token-invalid', message, expiryBefore: token.expiresAt });
+    await this.inTransaction(async () => {
+      await store.markTokenDead(token.id, now);
+      await store.addEvent({ clientId: this.clientId, at: now, kind, result: 'failure', errorKind: 'token-invalid', message, expiryBefore: token.expiresAt });
+      this.token = await store.currentToken(this.clientId);
     });
     this.retryNotBefore = undefined;
     this.log.warn({ fingerprint: tokenFingerprint(token.accessToken) }, message);
@@ -534,12 +617,32 @@ export class AccountWorker {
   }
 
   /** Commit → publish → log (docs/promises.md, promise 2: the new token is durable before anything else). */
-  private async commit(issued: IssuedToken, source: 'renew' | 'totp', eventId: number, started: number, signal?: AbortSignal): Promise<void> {
+  private async commit(answer: Issued, source: 'renew' | 'totp', eventId: number, started: number, signal?: AbortSignal): Promise<void> {
     const { store, clock } = this.deps;
     const now = clock.now();
     const method: RefreshMethod = source === 'renew' ? 'renew' : 'generate';
-    const saved = store.transaction(() => {
-      const t = store.saveToken({
+    let saved: StoredToken;
+    try {
+      saved = await this.inTransaction(() => this.saveIssued(answer, source, eventId, started, now));
+    } catch (err) {
+      if (!isNotLeading(err)) throw err;
+      // Another keeper took over while Dhan answered: it owns the account now, and its takeover
+      // re-checks the stored token. What Dhan issued to us is not ours to keep.
+      this.log.warn({ err: errorMessage(err) }, 'lost leadership during the call: the new token was not stored');
+      await store.finishEvent(eventId, { result: 'abandoned', message: 'this keeper lost leadership before it could store the new token', durationMs: clock.now() - started });
+      throw err;
+    }
+    this.forgetFailures();
+    this.deps.hooks.refreshed(this.clientId, method, 'success');
+    this.afterSwap(saved, method === 'renew' ? 'renewed' : 'generated', signal);
+  }
+
+  /** The swap itself: token, history row and account row in one commit, under the fence. */
+  private async saveIssued({ issued, fence }: Issued, source: 'renew' | 'totp', eventId: number, started: number, now: number): Promise<StoredToken> {
+    const { store } = this.deps;
+    const method: RefreshMethod = source === 'renew' ? 'renew' : 'generate';
+    const token = await store.saveToken(
+      {
         clientId: this.clientId,
         accessToken: issued.accessToken,
         source,
@@ -547,24 +650,23 @@ export class AccountWorker {
         obtainedAt: issued.issuedAt !== undefined && Math.abs(issued.issuedAt - now) < 10 * 60_000 ? issued.issuedAt : now,
         expiresAt: issued.expiresAt,
         expiryTime: issued.expiryTime,
-      });
-      store.finishEvent(eventId, {
-        result: 'success',
-        durationMs: now - started,
-        expiryAfter: issued.expiresAt,
-        message: `${method === 'renew' ? 'renewed' : 'generated'}: token ${tokenFingerprint(issued.accessToken)}`,
-      });
-      store.updateAccount(this.clientId, {
-        consecutiveFailures: 0,
-        lastSuccessAt: now,
-        lastAttemptAt: now,
-        lastResult: method === 'renew' ? 'renewed' : 'generated',
-      });
-      return t;
+      },
+      fence,
+    );
+    await store.finishEvent(eventId, {
+      result: 'success',
+      durationMs: now - started,
+      expiryAfter: issued.expiresAt,
+      message: `${method === 'renew' ? 'renewed' : 'generated'}: token ${tokenFingerprint(issued.accessToken)}`,
     });
-    this.forgetFailures();
-    this.deps.hooks.refreshed(this.clientId, method, 'success');
-    this.afterSwap(saved, method === 'renew' ? 'renewed' : 'generated', signal);
+    this.record = await store.updateAccount(this.clientId, {
+      consecutiveFailures: 0,
+      lastSuccessAt: now,
+      lastAttemptAt: now,
+      lastResult: method === 'renew' ? 'renewed' : 'generated',
+    });
+    this.token = token;
+    return token;
   }
 
   /**
@@ -574,6 +676,7 @@ export class AccountWorker {
    * older token overwrite a newer file, so overlapping publishes are safe.
    */
   afterSwap(token: StoredToken, verb: string, signal?: AbortSignal): void {
+    this.token = token;
     this.deps.hooks.tokenChanged(this.clientId, token);
     const publishing = this.deps.publisher
       .publish(this.clientId, token, signal)
@@ -589,6 +692,12 @@ export class AccountWorker {
       `${verb} token for ${this.clientId}`,
     );
   }
+}
+
+/** What Dhan issued, and the leadership it was asked under (swaps commit only under it). */
+interface Issued {
+  readonly issued: IssuedToken;
+  readonly fence: LeaderFence | undefined;
 }
 
 function asDhanError(err: unknown, endpoint: 'renew' | 'generate'): DhanError {

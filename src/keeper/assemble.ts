@@ -4,7 +4,8 @@ import { DhanClient } from '../dhan/index.js';
 import type { DhanCallReport } from '../dhan/dhan-api.js';
 import type { Logger } from '../log.js';
 import { Publisher, type SinkResult } from '../publish/index.js';
-import type { Store } from '../store/index.js';
+import type { AsyncStore } from '../store/contract.js';
+import type { LeaderFence } from '../store/postgres/leadership.js';
 import { VERSION } from '../version.js';
 import type { WorkerHooks } from './account-worker.js';
 import { Keeper } from './keeper.js';
@@ -20,13 +21,15 @@ export interface AssembleOptions {
   readonly random?: () => number;
   /** Tests shorten hook and webhook retry delays. */
   readonly sinkRetryBaseMs?: number;
+  /** Several keepers on one database: only the leader acts on Dhan. */
+  readonly leadership?: { fence(): LeaderFence | undefined };
 }
 
 /**
  * Wires one keeper from a validated config and an open store, the same way for the daemon,
  * the one-shot commands and the tests, so that what is tested is what runs.
  */
-export function assembleKeeper(config: Config, store: Store, options: AssembleOptions): Keeper {
+export function assembleKeeper(config: Config, store: AsyncStore, options: AssembleOptions): Keeper {
   const { clock, log } = options;
   const dhan = new DhanClient({
     authBaseUrl: config.dhan.authBaseUrl,
@@ -47,8 +50,8 @@ export function assembleKeeper(config: Config, store: Store, options: AssembleOp
       // Every sink outcome is history (docs/promises.md, promise 5); a success of a plain file write is too
       // routine to keep, unless it needed retries.
       if (!result.ok || result.type !== 'file' || result.attempts > 1) {
-        try {
-          store.addEvent({
+        store
+          .addEvent({
             clientId: result.clientId,
             at: clock.now(),
             kind: 'sink',
@@ -61,10 +64,8 @@ export function assembleKeeper(config: Config, store: Store, options: AssembleOp
               ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }),
               ...(result.httpStatus === undefined ? {} : { httpStatus: result.httpStatus }),
             },
-          });
-        } catch (err) {
-          log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not record a sink result');
-        }
+          })
+          .catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not record a sink result'));
       }
       if (!result.ok) log.warn({ clientId: result.clientId, sink: result.sink, attempts: result.attempts }, `sink failed: ${result.error ?? 'unknown error'}`);
       options.onSinkResult?.(result);
@@ -81,5 +82,6 @@ export function assembleKeeper(config: Config, store: Store, options: AssembleOp
     ...(options.hooks ? { hooks: options.hooks } : {}),
     ...(options.startSweep ? { startSweep: options.startSweep } : {}),
     ...(options.random ? { random: options.random } : {}),
+    ...(options.leadership ? { leadership: options.leadership } : {}),
   });
 }

@@ -9,7 +9,7 @@ import { tokenFingerprint } from '../token-fingerprint.js';
 import type { CommandOutcome } from './account-commands.js';
 import type { ImportedToken } from './imported-token.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/index.js';
+import type { AsyncStore } from '../store/contract.js';
 
 /** A consent is finished only by a tokenId arriving this soon after this keeper started it. */
 export const CONSENT_TTL_MS = 10 * 60_000;
@@ -19,7 +19,7 @@ const TOKEN_ID = /^[A-Za-z0-9._-]{8,200}$/;
 
 export interface ConsentLoginDeps {
   readonly accounts: readonly AccountConfig[];
-  readonly store: Store;
+  readonly store: AsyncStore;
   readonly dhan: DhanConsentApi;
   readonly clock: Clock;
   readonly log: Logger;
@@ -70,14 +70,14 @@ export class ConsentLogin {
     } catch (err) {
       if (isAbortError(err)) throw err;
       const message = `Dhan refused a new login: ${errorMessage(err)}`;
-      store.addEvent({ clientId, at: clock.now(), kind: 'consent', result: 'failure', message, ...(isDhanError(err) ? { errorKind: err.kind } : {}) });
+      await store.addEvent({ clientId, at: clock.now(), kind: 'consent', result: 'failure', message, ...(isDhanError(err) ? { errorKind: err.kind } : {}) });
       return { ok: false, message };
     }
     const loginUrl = dhan.consentLoginUrl(consentAppId);
     const now = clock.now();
-    store.transaction(() => {
-      store.consents.start({ clientId, consentAppId, loginUrl, startedAt: now });
-      store.addEvent({ clientId, at: now, kind: 'consent', result: 'info', message: 'login started: the link is valid for 10 minutes' });
+    await store.transaction(async () => {
+      await store.consents.start({ clientId, consentAppId, loginUrl, startedAt: now });
+      await store.addEvent({ clientId, at: now, kind: 'consent', result: 'info', message: 'login started: the link is valid for 10 minutes' });
     });
     this.deps.log.info({ clientId }, 'API-key login started; waiting for the person to log in');
     return { ok: true, clientId, consentAppId, loginUrl };
@@ -92,11 +92,11 @@ export class ConsentLogin {
     }
     const hash = hashTokenId(tokenId);
     const now = clock.now();
-    const claimed = store.transaction(() => {
-      if (store.consents.byTokenIdHash(hash)) return 'replayed' as const;
-      const consent = store.consents.newestOpen(now - CONSENT_TTL_MS, options.clientId);
+    const claimed = await store.transaction(async () => {
+      if (await store.consents.byTokenIdHash(hash)) return 'replayed' as const;
+      const consent = await store.consents.newestOpen(now - CONSENT_TTL_MS, options.clientId);
       if (!consent) return 'no-consent' as const;
-      return store.consents.claim(consent.id, hash) ? consent : ('busy' as const);
+      return (await store.consents.claim(consent.id, hash)) ? consent : ('busy' as const);
     });
     if (claimed === 'replayed') return { result: 'replayed', status: 409, message: 'this login was already used: start a new one with `dhan-token-keeper login`' };
     if (claimed === 'no-consent') {
@@ -107,7 +107,7 @@ export class ConsentLogin {
     const consent = claimed;
     const account = this.deps.accounts.find((a) => a.clientId === consent.clientId);
     if (!account?.app) {
-      store.consents.finish(consent.id, 'failed', clock.now(), 'the account no longer has an API key in the config');
+      await store.consents.finish(consent.id, 'failed', clock.now(), 'the account no longer has an API key in the config');
       return { result: 'failed', status: 409, clientId: consent.clientId, message: 'the account no longer has an API key in the config' };
     }
     let issued;
@@ -116,24 +116,24 @@ export class ConsentLogin {
     } catch (err) {
       // Dhan did not take it (a forged or stale tokenId, or Dhan failed): the consent stays open
       // for the real tokenId, as if this request never came.
-      store.consents.reopen(consent.id);
+      await store.consents.reopen(consent.id);
       if (isAbortError(err)) throw err;
       const message = `Dhan did not accept this login: ${errorMessage(err)}`;
-      store.addEvent({ clientId: consent.clientId, at: clock.now(), kind: 'consent', result: 'failure', message, ...(isDhanError(err) ? { errorKind: err.kind } : {}) });
+      await store.addEvent({ clientId: consent.clientId, at: clock.now(), kind: 'consent', result: 'failure', message, ...(isDhanError(err) ? { errorKind: err.kind } : {}) });
       log.warn({ clientId: consent.clientId }, message);
       return { result: 'refused', status: 502, clientId: consent.clientId, message };
     }
     if (issued.dhanClientId !== consent.clientId) {
       const message = `the login was for client ${issued.dhanClientId}, not ${consent.clientId}: the token was not stored`;
-      store.transaction(() => {
-        store.consents.finish(consent.id, 'failed', clock.now(), message);
-        store.addEvent({ clientId: consent.clientId, at: clock.now(), kind: 'consent', result: 'failure', message });
+      await store.transaction(async () => {
+        await store.consents.finish(consent.id, 'failed', clock.now(), message);
+        await store.addEvent({ clientId: consent.clientId, at: clock.now(), kind: 'consent', result: 'failure', message });
       });
       return { result: 'wrong-account', status: 409, clientId: consent.clientId, message };
     }
     if (issued.expiresAt <= clock.now()) {
       const message = 'Dhan handed over a token that had already expired: start a new login';
-      store.consents.finish(consent.id, 'failed', clock.now(), message);
+      await store.consents.finish(consent.id, 'failed', clock.now(), message);
       return { result: 'failed', status: 502, clientId: consent.clientId, message };
     }
     const outcome = await this.deps.adopt(
@@ -143,13 +143,13 @@ export class ConsentLogin {
     );
     const at = clock.now();
     if (!outcome.ok) {
-      store.consents.finish(consent.id, 'failed', at, outcome.message);
+      await store.consents.finish(consent.id, 'failed', at, outcome.message);
       return { result: 'failed', status: 502, clientId: consent.clientId, message: outcome.message };
     }
     const message = `logged in: token ${tokenFingerprint(issued.accessToken)} valid until ${new Date(issued.expiresAt).toISOString()}`;
-    store.transaction(() => {
-      store.consents.finish(consent.id, 'done', at, message);
-      store.addEvent({ clientId: consent.clientId, at, kind: 'consent', result: 'success', message, expiryAfter: issued.expiresAt });
+    await store.transaction(async () => {
+      await store.consents.finish(consent.id, 'done', at, message);
+      await store.addEvent({ clientId: consent.clientId, at, kind: 'consent', result: 'success', message, expiryAfter: issued.expiresAt });
     });
     return { result: 'stored', status: 200, clientId: consent.clientId, message };
   }

@@ -2,11 +2,11 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { Store } from '../store/index.js';
-import { storageKey } from '../config/storage-key.js';
+import type { AsyncStore } from '../store/contract.js';
+import { openStorage, type OpenedStorage } from '../store/open-storage.js';
 import { runCommand, type AccountCommand, type CommandOutcome } from './account-commands.js';
 import { assembleKeeper } from './assemble.js';
-import { Lease, leaseIsLive, pidIsRunning } from './lease.js';
+import { Lease, LEASE_TTL_MS, leaseIsLive, pidIsRunning } from './lease.js';
 import { hostname } from 'node:os';
 import type { LeaseHolder } from '../store/records.js';
 
@@ -36,31 +36,51 @@ export interface HandoffOptions {
  */
 export async function executeCommand(config: Config, clientId: string, command: KeeperCommand, options: HandoffOptions = {}): Promise<CommandOutcome> {
   const clock = options.clock ?? systemClock;
-  const store = Store.open(config.storage.path, { key: storageKey(config.storage) });
+  const opened = await openStorage(config.storage);
+  const { store } = opened;
   try {
-    if (leaseIsLive(store.leaseHolder(), Date.now())) return await handToDaemon(store, clientId, command, clock, options);
+    if ((await actingKeeper(opened, Date.now())) !== undefined) return await handToDaemon(store, clientId, command, clock, options);
+    if (opened.kind === 'postgres') {
+      // Acting from here would need leadership; only keepers take it.
+      return { ok: false, message: 'no keeper leads on this database right now: start one (`dhan-token-keeper run`); it carries out commands from any machine' };
+    }
     const fullConfig = options.loadFullConfig ? options.loadFullConfig() : config;
     return await actDirectly(fullConfig, store, clientId, command, clock, options.log ?? silentLogger());
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
+/**
+ * The keeper acting on this database, if one is alive: on SQLite the lease holder, on
+ * PostgreSQL the leader whose heartbeat is fresh (it confirms its lock every few seconds).
+ */
+export async function actingKeeper(opened: OpenedStorage, now: number): Promise<LeaseHolder | undefined> {
+  if (opened.kind === 'sqlite') {
+    const holder = await opened.store.leaseHolder();
+    return leaseIsLive(holder, now) ? holder : undefined;
+  }
+  const leader = await opened.store.leader();
+  if (leader === undefined || leader.heartbeatAgeMs > LEASE_TTL_MS) return undefined;
+  return { host: leader.host, pid: leader.pid, acquiredAt: leader.since, heartbeatAt: now - leader.heartbeatAgeMs, expiresAt: now - leader.heartbeatAgeMs + LEASE_TTL_MS };
+}
+
 /** Queues a command for the daemon holding the lease and waits for its answer (also the status page's path). */
-export async function handToDaemon(store: Store, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions): Promise<CommandOutcome> {
+export async function handToDaemon(store: AsyncStore, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions & { alive?: () => Promise<boolean> }): Promise<CommandOutcome> {
   const payload = command.action === 'import' ? JSON.stringify(command.token) : command.action === 'consent-finish' ? command.tokenId : null;
-  const id = store.enqueueRequest(clientId, command.action, payload, clock.now());
+  const id = await store.enqueueRequest(clientId, command.action, payload, clock.now());
   const deadline = Date.now() + (options.timeoutMs ?? 90_000);
+  const alive = options.alive ?? (async () => daemonAlive(await store.leaseHolder(), Date.now()));
   while (Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 200));
-    const request = store.getRequest(id);
+    const request = await store.getRequest(id);
     if (request?.status === 'done' || request?.status === 'failed') {
       return { ok: request.status === 'done', message: request.result ?? request.status };
     }
-    if (!daemonAlive(store.leaseHolder(), Date.now())) {
+    if (!(await alive())) {
       // The daemon died: waiting out the 90 s would only hide it. A request it never took is
       // withdrawn; one it took is failed by the next daemon at its start.
-      if (request?.status === 'queued' && store.cancelRequest(id, 'the keeper stopped before taking the command')) {
+      if (request?.status === 'queued' && (await store.cancelRequest(id, 'the keeper stopped before taking the command'))) {
         return { ok: false, message: 'the running keeper stopped before taking the command; nothing was done — start it again, or run the command once more to act directly' };
       }
       return {
@@ -70,16 +90,17 @@ export async function handToDaemon(store: Store, clientId: string, command: Keep
     }
   }
   // Never leave an import's token sitting in the queue for a daemon that may be wedged.
-  store.cancelRequest(id, 'the CLI gave up waiting');
+  await store.cancelRequest(id, 'the CLI gave up waiting');
   return { ok: false, message: 'the running keeper did not carry out the command within 90 s; check its logs' };
 }
 
-async function actDirectly(config: Config, store: Store, clientId: string, command: KeeperCommand, clock: Clock, log: Logger): Promise<CommandOutcome> {
+async function actDirectly(config: Config, store: AsyncStore, clientId: string, command: KeeperCommand, clock: Clock, log: Logger): Promise<CommandOutcome> {
   const lease = new Lease(store);
-  lease.acquire();
+  await lease.acquire();
   try {
     const keeper = assembleKeeper(config, store, { clock, log });
-    keeper.prepareAccounts();
+    await keeper.prepareAccounts();
+    await keeper.open();
     const worker = keeper.worker(clientId);
     if (!worker) return { ok: false, message: `no account ${clientId} in the config` };
     let outcome: CommandOutcome;
@@ -99,7 +120,7 @@ async function actDirectly(config: Config, store: Store, clientId: string, comma
   } catch (err) {
     return { ok: false, message: errorMessage(err) };
   } finally {
-    lease.release();
+    await lease.release();
   }
 }
 

@@ -7,7 +7,8 @@ import { LoginRequests, type LoginRequestChange } from '../consent/login-request
 import type { DhanApi, DhanConsentApi } from '../dhan/dhan-api.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/index.js';
+import type { AsyncStore } from '../store/contract.js';
+import type { LeaderFence } from '../store/postgres/leadership.js';
 import type { KeeperRequest } from '../store/records.js';
 import { TotpGuard, totpStep } from '../totp.js';
 import type { StoredToken } from '../tokens.js';
@@ -17,8 +18,9 @@ import type { ImportedToken } from './imported-token.js';
 import { Limiter } from './limiter.js';
 import { readiness, type Readiness, type ReadinessInput } from './readiness.js';
 import { Scheduler } from './scheduler.js';
-import type { AccountStatus } from '../account-status.js';
-import { accountStatuses } from './status.js';
+import type { AccountStatus, LeaderView } from '../account-status.js';
+import { accountStatus } from './status.js';
+import type { LoginRequest } from '../store/consents.js';
 import { noSweep, type SweepStarter } from './sweep.js';
 
 /**
@@ -31,7 +33,7 @@ export const STARTUP_CHECKS_PER_SECOND = 10;
 
 export interface KeeperDeps {
   readonly config: Config;
-  readonly store: Store;
+  readonly store: AsyncStore;
   readonly dhan: DhanApi;
   readonly clock: Clock;
   readonly log: Logger;
@@ -43,6 +45,8 @@ export interface KeeperDeps {
   readonly consentDhan?: DhanConsentApi;
   /** A consent account started or stopped needing a person's login. */
   readonly onLoginRequest?: (change: LoginRequestChange) => void;
+  /** Several keepers on one database: only the leader acts on Dhan; see AccountWorkerDeps. */
+  readonly leadership?: { fence(): LeaderFence | undefined };
 }
 
 /**
@@ -50,15 +54,18 @@ export interface KeeperDeps {
  * handed over by the CLI. It is also what the token API and the metrics read.
  */
 export class Keeper {
-  readonly scheduler: Scheduler;
   /** The API-key login, when the Dhan client offers it. */
   readonly consent: ConsentLogin | undefined;
   private readonly workers = new Map<string, AccountWorker>();
   private readonly changes = new EventEmitter();
-  /** Current tokens as last read from the store (null: none), valid while the store's tokenWrites stays put. */
-  private readonly current = new Map<string, StoredToken | null>();
-  private currentAsOf = -1;
-  private started = false;
+  /** One per time this keeper acts (a start, each leadership term): a stopped one stays stopped. */
+  private activeScheduler: Scheduler;
+  private acting = false;
+  private opened = false;
+  /** Several keepers on PostgreSQL: who leads, as last heard (undefined: a lone keeper). */
+  private leader: LeaderView | null | undefined;
+  /** Consent accounts waiting for a person's login, as last committed or read. */
+  private readonly logins = new Map<string, LoginRequest>();
 
   constructor(private readonly deps: KeeperDeps) {
     const { config, store, clock, log } = deps;
@@ -67,7 +74,7 @@ export class Keeper {
     // after taking the code: its step is the step used (or, across a boundary, a later one, which
     // only waits longer). So the guard survives a restart without a column of its own.
     const totp = new TotpGuard(clock, (clientId) => {
-      const at = store.getAccount(clientId)?.lastGenerateAt;
+      const at = this.workers.get(clientId)?.lastGenerateAt;
       return at === null || at === undefined ? undefined : totpStep(at);
     });
     const hooks: WorkerHooks = {
@@ -84,7 +91,11 @@ export class Keeper {
       store,
       clock,
       log: log.child({ component: 'consent' }),
-      ...(deps.onLoginRequest ? { onChange: deps.onLoginRequest } : {}),
+      onChange: (change) => {
+        if (change.kind === 'needed') this.logins.set(change.clientId, { clientId: change.clientId, since: clock.now(), reason: change.reason, deadline: change.deadline });
+        else this.logins.delete(change.clientId);
+        deps.onLoginRequest?.(change);
+      },
     });
     for (const account of config.accounts) {
       this.workers.set(
@@ -102,6 +113,7 @@ export class Keeper {
           log: log.child({ component: 'worker' }),
           hooks,
           ...(deps.random ? { random: deps.random } : {}),
+          ...(deps.leadership ? { leadership: deps.leadership } : {}),
           ...(account.mode === 'consent' ? { consentLogin: { askBeforeMs: config.consent.askBeforeMs, requests: loginRequests } } : {}),
         }),
       );
@@ -123,7 +135,13 @@ export class Keeper {
           return outcome;
         },
       });
-    this.scheduler = new Scheduler({
+    this.activeScheduler = this.newScheduler();
+  }
+
+  private newScheduler(): Scheduler {
+    const deps = this.deps;
+    const { config, store, clock, log } = deps;
+    return new Scheduler({
       clock,
       store,
       workers: [...this.workers.values()],
@@ -135,25 +153,71 @@ export class Keeper {
     });
   }
 
+  /** The schedule of the current (or last) time this keeper acted. */
+  get scheduler(): Scheduler {
+    return this.activeScheduler;
+  }
+
+  /** True while this keeper acts on Dhan (started, and not stood down). */
+  get isActing(): boolean {
+    return this.acting;
+  }
+
   /** Registers accounts and lifts attention whose cause the config has since fixed, in one commit (one fsync, not one per account). */
-  prepareAccounts(): void {
+  async prepareAccounts(): Promise<void> {
     const { config, store } = this.deps;
-    store.transaction(() => {
-      for (const account of config.accounts) this.prepareAccount(account);
+    await store.transaction(async () => {
+      for (const account of config.accounts) await this.prepareAccount(account);
     });
   }
 
-  private prepareAccount(account: Config['accounts'][number]): void {
+  private async prepareAccount(account: Config['accounts'][number]): Promise<void> {
     const { store, clock, log } = this.deps;
-    const record = store.upsertAccount({ clientId: account.clientId, name: account.name, mode: account.mode });
+    const record = await store.upsertAccount({ clientId: account.clientId, name: account.name, mode: account.mode });
     const lift = liftedByConfig(record.attention, account);
     if (lift) {
-      store.transaction(() => {
-        store.updateAccount(account.clientId, { attention: null, consecutiveFailures: 0 });
-        store.addEvent({ clientId: account.clientId, at: clock.now(), kind: 'reset', result: 'info', message: `${lift}: automatic refresh resumes` });
-      });
+      await store.updateAccount(account.clientId, { attention: null, consecutiveFailures: 0 });
+      await store.addEvent({ clientId: account.clientId, at: clock.now(), kind: 'reset', result: 'info', message: `${lift}: automatic refresh resumes` });
       log.info({ clientId: account.clientId }, `${lift}; automatic refresh resumes`);
     }
+  }
+
+  /**
+   * Reads every account's row and current token, so that the token API serves stored live
+   * tokens before (or without) this keeper acting. A standby keeper stays at this step.
+   */
+  async open(): Promise<void> {
+    if (this.opened) return;
+    for (const worker of this.workers.values()) await worker.load();
+    await this.loadLogins();
+    this.opened = true;
+  }
+
+  private async loadLogins(): Promise<void> {
+    const requests = await this.deps.store.consents.loginRequests();
+    this.logins.clear();
+    for (const r of requests) this.logins.set(r.clientId, r);
+  }
+
+  /**
+   * Another keeper committed a swap (several keepers on one database): serve its token, and
+   * write it to this machine's sinks. Called for every notice; one for a token already held is
+   * ignored.
+   */
+  async tokenSwappedElsewhere(clientId: string): Promise<void> {
+    const worker = this.workers.get(clientId);
+    if (!worker || this.acting) return;
+    const before = worker.current?.id;
+    await worker.load();
+    const token = worker.current;
+    if (token !== undefined && token.id !== before) worker.afterSwap(token, 'received (another keeper leads)');
+  }
+
+  /** Re-reads every account (a standby whose notices may have been lost while it reconnected). */
+  async reloadAll(): Promise<void> {
+    if (this.acting) return;
+    for (const clientId of this.workers.keys()) await this.tokenSwappedElsewhere(clientId);
+    await this.loadLogins();
   }
 
 
@@ -165,16 +229,21 @@ export class Keeper {
    * was interrupted go first: their token may have died with it.
    */
   async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
+    if (this.acting) return;
+    this.acting = true;
+    // A keeper that acted before (a previous leadership term) starts a fresh schedule.
+    if (this.activeScheduler.signal.aborted) this.activeScheduler = this.newScheduler();
     const { store, clock } = this.deps;
-    this.prepareAccounts();
+    await this.prepareAccounts();
     const now = clock.now();
-    const abandoned = store.transaction(() => {
+    const abandoned = await store.transaction(async () => {
       const counts = new Map<string, number>();
-      for (const clientId of this.workers.keys()) counts.set(clientId, store.abandonPending(clientId, now, ABANDONED_MESSAGE));
+      for (const clientId of this.workers.keys()) counts.set(clientId, await store.abandonPending(clientId, now, ABANDONED_MESSAGE));
       return counts;
     });
+    // What the database says now, not what this keeper last saw: another keeper may have led.
+    this.opened = false;
+    await this.open();
     const signal = this.scheduler.signal;
     const toCheck = [...this.workers.values()].filter((w) => this.liveToken(w.clientId) !== undefined);
     toCheck.sort((a, b) => Number((abandoned.get(b.clientId) ?? 0) > 0) - Number((abandoned.get(a.clientId) ?? 0) > 0));
@@ -195,7 +264,9 @@ export class Keeper {
     }, this.scheduler.signal);
   }
 
+  /** Stops acting: timers cancelled, calls in flight aborted, waits for all of it. The token API keeps serving. */
   async stop(): Promise<void> {
+    this.acting = false;
     await this.scheduler.stop();
   }
 
@@ -210,10 +281,9 @@ export class Keeper {
 
   /** Consumers may have missed the last swap (a crash between commit and publish): give them the stored token. */
   private async republishAll(signal: AbortSignal): Promise<void> {
-    const { store, clock, publisher, log } = this.deps;
+    const { clock, publisher, log } = this.deps;
     await Promise.all(
-      [...this.workers.keys()].map(async (clientId) => {
-        const token = store.currentToken(clientId);
+      [...this.workers.values()].map(async ({ clientId, current: token }) => {
         if (!token || token.expiresAt <= clock.now()) return;
         try {
           await publisher.publish(clientId, token, signal);
@@ -269,18 +339,8 @@ export class Keeper {
    * from the store once per change, not once per request.
    */
   liveToken(clientId: string): StoredToken | undefined {
-    const { store, clock } = this.deps;
-    if (store.tokenWrites !== this.currentAsOf) {
-      this.current.clear();
-      this.currentAsOf = store.tokenWrites;
-    }
-    let token = this.current.get(clientId);
-    if (token === undefined) {
-      token = store.currentToken(clientId) ?? null;
-      // Only configured accounts, so that the map cannot grow with what callers make up.
-      if (this.workers.has(clientId)) this.current.set(clientId, token);
-    }
-    return token !== null && token.expiresAt > clock.now() ? token : undefined;
+    const token = this.workers.get(clientId)?.current;
+    return token !== undefined && token.expiresAt > this.deps.clock.now() ? token : undefined;
   }
 
   onTokenChange(listener: (clientId: string) => void): () => void {
@@ -292,24 +352,32 @@ export class Keeper {
     return this.workers.has(clientId);
   }
 
+  /** From memory: what this keeper committed or last read (a standby re-reads on every swap notice). */
   statuses(): AccountStatus[] {
-    const rows = accountStatuses(this.deps.config, this.deps.store, this.deps.clock.now());
-    // In this process we know exactly which account is mid-refresh; the store's view lags.
-    return rows.map((row) => (this.workers.get(row.clientId)?.refreshing && row.state !== 'attention' ? { ...row, state: 'refreshing' } : row));
+    const { config, clock } = this.deps;
+    const now = clock.now();
+    return config.accounts.map((account) => {
+      const worker = this.workers.get(account.clientId);
+      return accountStatus(config, account, { record: worker?.state, token: worker?.current, login: this.logins.get(account.clientId), refreshing: worker?.refreshing ?? false }, now, this.leader);
+    });
   }
 
-  /** Asked by every /readyz probe: reads the store only for accounts without a live token. */
+  /** Several keepers on PostgreSQL: who leads now, for status (null: none does). */
+  setLeader(leader: LeaderView | null): void {
+    this.leader = leader;
+  }
+
+  /** Asked by every /readyz probe: answered from memory. */
   readiness(): Readiness {
-    const { store } = this.deps;
     const accounts = [...this.workers.values()].map((worker): ReadinessInput => {
       const live = this.liveToken(worker.clientId) !== undefined;
       if (live) return { clientId: worker.clientId, live, hasToken: true, refreshing: worker.refreshing, attention: false };
       return {
         clientId: worker.clientId,
         live,
-        hasToken: (this.current.get(worker.clientId) ?? null) !== null,
+        hasToken: worker.current !== undefined,
         refreshing: worker.refreshing,
-        attention: Boolean(store.getAccount(worker.clientId)?.attention),
+        attention: Boolean(worker.state?.attention),
       };
     });
     return readiness(accounts);

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { KeeperError } from '../errors.js';
-import type { Store } from '../store/index.js';
+import type { AsyncStore } from '../store/contract.js';
 import type { LeaseHolder, LeaseOwner } from '../store/records.js';
 
 export const LEASE_HEARTBEAT_MS = 5_000;
@@ -34,18 +34,18 @@ export class Lease {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: AsyncStore,
     private readonly owner: LeaseOwner = thisProcess(),
     private readonly now: () => number = Date.now,
   ) {}
 
-  acquire(): void {
-    const result = this.store.acquireLease(this.owner, this.now(), LEASE_TTL_MS, (pid) => pid !== this.owner.pid && !pidIsRunning(pid));
+  async acquire(): Promise<void> {
+    const result = await this.store.acquireLease(this.owner, this.now(), LEASE_TTL_MS, (pid) => pid !== this.owner.pid && !pidIsRunning(pid));
     if (!result.ok) {
       const { holder } = result;
       throw new KeeperError(
         'lease-held',
-        `another keeper (pid ${holder.pid} on ${holder.host}) holds ${this.store.path}; its last heartbeat was ${Math.round((this.now() - holder.heartbeatAt) / 1000)} s ago`,
+        `another keeper (pid ${holder.pid} on ${holder.host}) holds ${this.store.location}; its last heartbeat was ${Math.round((this.now() - holder.heartbeatAt) / 1000)} s ago`,
         { hint: 'stop the other keeper first, or use a different storage.path' },
       );
     }
@@ -54,28 +54,23 @@ export class Lease {
   /** Heartbeats until released; calls `onLost` if another process took the lease meanwhile. */
   keepAlive(onLost: () => void): void {
     this.timer = setInterval(() => {
-      let held: boolean;
-      try {
-        held = this.store.heartbeatLease(this.owner, this.now());
-      } catch {
+      this.store.heartbeatLease(this.owner, this.now()).then(
+        (held) => {
+          if (held || this.timer === undefined) return;
+          this.stopHeartbeat();
+          onLost();
+        },
         // A busy database is not a lost lease; the next heartbeat tries again well before expiry.
-        return;
-      }
-      if (!held) {
-        this.stopHeartbeat();
-        onLost();
-      }
+        () => undefined,
+      );
     }, LEASE_HEARTBEAT_MS);
     this.timer.unref();
   }
 
-  release(): void {
+  async release(): Promise<void> {
     this.stopHeartbeat();
-    try {
-      this.store.releaseLease(this.owner);
-    } catch {
-      // Releasing is a courtesy: an unreleased lease expires by itself.
-    }
+    // Releasing is a courtesy: an unreleased lease expires by itself.
+    await this.store.releaseLease(this.owner).catch(() => undefined);
   }
 
   private stopHeartbeat(): void {

@@ -4,7 +4,7 @@ import type { Config } from '../config/config.js';
 import type { Keeper } from './keeper.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Store } from '../store/index.js';
+import type { AsyncStore } from '../store/contract.js';
 import { summaryEvent } from '../notify/summary.js';
 import { Notifier } from '../notify/notifier.js';
 import { StateWatcher } from '../notify/watcher.js';
@@ -20,7 +20,7 @@ export interface RunningNotifications {
 /** The daemon's notifications: a watcher over committed state, the optional daily summary. */
 export function startNotifications(deps: {
   readonly config: Config;
-  readonly store: Store;
+  readonly store: AsyncStore;
   readonly clock: Clock;
   readonly log: Logger;
   readonly keeper: Keeper;
@@ -57,13 +57,19 @@ export function startNotifications(deps: {
         }
       : {}),
   });
-  const timer = setInterval(() => void watcher.look(), WATCH_MS);
+  // Only the keeper that acts tells people (several keepers on one database would each send).
+  const look = (): void => {
+    if (keeper.isActing) void watcher.look();
+  };
+  const timer = setInterval(look, WATCH_MS);
   timer.unref();
-  void watcher.look();
+  look();
   const summary =
     config.notify.dailySummary === undefined
       ? undefined
-      : cron.schedule(config.notify.dailySummary, () => void notifier.notify(summaryEvent(keeper.statuses(), clock.now())), {
+      : cron.schedule(config.notify.dailySummary, () => {
+          if (keeper.isActing) notifier.notify(summaryEvent(keeper.statuses(), clock.now()));
+        }, {
           name: 'dhan-token-keeper-summary',
         });
   return {

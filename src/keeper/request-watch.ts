@@ -5,8 +5,11 @@ import type { Logger } from '../log.js';
 export const REQUEST_FALLBACK_POLL_MS = 5_000;
 
 export interface RequestWatchOptions {
-  /** The database's write-ahead log: every commit, including a CLI queueing a command, writes to it. */
-  readonly walPath: string;
+  /**
+   * SQLite's write-ahead log: every commit, including a CLI queueing a command, writes to it.
+   * Without one (PostgreSQL), the owner calls `poke()` when the database announces a command.
+   */
+  readonly walPath?: string;
   /** Reads the queue and carries out what is there; called one at a time. */
   readonly check: () => Promise<void>;
   readonly fallbackMs: number;
@@ -20,7 +23,7 @@ export interface RequestWatchOptions {
  * read of an empty queue. The queue row stays the source of truth: the watch only says "look",
  * and a slow poll covers filesystems where watching does not work.
  */
-export function watchRequests(options: RequestWatchOptions): { close(): void } {
+export function watchRequests(options: RequestWatchOptions): { close(): void; poke(): void } {
   let running = false;
   let again = false;
   const run = (): void => {
@@ -43,15 +46,8 @@ export function watchRequests(options: RequestWatchOptions): { close(): void } {
   };
 
   let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(options.walPath, { persistent: false }, run);
-    watcher.on('error', (err) => {
-      options.log.warn({ err: err.message }, `watching ${options.walPath} failed; CLI commands are picked up within ${options.fallbackMs / 1000} s instead`);
-      watcher?.close();
-    });
-  } catch (err) {
-    options.log.warn({ err: err instanceof Error ? err.message : String(err) }, `cannot watch ${options.walPath}; CLI commands are picked up within ${options.fallbackMs / 1000} s instead`);
-  }
+  const walPath = options.walPath;
+  if (walPath !== undefined) watcher = watchFile(walPath, options, run);
   const poll = setInterval(run, options.fallbackMs);
   poll.unref();
   run();
@@ -60,5 +56,20 @@ export function watchRequests(options: RequestWatchOptions): { close(): void } {
       clearInterval(poll);
       watcher?.close();
     },
+    poke: run,
   };
+}
+
+function watchFile(walPath: string, options: RequestWatchOptions, run: () => void): FSWatcher | undefined {
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(walPath, { persistent: false }, run);
+    watcher.on('error', (err) => {
+      options.log.warn({ err: err.message }, `watching ${walPath} failed; CLI commands are picked up within ${options.fallbackMs / 1000} s instead`);
+      watcher?.close();
+    });
+  } catch (err) {
+    options.log.warn({ err: err instanceof Error ? err.message : String(err) }, `cannot watch ${walPath}; CLI commands are picked up within ${options.fallbackMs / 1000} s instead`);
+  }
+  return watcher;
 }

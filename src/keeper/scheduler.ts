@@ -2,14 +2,14 @@ import type { Clock, Timer } from '../clock.js';
 import { isAbortError } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/index.js';
+import type { AsyncStore } from '../store/contract.js';
 import type { AccountWorker } from './account-worker.js';
 import { nextOfAny, type CronSchedule } from '../cron-times.js';
 import type { SweepStarter } from './sweep.js';
 
 export interface SchedulerDeps {
   readonly clock: Clock;
-  readonly store: Store;
+  readonly store: AsyncStore;
   readonly workers: readonly AccountWorker[];
   readonly log: Logger;
   /** 0 disables probes. */
@@ -52,6 +52,9 @@ export class Scheduler {
   private readonly actionDue = new Map<string, number>();
   private readonly monotonic: () => number;
   private sweptAt: { wall: number; mono: number };
+  /** Next-action moments planned but not yet written, committed together (see `batched`). */
+  private readonly unwritten = new Map<AccountWorker, number | null>();
+  private writing: Promise<void> | undefined;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.random = deps.random ?? Math.random;
@@ -94,31 +97,42 @@ export class Scheduler {
   }
 
   /**
-   * Planning every account writes its next action moment: one commit for all of them rather than
-   * one fsync per account (10,000 at start). Work a plan starts only reaches Dhan after this
-   * synchronous loop has returned (every call awaits the limiter first), so what a worker
-   * writes before a call is still durable before the call.
+   * Planning every account writes its next action moment (for status and metrics, never for
+   * deciding): the moments planned in one go are committed together, one commit for all of
+   * them rather than one fsync per account (10,000 at start).
    */
   private batched(fn: () => void): void {
-    let ran = false;
-    try {
-      this.deps.store.transaction(() => {
-        ran = true;
-        fn();
+    fn();
+    this.writeNextActions();
+  }
+
+  private writeNextActions(): void {
+    if (this.writing !== undefined || this.unwritten.size === 0) return;
+    const batch = new Map(this.unwritten);
+    this.unwritten.clear();
+    this.writing = this.deps.store
+      .transaction(async () => {
+        for (const [worker, nextActionAt] of batch) await worker.update({ nextActionAt });
+      })
+      .catch((err: unknown) => {
+        // Timers are armed either way; a lost commit costs only the stored next-action moments.
+        this.deps.log.error({ err: errorMessage(err) }, 'committing the planned next actions failed');
+      })
+      .finally(() => {
+        this.writing = undefined;
+        this.writeNextActions();
       });
-    } catch (err) {
-      // Timers are armed either way; a lost commit costs only the stored next-action moments.
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- `ran` is set inside the transaction's callback
-      this.deps.log.error({ err: errorMessage(err) }, ran ? 'committing the plans of all accounts failed' : 'planning all accounts in one commit failed; planning them one by one');
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- as above
-      if (!ran) fn();
-    }
+  }
+
+  /** Resolves when every planned moment is written (a stopped keeper writes nothing afterwards). */
+  private async written(): Promise<void> {
+    while (this.writing !== undefined) await this.writing;
   }
 
   /** Re-plans one account now (after a command changed its state). */
   poke(clientId: string): void {
     const worker = this.deps.workers.find((w) => w.clientId === clientId);
-    if (worker) this.tick(worker);
+    if (worker) this.batched(() => this.tick(worker));
   }
 
   /** Runs work for a worker under the scheduler's lifecycle, then re-plans it. */
@@ -130,10 +144,20 @@ export class Scheduler {
       })
       .finally(() => {
         this.running.delete(run);
-        this.tick(worker);
+        this.batched(() => this.tick(worker));
       });
     this.running.add(run);
     return run;
+  }
+
+  /** Work that settle() and stop() wait for, without re-planning after it. */
+  private background(worker: AccountWorker, work: () => Promise<void>): void {
+    const run = work()
+      .catch((err: unknown) => {
+        if (!isAbortError(err)) this.deps.log.error({ clientId: worker.clientId, err: errorMessage(err) }, 'account work failed unexpectedly');
+      })
+      .finally(() => this.running.delete(run));
+    this.running.add(run);
   }
 
   /** Resolves once no account has work in flight and every sink has been written (for tests and one-shot commands). */
@@ -141,7 +165,8 @@ export class Scheduler {
     do {
       while (this.running.size > 0) await Promise.all([...this.running]);
       await Promise.all(this.deps.workers.map((w) => w.published()));
-    } while (this.running.size > 0);
+      await this.written();
+    } while (this.running.size > 0 || this.writing !== undefined);
   }
 
   async stop(): Promise<void> {
@@ -159,6 +184,8 @@ export class Scheduler {
       await w.idle();
       await w.published();
     }));
+    this.unwritten.clear();
+    await this.written();
   }
 
   private tick(worker: AccountWorker): void {
@@ -174,7 +201,7 @@ export class Scheduler {
   }
 
   private plan(worker: AccountWorker): void {
-    const { store, clock, log } = this.deps;
+    const { clock, log } = this.deps;
     this.actionTimers.get(worker.clientId)?.cancel();
     this.actionTimers.delete(worker.clientId);
     this.actionDue.delete(worker.clientId);
@@ -182,9 +209,8 @@ export class Scheduler {
     const plan = worker.plan();
     const now = clock.now();
     const nextActionAt = plan.action === 'attention' ? null : plan.at;
-    if (store.getAccount(worker.clientId)?.nextActionAt !== nextActionAt) {
-      store.updateAccount(worker.clientId, { nextActionAt });
-    }
+    if (worker.state !== undefined && worker.state.nextActionAt !== nextActionAt) this.unwritten.set(worker, nextActionAt);
+    else this.unwritten.delete(worker);
 
     if (plan.action === 'renew' || plan.action === 'generate') {
       const streak = (this.immediateActs.get(worker.clientId) ?? 0) + 1;
@@ -205,7 +231,9 @@ export class Scheduler {
         this.arm(worker, plan.at);
         break;
       case 'attention':
-        worker.acknowledgeAttention(plan);
+        // Recorded under the worker's single flight (so twice-planned is recorded once) and not
+        // re-planned afterwards: the plan would only say the same again.
+        this.background(worker, () => worker.exclusive(() => worker.acknowledgeAttention(plan)));
         break;
     }
   }
@@ -220,7 +248,7 @@ export class Scheduler {
     const timer = this.deps.clock.setTimer(delay, () => {
       this.actionTimers.delete(worker.clientId);
       this.actionDue.delete(worker.clientId);
-      this.tick(worker);
+      this.batched(() => this.tick(worker));
     });
     this.actionTimers.set(worker.clientId, timer);
     this.actionDue.set(worker.clientId, this.deps.clock.now() + delay);

@@ -3,11 +3,12 @@ import type { Config } from '../config/config.js';
 import type { DhanCallReport } from '../dhan/dhan-api.js';
 import type { SinkResult } from '../publish/sink-result.js';
 import type { KeeperFacts, SinkReport, UiAction, UiSource } from '../server/ui-types.js';
-import type { Store } from '../store/index.js';
+import type { AsyncStore } from '../store/contract.js';
 import type { HistoryEvent } from '../store/records.js';
+import type { StoredToken } from '../tokens.js';
 import { VERSION } from '../version.js';
 import { weekOfWindows } from './avoid-week.js';
-import { handToDaemon } from './handoff.js';
+import type { CommandOutcome } from './account-commands.js';
 
 /** How stale the shaded windows may be at their edges: the timeline is a week wide. */
 const AVOID_CACHE_MS = 60_000;
@@ -18,6 +19,15 @@ const HISTORY_LIMIT = 2000;
  * clock skew, each sink's last result) plus reads of the store, and the page's actions handed
  * to the same request queue the CLI uses.
  */
+/** What the page needs from the keeper beside the store. */
+export interface UiFeedKeeper {
+  /** The current token of an account as the keeper holds it (no database read per page refresh). */
+  current(clientId: string): StoredToken | undefined;
+  /** Hands a page's action to the keeper that acts (this one, or the leader on PostgreSQL). */
+  submit(clientId: string, action: UiAction): Promise<CommandOutcome>;
+  role(): KeeperFacts['role'];
+}
+
 export class UiFeed implements UiSource {
   private readonly startedAt: number;
   private clockSkewMs: number | null = null;
@@ -26,8 +36,9 @@ export class UiFeed implements UiSource {
 
   constructor(
     private readonly config: Config,
-    private readonly store: Store,
+    private readonly store: AsyncStore,
     private readonly clock: Clock,
+    private readonly keeper: UiFeedKeeper,
   ) {
     this.startedAt = clock.now();
   }
@@ -51,16 +62,16 @@ export class UiFeed implements UiSource {
   }
 
   facts(): KeeperFacts {
-    return { version: VERSION, startedAt: this.startedAt, role: 'single', clockSkewMs: this.clockSkewMs, sinks: [...this.sinks.values()] };
+    return { version: VERSION, startedAt: this.startedAt, role: this.keeper.role(), clockSkewMs: this.clockSkewMs, sinks: [...this.sinks.values()] };
   }
 
   tokenTimes(clientId: string): { obtainedAt: number; expiresAt: number } | undefined {
-    const token = this.store.currentToken(clientId);
+    const token = this.keeper.current(clientId);
     return token ? { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt } : undefined;
   }
 
-  history(clientId: string, since: number): readonly HistoryEvent[] {
-    return this.store.listEvents({ clientId, limit: HISTORY_LIMIT }).filter((e) => e.at >= since);
+  async history(clientId: string, since: number): Promise<readonly HistoryEvent[]> {
+    return (await this.store.listEvents({ clientId, limit: HISTORY_LIMIT })).filter((e) => e.at >= since);
   }
 
   avoidIntervals(from: number, to: number): ReadonlyArray<{ start: number; end: number }> {
@@ -75,7 +86,7 @@ export class UiFeed implements UiSource {
   }
 
   submit(clientId: string, action: UiAction) {
-    return handToDaemon(this.store, clientId, { action }, this.clock, {});
+    return this.keeper.submit(clientId, action);
   }
 }
 

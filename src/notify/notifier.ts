@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import type { AccountConfig, NotifyChannelConfig, NotifyConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
 import { withRetries } from '../publish/retry.js';
-import type { Store } from '../store/index.js';
+import type { AsyncStore } from '../store/contract.js';
 import { deliver, type DeliveryTry } from './channels.js';
 import type { NotifyEvent } from './event.js';
 
@@ -19,7 +19,7 @@ export interface ChannelOutcome {
 export interface NotifierDeps {
   readonly config: NotifyConfig;
   readonly accounts: readonly AccountConfig[];
-  readonly store: Store;
+  readonly store: AsyncStore;
   readonly clock: Clock;
   readonly log: Logger;
   /** For the metric dhan_token_notify_total{channel,result}. */
@@ -103,7 +103,7 @@ export class Notifier {
     const { last, attempts } = outcome;
     const result = last.ok ? 'success' : 'failure';
     try {
-      store.addEvent({
+      await store.addEvent({
         clientId: event.clientId,
         at: clock.now(),
         kind: 'notify',

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { AccountConfig } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/index.js';
+import type { AsyncStore } from '../store/contract.js';
 import type { NotifyEvent } from './event.js';
 import type { Notifier } from './notifier.js';
 import { conditionOf, eventsBetween, type Condition } from './watch.js';
@@ -13,7 +13,7 @@ export const AUTO_CONSENTS_PER_DAY = 20;
 
 export interface WatcherDeps {
   readonly accounts: readonly AccountConfig[];
-  readonly store: Store;
+  readonly store: AsyncStore;
   readonly clock: Clock;
   readonly log: Logger;
   readonly notifier: Notifier;
@@ -53,12 +53,12 @@ export class StateWatcher {
   private async lookAt(account: AccountConfig): Promise<void> {
     const { store, clock, notifier } = this.deps;
     const now = clock.now();
-    const record = store.getAccount(account.clientId);
-    const token = store.currentToken(account.clientId);
+    const record = await store.getAccount(account.clientId);
+    const token = await store.currentToken(account.clientId);
     const live = token !== undefined && token.expiresAt > now;
     if (live || token === undefined) this.deadSince.delete(account.clientId);
     else if (!this.deadSince.has(account.clientId)) this.deadSince.set(account.clientId, now);
-    const login = store.consents.loginRequest(account.clientId);
+    const login = await store.consents.loginRequest(account.clientId);
     const next = conditionOf({
       attention: record?.attention ? attentionText(record.attention) : null,
       loginNeeded: login !== undefined,
@@ -112,7 +112,7 @@ export class StateWatcher {
   private async link(clientId: string): Promise<string | undefined> {
     const { store, clock, loginLink } = this.deps;
     if (!loginLink) return undefined;
-    if (store.consents.countStartedSince(clientId, clock.now() - 24 * 3_600_000) >= AUTO_CONSENTS_PER_DAY) return undefined;
+    if ((await store.consents.countStartedSince(clientId, clock.now() - 24 * 3_600_000)) >= AUTO_CONSENTS_PER_DAY) return undefined;
     try {
       return await loginLink(clientId);
     } catch (err) {

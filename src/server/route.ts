@@ -23,7 +23,7 @@ export interface UiDeps {
   readonly assets: ReadonlyMap<string, UiAsset>;
   /** Why the page's files could not be loaded, if they could not. */
   readonly problem: string | undefined;
-  snapshot(): UiSnapshot;
+  snapshot(): Promise<UiSnapshot>;
 }
 
 /** What every route may use; built once per server. */

@@ -31,7 +31,7 @@ export class UiEvents {
   private closed = false;
 
   constructor(
-    private readonly build: () => UiSnapshot,
+    private readonly build: () => Promise<UiSnapshot>,
     private readonly log: Logger,
   ) {}
 
@@ -55,7 +55,12 @@ export class UiEvents {
       this.streams.delete(stream);
       if (this.streams.size === 0) this.stopTimers();
     });
-    this.send(stream, this.build());
+    this.build()
+      .then((snapshot) => this.send(stream, snapshot))
+      .catch((err: unknown) => {
+        this.log.error({ err }, 'building the status page state failed');
+        res.end();
+      });
     this.startTimers();
     return true;
   }
@@ -66,7 +71,7 @@ export class UiEvents {
     this.pending = true;
     setImmediate(() => {
       this.pending = false;
-      this.broadcast();
+      void this.broadcast();
     });
   }
 
@@ -77,11 +82,11 @@ export class UiEvents {
     this.streams.clear();
   }
 
-  private broadcast(): void {
+  private async broadcast(): Promise<void> {
     if (this.streams.size === 0) return;
     let snapshot: UiSnapshot;
     try {
-      snapshot = this.build();
+      snapshot = await this.build();
     } catch (err) {
       this.log.error({ err }, 'building the status page state failed');
       return;
@@ -101,7 +106,7 @@ export class UiEvents {
   }
 
   private startTimers(): void {
-    this.timer ??= setInterval(() => this.broadcast(), REFRESH_MS);
+    this.timer ??= setInterval(() => void this.broadcast(), REFRESH_MS);
     this.heartbeat ??= setInterval(() => {
       for (const stream of this.streams) if (!stream.res.destroyed) stream.res.write(': keep-alive\n\n');
     }, HEARTBEAT_MS);

@@ -89,11 +89,11 @@ export function serveAsset(deps: ServerDeps, ctx: RequestContext): void {
 }
 
 /** GET /v1/ui/state: the page's data, cut to what the viewer may see. A 401 tells the page to show its login form. */
-export function serveUiState(deps: ServerDeps, ctx: RequestContext): void {
+export async function serveUiState(deps: ServerDeps, ctx: RequestContext): Promise<void> {
   const read = readAccess(deps, ctx);
   if (!read) return;
   const { ui, access } = read;
-  sendJson(ctx.res, 200, stateFor(deps, access)(ui.snapshot()));
+  sendJson(ctx.res, 200, stateFor(deps, access)(await ui.snapshot()));
 }
 
 /** GET /v1/ui/events: server-sent `state` events, one at once and one after every change. */

@@ -71,7 +71,7 @@ export interface SnapshotInput {
   readonly statuses: readonly AccountStatus[];
   readonly facts: KeeperFacts;
   tokenTimes(clientId: string): { obtainedAt: number; expiresAt: number } | undefined;
-  history(clientId: string, since: number): readonly HistoryEvent[];
+  history(clientId: string, since: number): Promise<readonly HistoryEvent[]>;
   avoidIntervals(from: number, to: number): ReadonlyArray<{ start: number; end: number }>;
 }
 
@@ -84,11 +84,12 @@ const parseIso = (iso: string | null): number | null => {
   return Number.isNaN(ms) ? null : ms;
 };
 
-export function buildSnapshot(input: SnapshotInput): UiSnapshot {
+export async function buildSnapshot(input: SnapshotInput): Promise<UiSnapshot> {
   const { now } = input;
   const from = now - TIMELINE_DAYS * DAY_MS;
   const avoid = input.avoidIntervals(from, now);
-  const accounts = input.statuses.map((status): UiAccount => {
+  const histories = await Promise.all(input.statuses.map((status) => input.history(status.clientId, from)));
+  const accounts = input.statuses.map((status, i): UiAccount => {
     const times = input.tokenTimes(status.clientId);
     return {
       ...status,
@@ -98,7 +99,7 @@ export function buildSnapshot(input: SnapshotInput): UiSnapshot {
       colour: colourOf(status.state),
       nextAction: nextActionOf(status),
       liftCommand: liftCommandOf(status),
-      events: timelineEvents(input.history(status.clientId, from)),
+      events: timelineEvents(histories[i] ?? []),
       avoid,
     };
   });

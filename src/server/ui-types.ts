@@ -22,8 +22,8 @@ export interface SinkReport {
 }
 
 /**
- * The keeper describing itself. `role` is "single" until several keepers can share a
- * database; then it becomes "leader" or "standby" and the page already shows it.
+ * The keeper describing itself. `role` is "single" for a lone keeper (SQLite), "leader" or
+ * "standby" when several share a PostgreSQL database.
  */
 export interface KeeperFacts {
   readonly version: string;
@@ -40,7 +40,7 @@ export interface UiSource {
   /** Epoch ms of the token behind each account's status (the status rows carry ISO text). */
   tokenTimes(clientId: string): { obtainedAt: number; expiresAt: number } | undefined;
   /** The account's history from `since` on, newest first, bounded. */
-  history(clientId: string, since: number): readonly HistoryEvent[];
+  history(clientId: string, since: number): Promise<readonly HistoryEvent[]>;
   /** Market hours and other avoid windows between two instants, merged. */
   avoidIntervals(from: number, to: number): ReadonlyArray<{ readonly start: number; readonly end: number }>;
   /** Hands a command to the daemon's request queue, exactly as the CLI does, and waits for its answer. */

@@ -57,10 +57,14 @@ describe('CLI outcomes', () => {
   });
 
   it('notices a daemon that dies mid-command, says so, and the next daemon ends the taken row', async () => {
+    // A live token first, and a renewal (no TOTP step or generation interval to wait out) held
+    // by the simulator while the keeper dies.
+    const imported = await children.run(['import', AUTO, '--config', configPath], { input: sim.issueWebToken(AUTO).accessToken });
+    expect(imported.code, imported.proc.dump()).toBe(0);
     const keeper = await startKeeper(children, configPath);
     await waitUntil(() => keeper.proc.logLines().some((l) => l['msg'] === 'dhan-token-keeper started'), { timeoutMs: 10_000, what: 'start' });
-    sim.addFault({ endpoint: 'generate', clientId: AUTO, action: { type: 'delay', ms: 20_000 } });
-    const cli = children.spawn(['generate', AUTO, '--config', configPath]);
+    sim.addFault({ endpoint: 'renew', clientId: AUTO, action: { type: 'delay', ms: 20_000 } });
+    const cli = children.spawn(['renew', AUTO, '--config', configPath]);
     await keeper.proc.waitFor(() => keeper.proc.logLines().some((l) => l['msg'] === 'carrying out a command from the CLI'), 20_000, 'the daemon taking the command');
     keeper.proc.kill('SIGKILL');
     const started = Date.now();

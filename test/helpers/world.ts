@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../../src/log.js';
 import { startSimulator } from '../../src/sim/index.js';
 import type { SimAccountOptions, Simulator } from '../../src/sim/simulator-api.js';
 import { Store } from '../../src/store/index.js';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async-store.js';
 import type { StoredToken } from '../../src/tokens.js';
 
 export const PIN = '123456';
@@ -148,7 +149,7 @@ ${creds}    sinks:
       refreshed: (clientId, method, result) => this.refreshes.push({ clientId, method, result, at: this.clock.now() }),
       tokenChanged: (clientId, token) => this.published.push({ clientId, token, at: this.clock.now() }),
     };
-    this.keeper = assembleKeeper(this.config, this.store, {
+    this.keeper = assembleKeeper(this.config, new SqliteAsyncStore(this.store), {
       clock: this.clock,
       log: this.log,
       hooks,

@@ -204,7 +204,7 @@ describe('keeper against the simulator, fault by fault', () => {
     await w.runFor(HOUR);
     expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ cause: 'access-denied' });
     const resetAt = w.clock.now();
-    expect(resetAccount(w.keeper.worker(CLIENT)!).ok).toBe(true);
+    expect((await resetAccount(w.keeper.worker(CLIENT)!)).ok).toBe(true);
     w.keeper.scheduler.poke(CLIENT);
     await w.runFor(9 * 60_000);
     expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
@@ -214,7 +214,7 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(again!.since - resetAt).toBeGreaterThanOrEqual(10 * 60_000);
     // The person fixes the subscription and resets: renewals work again.
     w.sim.setAccountOptions(CLIENT, { dataAccess: true });
-    resetAccount(w.keeper.worker(CLIENT)!);
+    await resetAccount(w.keeper.worker(CLIENT)!);
     w.keeper.scheduler.poke(CLIENT);
     await w.runFor(5 * 60_000);
     expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
@@ -339,7 +339,7 @@ describe('keeper against the simulator, fault by fault', () => {
     };
     await untilPlannedRefresh(w);
     await w.runFor(30_000);
-    expect(w.logLines.some((l) => l.includes('planning failed; retrying in 5 s'))).toBe(true);
+    expect(w.logLines.some((l) => l.includes('committing the planned next actions failed'))).toBe(true);
     store.updateAccount = updateAccount;
     await w.runFor(60_000);
     expect(w.current()!.id).not.toBe(first.id);

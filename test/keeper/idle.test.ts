@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
 import type { AccountWorker } from '../../src/keeper/account-worker.js';
 import { watchRequests } from '../../src/keeper/request-watch.js';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async-store.js';
 import { Scheduler } from '../../src/keeper/scheduler.js';
 import { noSweep } from '../../src/keeper/sweep.js';
 import { silentLogger } from '../../src/log.js';
@@ -97,7 +98,7 @@ describe('the safety sweep', () => {
     const start = clock.now();
     const scheduler = new Scheduler({
       clock,
-      store,
+      store: new SqliteAsyncStore(store),
       workers: ids.map((id) => fakeWorker(id, () => start + 3_600_000, plans)),
       log: silentLogger(),
       probeIntervalMs: 0,

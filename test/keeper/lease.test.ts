@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lease, pidIsRunning } from '../../src/keeper/lease.js';
 import { Store } from '../../src/store/index.js';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async-store.js';
 
 const stores: Store[] = [];
 afterEach(() => {
@@ -23,40 +24,40 @@ function deadPid(): number {
 }
 
 describe('single-instance lease', () => {
-  it('refuses a second keeper while the first heartbeats, naming its pid and host', () => {
+  it('refuses a second keeper while the first heartbeats, naming its pid and host', async () => {
     const store = open();
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
     try {
       store.acquireLease({ pid: other.pid!, host: hostname() }, Date.now(), 15_000);
-      expect(() => new Lease(store).acquire()).toThrow(new RegExp(`another keeper \\(pid ${other.pid} on ${hostname()}\\)`));
+      await expect(new Lease(new SqliteAsyncStore(store)).acquire()).rejects.toThrow(new RegExp(`another keeper \\(pid ${other.pid} on ${hostname()}\\)`));
     } finally {
       other.kill();
     }
   });
 
-  it('takes over at once from a crashed keeper on this host (a systemd restart must not wait)', () => {
+  it('takes over at once from a crashed keeper on this host (a systemd restart must not wait)', async () => {
     const store = open();
     const pid = deadPid();
     expect(pidIsRunning(pid)).toBe(false);
     store.acquireLease({ pid, host: hostname() }, Date.now(), 15_000);
-    expect(() => new Lease(store).acquire()).not.toThrow();
+    await new Lease(new SqliteAsyncStore(store)).acquire();
     expect(store.leaseHolder()?.pid).toBe(process.pid);
   });
 
-  it('waits for the lease of a keeper on another host to expire', () => {
+  it('waits for the lease of a keeper on another host to expire', async () => {
     const store = open();
     store.acquireLease({ pid: 1, host: 'other-host' }, Date.now(), 15_000);
-    expect(() => new Lease(store).acquire()).toThrow(/other-host/);
+    await expect(new Lease(new SqliteAsyncStore(store)).acquire()).rejects.toThrow(/other-host/);
     const stale = open();
     stale.acquireLease({ pid: 1, host: 'other-host' }, Date.now() - 16_000, 15_000);
-    expect(() => new Lease(stale).acquire()).not.toThrow();
+    await new Lease(new SqliteAsyncStore(stale)).acquire();
   });
 
-  it('releases so that the next keeper starts at once', () => {
+  it('releases so that the next keeper starts at once', async () => {
     const store = open();
-    const lease = new Lease(store);
-    lease.acquire();
-    lease.release();
+    const lease = new Lease(new SqliteAsyncStore(store));
+    await lease.acquire();
+    await lease.release();
     expect(store.leaseHolder()).toBeUndefined();
   });
 });

@@ -10,6 +10,7 @@ import type { NotifyEvent } from '../../src/notify/event.js';
 import { Notifier } from '../../src/notify/notifier.js';
 import { conditionOf, DEAD_GRACE_MS, eventsBetween, type Condition } from '../../src/notify/watch.js';
 import { Store } from '../../src/store/index.js';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async-store.js';
 import { FakeNotifyServer } from '../helpers/fake-notify.js';
 
 describe('eventsBetween: what a change of condition tells a person', () => {
@@ -75,7 +76,7 @@ describe('Notifier against a fake Telegram, ntfy and webhook receiver', () => {
     return new Notifier({
       config: { repeatEveryMs: 3_600_000, dailySummary: undefined, channels: channels(), ...config },
       accounts,
-      store,
+      store: new SqliteAsyncStore(store),
       clock,
       log: silentLogger(),
       retryDelaysMs: [10, 10],

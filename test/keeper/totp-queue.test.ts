@@ -8,6 +8,7 @@ import { AccountWorker } from '../../src/keeper/account-worker.js';
 import { Limiter } from '../../src/keeper/limiter.js';
 import { silentLogger } from '../../src/log.js';
 import { Store } from '../../src/store/index.js';
+import { SqliteAsyncStore } from '../../src/store/sqlite-async-store.js';
 import { TotpGuard, totpCode } from '../../src/totp.js';
 import { ENV, TOTP, baseConfig, tempDir, writeConfig } from '../helpers/config-fixtures.js';
 
@@ -46,7 +47,7 @@ describe('a generation queued behind other Dhan calls', () => {
       store!.upsertAccount({ clientId, name: clientId, mode: 'auto' });
       return new AccountWorker({
         account: { ...account, clientId, name: clientId },
-        store: store!,
+        store: new SqliteAsyncStore(store!),
         dhan,
         clock,
         totp,

@@ -18,7 +18,7 @@ class FakeUi implements UiSource {
     return undefined;
   }
   history() {
-    return [];
+    return Promise.resolve([]);
   }
   avoidIntervals() {
     return [];

@@ -95,8 +95,8 @@ describe('the status page state (pure)', () => {
     expect(events[399]!.at).toBe(1_000_000);
   });
 
-  it('cuts the snapshot to what a viewer may see', () => {
-    const snapshot = buildSnapshot({
+  it('cuts the snapshot to what a viewer may see', async () => {
+    const snapshot = await buildSnapshot({
       now: 10 * 86_400_000,
       timezone: 'Asia/Kolkata',
       statuses: [status({}), status({ clientId: '1000000002', name: 'side' })],
@@ -111,7 +111,7 @@ describe('the status page state (pure)', () => {
         ],
       },
       tokenTimes: () => ({ obtainedAt: 1, expiresAt: 2 }),
-      history: () => [],
+      history: () => Promise.resolve([]),
       avoidIntervals: () => [],
     });
     expect(snapshot.keeper.uptimeSeconds).toBe(90);

@@ -346,6 +346,17 @@ export class PostgresStore implements AsyncStore {
     }
   }
 
+  /**
+   * The leader as the database records it, with how long ago (on the server's clock) it last
+   * confirmed its lock: the CLI hands commands to it while it is fresh, `status` shows it.
+   */
+  async leader(): Promise<(LeaderInfo & { readonly heartbeatAgeMs: number }) | undefined> {
+    return this.#one<LeaderInfo & { heartbeatAgeMs: number }>(
+      'leader',
+      `SELECT epoch, host, pid, since, (extract(epoch FROM clock_timestamp()) * 1000)::bigint - heartbeat_at AS "heartbeatAgeMs" FROM leadership WHERE id = 1`,
+    );
+  }
+
   async saveToken(t: NewToken, fence?: LeaderFence): Promise<StoredToken> {
     if (t.accessToken === '') {
       throw new KeeperError('store-empty-token', `refusing to store an empty access token for ${t.clientId}`);
