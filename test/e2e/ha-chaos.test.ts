@@ -8,7 +8,7 @@ import { startSimulator } from '../../src/sim/index.js';
 import type { Simulator } from '../../src/sim/simulator-api.js';
 import { sleep } from '../helpers/cli.js';
 import { tokenHash, type DhanCall } from '../helpers/dhan-recording-proxy.js';
-import { callsFromNonLeaders, deadIntervals, otherLeaderAt, overlappingRefreshes, pidAt, takeovers, type Interval } from '../helpers/ha-figures.js';
+import { callsFromNonLeaders, deadIntervals, otherLeaderAt, overlappingRefreshes, percentile, pidAt, takeovers as epochChanges, type Interval } from '../helpers/ha-figures.js';
 import { HaWorld } from '../helpers/ha-world.js';
 import { dropSchemas, PG_URL, uniqueSchema } from '../helpers/postgres.js';
 import { StandbyConsumer } from '../helpers/standby-consumer.js';
@@ -25,11 +25,11 @@ import { StandbyConsumer } from '../helpers/standby-consumer.js';
  * who called; a consumer per account long-polls a standby's token API and asks the simulator
  * every 100 ms whether the token it holds is live.
  *
- * DTK_HA_CHAOS_SECONDS sets how long (a) runs (default 90: the whole test stays under about 4
+ * DTK_HA_CHAOS_SECONDS sets how long (a) runs (default 100: the whole test stays under about 4
  * minutes on a CI box); raise it for a longer soak.
  */
 
-const CHAOS_MS = Number(process.env['DTK_HA_CHAOS_SECONDS'] ?? '90') * 1000;
+const CHAOS_MS = Number(process.env['DTK_HA_CHAOS_SECONDS'] ?? '100') * 1000;
 const TOKEN_LIFETIME_MS = 30_000;
 const TAKEOVER_AFTER = '5s';
 const TAKEOVER_AFTER_MS = 5_000;
@@ -138,7 +138,7 @@ describe.skipIf(!PG_UP)('three keepers on one PostgreSQL: one acts, none races, 
       await sleep(100);
     }
 
-    const takeoverMs: number[] = [];
+    const takeovers = { kill: [] as number[], cut: [] as number[], pause: [] as number[] };
     const phases: Array<{ name: string; start: number; end: number }> = [];
     const phase = async (name: string, run: () => Promise<void>): Promise<void> => {
       const start = Date.now();
@@ -146,117 +146,135 @@ describe.skipIf(!PG_UP)('three keepers on one PostgreSQL: one acts, none races, 
       phases.push({ name, start, end: Date.now() });
     };
     let kills = 0;
-    const fence: { fenced?: { call: DhanCall; takeoverAt: number; stored: boolean } } = {};
+    const fence: { fenced?: { call: DhanCall; takeoverAt: number; resumedAt: number; stored: boolean } } = {};
     /** Dead stretches that follow from a renewal answered to a keeper already fenced off: Dhan's doing, reported apart. */
-    const excused: Interval[] = [];
+    const excused: Array<Interval & { clientId: string | undefined }> = [];
     const pgRestart: { result?: { ms: number; settleMs: number } } = {};
 
-    // (a) SIGKILL the leader at a random moment while the simulator holds its renewal.
-    await phase('a: SIGKILL mid-renewal', async () => {
-      const end = Date.now() + CHAOS_MS;
-      while (Date.now() < end) {
-        await sleep(rand(200, 2_000));
-        const before = await world.waitForLeader({ timeoutMs: 30_000 });
-        // The fault first: a renewal caught by nextCall is then one the simulator holds.
-        sim.addFault({ endpoint: 'renew', action: { type: 'delay', ms: HOLD_MS, onDisconnect: 'discard' } });
-        const call = await nextCall(world, 'renew', 25_000);
-        if (call === undefined) {
-          sim.clearFaults();
-          continue;
+    // A phase that throws still leaves its figures printed below, then fails the test.
+    let phaseError: Error | undefined;
+    try {
+      // (a) SIGKILL the leader at a random moment while the simulator holds its renewal.
+      await phase('a: SIGKILL mid-renewal', async () => {
+        const end = Date.now() + CHAOS_MS;
+        while (Date.now() < end) {
+          await sleep(rand(100, 1_000));
+          const before = await world.waitForLeader({ timeoutMs: 30_000 });
+          // The fault first: a renewal caught by nextCall is then one the simulator holds.
+          sim.addFault({ endpoint: 'renew', action: { type: 'delay', ms: HOLD_MS, onDisconnect: 'discard' } });
+          const call = await nextCall(world, 'renew', 25_000);
+          if (call === undefined) {
+            sim.clearFaults();
+            continue;
+          }
+          await sleep(rand(50, HOLD_MS - 500));
+          const victim = world.slots[call.keeper]!;
+          if (call.end !== undefined || victim.proc?.running !== true) continue;
+          const killedAt = world.kill(victim);
+          kills += 1;
+          await victim.proc.exited;
+          const next = await world.waitForLeader({ notEpoch: before.epoch, timeoutMs: 4 * TAKEOVER_AFTER_MS });
+          takeovers.kill.push(next.at - killedAt);
+          await world.start(victim);
         }
-        await sleep(rand(50, HOLD_MS - 500));
-        const victim = world.slots[call.keeper]!;
-        if (call.end !== undefined || victim.proc?.running !== true) continue;
-        const killedAt = world.kill(victim);
-        kills += 1;
-        await victim.proc.exited;
-        const next = await world.waitForLeader({ notEpoch: before.epoch, timeoutMs: 4 * TAKEOVER_AFTER_MS });
-        takeoverMs.push(next.at - killedAt);
-        await world.start(victim);
-      }
-    });
+      });
 
-    // (b) Cut the leader off PostgreSQL while it is idle: twice by ending its sessions, once paused.
-    await phase('b: cut off PostgreSQL', async () => {
-      for (let round = 0; round < 2; round++) {
+      // (b) Cut the leader off PostgreSQL while it is idle: twice by ending its sessions, once paused.
+      await phase('b: cut off PostgreSQL', async () => {
+        for (let round = 0; round < 2; round++) {
+          const before = await world.waitForLeader({ timeoutMs: 30_000 });
+          await quietMoment(world, 10_000);
+          const cutAt = Date.now();
+          const ended = await world.terminatePgSessions(before.slot);
+          expect(ended).toBeGreaterThan(0);
+          const next = await world.waitForLeader({ notEpoch: before.epoch, timeoutMs: 4 * TAKEOVER_AFTER_MS });
+          takeovers.cut.push(next.at - cutAt);
+          await sleep(rand(1_000, 4_000));
+        }
+
         const before = await world.waitForLeader({ timeoutMs: 30_000 });
         await quietMoment(world, 10_000);
-        const cutAt = Date.now();
-        const ended = await world.terminatePgSessions(before.slot);
-        expect(ended).toBeGreaterThan(0);
-        const next = await world.waitForLeader({ notEpoch: before.epoch, timeoutMs: 4 * TAKEOVER_AFTER_MS });
-        takeoverMs.push(next.at - cutAt);
-        await sleep(rand(1_000, 4_000));
-      }
-
-      const before = await world.waitForLeader({ timeoutMs: 30_000 });
-      await quietMoment(world, 10_000);
-      const stopped = before.slot;
-      paused.add(stopped.index);
-      for (const c of consumers) c.abandon(stopped.url);
-      const stopAt = Date.now();
-      stopped.proc!.kill('SIGSTOP');
-      try {
-        const next = await world.waitForLeader({ notEpoch: before.epoch, timeoutMs: 4 * TAKEOVER_AFTER_MS });
-        takeoverMs.push(next.at - stopAt);
-        await sleep(Math.max(0, stopAt + TAKEOVER_AFTER_MS + 3_000 - Date.now()));
-      } finally {
-        stopped.proc!.kill('SIGCONT');
-      }
-      const pid = stopped.proc!.pid;
-      await stopped.proc!.waitFor(
-        () => world.leadershipLog().some((l) => l.pid === pid && !l.leads && l.at >= stopAt),
-        15_000,
-        'the resumed keeper to say it stands by',
-      );
-      paused.delete(stopped.index);
-
-      // Once with a renewal in flight across the takeover: the simulator answers the cut-off
-      // keeper after a standby took over, and that token must never be committed.
-      const leader = await world.waitForLeader({ timeoutMs: 30_000 });
-      sim.addFault({ endpoint: 'renew', action: { type: 'delay', ms: 2 * TAKEOVER_AFTER_MS } });
-      const call = await nextCall(world, 'renew', 25_000);
-      if (call !== undefined) {
-        await sleep(300);
-        await world.terminatePgSessions(world.slots[call.keeper]!);
-        const next = await world.waitForLeader({ notEpoch: leader.epoch, timeoutMs: 4 * TAKEOVER_AFTER_MS });
-        while (call.end === undefined) await sleep(50);
-        await sleep(2_000);
-        const stored = await world.query<{ access_token: string }>('SELECT access_token FROM tokens');
-        fence.fenced = { call, takeoverAt: next.at, stored: call.tokenHash !== undefined && stored.some((r) => tokenHash(r.access_token) === call.tokenHash) };
-        // Dhan may have killed the stored token by answering the fenced keeper; the new leader
-        // finds out at its next probe (10 s) and generates. Let it recover before going on.
-        excused.push({ start: call.start, end: Date.now() + 25_000 });
-        await sleep(25_000);
-      } else sim.clearFaults();
-    });
-
-    // (c) Restart PostgreSQL under load.
-    if (CAN_RESTART_PG) {
-      await phase('c: PostgreSQL restart', async () => {
-        const before = await world.waitForLeader({ timeoutMs: 30_000 });
-        await quietMoment(world, 15_000);
-        const version = execFileSync('ls', ['/etc/postgresql'], { encoding: 'utf8' }).trim().split('\n')[0]!;
-        const restartAt = Date.now();
-        execFileSync(PG_CTLCLUSTER, ['--skip-systemctl-redirect', version, 'main', 'restart'], { stdio: 'ignore', timeout: 60_000 });
-        const restartedAt = Date.now();
-        await world.waitForLeader({ notEpoch: before.epoch, timeoutMs: 30_000 });
-        // Settled: one keeper says it leads, and it is the one the row names, for 2 s running.
-        let steadySince: number | undefined;
-        const deadline = Date.now() + 30_000;
-        for (;;) {
-          const leaders = world.selfDeclaredLeaders();
-          const steady = leaders.length === 1 && leaders[0] === world.currentLeader()?.slot;
-          if (!steady) steadySince = undefined;
-          else if ((steadySince ??= Date.now()) <= Date.now() - 2_000) break;
-          if (Date.now() > deadline) throw new Error(`leadership did not settle after the PostgreSQL restart: ${leaders.length} keepers say they lead`);
-          await sleep(50);
+        const stopped = before.slot;
+        paused.add(stopped.index);
+        for (const c of consumers) c.abandon(stopped.url);
+        const stopAt = Date.now();
+        stopped.proc!.kill('SIGSTOP');
+        try {
+          const next = await world.waitForLeader({ notEpoch: before.epoch, timeoutMs: 4 * TAKEOVER_AFTER_MS });
+          takeovers.pause.push(next.at - stopAt);
+          await sleep(Math.max(0, stopAt + TAKEOVER_AFTER_MS + 3_000 - Date.now()));
+        } finally {
+          stopped.proc!.kill('SIGCONT');
         }
-        pgRestart.result = { ms: restartedAt - restartAt, settleMs: steadySince - restartedAt };
-        await sleep(15_000);
+        const pid = stopped.proc!.pid;
+        await stopped.proc!.waitFor(
+          () => world.leadershipLog().some((l) => l.pid === pid && !l.leads && l.at >= stopAt),
+          15_000,
+          'the resumed keeper to say it stands by',
+        );
+        paused.delete(stopped.index);
+
+        // Once with a renewal in flight across the takeover: the leader is paused while the
+        // simulator holds its renewal, Dhan answers (the old token dies), a standby takes over,
+        // and the answer reaches the old leader only when it resumes: it must never be committed.
+        const leader = await world.waitForLeader({ timeoutMs: 30_000 });
+        sim.addFault({ endpoint: 'renew', action: { type: 'delay', ms: 1_500 } });
+        const call = await nextCall(world, 'renew', 25_000);
+        if (call !== undefined) {
+          const slot = world.slots[call.keeper]!;
+          paused.add(slot.index);
+          for (const c of consumers) c.abandon(slot.url);
+          const stopAt = Date.now();
+          slot.proc!.kill('SIGSTOP');
+          try {
+            const next = await world.waitForLeader({ notEpoch: leader.epoch, timeoutMs: 4 * TAKEOVER_AFTER_MS });
+            takeovers.pause.push(next.at - stopAt);
+            await sleep(Math.max(0, stopAt + TAKEOVER_AFTER_MS + 3_000 - Date.now()));
+            // Dhan killed this account's token answering a paused keeper: the new leader learns it
+            // at its takeover check or next probe and generates. Dead time here is Dhan's doing.
+            excused.push({ clientId: call.clientId, start: call.start, end: Date.now() + 20_000 });
+            slot.proc!.kill('SIGCONT');
+            paused.delete(slot.index);
+            await sleep(3_000);
+            const stored = await world.query<{ access_token: string }>('SELECT access_token FROM tokens');
+            fence.fenced = { call, takeoverAt: next.at, resumedAt: Date.now() - 3_000, stored: call.tokenHash !== undefined && stored.some((r) => tokenHash(r.access_token) === call.tokenHash) };
+          } finally {
+            slot.proc!.kill('SIGCONT');
+            paused.delete(slot.index);
+          }
+          await sleep(17_000);
+        } else sim.clearFaults();
       });
-    } else {
-      console.log('ha-chaos: (c) PostgreSQL restart skipped: needs root and pg_ctlcluster');
+
+      // (c) Restart PostgreSQL under load.
+      if (CAN_RESTART_PG) {
+        await phase('c: PostgreSQL restart', async () => {
+          const before = await world.waitForLeader({ timeoutMs: 30_000 });
+          await quietMoment(world, 15_000);
+          const version = execFileSync('ls', ['/etc/postgresql'], { encoding: 'utf8' }).trim().split('\n')[0]!;
+          const restartAt = Date.now();
+          execFileSync(PG_CTLCLUSTER, ['--skip-systemctl-redirect', version, 'main', 'restart'], { stdio: 'ignore', timeout: 60_000 });
+          const restartedAt = Date.now();
+          await world.waitForLeader({ notEpoch: before.epoch, timeoutMs: 30_000 });
+          // Settled: one keeper says it leads, and it is the one the row names, for 2 s running.
+          let steadySince: number | undefined;
+          const deadline = Date.now() + 30_000;
+          for (;;) {
+            const leaders = world.selfDeclaredLeaders();
+            const steady = leaders.length === 1 && leaders[0] === world.currentLeader()?.slot;
+            if (!steady) steadySince = undefined;
+            else if ((steadySince ??= Date.now()) <= Date.now() - 2_000) break;
+            if (Date.now() > deadline) throw new Error(`leadership did not settle after the PostgreSQL restart: ${leaders.length} keepers say they lead`);
+            await sleep(50);
+          }
+          pgRestart.result = { ms: restartedAt - restartAt, settleMs: steadySince - restartedAt };
+          await sleep(15_000);
+        });
+      } else {
+        console.log('ha-chaos: (c) PostgreSQL restart skipped: needs root and pg_ctlcluster');
+      }
+    } catch (err) {
+      phaseError = err instanceof Error ? err : new Error(String(err));
     }
 
     // The end: every account live at Dhan in the store and in every running keeper's sink.
@@ -296,10 +314,12 @@ describe.skipIf(!PG_UP)('three keepers on one PostgreSQL: one acts, none races, 
       return pid !== undefined && otherLeaderAt(world.leaderSamples, pid, c.end);
     });
     const dead = consumers.flatMap((c) => deadIntervals(c.samples).map((d) => ({ ...d, clientId: c.options.clientId })));
-    const isExcused = (d: Interval): boolean => excused.some((e) => d.start < e.end && d.end > e.start);
+    const isExcused = (d: Interval & { clientId: string }): boolean => excused.some((e) => e.clientId === d.clientId && d.start < e.end && d.end > e.start);
     const counted = dead.filter((d) => !isExcused(d));
     const deadMs = (list: readonly Interval[]): number => list.reduce((sum, d) => sum + (d.end - d.start), 0);
     const longest = (list: readonly Interval[]): number => list.reduce((max, d) => Math.max(max, d.end - d.start), 0);
+    const allTakeovers = [...takeovers.kill, ...takeovers.cut, ...takeovers.pause];
+    const p50 = (values: readonly number[]): string => (values.length === 0 ? '-' : String(percentile(values, 50)));
     const refreshes = calls.filter((c) => c.endpoint === 'renew' || c.endpoint === 'generate');
     const fromStandby = consumers.reduce((n, c) => n + c.swapsSeen.fromStandby, 0);
 
@@ -310,21 +330,22 @@ describe.skipIf(!PG_UP)('three keepers on one PostgreSQL: one acts, none races, 
         `keepers 3, accounts ${ACCOUNTS.length}, token lifetime ${TOKEN_LIFETIME_MS / 1000} s, ha.takeoverAfter ${TAKEOVER_AFTER}, chaos ${CHAOS_MS / 1000} s`,
         ...phases.map((p) => `phase ${p.name}: ${((p.end - p.start) / 1000).toFixed(1)} s`),
         `kills (SIGKILL mid-renewal)          ${kills}`,
-        `takeovers (epoch changes seen)       ${takeovers(world.leaderSamples).length}`,
-        `longest takeover                     ${Math.max(0, ...takeoverMs)} ms (p50 ${takeoverMs.length === 0 ? '-' : [...takeoverMs].sort((x, y) => x - y)[Math.floor(takeoverMs.length / 2)]} ms over ${takeoverMs.length})`,
+        `takeovers (epoch changes seen)       ${epochChanges(world.leaderSamples).length}`,
+        `longest takeover                     ${Math.max(0, ...allTakeovers)} ms (after SIGKILL: max ${Math.max(0, ...takeovers.kill)} ms, p50 ${p50(takeovers.kill)} ms over ${takeovers.kill.length}; after pg_terminate_backend: ${takeovers.cut.join(', ')} ms; after SIGSTOP: ${takeovers.pause.join(', ')} ms)`,
         `Dhan calls                           ${calls.length} (renew/generate ${refreshes.length}, abandoned by a killed keeper ${calls.filter((c) => c.abandoned).length})`,
         `overlapping refreshes per account    ${overlaps.length} (with the fenced in-flight call: ${allOverlaps.length - overlaps.length})`,
         `calls from a keeper not leading      ${fromNonLeaders.length}`,
         `tokens committed by a non-leader     ${commitsByNonLeaders.length}`,
-        `fenced renewal (b)                   ${fence.fenced === undefined ? 'not run' : `answered ${fence.fenced.call.end! - fence.fenced.takeoverAt} ms after the takeover, status ${fence.fenced.call.status ?? '-'}, stored: ${fence.fenced.stored}`}`,
+        `fenced renewal (b)                   ${fence.fenced === undefined ? 'not run' : `Dhan answered the paused leader ${fence.fenced.call.end === undefined ? '(never)' : `${fence.fenced.takeoverAt - fence.fenced.call.end} ms before the takeover`}, status ${fence.fenced.call.status ?? '-'}; it resumed ${fence.fenced.resumedAt - fence.fenced.takeoverAt} ms after the takeover; committed: ${fence.fenced.stored ? 'YES' : 'no'}`}`,
         `PostgreSQL restart (c)               ${pgRestart.result === undefined ? 'skipped' : `restart ${pgRestart.result.ms} ms, leadership settled ${pgRestart.result.settleMs} ms later`}`,
         `swaps seen by consumers on a standby ${fromStandby} (on the leader ${consumers.reduce((n, c) => n + c.swapsSeen.fromLeader, 0)})`,
         `dead-token at consumers              ${(deadMs(counted) / 1000).toFixed(1)} s total (${deadMs(counted)} ms in ${counted.length} stretches), longest ${longest(counted)} ms`,
-        `  after the fenced renewal (Dhan's)  ${deadMs(dead) - deadMs(counted)} ms`,
+        `  after the fenced renewal (Dhan's)  ${deadMs(dead) - deadMs(counted)} ms (that account only)`,
         '───────────────────────────────────────────────────────────────',
       ].join('\n'),
     );
 
+    if (phaseError !== undefined) throw phaseError;
     expect(kills).toBeGreaterThan(0);
     expect(overlaps.map(([a, b]) => `${a.clientId}: keeper ${a.keeper} ${a.start}-${a.end} and keeper ${b.keeper} ${b.start}-${b.end}`)).toEqual([]);
     expect(fromNonLeaders.map((c) => `keeper ${c.keeper} ${c.endpoint} ${c.clientId} at ${c.start}`)).toEqual([]);

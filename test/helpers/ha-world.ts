@@ -218,11 +218,15 @@ export class HaWorld {
   async terminatePgSessions(slot: KeeperSlot): Promise<number> {
     const ports = localTcpPorts(slot.proc!.pid);
     return withClient(async (client) => {
-      const r = await client.query<{ pid: number }>(
-        `SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND pg_terminate_backend(pid)`,
-        [ports],
-      );
-      return r.rowCount ?? r.rows.length;
+      // Two statements on purpose: in one WHERE clause, PostgreSQL may call pg_terminate_backend
+      // before it filters by port, and end every session on the server.
+      const r = await client.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND pid <> pg_backend_pid()`, [ports]);
+      let ended = 0;
+      for (const { pid } of r.rows) {
+        const t = await client.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [pid]);
+        if (t.rows[0]?.ok === true) ended++;
+      }
+      return ended;
     });
   }
 
