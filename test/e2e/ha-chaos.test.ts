@@ -318,9 +318,17 @@ describe.skipIf(!PG_UP)('three keepers on one PostgreSQL: one acts, none races, 
     const counted = dead.filter((d) => !isExcused(d));
     const deadMs = (list: readonly Interval[]): number => list.reduce((sum, d) => sum + (d.end - d.start), 0);
     const longest = (list: readonly Interval[]): number => list.reduce((max, d) => Math.max(max, d.end - d.start), 0);
+    const refreshes = calls.filter((c) => c.endpoint === 'renew' || c.endpoint === 'generate');
+    const phaseAt = (at: number): string => phases.find((p) => p.start <= at && at <= p.end)?.name.split(':')[0] ?? 'between phases';
+    // The refresh that killed the token the consumer held: the last one for that account begun before the stretch.
+    const causeOf = (d: Interval & { clientId: string }): string => {
+      const cause = refreshes.filter((c) => c.clientId === d.clientId && c.start <= d.start).at(-1);
+      if (cause === undefined) return 'no refresh before it';
+      const answered = cause.end === undefined ? 'never answered' : `answered at ${cause.end - d.start >= 0 ? '+' : ''}${cause.end - d.start} ms`;
+      return `keeper ${cause.keeper}'s ${cause.endpoint} sent at ${cause.start - d.start} ms, ${answered}`;
+    };
     const allTakeovers = [...takeovers.kill, ...takeovers.cut, ...takeovers.pause];
     const p50 = (values: readonly number[]): string => (values.length === 0 ? '-' : String(percentile(values, 50)));
-    const refreshes = calls.filter((c) => c.endpoint === 'renew' || c.endpoint === 'generate');
     const fromStandby = consumers.reduce((n, c) => n + c.swapsSeen.fromStandby, 0);
 
     console.log(
@@ -341,6 +349,10 @@ describe.skipIf(!PG_UP)('three keepers on one PostgreSQL: one acts, none races, 
         `swaps seen by consumers on a standby ${fromStandby} (on the leader ${consumers.reduce((n, c) => n + c.swapsSeen.fromLeader, 0)})`,
         `dead-token at consumers              ${(deadMs(counted) / 1000).toFixed(1)} s total (${deadMs(counted)} ms in ${counted.length} stretches), longest ${longest(counted)} ms`,
         `  after the fenced renewal (Dhan's)  ${deadMs(dead) - deadMs(counted)} ms (that account only)`,
+        ...[...counted]
+          .sort((x, y) => y.end - y.start - (x.end - x.start))
+          .slice(0, 5)
+          .map((d) => `  dead ${d.end - d.start} ms: ${d.clientId} at +${((d.start - first.at) / 1000).toFixed(1)} s, ${phaseAt(d.start)}, ${causeOf(d)}`),
         '───────────────────────────────────────────────────────────────',
       ].join('\n'),
     );
