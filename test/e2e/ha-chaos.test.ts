@@ -25,6 +25,7 @@ import { StandbyConsumer } from '../helpers/standby-consumer.js';
  * who called; a consumer per account long-polls a standby's token API and asks the simulator
  * every 100 ms whether the token it holds is live.
  *
+ * It restarts PostgreSQL, so `npm test` runs it alone, after everything else (`npm run test:ha`).
  * DTK_HA_CHAOS_SECONDS sets how long (a) runs (default 100: the whole test stays under about 4
  * minutes on a CI box); raise it for a longer soak.
  */
