@@ -279,6 +279,11 @@ export class Keeper {
     return this.workers.get(clientId);
   }
 
+  /** A standby's own sinks get the stored live tokens at its start, as the leader's do. */
+  async republishStored(): Promise<void> {
+    await this.republishAll(this.scheduler.signal);
+  }
+
   /** Consumers may have missed the last swap (a crash between commit and publish): give them the stored token. */
   private async republishAll(signal: AbortSignal): Promise<void> {
     const { clock, publisher, log } = this.deps;
