@@ -150,6 +150,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     if (ha === undefined) {
       await beginActing(keeper, store, log);
       metrics.setLeader(true);
+    } else {
+      await keeper.republishStored();
     }
     notifications = startNotifications({ config, store, clock, log, keeper, metrics });
   } catch (err) {

@@ -31,6 +31,9 @@ import { noSweep, type SweepStarter } from './sweep.js';
  */
 export const STARTUP_CHECKS_PER_SECOND = 10;
 
+/** Accounts read at once when a keeper opens (see `open()`). */
+const OPEN_READS_IN_FLIGHT = 8;
+
 export interface KeeperDeps {
   readonly config: Config;
   readonly store: AsyncStore;
@@ -188,7 +191,12 @@ export class Keeper {
    */
   async open(): Promise<void> {
     if (this.opened) return;
-    for (const worker of this.workers.values()) await worker.load();
+    // A few reads in flight at once: on PostgreSQL each is a round trip, and 10,000 accounts one
+    // after another would hold up a start (SQLite answers them one by one either way).
+    const queue = [...this.workers.values()];
+    await Promise.all(Array.from({ length: OPEN_READS_IN_FLIGHT }, async () => {
+      for (let worker = queue.pop(); worker !== undefined; worker = queue.pop()) await worker.load();
+    }));
     await this.loadLogins();
     this.opened = true;
   }
@@ -277,6 +285,11 @@ export class Keeper {
 
   worker(clientId: string): AccountWorker | undefined {
     return this.workers.get(clientId);
+  }
+
+  /** A standby's own sinks get the stored live tokens at its start, as the leader's do. */
+  async republishStored(): Promise<void> {
+    await this.republishAll(this.scheduler.signal);
   }
 
   /** Consumers may have missed the last swap (a crash between commit and publish): give them the stored token. */

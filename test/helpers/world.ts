@@ -14,6 +14,10 @@ import { startSimulator } from '../../src/sim/index.js';
 import type { SimAccountOptions, Simulator } from '../../src/sim/simulator-api.js';
 import { Store } from '../../src/store/index.js';
 import { SqliteAsyncStore } from '../../src/store/sqlite-async-store.js';
+import type { AsyncStore } from '../../src/store/contract.js';
+import type { LeaderFence } from '../../src/store/postgres/leadership.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { PG_URL } from './postgres.js';
 import type { StoredToken } from '../../src/tokens.js';
 
 export const PIN = '123456';
@@ -56,6 +60,10 @@ export interface WorldOptions {
   readonly sinkFormat?: 'json' | 'env';
   readonly sweepMs?: number;
   readonly logLevel?: 'silent' | 'debug' | 'info';
+  /** Keep the keeper's data in this PostgreSQL schema instead of a SQLite file. */
+  readonly postgresSchema?: string;
+  /** Several keepers: only act while this says so (see AccountWorkerDeps.leadership). */
+  readonly leadership?: { fence(): LeaderFence | undefined };
 }
 
 /** A keeper, a simulated Dhan, a SQLite file and a config file, all on one fake clock. */
@@ -66,7 +74,10 @@ export class World {
   readonly refreshes: Array<{ clientId: string; method: string; result: string; at: number }> = [];
   readonly logLines: string[] = [];
   keeper!: Keeper;
+  /** The SQLite file, read synchronously by assertions (not in a PostgreSQL world). */
   store!: Store;
+  /** What the keeper itself uses, whichever database is behind it. */
+  asyncStore!: AsyncStore;
   config!: Config;
   sim!: Simulator;
   log!: Logger;
@@ -89,7 +100,7 @@ export class World {
     });
     if (options.simAccount) world.sim.setAccountOptions(CLIENT, options.simAccount);
     world.writeConfig();
-    world.openKeeper();
+    await world.openKeeper();
     return world;
   }
 
@@ -138,9 +149,15 @@ ${creds}    sinks:
   }
 
   /** (Re)builds the keeper from the config file, as a process start would. */
-  openKeeper(): void {
+  async openKeeper(): Promise<void> {
     this.config = loadConfig(this.configPath).config;
-    this.store = Store.open(this.config.storage.path);
+    const schema = this.options.postgresSchema;
+    if (schema === undefined) {
+      this.store = Store.open(this.config.storage.path);
+      this.asyncStore = new SqliteAsyncStore(this.store);
+    } else {
+      this.asyncStore = await PostgresStore.open({ connection: { connectionString: PG_URL }, schema });
+    }
     this.log = createLogger({
       level: this.options.logLevel ?? 'debug',
       destination: { write: (line: string) => void this.logLines.push(line) },
@@ -149,7 +166,7 @@ ${creds}    sinks:
       refreshed: (clientId, method, result) => this.refreshes.push({ clientId, method, result, at: this.clock.now() }),
       tokenChanged: (clientId, token) => this.published.push({ clientId, token, at: this.clock.now() }),
     };
-    this.keeper = assembleKeeper(this.config, new SqliteAsyncStore(this.store), {
+    this.keeper = assembleKeeper(this.config, this.asyncStore, {
       clock: this.clock,
       log: this.log,
       hooks,
@@ -157,14 +174,15 @@ ${creds}    sinks:
       startSweep: fakeClockSweep(this.clock, this.options.sweepMs ?? 60_000),
       random: () => 0.5,
       sinkRetryBaseMs: 10,
+      ...(this.options.leadership ? { leadership: this.options.leadership } : {}),
     });
   }
 
   /** Simulates a process restart: the old keeper stops, a new one reads the same files. */
   async restart(): Promise<void> {
     await this.keeper.stop();
-    this.store.close();
-    this.openKeeper();
+    await this.asyncStore.close();
+    await this.openKeeper();
     await this.keeper.start();
     await this.keeper.settle();
   }
@@ -183,13 +201,14 @@ ${creds}    sinks:
     }
   }
 
+  /** The stored current token (in a PostgreSQL world: as the keeper last committed or read it). */
   current(): StoredToken | undefined {
-    return this.store.currentToken(CLIENT);
+    return this.options.postgresSchema === undefined ? this.store.currentToken(CLIENT) : this.keeper.worker(CLIENT)?.current;
   }
 
   async close(): Promise<void> {
     await this.keeper.stop();
-    this.store.close();
+    await this.asyncStore.close();
     await this.sim.close();
   }
 }
