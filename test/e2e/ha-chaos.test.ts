@@ -328,7 +328,7 @@ describe.skipIf(!PG_UP)('three keepers on one PostgreSQL: one acts, none races, 
     const counted = dead.filter((d) => !isExcused(d));
     const deadMs = (list: readonly Interval[]): number => list.reduce((sum, d) => sum + (d.end - d.start), 0);
     const longest = (list: readonly Interval[]): number => list.reduce((max, d) => Math.max(max, d.end - d.start), 0);
-    const refreshes = calls.filter((c) => c.endpoint === 'renew' || c.endpoint === 'generate');
+    const refreshes = calls.filter((c) => c.endpoint === 'renew' || c.endpoint === 'generate').sort((a, b) => a.start - b.start);
     const phaseAt = (at: number): string => phases.find((p) => p.start <= at && at <= p.end)?.name.split(':')[0] ?? 'between phases';
     // The refresh that killed the token the consumer held: the last one for that account begun before the stretch.
     const causeOf = (d: Interval & { clientId: string }): string => {
