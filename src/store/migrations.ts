@@ -161,6 +161,15 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`);
     },
   },
+  {
+    version: 5,
+    description: 'accounts: the last TOTP step sent to Dhan, kept apart from the rolled-back lastGenerateAt',
+    up: (db) => {
+      // Existing rows start at null: the keeper then falls back to the step of last_generate_at,
+      // which is what it relied on before this column.
+      db.exec(`ALTER TABLE accounts ADD COLUMN last_totp_step INTEGER;`);
+    },
+  },
 ];
 
 /**
