@@ -187,7 +187,7 @@ function widenChecks(db: Database.Database, edits: readonly (readonly [table: st
       `UPDATE sqlite_schema SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = ? AND instr(sql, ?) > 0`,
     );
     for (const [table, from, to] of edits) {
-      if (update.run(from, to, table, from).changes !== 1) throw new Error(`migration 2: the CHECK of ${table} is not as expected`);
+      if (update.run(from, to, table, from).changes !== 1) throw new Error(`widening the CHECK of ${table}: its stored text is not as expected`);
     }
     db.pragma(`schema_version = ${version + 1}`);
   } finally {
