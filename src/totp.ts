@@ -18,6 +18,18 @@ export function totpStep(atMs: number): number {
   return Math.floor(atMs / TOTP_STEP_MS);
 }
 
+/**
+ * The last TOTP step an account's stored row says was sent to Dhan. `lastTotpStep` is never
+ * rolled back; `lastGenerateAt` is (after a refusal), but it still counts when later: rows from
+ * before the column carry only it. Undefined when neither says anything.
+ */
+export function lastUsedTotpStep(row: { readonly lastTotpStep: number | null; readonly lastGenerateAt: number | null } | undefined): number | undefined {
+  const fromStep = row?.lastTotpStep ?? undefined;
+  const fromTime = row?.lastGenerateAt === null || row?.lastGenerateAt === undefined ? undefined : totpStep(row.lastGenerateAt);
+  if (fromStep === undefined) return fromTime;
+  return fromTime === undefined ? fromStep : Math.max(fromStep, fromTime);
+}
+
 /** The RFC 6238 code (SHA-1, 6 digits, 30 s) for the step containing `atMs`. */
 export function totpCode(secret: string, atMs: number): string {
   return generateSync({

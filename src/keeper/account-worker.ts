@@ -278,10 +278,6 @@ export class AccountWorker {
     return this.token;
   }
 
-  get lastGenerateAt(): number | null {
-    return this.record?.lastGenerateAt ?? null;
-  }
-
   /** Commits a change to the account's row and keeps the worker's copy in step. */
   async update(patch: AccountPatch): Promise<AccountRecord> {
     this.record = await this.deps.store.updateAccount(this.clientId, patch);
@@ -436,7 +432,8 @@ export class AccountWorker {
       if (!code.ok) throw new Error(`a TOTP code was already used in this 30-s step; next in ${Math.ceil(code.waitMs / 1000)} s`);
       // Durable before the call, and at the moment the code is taken: a crash or restart loop must
       // neither break Dhan's one-per-interval rule nor reuse this TOTP step (the guard reads it back).
-      await this.update({ lastGenerateAt: clock.now() });
+      // Only lastGenerateAt is rolled back after a refusal; the step stays spent.
+      await this.update({ lastGenerateAt: clock.now(), lastTotpStep: code.step });
       return dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal);
     }, signal);
     if (answer instanceof DhanError) {

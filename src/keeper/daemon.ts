@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { createMetrics, type AccountMetricsSnapshot, type Metrics } from '../metrics.js';
 import { checkSinks, sinkNames } from '../publish/index.js';
 import { consentCallbackFor } from './consent-callback-wiring.js';
+import { CONSENT_TTL_MS } from './consent-login.js';
 import { startNotifications, type RunningNotifications } from './notifications.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import type { AsyncStore } from '../store/contract.js';
@@ -142,7 +143,21 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       ui: feed,
       log,
       clock,
-      ...consentCallbackFor(config, keeper),
+      ...consentCallbackFor(
+        config,
+        keeper,
+        ha &&
+          (async (tokenId) => {
+            // The leader started the login: its consent row names the account.
+            const open = await store.consents.newestOpen(clock.now() - CONSENT_TTL_MS);
+            if (tokenId === undefined || open === undefined) return { status: 404, stored: false, message: 'no login started in the last 10 minutes: start one with `dhan-token-keeper login`' };
+            const outcome = await handToDaemon(store, open.clientId, { action: 'consent-finish', tokenId }, clock, {
+              timeoutMs: 60_000,
+              alive: async () => (await actingKeeper(opened, Date.now())) !== undefined,
+            });
+            return { status: outcome.ok ? 200 : 502, stored: outcome.ok, message: outcome.message };
+          }),
+      ),
     });
     await store.addEvent({ clientId: null, at: clock.now(), kind: 'start', result: 'info', message: `keeper ${VERSION} started, serving ${server.url}` });
     log.info({ url: server.url, accounts: config.accounts.length, version: VERSION, storage: store.location }, 'dhan-token-keeper started');

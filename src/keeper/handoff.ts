@@ -39,7 +39,8 @@ export async function executeCommand(config: Config, clientId: string, command: 
   const opened = await openStorage(config.storage);
   const { store } = opened;
   try {
-    if ((await actingKeeper(opened, Date.now())) !== undefined) return await handToDaemon(store, clientId, command, clock, options);
+    const alive = async (): Promise<boolean> => (await actingKeeper(opened, Date.now())) !== undefined;
+    if (await alive()) return await handToDaemon(store, clientId, command, clock, opened.kind === 'postgres' ? { ...options, alive } : options);
     if (opened.kind === 'postgres') {
       // Acting from here would need leadership; only keepers take it.
       return { ok: false, message: 'no keeper leads on this database right now: start one (`dhan-token-keeper run`); it carries out commands from any machine' };

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { AsyncStore } from '../store/contract.js';
 import type { LeaderFence } from '../store/postgres/leadership.js';
 import type { KeeperRequest } from '../store/records.js';
-import { TotpGuard, totpStep } from '../totp.js';
+import { lastUsedTotpStep, TotpGuard } from '../totp.js';
 import type { StoredToken } from '../tokens.js';
 import { adoptToken, runCommand, type CommandOutcome } from './account-commands.js';
 import { ABANDONED_MESSAGE, AccountWorker, type TokenPublisher, type WorkerHooks } from './account-worker.js';
@@ -73,13 +73,11 @@ export class Keeper {
   constructor(private readonly deps: KeeperDeps) {
     const { config, store, clock, log } = deps;
     const limiter = new Limiter(config.dhan.maxConcurrency);
-    // The worker records lastGenerateAt in the transaction that records the generation attempt,
-    // after taking the code: its step is the step used (or, across a boundary, a later one, which
-    // only waits longer). So the guard survives a restart without a column of its own.
-    const totp = new TotpGuard(clock, (clientId) => {
-      const at = this.workers.get(clientId)?.lastGenerateAt;
-      return at === null || at === undefined ? undefined : totpStep(at);
-    });
+    // The worker stores the step of every code it takes (lastTotpStep) before sending it, and
+    // never rolls it back: lastGenerateAt is rolled back after a refusal Dhan answered, so a
+    // restart within that step would otherwise send the refused code again. Rows from before
+    // the column still have lastGenerateAt, taken at the same moment: the later of the two counts.
+    const totp = new TotpGuard(clock, (clientId) => lastUsedTotpStep(this.workers.get(clientId)?.state));
     const hooks: WorkerHooks = {
       tokenChanged: (clientId, token) => {
         deps.hooks?.tokenChanged?.(clientId, token);

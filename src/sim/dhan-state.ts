@@ -12,7 +12,7 @@ import {
 } from './responses.js';
 import { ConsentDesk, type Approval } from './consents.js';
 import { TokenRegistry, type TokenOrigin, type TokenRecord } from './tokens.js';
-import { acceptedStep, decodeBase32Secret } from './totp-verify.js';
+import { acceptedStep, decodeBase32Secret, stepOfCode } from './totp-verify.js';
 import type { SimAccount, SimAccountOptions, SimApp, SimEndpoint, SimStats } from './simulator-api.js';
 
 interface AccountState {
@@ -57,6 +57,7 @@ export class DhanState {
   };
   private readonly consents: ConsentDesk;
   private readonly generationsRefused: Record<string, number> = {};
+  private readonly generationCodeSteps: Record<string, Array<number | null>> = {};
   private wrongMethod = 0;
 
   constructor(options: DhanStateOptions) {
@@ -82,6 +83,7 @@ export class DhanState {
       });
       for (const endpoint of Object.keys(this.calls) as SimEndpoint[]) this.calls[endpoint][account.clientId] = 0;
       this.generationsRefused[account.clientId] = 0;
+      this.generationCodeSteps[account.clientId] = [];
       if (account.apiKey !== undefined && account.apiSecret !== undefined) {
         const { apiKey, apiSecret, redirectUrl } = account;
         this.consents.registerApp(account.clientId, redirectUrl === undefined ? { apiKey, apiSecret } : { apiKey, apiSecret, redirectUrl });
@@ -108,6 +110,13 @@ export class DhanState {
   countCall(endpoint: SimEndpoint, clientId: string | undefined): void {
     const key = this.statsKey(clientId);
     this.calls[endpoint][key] = (this.calls[endpoint][key] ?? 0) + 1;
+  }
+
+  /** Notes the TOTP step of a generation request's code before any fault answers it (see SimStats). */
+  noteGenerationCode(req: SimRequest): void {
+    const state = this.accounts.get(req.query.get('dhanClientId') ?? '');
+    if (!state) return;
+    this.generationCodeSteps[state.account.clientId]?.push(stepOfCode(state.key, req.query.get('totp'), this.clock.now()) ?? null);
   }
 
   countWrongMethod(): void {
@@ -288,6 +297,7 @@ export class DhanState {
       consentsToday,
       wrongMethod: this.wrongMethod,
       generationsRefused: { ...this.generationsRefused },
+      generationCodeSteps: Object.fromEntries(Object.entries(this.generationCodeSteps).map(([clientId, steps]) => [clientId, [...steps]])),
       liveTokens,
     };
   }

@@ -69,6 +69,7 @@ export function createSimServer(state: DhanState, faults: FaultBook, clock: Cloc
     };
     const clientId = state.requestedClientId(endpoint, request);
     state.countCall(endpoint, clientId);
+    if (endpoint === 'generate') state.noteGenerationCode(request);
     // Some clients send the consent exchange as a POST, and Dhan is reported to answer it alike.
     const methodOk = req.method === method || (endpoint === 'consent-consume' && req.method === 'POST');
     if (!methodOk) {

@@ -135,6 +135,12 @@ export interface SimStats {
   /** RenewToken requests that arrived with a method other than GET. */
   readonly wrongMethod: number;
   readonly generationsRefused: Record<string, number>;
+  /**
+   * Per account, the TOTP step (epoch s / 30) of the code each generation request carried, in
+   * order, faults included (null: no code of a step within one of now). A step listed twice is a
+   * code sent twice, which Dhan refuses as "Invalid TOTP". Steps only: codes are never kept.
+   */
+  readonly generationCodeSteps: Record<string, readonly (number | null)[]>;
   /** Live tokens per client: how many Dhan would accept right now. */
   readonly liveTokens: Record<string, number>;
   /** Consents generated today (IST) per client with an app. */

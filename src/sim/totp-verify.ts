@@ -64,3 +64,13 @@ export function acceptedStep(
   }
   return undefined;
 }
+
+/**
+ * Which step, within one of now, `code` is the code of: for stats only (a step seen twice is a code
+ * sent twice), never to accept a code. Undefined when it matches none of them.
+ */
+export function stepOfCode(key: Buffer, code: string | null, nowMs: number): number | undefined {
+  if (code === null || !/^\d{6}$/.test(code)) return undefined;
+  const current = totpStep(nowMs);
+  return [current, current - 1, current + 1].find((step) => hotp(key, step) === code);
+}

@@ -161,6 +161,15 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`);
     },
   },
+  {
+    version: 5,
+    description: 'accounts: the last TOTP step sent to Dhan, kept apart from the rolled-back lastGenerateAt',
+    up: (db) => {
+      // Existing rows start at null: the keeper then falls back to the step of last_generate_at,
+      // which is what it relied on before this column.
+      db.exec(`ALTER TABLE accounts ADD COLUMN last_totp_step INTEGER;`);
+    },
+  },
 ];
 
 /**
@@ -178,7 +187,7 @@ function widenChecks(db: Database.Database, edits: readonly (readonly [table: st
       `UPDATE sqlite_schema SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = ? AND instr(sql, ?) > 0`,
     );
     for (const [table, from, to] of edits) {
-      if (update.run(from, to, table, from).changes !== 1) throw new Error(`migration 2: the CHECK of ${table} is not as expected`);
+      if (update.run(from, to, table, from).changes !== 1) throw new Error(`widening the CHECK of ${table}: its stored text is not as expected`);
     }
     db.pragma(`schema_version = ${version + 1}`);
   } finally {

@@ -12,6 +12,12 @@ export interface AccountRecord {
   readonly renewRefusedKinds: readonly string[];
   /** Persisted so that a restart loop cannot break Dhan's one-generation-per-2-minutes rule. */
   readonly lastGenerateAt: number | null;
+  /**
+   * The last TOTP step (epoch ms / 30 000, floored) whose code was sent to Dhan. Unlike
+   * lastGenerateAt it is never rolled back after a refusal: Dhan refuses a reused code, and
+   * repeated refusals can get TOTP disabled, so a restart must not send that code again.
+   */
+  readonly lastTotpStep: number | null;
   readonly consecutiveFailures: number;
   readonly lastSuccessAt: number | null;
   readonly lastAttemptAt: number | null;

@@ -594,6 +594,7 @@ export interface AccountRow {
   attention_state: string | null;
   renew_refused_kinds: string;
   last_generate_at: number | null;
+  last_totp_step: number | null;
   consecutive_failures: number;
   last_success_at: number | null;
   last_attempt_at: number | null;
@@ -659,6 +660,7 @@ export function toAccount(r: AccountRow): AccountRecord {
     attention: parseAttention(r.attention_state),
     renewRefusedKinds: JSON.parse(r.renew_refused_kinds) as string[],
     lastGenerateAt: r.last_generate_at,
+    lastTotpStep: r.last_totp_step,
     consecutiveFailures: r.consecutive_failures,
     lastSuccessAt: r.last_success_at,
     lastAttemptAt: r.last_attempt_at,
@@ -775,7 +777,7 @@ function isThenable(value: unknown): boolean {
 type Statements = ReturnType<typeof prepareStatements>;
 
 const ACCOUNT_VALUES = `@clientId, @name, @mode, @attention, @renewRefusedKinds,
-  @lastGenerateAt, @consecutiveFailures, @lastSuccessAt, @lastAttemptAt, @lastResult, @nextActionAt`;
+  @lastGenerateAt, @lastTotpStep, @consecutiveFailures, @lastSuccessAt, @lastAttemptAt, @lastResult, @nextActionAt`;
 const EVENT_COLUMNS = `client_id, at, kind, result, error_kind, error_code, message, duration_ms,
   expiry_before, expiry_after, detail`;
 const EVENT_VALUES = `@clientId, @at, @kind, @result, @errorKind, @errorCode, @message, @durationMs,
@@ -794,7 +796,7 @@ function prepareStatements(db: Database.Database) {
     listAccounts: db.prepare<[], AccountRow>(`SELECT * FROM accounts ORDER BY client_id`),
     updateAccount: db.prepare<AccountParams, AccountRow>(
       `UPDATE accounts SET (client_id, name, mode, attention_state, renew_refused_kinds,
-         last_generate_at, consecutive_failures, last_success_at, last_attempt_at, last_result, next_action_at)
+         last_generate_at, last_totp_step, consecutive_failures, last_success_at, last_attempt_at, last_result, next_action_at)
        = (${ACCOUNT_VALUES})
        WHERE client_id = @clientId RETURNING *`,
     ),

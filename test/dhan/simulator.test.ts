@@ -188,6 +188,17 @@ describe('generateAccessToken', () => {
     expectToken(await generate(A));
   });
 
+  it('lists the TOTP step of every code sent, faults and refusals included, so a test sees a code sent twice', async () => {
+    const step = Math.floor(T0 / 30_000);
+    sim.addFault({ endpoint: 'generate', clientId: A.clientId, action: { type: 'dhan-error', code: 'DH-908', status: 500 } });
+    expect((await generate(A)).status).toBe(500);
+    expectToken(await generate(A));
+    expect((await generate(A, { totp: totp(A, -1) })).body.message).toBe('Invalid TOTP');
+    expect((await generate(A, { totp: '000000x' })).body.message).toBe('Invalid TOTP');
+    await generate(A, { clientId: '999' });
+    expect(sim.stats().generationCodeSteps).toEqual({ [A.clientId]: [step, step, step - 1, null], [B.clientId]: [] });
+  });
+
   it('allows one generation every 2 minutes, then lifts the limit', async () => {
     await token();
     await clock.advance(60_000);

@@ -40,6 +40,8 @@ export interface SqliteUnderTest {
 }
 
 const T0 = Date.UTC(2026, 6, 7, 2, 11, 12, 284);
+/** The TOTP step (30 s) containing T0. */
+const STEP0 = Math.floor(T0 / 30_000);
 const SEC = 1000;
 const HOUR = 3600 * SEC;
 const DAY = 24 * HOUR;
@@ -165,7 +167,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
 
       it('keeps every kind of data across a reopen', async () => {
         await seedAccounts();
-        await store.updateAccount(ACC, { attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0 });
+        await store.updateAccount(ACC, { attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0, lastTotpStep: STEP0 });
         const saved = await store.saveToken(token(ACC, 1));
         const pending = await store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
         expect(await store.acquireLease({ pid: 1, host: 'vps' }, T0, 30 * SEC)).toEqual({ ok: true });
@@ -174,7 +176,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
 
         const again = await reopen();
         expect(await sut.schemaVersion()).toBe(sut.schemaVersionExpected);
-        expect(await again.getAccount(ACC)).toMatchObject({ attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0 });
+        expect(await again.getAccount(ACC)).toMatchObject({ attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0, lastTotpStep: STEP0 });
         expect(await again.currentToken(ACC)).toEqual(saved);
         expect((await again.pendingEvents(ACC)).map((e) => e.id)).toEqual([pending]);
         expect(await again.leaseHolder()).toMatchObject({ pid: 1, host: 'vps' });
@@ -191,6 +193,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
           attention: null,
           renewRefusedKinds: [],
           lastGenerateAt: null,
+          lastTotpStep: null,
           consecutiveFailures: 0,
           lastSuccessAt: null,
           lastAttemptAt: null,
@@ -218,15 +221,29 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
 
       it('an upsert renames and changes mode but keeps learned state', async () => {
         await seedAccounts();
-        await store.updateAccount(ACC, { renewRefusedKinds: ['source:totp'], lastGenerateAt: T0, nextActionAt: T0 + HOUR });
+        await store.updateAccount(ACC, { renewRefusedKinds: ['source:totp'], lastGenerateAt: T0, lastTotpStep: STEP0, nextActionAt: T0 + HOUR });
         const again = await store.upsertAccount({ clientId: ACC, name: 'renamed', mode: 'generate-only' });
         expect(again).toMatchObject({
           name: 'renamed',
           mode: 'generate-only',
           renewRefusedKinds: ['source:totp'],
           lastGenerateAt: T0,
+          lastTotpStep: STEP0,
           nextActionAt: T0 + HOUR,
         });
+      });
+
+      it('the last TOTP step is written with lastGenerateAt and stays when lastGenerateAt is rolled back', async () => {
+        await seedAccounts();
+        // As the worker does: both before the call, then only lastGenerateAt back after Dhan's refusal.
+        expect(await store.updateAccount(ACC, { lastGenerateAt: T0, lastTotpStep: STEP0 })).toMatchObject({ lastGenerateAt: T0, lastTotpStep: STEP0 });
+        expect(await store.updateAccount(ACC, { lastGenerateAt: null })).toMatchObject({ lastGenerateAt: null, lastTotpStep: STEP0 });
+        await store.close();
+        const again = await reopen();
+        expect(await again.getAccount(ACC)).toMatchObject({ lastGenerateAt: null, lastTotpStep: STEP0 });
+        expect(await again.updateAccount(ACC, { lastTotpStep: STEP0 + 1 })).toMatchObject({ lastTotpStep: STEP0 + 1 });
+        expect((await again.getAccount(OTHER))?.lastTotpStep).toBeNull();
+        expect(await sut.scalar(`SELECT last_totp_step FROM accounts WHERE client_id = '${ACC}'`)).toBe(STEP0 + 1);
       });
 
       it('lists accounts by client id; updating an unknown one fails clearly', async () => {

@@ -33,7 +33,7 @@ function seedSqlite(path: string, key: Buffer): Store {
   const store = Store.open(path, { key });
   store.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' });
   store.upsertAccount({ clientId: OTHER, name: 'spare', mode: 'renew-only' });
-  store.updateAccount(ACC, { renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0, lastResult: 'renew ok', nextActionAt: T0 + 8 * HOUR });
+  store.updateAccount(ACC, { renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0, lastTotpStep: Math.floor(T0 / 30_000), lastResult: 'renew ok', nextActionAt: T0 + 8 * HOUR });
   store.updateAccount(OTHER, {
     attention: {
       scope: 'account',
@@ -93,6 +93,7 @@ describe('migrate-storage', () => {
     const pgStore = await PostgresStore.open({ connection: { connectionString: PG_URL }, schema, key });
     pgStores.push(pgStore);
     expect(await pgStore.listAccounts()).toEqual(sqlite.listAccounts());
+    expect((await pgStore.getAccount(ACC))?.lastTotpStep).toBe(Math.floor(T0 / 30_000));
     expect(await pgStore.listTokens(ACC)).toEqual(sqlite.listTokens(ACC));
     expect(await pgStore.listEvents({ limit: 1000 })).toEqual(sqlite.listEvents({ limit: 1000 }));
     expect(await pgStore.pendingEvents()).toEqual(sqlite.pendingEvents());
@@ -150,10 +151,11 @@ describe('migrate-storage', () => {
     const source = new Database(path, { readonly: true });
     try {
       await target.query(`UPDATE accounts SET consecutive_failures = 9 WHERE client_id = $1`, [OTHER]);
+      await target.query(`UPDATE accounts SET last_totp_step = last_totp_step - 1 WHERE client_id = $1`, [ACC]);
       await target.query(`DELETE FROM events WHERE kind = 'start'`);
       await target.query(`UPDATE consents SET status = 'open' WHERE consent_app_id = 'app-used'`);
       const reports = await verifyCopy(source, target);
-      expect(reports.find((r) => r.table === 'accounts')).toEqual({ table: 'accounts', source: 3, target: 3, mismatched: [OTHER] });
+      expect(reports.find((r) => r.table === 'accounts')).toEqual({ table: 'accounts', source: 3, target: 3, mismatched: [ACC, OTHER] });
       expect(reports.find((r) => r.table === 'events')).toMatchObject({ source: 3, target: 2, mismatched: ['3'] });
       expect(reports.find((r) => r.table === 'consents')).toMatchObject({ source: 2, target: 2, mismatched: ['1'] });
       expect(reports.find((r) => r.table === 'tokens')?.mismatched).toEqual([]);

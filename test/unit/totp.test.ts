@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
-import { normaliseTotpSecret, TOTP_STEP_MS, totpCode, TotpGuard } from '../../src/totp.js';
+import { lastUsedTotpStep, normaliseTotpSecret, TOTP_STEP_MS, totpCode, TotpGuard } from '../../src/totp.js';
 
 // RFC 6238 appendix B: the SHA-1 secret is ASCII "12345678901234567890"; 6-digit codes are the last 6 digits.
 const RFC_SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
@@ -41,5 +41,20 @@ describe('totp', () => {
     const second = guard.take('1', RFC_SECRET);
     expect(second.ok && first.ok && second.step).toBe(first.ok ? first.step + 1 : -1);
     expect(second.ok && second.code).toBe(totpCode(RFC_SECRET, clock.now()));
+  });
+});
+
+describe('lastUsedTotpStep: the step a stored row says was last sent', () => {
+  const at = 1_000 * TOTP_STEP_MS + 10_000;
+  it.each([
+    { case: 'no row', row: undefined, expected: undefined },
+    { case: 'never generated', row: { lastTotpStep: null, lastGenerateAt: null }, expected: undefined },
+    { case: 'a row from before the column', row: { lastTotpStep: null, lastGenerateAt: at }, expected: 1_000 },
+    { case: 'lastGenerateAt rolled back after a refusal', row: { lastTotpStep: 1_000, lastGenerateAt: null }, expected: 1_000 },
+    { case: 'rolled back to an older generation', row: { lastTotpStep: 1_000, lastGenerateAt: at - 10 * TOTP_STEP_MS }, expected: 1_000 },
+    { case: 'both of the same generation', row: { lastTotpStep: 1_000, lastGenerateAt: at }, expected: 1_000 },
+    { case: 'lastGenerateAt later (written after a step boundary)', row: { lastTotpStep: 1_000, lastGenerateAt: at + TOTP_STEP_MS }, expected: 1_001 },
+  ])('$case', ({ row, expected }) => {
+    expect(lastUsedTotpStep(row)).toBe(expected);
   });
 });

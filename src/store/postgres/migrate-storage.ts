@@ -26,7 +26,7 @@ interface TableSpec {
 const TABLES: readonly TableSpec[] = [
   {
     name: 'accounts',
-    columns: ['client_id', 'name', 'mode', 'attention_state', 'renew_refused_kinds', 'last_generate_at',
+    columns: ['client_id', 'name', 'mode', 'attention_state', 'renew_refused_kinds', 'last_generate_at', 'last_totp_step',
       'consecutive_failures', 'last_success_at', 'last_attempt_at', 'last_result', 'next_action_at'],
     sequence: undefined,
   },

@@ -155,6 +155,13 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'accounts: the last TOTP step sent to Dhan, kept apart from the rolled-back lastGenerateAt',
+    // The same step as SQLite's migration 5; existing rows start at null (the keeper then uses
+    // the step of last_generate_at, as before this column).
+    sql: `ALTER TABLE accounts ADD COLUMN last_totp_step bigint;`,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
