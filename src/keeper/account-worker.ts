@@ -263,9 +263,16 @@ export class AccountWorker {
 
   /** Reads the account's row and current token from the store (at start, at a takeover, after another writer). */
   async load(): Promise<void> {
-    const { store } = this.deps;
-    this.record = await store.getAccount(this.clientId);
-    this.token = await store.currentToken(this.clientId);
+    await Promise.all([this.loadToken(), this.loadRecord()]);
+  }
+
+  /** Reads only the current token: what a standby needs first after another keeper's swap. */
+  async loadToken(): Promise<void> {
+    this.token = await this.deps.store.currentToken(this.clientId);
+  }
+
+  async loadRecord(): Promise<void> {
+    this.record = await this.deps.store.getAccount(this.clientId);
   }
 
   /** The account's row as last committed or loaded. */

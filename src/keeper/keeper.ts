@@ -214,9 +214,17 @@ export class Keeper {
     const worker = this.workers.get(clientId);
     if (!worker || this.acting) return;
     const before = worker.current?.id;
-    await worker.load();
+    // The token first: consumers waiting on this keeper get it one round trip sooner.
+    await worker.loadToken();
     const token = worker.current;
     if (token !== undefined && token.id !== before) worker.afterSwap(token, 'received (another keeper leads)');
+    await worker.loadRecord();
+  }
+
+  /** See TokenProvider.catchUp: only a keeper that does not act can be behind the database. */
+  async catchUp(clientId: string): Promise<void> {
+    if (this.acting || this.deps.leadership === undefined) return;
+    await this.tokenSwappedElsewhere(clientId).catch(() => undefined);
   }
 
   /** Re-reads every account (a standby whose notices may have been lost while it reconnected). */

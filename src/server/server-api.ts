@@ -21,6 +21,12 @@ export interface TokenProvider {
    */
   onTokenChange(listener: (clientId: string) => void): () => void;
   isKnownClient(clientId: string): boolean;
+  /**
+   * Several keepers: a consumer holds a token this keeper does not (the leader swapped and its
+   * notice is still on the way, or the consumer moved here from another keeper): re-read the
+   * account before answering, so that a lagging standby never hands back an older, dead token.
+   */
+  catchUp?(clientId: string): Promise<void>;
   statuses(): AccountStatus[];
   /**
    * Every account has a live token that liveToken() would hand out now. `notReady` says how

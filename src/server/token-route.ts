@@ -40,11 +40,19 @@ export async function serveToken(deps: ServerDeps, ctx: RequestContext, rawClien
     sendError(ctx.res, 400, 'bad-request', parsed.message);
     return;
   }
+  if (needsCatchUp(deps, clientId, parsed.query.after)) await deps.provider.catchUp?.(clientId);
   if (parsed.query.waitSeconds === 0) {
     answer(deps, ctx, clientId, parsed.query, deps.provider.liveToken(clientId));
     return;
   }
   await longPoll(deps, ctx, clientId, parsed.query);
+}
+
+/** The consumer names a token that is not the one held here (see TokenProvider.catchUp). */
+function needsCatchUp(deps: ServerDeps, clientId: string, after: string | undefined): boolean {
+  if (after === undefined || after === '' || deps.provider.catchUp === undefined) return false;
+  const token = deps.provider.liveToken(clientId);
+  return token === undefined || deps.answers.for(token).fingerprint !== after;
 }
 
 /**

@@ -122,6 +122,8 @@ describe.skipIf(!PG_UP)('three keepers on one PostgreSQL: one acts, none races, 
           clientId,
           apiKey: API_KEY,
           isLive: (token) => sim.isLive(token),
+          // In-process and cheap: a fine grain, so that a stretch is measured, not rounded up to a sample.
+          sampleEveryMs: 10,
           targets: () => {
             const leaderPid = world.leaderSamples.at(-1)?.pid;
             return world
