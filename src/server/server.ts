@@ -8,6 +8,7 @@ import { ConnectionGuard } from './connection-guard.js';
 import type { ServerDeps } from './route.js';
 import { createHandler } from './handler.js';
 import { assertSafeBind, hostPort, listen } from './listen.js';
+import { RequestCounter } from './in-flight.js';
 import { LongPolls } from './long-polls.js';
 import { MAX_WAIT_SECONDS } from './query.js';
 import { TokenAnswers } from './token-answer.js';
@@ -81,14 +82,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 
   let closing = false;
-  const inFlight = new Set<Promise<void>>();
-  const track = (done: Promise<void>): void => {
-    // Routes catch their own errors; this only keeps a bug from becoming an unhandled rejection.
-    const settled = done.catch((err: unknown) => log.error({ err }, 'request handling failed'));
-    inFlight.add(settled);
-    void settled.finally(() => inFlight.delete(settled));
-  };
-  const server = createServer(LIMITS, createHandler(deps, () => closing, track));
+  const inFlight = new RequestCounter();
+  const server = createServer(LIMITS, createHandler(deps, () => closing, inFlight));
   // Instead of server.maxConnections, which refuses the newest connection and so lets a flood
   // of strangers lock the bots out.
   connections.attach(server);
@@ -126,7 +121,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // Let the answers to parked long-polls and in-flight scrapes be written before the sockets
       // go, but never let a client that stopped reading hold the shutdown. Real time on purpose:
       // this bounds socket I/O, and a fake clock in a test must not hang close().
-      await Promise.race([Promise.allSettled([...inFlight]), delay(CLOSE_GRACE_MS, undefined, { ref: false })]);
+      await Promise.race([inFlight.drained(), delay(CLOSE_GRACE_MS, undefined, { ref: false })]);
       server.closeAllConnections();
       await stopped;
       rejections.flush();
