@@ -70,6 +70,8 @@ class Exchange implements RequestContext {
   readonly url: RequestTarget;
   readonly logFields: RequestContext['logFields'] = {};
   readonly started: number;
+  /** Read now: once the socket is gone Node no longer knows it (the socket caches it, so this is cheap). */
+  readonly remote: string;
   #abort: AbortController | undefined;
   #gone = false;
   /** Both must happen before the request stops counting as in flight. */
@@ -84,10 +86,7 @@ class Exchange implements RequestContext {
   ) {
     this.started = deps.clock.now();
     this.url = requestTarget(req.url);
-  }
-
-  get remote(): string {
-    return this.req.socket.remoteAddress ?? 'unknown';
+    this.remote = req.socket.remoteAddress ?? 'unknown';
   }
 
   /** Made on first use: only a long-poll or a consent callback waits long enough to need one. */
