@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { InputTooLargeError, readFileBounded } from '../bounded-read.js';
 import { duplicateKeys } from './yaml-keys.js';
+import { fastParseYaml } from './fast-yaml.js';
 import { ConfigError } from '../errors.js';
 import { Problems } from './problems.js';
 import { prepareTree } from './env.js';
@@ -85,6 +86,9 @@ function capped(problems: readonly string[]): string[] {
 }
 
 function parseYaml(sourcePath: string, text: string): unknown {
+  // A config without mistakes never needs the positioned document below (see fast-yaml.ts).
+  const fast = fastParseYaml(text);
+  if (fast.ok) return fast.value;
   // Merge keys (`<<: *defaults`) let several accounts share sinks without copy-paste. Duplicate
   // keys are checked by duplicateKeys (linear) rather than by the library (quadratic).
   const lineCounter = new LineCounter();

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
+import { startHeapTrim } from '../heap-trim.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type AccountMetricsSnapshot, type Metrics } from '../metrics.js';
 import { checkSinks, sinkNames } from '../publish/index.js';
@@ -220,6 +221,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   };
   prune();
   timers.push(setInterval(prune, PRUNE_EVERY_MS));
+  timers.push(startHeapTrim(log));
   for (const t of timers) t.unref();
 
   let stopping: Promise<void> | undefined;

@@ -2,6 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { accessLog } from './access-log.js';
 import { serveConsentCallback } from './consent-callback.js';
 import type { RequestContext, Route, ServerDeps } from './route.js';
+import { requestTarget, type RequestTarget } from './request-target.js';
 import { serveHealth, serveMetrics, serveReady, serveStatus } from './info-routes.js';
 import { readBody } from './read-body.js';
 import { sendError } from './respond.js';
@@ -23,14 +24,11 @@ const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/v1/ui/events', serveUiEvents],
 ]);
 
-function route(pathname: string): Route | undefined {
-  const fixed = FIXED_ROUTES.get(pathname);
-  if (fixed) return fixed;
-  if (pathname.startsWith(TOKEN_PREFIX)) {
-    const id = pathname.slice(TOKEN_PREFIX.length);
-    if (id !== '' && !id.includes('/')) return (deps, ctx) => serveToken(deps, ctx, id);
-  }
-  return undefined;
+/** The client id of a token path, or undefined when the path is not one. */
+function tokenClientId(pathname: string): string | undefined {
+  if (!pathname.startsWith(TOKEN_PREFIX)) return undefined;
+  const id = pathname.slice(TOKEN_PREFIX.length);
+  return id !== '' && !id.includes('/') ? id : undefined;
 }
 
 /** The status page's POSTs: the only requests here that change anything, or carry a body (the login form). */
@@ -52,64 +50,123 @@ function hasBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
-export function createHandler(deps: ServerDeps, isClosing: () => boolean, track: (done: Promise<void>) => void): RequestListener {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const started = deps.clock.now();
-    let abort: AbortController | undefined;
-    let gone = false;
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://keeper.invalid');
-    } catch {
-      // Unparseable request targets are answered like any unknown path: 404.
-      url = new URL('http://keeper.invalid/');
+/** Requests being answered; close() waits for them. */
+export interface InFlight {
+  begin(): void;
+  end(): void;
+}
+
+const EXCHANGE = Symbol('exchange');
+type Tagged = ServerResponse & { [EXCHANGE]?: Exchange | undefined };
+
+/**
+ * One request from arrival until its answer has left and its route has returned. A class
+ * with one shared `close` listener rather than closures per request: a closure capturing the
+ * request kept whole request graphs alive through a young-generation GC (they were promoted,
+ * and old-space GC work grew with the request rate), and the promise chain that waited for
+ * both ends cost more than the answer itself.
+ */
+class Exchange implements RequestContext {
+  readonly url: RequestTarget;
+  readonly logFields: RequestContext['logFields'] = {};
+  readonly started: number;
+  /** Read now: once the socket is gone Node no longer knows it (the socket caches it, so this is cheap). */
+  readonly remote: string;
+  #abort: AbortController | undefined;
+  #gone = false;
+  /** Both must happen before the request stops counting as in flight. */
+  #routeDone = false;
+  #closed = false;
+
+  constructor(
+    readonly deps: ServerDeps,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    private readonly inFlight: InFlight,
+  ) {
+    this.started = deps.clock.now();
+    this.url = requestTarget(req.url);
+    this.remote = req.socket.remoteAddress ?? 'unknown';
+  }
+
+  /** Made on first use: only a long-poll or a consent callback waits long enough to need one. */
+  get signal(): AbortSignal {
+    this.#abort ??= new AbortController();
+    if (this.#gone) this.#abort.abort();
+    return this.#abort.signal;
+  }
+
+  routeReturned(): void {
+    this.#routeDone = true;
+    if (this.#closed) this.inFlight.end();
+  }
+
+  closed(): void {
+    const { deps, req, res } = this;
+    if (!res.writableFinished) {
+      this.#gone = true;
+      this.#abort?.abort();
     }
-    const ctx: RequestContext = {
-      req,
-      res,
-      url,
-      get signal(): AbortSignal {
-        abort ??= new AbortController();
-        if (gone) abort.abort();
-        return abort.signal;
-      },
-      remote: req.socket.remoteAddress ?? 'unknown',
-      logFields: {},
-    };
-    deps.connections.begin(req.socket);
-    const done = new Promise<void>((resolve) => {
-      res.once('close', () => {
-        if (!res.writableFinished) {
-          gone = true;
-          abort?.abort();
-        }
-        const { keyName, clientId, rejected } = ctx.logFields;
-        deps.connections.end(req.socket, keyName !== undefined && keyName !== 'unknown' && rejected === undefined);
-        if (rejected) deps.rejections.record(ctx.remote, rejected, { ...(keyName ? { keyName } : {}), ...(clientId ? { clientId } : {}) });
-        accessLog(deps, ctx, deps.clock.now() - started);
-        resolve();
-      });
-    });
+    const { keyName, clientId, rejected } = this.logFields;
+    deps.connections.end(req.socket, keyName !== undefined && keyName !== 'unknown' && rejected === undefined);
+    if (rejected) deps.rejections.record(this.remote, rejected, { ...(keyName ? { keyName } : {}), ...(clientId ? { clientId } : {}) });
+    accessLog(deps, this, deps.clock.now() - this.started);
+    this.#closed = true;
     // Tracked until the answer has left, not just until the route returned, so close() can wait for it.
-    track(Promise.all([dispatch(deps, ctx, isClosing()), done]).then(() => undefined));
+    if (this.#routeDone) this.inFlight.end();
+  }
+}
+
+function onResponseClose(this: Tagged): void {
+  const exchange = this[EXCHANGE];
+  this[EXCHANGE] = undefined;
+  exchange?.closed();
+}
+
+export function createHandler(deps: ServerDeps, isClosing: () => boolean, inFlight: InFlight): RequestListener {
+  const log = deps.log;
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const exchange = new Exchange(deps, req, res, inFlight);
+    inFlight.begin();
+    deps.connections.begin(req.socket);
+    (res as Tagged)[EXCHANGE] = exchange;
+    res.once('close', onResponseClose);
+    let pending: void | Promise<void> = undefined;
+    try {
+      pending = dispatch(deps, exchange, isClosing());
+    } catch (err) {
+      // Routes answer their own errors; this only keeps a bug from escaping the listener.
+      log.error({ err }, 'request handling failed');
+    }
+    if (pending === undefined) {
+      exchange.routeReturned();
+      return;
+    }
+    pending.then(
+      () => exchange.routeReturned(),
+      (err: unknown) => {
+        log.error({ err }, 'request handling failed');
+        exchange.routeReturned();
+      },
+    );
   };
 }
 
-async function dispatch(deps: ServerDeps, ctx: RequestContext, closing: boolean): Promise<void> {
+/** Returns a promise only when the route awaits something (a long-poll, the page's POSTs, a scrape). */
+function dispatch(deps: ServerDeps, ctx: RequestContext, closing: boolean): void | Promise<void> {
   const { req, res } = ctx;
   if (closing) {
     sendError(res, 503, 'shutting-down', 'the keeper is stopping — retry shortly', { 'retry-after': 1, connection: 'close' });
     return;
   }
-  const post = req.method === 'POST' ? postRoute(ctx.url.pathname) : undefined;
-  if (post) {
-    await servePost(deps, ctx, post);
-    return;
-  }
-  const handle = route(ctx.url.pathname);
+  const pathname = ctx.url.pathname;
+  const post = req.method === 'POST' ? postRoute(pathname) : undefined;
+  if (post) return servePost(deps, ctx, post);
+  const fixed = FIXED_ROUTES.get(pathname);
+  const tokenId = fixed ? undefined : tokenClientId(pathname);
   const body = hasBody(req);
   const close: Record<string, string> = body ? { connection: 'close' } : {};
-  if (!handle) {
+  if (!fixed && tokenId === undefined) {
     ctx.logFields.rejected = 'not-found';
     sendError(res, 404, 'not-found', 'no such endpoint — see /v1/tokens/{clientId}, /v1/status, /metrics, /healthz, /readyz, / (status page)', close);
     return;
@@ -125,12 +182,18 @@ async function dispatch(deps: ServerDeps, ctx: RequestContext, closing: boolean)
     return;
   }
   try {
-    await handle(deps, ctx);
+    const pending = fixed ? fixed(deps, ctx) : serveToken(deps, ctx, tokenId!);
+    return pending ? pending.catch((err: unknown) => failed(deps, ctx, err)) : undefined;
   } catch (err) {
-    deps.log.error({ err, path: ctx.url.pathname }, 'request failed');
-    // The cause stays in the log: an error from below might quote more than a consumer should see.
-    sendError(res, 500, 'internal', 'the keeper could not answer — see its log');
+    failed(deps, ctx, err);
+    return;
   }
+}
+
+function failed(deps: ServerDeps, ctx: RequestContext, err: unknown): void {
+  deps.log.error({ err, path: ctx.url.pathname }, 'request failed');
+  // The cause stays in the log: an error from below might quote more than a consumer should see.
+  sendError(ctx.res, 500, 'internal', 'the keeper could not answer — see its log');
 }
 
 async function servePost(

@@ -20,7 +20,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** A 200 whose JSON was serialised beforehand (the token API's hot path): one literal, no spreading. */
+/** A 200 whose JSON was serialised beforehand (the token API's and /healthz's hot path): one literal, no spreading. */
 export function sendPreparedJson(res: ServerResponse, json: string, length: number): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(200, {

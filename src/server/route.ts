@@ -8,6 +8,7 @@ import type { CallbackRateLimit, ConsentCallback } from './consent-callback.js';
 import type { LongPolls } from './long-polls.js';
 import type { TokenAnswers } from './token-answer.js';
 import type { RejectionLog, RejectionReason } from './rejections.js';
+import type { RequestTarget } from './request-target.js';
 import type { TokenProvider } from './server-api.js';
 import type { UiAsset } from './ui-assets.js';
 import type { UiEvents } from './ui-events.js';
@@ -51,7 +52,7 @@ export interface ServerDeps {
 export interface RequestContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  readonly url: URL;
+  readonly url: RequestTarget;
   readonly signal: AbortSignal;
   readonly remote: string;
   /** Filled in by routes for the access log; never a secret. */

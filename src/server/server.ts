@@ -8,6 +8,7 @@ import { ConnectionGuard } from './connection-guard.js';
 import type { ServerDeps } from './route.js';
 import { createHandler } from './handler.js';
 import { assertSafeBind, hostPort, listen } from './listen.js';
+import { RequestCounter } from './in-flight.js';
 import { LongPolls } from './long-polls.js';
 import { MAX_WAIT_SECONDS } from './query.js';
 import { TokenAnswers } from './token-answer.js';
@@ -22,14 +23,16 @@ const DEFAULT_MAX_LONG_POLLS = 256;
  * refused), so 10 s to send them is generous and bounds slowloris. requestTimeout only
  * runs until the request is fully received, but we keep it above the longest long-poll
  * so that no Node version cuts a legitimate wait. The checking interval defaults to 30 s,
- * which would let a stalled client linger that long past headersTimeout.
+ * which would let a stalled client linger that long past headersTimeout; every 5 s bounds it
+ * to 15 s without waking an idle keeper every second (strangers are cut after 3 s anyway, by
+ * the ConnectionGuard).
  */
 const LIMITS = {
   maxHeaderSize: 8 * 1024,
   headersTimeout: 10_000,
   requestTimeout: (MAX_WAIT_SECONDS + 30) * 1000,
   keepAliveTimeout: 5_000,
-  connectionsCheckingInterval: 1_000,
+  connectionsCheckingInterval: 5_000,
 } as const;
 // Far above what a handful of bots and a Prometheus need; bounds file descriptors.
 const MAX_CONNECTIONS = 1024;
@@ -81,14 +84,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 
   let closing = false;
-  const inFlight = new Set<Promise<void>>();
-  const track = (done: Promise<void>): void => {
-    // Routes catch their own errors; this only keeps a bug from becoming an unhandled rejection.
-    const settled = done.catch((err: unknown) => log.error({ err }, 'request handling failed'));
-    inFlight.add(settled);
-    void settled.finally(() => inFlight.delete(settled));
-  };
-  const server = createServer(LIMITS, createHandler(deps, () => closing, track));
+  const inFlight = new RequestCounter();
+  const server = createServer(LIMITS, createHandler(deps, () => closing, inFlight));
   // Instead of server.maxConnections, which refuses the newest connection and so lets a flood
   // of strangers lock the bots out.
   connections.attach(server);
@@ -126,7 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // Let the answers to parked long-polls and in-flight scrapes be written before the sockets
       // go, but never let a client that stopped reading hold the shutdown. Real time on purpose:
       // this bounds socket I/O, and a fake clock in a test must not hang close().
-      await Promise.race([Promise.allSettled([...inFlight]), delay(CLOSE_GRACE_MS, undefined, { ref: false })]);
+      await Promise.race([inFlight.drained(), delay(CLOSE_GRACE_MS, undefined, { ref: false })]);
       server.closeAllConnections();
       await stopped;
       rejections.flush();

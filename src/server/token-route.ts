@@ -15,9 +15,9 @@ const NO_QUERY = { ok: true, query: { after: undefined, waitSeconds: 0 } } as co
 /**
  * GET /v1/tokens/{clientId}[?after=FP][&wait=S]. Checks run auth → permission → existence,
  * so that neither a stranger nor a key limited to other accounts can learn which client
- * ids exist.
+ * ids exist. A promise only for a long-poll: the usual answer is written before this returns.
  */
-export async function serveToken(deps: ServerDeps, ctx: RequestContext, rawClientId: string): Promise<void> {
+export function serveToken(deps: ServerDeps, ctx: RequestContext, rawClientId: string): void | Promise<void> {
   const key = authenticate(deps, ctx);
   if (!key) return;
   // Anything but digits cannot be a client id; keep it out of logs and the provider.
@@ -45,7 +45,7 @@ export async function serveToken(deps: ServerDeps, ctx: RequestContext, rawClien
     answer(deps, ctx, clientId, parsed.query, deps.provider.liveToken(clientId));
     return;
   }
-  await longPoll(deps, ctx, clientId, parsed.query);
+  return longPoll(deps, ctx, clientId, parsed.query);
 }
 
 /** The consumer names a token that is not the one held here (see TokenProvider.catchUp). */
