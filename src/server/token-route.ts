@@ -40,17 +40,25 @@ export function serveToken(deps: ServerDeps, ctx: RequestContext, rawClientId: s
     sendError(ctx.res, 400, 'bad-request', parsed.message);
     return;
   }
-  if (needsCatchUp(deps, clientId, parsed.query.after)) await deps.provider.catchUp?.(clientId);
-  if (parsed.query.waitSeconds === 0) {
-    answer(deps, ctx, clientId, parsed.query, deps.provider.liveToken(clientId));
+  const { query } = parsed;
+  if (needsCatchUp(deps, clientId, query.after)) {
+    const caughtUp = deps.provider.catchUp?.(clientId);
+    if (caughtUp !== undefined) return caughtUp.then(() => respond(deps, ctx, clientId, query));
+  }
+  return respond(deps, ctx, clientId, query);
+}
+
+function respond(deps: ServerDeps, ctx: RequestContext, clientId: string, query: TokenQuery): void | Promise<void> {
+  if (query.waitSeconds === 0) {
+    answer(deps, ctx, clientId, query, deps.provider.liveToken(clientId));
     return;
   }
-  return longPoll(deps, ctx, clientId, parsed.query);
+  return longPoll(deps, ctx, clientId, query);
 }
 
 /** The consumer names a token that is not the one held here (see TokenProvider.catchUp). */
 function needsCatchUp(deps: ServerDeps, clientId: string, after: string | undefined): boolean {
-  if (after === undefined || after === '' || deps.provider.catchUp === undefined) return false;
+  if (after === undefined || after === '') return false;
   const token = deps.provider.liveToken(clientId);
   return token === undefined || deps.answers.for(token).fingerprint !== after;
 }
