@@ -45,7 +45,6 @@ const PRUNE_EVERY_MS = 60 * 60_000;
 
 /** Read at every scrape, from what the keeper holds in memory (no database round trip). */
 function metricsSnapshot(config: Config, keeper: Keeper): AccountMetricsSnapshot[] {
-  const statuses = new Map(keeper.statuses().map((s) => [s.clientId, s]));
   return config.accounts.map((account) => {
     const worker = keeper.worker(account.clientId);
     const record = worker?.state;
@@ -57,7 +56,7 @@ function metricsSnapshot(config: Config, keeper: Keeper): AccountMetricsSnapshot
       obtainedAt: token?.obtainedAt ?? null,
       nextActionAt: record?.nextActionAt ?? null,
       attention: Boolean(record?.attention),
-      loginNeeded: statuses.get(account.clientId)?.state === 'login-needed',
+      loginNeeded: keeper.loginNeeded(account.clientId),
       consecutiveFailures: record?.consecutiveFailures ?? 0,
       lastSuccessAt: record?.lastSuccessAt ?? null,
       sinks: sinkNames(account.sinks),

@@ -381,6 +381,11 @@ export class Keeper {
     });
   }
 
+  /** A consent account waits for a person's login (as last committed or read). */
+  loginNeeded(clientId: string): boolean {
+    return this.logins.has(clientId);
+  }
+
   /** Several keepers on PostgreSQL: who leads now, for status (null: none does). */
   setLeader(leader: LeaderView | null): void {
     this.leader = leader;
