@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LeaderFence } from '../../src/store/postgres/leadership.js';
 import { DAY, CLIENT, World } from '../helpers/world.js';
 import { dropSchemas, uniqueSchema, withAdmin } from '../helpers/postgres.js';
+import { readJsonSink } from '../helpers/sink-file.js';
 
 /*
  * The keeper itself on PostgreSQL, on the fake clock: the same worker, planner and scheduler as
@@ -18,14 +18,6 @@ afterEach(async () => {
   world = undefined;
   await dropSchemas(schemas.splice(0));
 });
-
-function sinkToken(path: string): string | undefined {
-  try {
-    return (JSON.parse(readFileSync(path, 'utf8')) as { accessToken?: string }).accessToken;
-  } catch {
-    return undefined;
-  }
-}
 
 /** A leadership row at `epoch`, as a keeper taking over would write it. */
 async function setEpoch(schema: string, epoch: number): Promise<void> {
@@ -49,7 +41,7 @@ describe('the keeper on PostgreSQL', () => {
     let deadMs = 0;
     let previous = w.clock.now();
     const check = (now: number): void => {
-      const token = sinkToken(w.sinkPath);
+      const token = readJsonSink(w.sinkPath)?.accessToken;
       if (token === undefined || !w.sim.isLive(token)) deadMs += now - previous;
       previous = now;
     };
@@ -61,7 +53,7 @@ describe('the keeper on PostgreSQL', () => {
     const stored = await w.asyncStore.listTokens(CLIENT, 100);
     // One generation at the start, then a renewal about every 16 hours.
     expect(stored.length).toBeGreaterThanOrEqual(8);
-    expect(stored[0]?.accessToken).toBe(sinkToken(w.sinkPath));
+    expect(stored[0]?.accessToken).toBe(readJsonSink(w.sinkPath)?.accessToken);
     expect(w.sim.isLive(stored[0]!.accessToken)).toBe(true);
     expect(await w.asyncStore.pendingEvents()).toEqual([]);
   });
