@@ -4,7 +4,7 @@ import { systemClock } from '../../src/clock.js';
 import { startSimulator } from '../../src/sim/index.js';
 import type { Simulator } from '../../src/sim/simulator-api.js';
 import { Children, configYaml, fileSinkYaml, readJsonSink, startKeeper, tempDir, waitUntil, writeSecretFile, type RunningKeeper } from '../helpers/cli.js';
-import { dropSchemas, PG_URL, uniqueSchema } from '../helpers/postgres.js';
+import { dropSchemas, PG_URL, uniqueSchema, withAdmin } from '../helpers/postgres.js';
 
 /*
  * Two keepers on one PostgreSQL schema, as two VPS would run them, and the CLI from a third
@@ -17,6 +17,8 @@ const PIN = '271828';
 const TOTP_SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 const CLIENT = '1000000901';
 const KEY = 'ha-cli-bot-key-0123456789abcdef';
+/** Trust auth never asks for it; the keepers still read it and must never print it. */
+const PG_PASSWORD = 'pg-pw-never-printed-4f1c9e';
 const children = new Children();
 const schema = uniqueSchema('dtk_ha_cli');
 let sim: Simulator;
@@ -29,7 +31,7 @@ function config(name: string, sink: boolean): string {
     serverYaml: `  listen: 127.0.0.1:0\n  apiKeys:\n    - name: bot\n      key: ${KEY}\n      clients: ["*"]`,
     extraYaml: 'ha:\n  takeoverAfter: 5s\n',
     accounts: [{ clientId: CLIENT, name: 'main', pin: PIN, totpSecret: TOTP_SECRET, ...(sink ? { sinksYaml: fileSinkYaml(`./${name}.json`) } : {}) }],
-  }).replace('storage:\n  path: ./keeper.db', `storage:\n  url: ${PG_URL}\n  schema: ${schema}`);
+  }).replace('storage:\n  path: ./keeper.db', `storage:\n  url: ${PG_URL}\n  schema: ${schema}\n  passwordFile: ./pg-password`);
   return writeSecretFile(join(dir, `${name}.yaml`), yaml);
 }
 
@@ -37,15 +39,21 @@ async function leaderOf(keepers: readonly RunningKeeper[]): Promise<RunningKeepe
   return waitUntil(() => keepers.find((k) => k.proc.logLines().some((l) => l['msg'] === 'this keeper leads now')), { timeoutMs: 20_000, what: 'a keeper to lead' });
 }
 
+/** Every HTTP answer the test read, for the leak check at the end. */
+const served: string[] = [];
+
 async function statusRows(url: string): Promise<Array<{ state: string; leader?: { pid: number; host: string } | null }>> {
   const res = await fetch(`${url}/v1/status`, { headers: { authorization: `Bearer ${KEY}` } });
   expect(res.status).toBe(200);
-  return (await res.json()) as Array<{ state: string; leader?: { pid: number; host: string } | null }>;
+  const text = await res.text();
+  served.push(text);
+  return JSON.parse(text) as Array<{ state: string; leader?: { pid: number; host: string } | null }>;
 }
 
 beforeAll(async () => {
   sim = await startSimulator({ accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: TOTP_SECRET }], clock: systemClock, generateIntervalMs: 1_000 });
   dir = tempDir('dtk-ha-cli-');
+  writeSecretFile(join(dir, 'pg-password'), `${PG_PASSWORD}\n`);
 });
 afterEach(() => children.killAll());
 afterAll(async () => {
@@ -99,6 +107,9 @@ describe('two keepers on PostgreSQL, driven from the CLI', () => {
     const after = await children.run(['status', '--config', admin]);
     expect(after.stdout).toMatch(new RegExp(`^leader: pid ${standby.proc.pid} on `));
     expect((await statusRows(standby.url))[0]?.state).toBe('valid');
+    served.push(await (await fetch(`${standby.url}/metrics`)).text());
+    const history = await children.run(['history', '--config', admin]);
+    expect(history.code, history.proc.dump()).toBe(0);
 
     // No keeper left: once the last heartbeat is stale the CLI says so instead of acting
     // without leadership (before that, it queues the command and notices the leader is gone).
@@ -113,5 +124,18 @@ describe('two keepers on PostgreSQL, driven from the CLI', () => {
       { timeoutMs: 45_000, intervalMs: 1_000, what: 'the CLI to see no leader' },
     );
     expect(orphan.code).toBe(1);
+
+    // Nothing any process printed, and no status, metrics or history answer, carries a secret:
+    // the database password, the TOTP secret or any token the keepers stored. (The PIN, six
+    // digits a timestamp may contain by chance, is test/e2e/leak.test.ts's, with a PIN made for it.)
+    const stored = await withAdmin(async (client) => (await client.query<{ access_token: string }>(`SELECT access_token FROM "${schema}".tokens`)).rows);
+    const secrets: Array<[string, string]> = [
+      ['database password', PG_PASSWORD],
+      ['TOTP secret', TOTP_SECRET],
+      ...stored.map(({ access_token: token }): [string, string] => [`token …${token.slice(-6)}`, token]),
+    ];
+    expect(stored.length).toBeGreaterThanOrEqual(2);
+    const printed = `${children.transcript()}\n${served.join('\n')}`;
+    expect(secrets.filter(([, secret]) => printed.includes(secret)).map(([what]) => what)).toEqual([]);
   });
 });
