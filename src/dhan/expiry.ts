@@ -1,5 +1,6 @@
 import { DateTime } from 'luxon';
 import { KeeperError } from '../errors.js';
+import { memoText } from '../memo-text.js';
 
 /** How Dhan writes `expiryTime`, and how we store it: IST wall clock, no offset. */
 export const EXPIRY_TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSS";
@@ -121,13 +122,20 @@ export function readExpiry(input: ExpiryInput): ExpiryInfo {
 
 /** Profile's `tokenValidity` ("30/03/2025 15:37", IST) as epoch ms. */
 export function parseTokenValidity(text: string, zone: string): number | undefined {
-  const trimmed = text.trim();
+  return memoTokenValidity(`${zone} ${text.trim()}`);
+}
+
+// Each token's text repeats on every probe, and tokens renewed in the same minute share it.
+const memoTokenValidity = memoText((zoneAndText: string): number | undefined => {
+  const space = zoneAndText.indexOf(' ');
+  const zone = zoneAndText.slice(0, space);
+  const text = zoneAndText.slice(space + 1);
   for (const format of ['d/M/yyyy H:mm', 'd/M/yyyy H:mm:ss']) {
-    const dt = DateTime.fromFormat(trimmed, format, { zone });
+    const dt = DateTime.fromFormat(text, format, { zone });
     if (dt.isValid) return dt.toMillis();
   }
   return undefined;
-}
+}, 4096);
 
 const PRINTABLE_NO_SPACE = /^[\x21-\x7e]+$/;
 export const MIN_OPAQUE_TOKEN_CHARS = 16;

@@ -2,6 +2,7 @@ import { DateTime } from 'luxon';
 import { DhanError, isConsentEndpoint, operationName, sanitizeDhanText } from './errors.js';
 import { formatExpiryTime, looksLikeToken, parseTokenValidity, tryReadExpiry } from './expiry.js';
 import type { Consent, ConsentToken, DhanEndpoint, DhanErrorKind, IssuedToken, Profile } from './dhan-api.js';
+import { memoText } from '../memo-text.js';
 
 /** No answer of Dhan's is near this; anything bigger is a proxy error page or worse. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -326,9 +327,14 @@ function retryAfterMs(res: RawResponse, dhanText: string | undefined, ctx: Parse
 
 export function parseHttpDate(value: string | null | undefined): number | undefined {
   if (!value) return undefined;
-  const dt = DateTime.fromHTTP(value.trim());
-  return dt.isValid ? dt.toMillis() : undefined;
+  return memoHttpDate(value.trim());
 }
+
+// A server's Date header is the same text for a whole second; every Dhan answer carries one.
+const memoHttpDate = memoText((text: string): number | undefined => {
+  const dt = DateTime.fromHTTP(text);
+  return dt.isValid ? dt.toMillis() : undefined;
+}, 64);
 
 function parseJsonObject(res: RawResponse): JsonObject | undefined {
   if (res.tooLarge) return undefined;

@@ -6,6 +6,7 @@ import type { AsyncStore } from '../store/contract.js';
 import type { AccountWorker } from './account-worker.js';
 import { nextOfAny, type CronSchedule } from '../cron-times.js';
 import type { SweepStarter } from './sweep.js';
+import { ProbeWheel } from './probe-wheel.js';
 
 export interface SchedulerDeps {
   readonly clock: Clock;
@@ -31,9 +32,11 @@ const CLOCK_JUMP_MS = 5_000;
 const MAX_IMMEDIATE_ACTS = 5;
 const RECHECK_MS = 1_000;
 const PLAN_RETRY_MS = 5_000;
+/** Interval probes due within the same few seconds run together (see ProbeWheel). */
+const PROBE_SLOT_MS = 5_000;
 
 /**
- * A timer per account at its planned moment, a probe timer per account, and the sweep.
+ * A timer per account at its planned moment, a wheel of probe slots, and the sweep.
  * `stop()` aborts waits and in-flight Dhan calls and resolves only once everything has
  * finished, like certmagic's Stop, which waits for its loop to end: a stopped keeper
  * must not write to the store or call Dhan afterwards.
@@ -41,7 +44,7 @@ const PLAN_RETRY_MS = 5_000;
 export class Scheduler {
   private readonly controller = new AbortController();
   private readonly actionTimers = new Map<string, Timer>();
-  private readonly probeTimers = new Map<string, Timer>();
+  private readonly probes: ProbeWheel<AccountWorker>;
   private probeAtTimer: Timer | undefined;
   private readonly running = new Set<Promise<void>>();
   private readonly immediateActs = new Map<string, number>();
@@ -60,6 +63,11 @@ export class Scheduler {
     this.random = deps.random ?? Math.random;
     this.monotonic = deps.monotonic ?? (() => performance.now());
     this.sweptAt = { wall: deps.clock.now(), mono: this.monotonic() };
+    this.probes = new ProbeWheel(deps.clock, PROBE_SLOT_MS, (worker) => {
+      if (this.stopped) return;
+      if (!worker.busy) void this.track(worker, () => worker.probe(this.signal));
+      this.armProbe(worker);
+    });
   }
 
   get signal(): AbortSignal {
@@ -173,11 +181,11 @@ export class Scheduler {
     if (this.stopped) return;
     this.stopped = true;
     this.controller.abort();
-    for (const timer of [...this.actionTimers.values(), ...this.probeTimers.values()]) timer.cancel();
+    for (const timer of this.actionTimers.values()) timer.cancel();
+    this.probes.clear();
     this.probeAtTimer?.cancel();
     this.actionTimers.clear();
     this.actionDue.clear();
-    this.probeTimers.clear();
     await this.stopSweep?.();
     await this.settle();
     await Promise.all(this.deps.workers.map(async (w) => {
@@ -279,11 +287,6 @@ export class Scheduler {
     // The first probe of each account lands anywhere in one interval and later ones ±10% around
     // it, so that N accounts cost Dhan a steady N per interval rather than bursts in step.
     const delay = first ? interval * this.random() : interval * (0.9 + 0.2 * this.random());
-    const timer = this.deps.clock.setTimer(delay, () => {
-      this.probeTimers.delete(worker.clientId);
-      if (!worker.busy && !this.stopped) void this.track(worker, () => worker.probe(this.signal));
-      this.armProbe(worker);
-    });
-    this.probeTimers.set(worker.clientId, timer);
+    this.probes.schedule(worker, this.deps.clock.now() + delay);
   }
 }
