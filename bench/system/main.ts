@@ -48,6 +48,8 @@ interface Row {
   coldAllLiveMs: number;
   idleCpuPct: number;
   idleDhanCallsPerS: number;
+  /** A bare Node process making the same probe calls: the part of idle CPU that is the calls. */
+  probeFloorCpuPct: number;
   rssMb: number;
   warmReadyzMs: number;
   warmTokenMs: number;
@@ -58,6 +60,13 @@ interface Row {
 }
 
 const bareScript = fileURLToPath(new URL('./bare-server.js', import.meta.url));
+const proberScript = fileURLToPath(new URL('./bare-prober.js', import.meta.url));
+
+function probeFloor(simUrl: string, callsPerS: number, seconds: number): number {
+  if (callsPerS <= 0) return 0;
+  const out = execFileSync(process.execPath, [proberScript, simUrl, String(callsPerS), String(seconds)], { encoding: 'utf8', timeout: (seconds + 60) * 1000 });
+  return (JSON.parse(out) as { cpuPct: number }).cpuPct;
+}
 
 async function startBare(body: string): Promise<{ proc: ChildProcess; url: string }> {
   const port = await freePort();
@@ -115,8 +124,9 @@ async function scenario(count: number): Promise<Row> {
     const idleCpuPct = await idleCpu(keeper.pid!, IDLE_WINDOW_S);
     const idleDhanCallsPerS = ((await simCalls(sim.url)) - callsBefore) / IDLE_WINDOW_S;
     const rss = rssMb(keeper.pid!);
+    const probeFloorCpuPct = probeFloor(sim.url, idleDhanCallsPerS, IDLE_WINDOW_S);
     const row: Row = {
-      accounts: count, coldHealthzMs, coldReadyzMs, coldCallsAtReadyz, coldAllLiveMs, idleCpuPct, idleDhanCallsPerS, rssMb: rss,
+      accounts: count, coldHealthzMs, coldReadyzMs, coldCallsAtReadyz, coldAllLiveMs, idleCpuPct, idleDhanCallsPerS, probeFloorCpuPct, rssMb: rss,
       warmReadyzMs: Number.NaN, warmTokenMs: Number.NaN, warmCallsFirst10s: Number.NaN,
     };
 
@@ -207,12 +217,12 @@ async function main(): Promise<void> {
   }
   out.push('', '### Sizing', '', `bare node:http: idle CPU ${f2(bareIdle.cpuPct)}% of a core, RSS ${f0(bareIdle.rssMb)} MB`, '');
   out.push(
-    '| accounts | idle CPU (% of a core) | Dhan calls/s idle | RSS (MB, bare +) | cold: /healthz | cold: /readyz 200 (Dhan calls by then) | cold: all live | warm: stored token served | warm: /readyz 200 | warm: Dhan calls in first 10 s |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| accounts | idle CPU (% of a core) | Dhan calls/s idle | the same calls from a bare fetch loop (% of a core) | RSS (MB, bare +) | cold: /healthz | cold: /readyz 200 (Dhan calls by then) | cold: all live | warm: stored token served | warm: /readyz 200 | warm: Dhan calls in first 10 s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   );
   for (const r of rows) {
     out.push(
-      `| ${r.accounts} | ${f2(r.idleCpuPct)} | ${f2(r.idleDhanCallsPerS)} | ${f0(r.rssMb)} (+${f0(r.rssMb - bareIdle.rssMb)}) | ${s1(r.coldHealthzMs)} | ${s1(r.coldReadyzMs)} (${f0(r.coldCallsAtReadyz)}) | ${s1(r.coldAllLiveMs)} | ${s1(r.warmTokenMs)} | ${s1(r.warmReadyzMs)} | ${f0(r.warmCallsFirst10s)} |`,
+      `| ${r.accounts} | ${f2(r.idleCpuPct)} | ${f2(r.idleDhanCallsPerS)} | ${f2(r.probeFloorCpuPct)} | ${f0(r.rssMb)} (+${f0(r.rssMb - bareIdle.rssMb)}) | ${s1(r.coldHealthzMs)} | ${s1(r.coldReadyzMs)} (${f0(r.coldCallsAtReadyz)}) | ${s1(r.coldAllLiveMs)} | ${s1(r.warmTokenMs)} | ${s1(r.warmReadyzMs)} | ${f0(r.warmCallsFirst10s)} |`,
     );
   }
   process.stdout.write(`${out.join('\n')}\n`);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Clock, Timer } from '../clock.js';
 import { isAbortError } from '../clock.js';
 import { errorMessage } from '../errors.js';
@@ -63,6 +64,9 @@ export class Scheduler {
     this.random = deps.random ?? Math.random;
     this.monotonic = deps.monotonic ?? (() => performance.now());
     this.sweptAt = { wall: deps.clock.now(), mono: this.monotonic() };
+    // Every call waiting for a Dhan slot listens for this signal, and a probe slot queues dozens
+    // at once: a crowd by design, not the listener leak Node warns about past ten.
+    setMaxListeners(0, this.controller.signal);
     this.probes = new ProbeWheel(deps.clock, PROBE_SLOT_MS, (worker) => {
       if (this.stopped) return;
       if (!worker.busy) void this.track(worker, () => worker.probe(this.signal));

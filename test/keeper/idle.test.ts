@@ -125,3 +125,59 @@ describe('the safety sweep', () => {
     expect(plans).toEqual(ids);
   });
 });
+
+describe('interval probes', () => {
+  it('due in one slot run from one timer, and the crowd waiting on the stop signal raises no listener warning', async () => {
+    const clock = new FakeClock();
+    const store = openStore();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    closers.push(() => process.off('warning', onWarning));
+    const probedAt: number[] = [];
+    const releases: Array<() => void> = [];
+    const ids = Array.from({ length: 30 }, (_, i) => String(1_000_000_000 + i));
+    for (const id of ids) store.upsertAccount({ clientId: id, name: id, mode: 'auto' });
+    const workers = ids.map(
+      (clientId) =>
+        ({
+          clientId,
+          busy: false,
+          state: undefined,
+          idle: async () => undefined,
+          published: async () => undefined,
+          plan: () => ({ action: 'wait', at: clock.now() + 86_400_000 }),
+          // Like a probe queued for a Dhan slot: it listens for the scheduler's stop until it is let through.
+          probe: (signal: AbortSignal) =>
+            new Promise<void>((resolve) => {
+              probedAt.push(clock.now());
+              const onAbort = (): void => resolve();
+              signal.addEventListener('abort', onAbort, { once: true });
+              releases.push(() => {
+                signal.removeEventListener('abort', onAbort);
+                resolve();
+              });
+            }),
+        }) as unknown as AccountWorker,
+    );
+    let draws = 0;
+    const scheduler = new Scheduler({
+      clock,
+      store: new SqliteAsyncStore(store),
+      workers,
+      log: silentLogger(),
+      probeIntervalMs: 900_000,
+      startSweep: noSweep,
+      // Every first probe drawn within the first two seconds of the interval: one slot.
+      random: () => (draws++ < ids.length ? 0.001 : 0.5),
+    });
+    scheduler.start();
+    await clock.advance(10_000);
+    expect(probedAt).toHaveLength(ids.length);
+    expect(new Set(probedAt).size).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+    for (const release of releases) release();
+    await scheduler.stop();
+  });
+});
