@@ -13,11 +13,17 @@ export async function readBodyLimited(response: Response, maxBytes: number): Pro
   const body = response.body;
   if (body === null) return { text: '', tooLarge: false };
 
-  const declared = Number(response.headers.get('content-length'));
+  const length = response.headers.get('content-length');
+  const declared = length === null ? Number.NaN : Number(length);
   if (Number.isFinite(declared) && declared > maxBytes) {
     await body.cancel().catch(() => undefined);
     return { text: '', tooLarge: true };
   }
+  // A declared length within the limit bounds what the HTTP parser will hand over, so the whole
+  // body can be taken at once: cheaper than reading the stream chunk by chunk on every probe.
+  // Not when compressed: fetch inflates, and the length is the compressed one.
+  const encoding = response.headers.get('content-encoding');
+  if (Number.isFinite(declared) && (encoding === null || encoding === 'identity')) return { text: await response.text(), tooLarge: false };
 
   // Typed by hand: undici types a fetch body's chunks as any, but they are bytes.
   const reader: ReadableStreamDefaultReader<Uint8Array> = body.getReader();

@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
 import { DhanClient, DhanError, decodeJwtPayload } from '../../src/dhan/index.js';
@@ -592,6 +593,19 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
     expect(bytesRead).toBeGreaterThan(1024 * 1024);
     expect(bytesRead).toBeLessThanOrEqual(1024 * 1024 + 256 * 1024);
     expect(written).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('judges a compressed body by what it inflates to, not by its Content-Length', async () => {
+    const inflated = `{"dhanClientId":"${'x'.repeat(4 * 1024 * 1024)}"}`;
+    const compressed = gzipSync(inflated);
+    expect(compressed.length).toBeLessThan(1024 * 1024);
+    queue.push((res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(compressed.length) });
+      res.end(compressed);
+    });
+    secrets.push(JWT);
+    const err = await failure(replayClient().getProfile(JWT), 'transient');
+    expect(err.message).toMatch(/larger than/);
   });
 
   it('a body cut short of its Content-Length is transient and maybe processed', async () => {
