@@ -26,9 +26,21 @@ import {
 } from './failure-policy.js';
 import type { Limiter } from './limiter.js';
 import { plan, stableFraction, type Plan, type PlannerPolicy, type RefreshMethod } from './planner.js';
-import { describeKind, tokenKind } from './token-kind.js';
+import { describeKind, tokenKind, type TokenKind } from './token-kind.js';
 import { askPlan, type AskPlan } from './login-ask-plan.js';
 import type { LoginRequests } from '../consent/login-requests.js';
+
+// Every plan asks the current token's kind, and decoding the JWT each time was a visible share
+// of a quiet keeper's probes; a stored token never changes, so its kind is remembered with it.
+const kinds = new WeakMap<StoredToken, TokenKind>();
+function kindOf(token: StoredToken): TokenKind {
+  let kind = kinds.get(token);
+  if (kind === undefined) {
+    kind = tokenKind(token.accessToken, token.source);
+    kinds.set(token, kind);
+  }
+  return kind;
+}
 
 /** How the rest of the daemon hears about what a worker did: metrics, the token API's push. */
 export interface WorkerHooks {
@@ -164,7 +176,7 @@ export class AccountWorker {
       mode: account.mode,
       canGenerate: this.canGenerate,
       token: token
-        ? { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt, source: token.source, kind: tokenKind(token.accessToken, token.source) }
+        ? { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt, source: token.source, kind: kindOf(token) }
         : undefined,
       renewRefusedKinds: record?.renewRefusedKinds ?? [],
       attention: record?.attention ?? null,
@@ -198,7 +210,7 @@ export class AccountWorker {
     return askPlan({
       now,
       token,
-      renewRefused: token !== undefined && refused.includes(tokenKind(token.accessToken, token.source)),
+      renewRefused: token !== undefined && refused.includes(kindOf(token)),
       askBeforeMs: consent.askBeforeMs,
       avoid: this.deps.policy.avoid,
       refreshAt: token ? owedRefresh(this.deps.policy.refreshAt, token.obtainedAt, now, this.deps.policy.refreshAtSkipIfNewerThanMs) : undefined,
@@ -479,7 +491,7 @@ export class AccountWorker {
     const { clock, account } = this.deps;
     const record = this.record;
     const now = clock.now();
-    const kind = token ? tokenKind(token.accessToken, token.source) : undefined;
+    const kind = token ? kindOf(token) : undefined;
     return {
       endpoint: failure.endpoint,
       kind: failure.kind,
@@ -548,7 +560,7 @@ export class AccountWorker {
   }
 
   private async learnNotRenewable(token: StoredToken, then: string): Promise<void> {
-    const kind = tokenKind(token.accessToken, token.source);
+    const kind = kindOf(token);
     const learned = new Set(this.record?.renewRefusedKinds ?? []);
     const isNew = !learned.has(kind);
     learned.add(kind);
