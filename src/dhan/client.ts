@@ -154,11 +154,7 @@ export class DhanClient implements DhanApi, DhanConsentApi {
     // One controller for both the deadline and the caller: AbortSignal.any() costs a probe more
     // than its own HTTP call does on a quiet keeper.
     const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, requestTimeoutMs);
+    const timer = setTimeout(() => controller.abort(), requestTimeoutMs);
     timer.unref();
     const onCallerAbort = (): void => controller.abort(callerSignal?.reason);
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
@@ -214,7 +210,8 @@ export class DhanClient implements DhanApi, DhanConsentApi {
         error: err,
         phase,
         secrets: spec.secrets,
-        ...(timedOut ? { timedOutAfterMs: requestTimeoutMs } : {}),
+        // The caller's abort returned above: an aborted controller here is the deadline.
+        ...(controller.signal.aborted ? { timedOutAfterMs: requestTimeoutMs } : {}),
         ...(httpStatus === undefined ? {} : { httpStatus }),
       });
       finish(failure.kind);
