@@ -1,4 +1,6 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { PrometheusRegistry } from './prometheus-registry.js';
+import { AccountGauge, type AccountGaugeValue, type AccountLabels } from './account-gauge.js';
 import type { Clock } from './clock.js';
 import type { DhanCallReport, DhanEndpoint } from './dhan/dhan-api.js';
 import { REJECTION_REASONS, type RejectionReason } from './rejection-reasons.js';
@@ -103,31 +105,32 @@ const seconds = (ms: number): number => ms / 1000;
  * in SQLite is the lasting record.
  */
 export function createMetrics(options: MetricsOptions): Metrics {
-  const registry = new Registry();
+  const registry = new PrometheusRegistry();
   const registers = [registry];
   const accounts = scrapeSnapshot(options.snapshot);
   const seeded = new Set<string>();
+  // One labels object per account, shared by its gauges from scrape to scrape, so that the
+  // registry formats each account's labels once (it remembers the text by the object).
+  const labelsByClient = new Map<string, AccountLabels>();
+  const accountLabels = (account: AccountMetricsSnapshot): AccountLabels => {
+    let labels = labelsByClient.get(account.clientId);
+    if (labels?.name !== account.name) {
+      labels = { client_id: account.clientId, name: account.name };
+      labelsByClient.set(account.clientId, labels);
+    }
+    return labels;
+  };
 
-  const accountGauge = (
-    name: MetricName,
-    help: string,
-    value: (account: AccountMetricsSnapshot, now: number) => number | null,
-  ): Gauge<(typeof ACCOUNT_LABELS)[number]> => {
-    const gauge: Gauge<(typeof ACCOUNT_LABELS)[number]> = new Gauge({
-      name,
-      help,
-      labelNames: ACCOUNT_LABELS,
-      registers,
-      collect: () => {
-        const now = options.clock.now();
-        gauge.reset();
-        for (const account of accounts()) {
-          const v = value(account, now);
-          if (v !== null) gauge.set({ client_id: account.clientId, name: account.name }, v);
-        }
-      },
-    });
-    return gauge;
+  const accountGauge = (name: MetricName, help: string, value: (account: AccountMetricsSnapshot, now: number) => number | null): void => {
+    new AccountGauge(name, help, () => {
+      const now = options.clock.now();
+      const values: AccountGaugeValue[] = [];
+      for (const account of accounts()) {
+        const v = value(account, now);
+        if (v !== null) values.push({ value: v, labels: accountLabels(account) });
+      }
+      return values;
+    }).register(registry);
   };
 
   accountGauge('dhan_token_expiry_timestamp_seconds', 'When the current token expires (Unix seconds).', (a) =>
@@ -155,8 +158,16 @@ export function createMetrics(options: MetricsOptions): Metrics {
 
   // Counters seed their label sets from the snapshot too, so that a series exists at 0 before
   // its first event: increase() over a series that appears at 1 reads 0 and misses the event.
+  // The three counters collect in one pass over the same snapshot: seeding it once is enough.
+  let seededSnapshot: readonly AccountMetricsSnapshot[] | undefined;
   const seedFromSnapshot = (): void => {
-    for (const account of accounts()) seed(account.clientId, account.name, account.sinks ?? []);
+    const snapshot = accounts();
+    if (snapshot === seededSnapshot) return;
+    seededSnapshot = snapshot;
+    queueMicrotask(() => {
+      seededSnapshot = undefined;
+    });
+    for (const account of snapshot) seed(account.clientId, account.name, account.sinks ?? []);
   };
   const refreshTotal = new Counter({
     name: 'dhan_token_refresh_total',
