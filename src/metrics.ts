@@ -110,12 +110,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const accounts = scrapeSnapshot(options.snapshot);
   const seeded = new Set<string>();
   // One labels object per account, shared by its gauges from scrape to scrape, so that the
-  // registry formats each account's labels once (it remembers the text by the object).
+  // registry formats each account's labels once.
   const labelsByClient = new Map<string, AccountLabels>();
   const accountLabels = (account: AccountMetricsSnapshot): AccountLabels => {
     let labels = labelsByClient.get(account.clientId);
     if (labels?.name !== account.name) {
-      labels = { client_id: account.clientId, name: account.name };
+      labels = registry.shareLabels({ client_id: account.clientId, name: account.name });
       labelsByClient.set(account.clientId, labels);
     }
     return labels;
