@@ -54,9 +54,10 @@ function startClient(args: ClientArgs): Client {
  *
  * The requests come from several client processes (LONG_POLL_CLIENTS) on raw sockets, their
  * arrival times merged on the clock the processes share (performance.timeOrigin +
- * performance.now()). One node:http client process took longer to read 1,000 answers than
- * the bare server took to write them (it measured a 243 ms spread for the bare server's own
- * wake-up), so the figure was mostly the client's; split, the spread is the server's writes.
+ * performance.now()). One node:http client process measured 243 ms for the bare server's own
+ * wake-up, part of it the client reading 1,000 answers one after another; split, what is left
+ * is mostly the server's 1,000 writes (and on a small machine, the client processes taking
+ * turns with it for the cores), which is why the bare server's figure stays beside ours.
  */
 export async function parkAndWake(url: string, count: number, headers: Readonly<Record<string, string>>, trigger: () => Promise<void>): Promise<WakeResult> {
   const clients: Client[] = [];
