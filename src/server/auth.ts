@@ -21,6 +21,13 @@ const BEARER = /^Bearer +(\S+) *$/i;
 export class ApiKeyRing {
   private readonly byKey: ReadonlyMap<string, AuthResult>;
   private readonly namedKeys: ReadonlyMap<string, ApiKeyConfig>;
+  /**
+   * Authorization headers that carried a valid key, as sent: a bot sends the same header on
+   * every request, and this skips parsing it. Only a valid key gets in, so a stranger cannot
+   * fill it, and the lookup is the same kind as byKey's (see above). Bounded all the same: a
+   * key sent with ever new spacing or capitalisation stops being remembered, not accepted.
+   */
+  private readonly accepted = new Map<string, AuthResult>();
 
   constructor(keys: readonly ApiKeyConfig[]) {
     this.byKey = new Map(keys.map((key) => [key.key, { ok: true, key }]));
@@ -32,10 +39,16 @@ export class ApiKeyRing {
   }
 
   authenticate(authorization: string | undefined): AuthResult {
-    if (authorization === undefined || authorization.trim() === '') return { ok: false, reason: 'missing' };
+    if (authorization === undefined) return { ok: false, reason: 'missing' };
+    const known = this.accepted.get(authorization);
+    if (known !== undefined) return known;
+    if (authorization.trim() === '') return { ok: false, reason: 'missing' };
     const presented = BEARER.exec(authorization)?.[1];
     if (presented === undefined) return { ok: false, reason: 'scheme' };
-    return this.byKey.get(presented) ?? UNKNOWN;
+    const result = this.byKey.get(presented);
+    if (result === undefined) return UNKNOWN;
+    if (this.accepted.size < MAX_ACCEPTED_HEADERS) this.accepted.set(authorization, result);
+    return result;
   }
 
   /** The key whose value is `presented` (the status page's login form sends it bare). */
@@ -51,6 +64,7 @@ export class ApiKeyRing {
 }
 
 const UNKNOWN: AuthResult = { ok: false, reason: 'unknown' };
+const MAX_ACCEPTED_HEADERS = 64;
 
 export function mayRead(key: ApiKeyConfig, clientId: string): boolean {
   return key.clients === '*' || key.clients.includes(clientId);

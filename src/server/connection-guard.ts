@@ -15,6 +15,8 @@ interface Connection {
   trusted: boolean;
   /** Requests being answered right now (pipelining makes more than one possible). */
   busy: number;
+  /** When it last went idle (performance.now()). */
+  idleSince: number;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -46,13 +48,16 @@ export class ConnectionGuard {
     return this.connections.size;
   }
 
-  /** A request arrived on this socket: it is not idle while it is being answered. */
+  /**
+   * A request arrived on this socket: it is not idle while it is being answered. Its idle timer
+   * is left to run: when it fires it finds the connection busy, or idle for less than the
+   * limit, and does nothing or waits out the rest (cheaper than a new timer per request).
+   */
   begin(socket: Socket): void {
     const connection = this.connections.get(socket);
     if (!connection) return;
     connection.busy++;
-    this.idleStrangers.delete(socket);
-    this.disarm(connection);
+    if (!connection.trusted) this.idleStrangers.delete(socket);
   }
 
   /** Its answer is done; `trusted` when the request carried a valid API key. */
@@ -70,7 +75,7 @@ export class ConnectionGuard {
       this.options.onShed?.('refused');
       return;
     }
-    const connection: Connection = { trusted: false, busy: 0, timer: undefined };
+    const connection: Connection = { trusted: false, busy: 0, idleSince: 0, timer: undefined };
     this.connections.set(socket, connection);
     this.idle(socket, connection);
     socket.once('close', () => {
@@ -83,10 +88,19 @@ export class ConnectionGuard {
   private idle(socket: Socket, connection: Connection): void {
     this.idleStrangers.delete(socket);
     this.idleStrangers.add(socket);
-    this.disarm(connection);
+    connection.idleSince = performance.now();
+    if (connection.timer === undefined) this.arm(socket, connection, this.options.strangerIdleMs);
+  }
+
+  private arm(socket: Socket, connection: Connection, ms: number): void {
     connection.timer = setTimeout(() => {
-      if (connection.busy === 0 && !connection.trusted) socket.destroy();
-    }, this.options.strangerIdleMs);
+      connection.timer = undefined;
+      // Busy or trusted: idle() arms it again if the connection ever idles as a stranger.
+      if (connection.busy !== 0 || connection.trusted) return;
+      const left = connection.idleSince + this.options.strangerIdleMs - performance.now();
+      if (left > 0) this.arm(socket, connection, left);
+      else socket.destroy();
+    }, ms);
     connection.timer.unref();
   }
 

@@ -50,6 +50,9 @@ function hasBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
+const CLOSE: Readonly<Record<string, string>> = { connection: 'close' };
+const NONE: Readonly<Record<string, string>> = {};
+
 /** Requests being answered; close() waits for them. */
 export interface InFlight {
   begin(): void;
@@ -130,7 +133,8 @@ export function createHandler(deps: ServerDeps, isClosing: () => boolean, inFlig
     inFlight.begin();
     deps.connections.begin(req.socket);
     (res as Tagged)[EXCHANGE] = exchange;
-    res.once('close', onResponseClose);
+    // on, not once: a response closes once, and once() wraps the listener anew per request.
+    res.on('close', onResponseClose);
     let pending: void | Promise<void> = undefined;
     try {
       pending = dispatch(deps, exchange, isClosing());
@@ -165,7 +169,7 @@ function dispatch(deps: ServerDeps, ctx: RequestContext, closing: boolean): void
   const fixed = FIXED_ROUTES.get(pathname);
   const tokenId = fixed ? undefined : tokenClientId(pathname);
   const body = hasBody(req);
-  const close: Record<string, string> = body ? { connection: 'close' } : {};
+  const close = body ? CLOSE : NONE;
   if (!fixed && tokenId === undefined) {
     ctx.logFields.rejected = 'not-found';
     sendError(res, 404, 'not-found', 'no such endpoint — see /v1/tokens/{clientId}, /v1/status, /metrics, /healthz, /readyz, / (status page)', close);

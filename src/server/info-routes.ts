@@ -1,15 +1,15 @@
 import { mayRead } from './auth.js';
 import { authenticate } from './authenticate.js';
 import type { RequestContext, ServerDeps } from './route.js';
-import { sendError, sendJson, sendPreparedJson, sendText } from './respond.js';
+import { preparedJson, sendError, sendJson, sendPreparedJson, sendText } from './respond.js';
 
 /** Liveness only: the process answers HTTP. Readiness is /readyz. */
 export function serveHealth(_deps: ServerDeps, ctx: RequestContext): void {
-  sendPreparedJson(ctx.res, HEALTHY, HEALTHY.length);
+  sendPreparedJson(ctx.res, HEALTHY);
 }
 
 // Probed every few seconds by orchestrators: the same bytes every time.
-const HEALTHY = JSON.stringify({ status: 'ok' });
+const HEALTHY = preparedJson(JSON.stringify({ status: 'ok' }));
 
 /** Unauthenticated (orchestrators probe it without keys), so notReady must stay free of secrets. */
 export function serveReady(deps: ServerDeps, ctx: RequestContext): void {

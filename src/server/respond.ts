@@ -20,16 +20,31 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** A 200 whose JSON was serialised beforehand (the token API's and /healthz's hot path): one literal, no spreading. */
-export function sendPreparedJson(res: ServerResponse, json: string, length: number): void {
+/** A 200 with JSON serialised beforehand: the body and its headers, made once (see preparedJson). */
+export interface PreparedJson {
+  readonly json: string;
+  /** Flat name/value pairs, as writeHead takes them: no object to walk per answer. */
+  readonly headers: readonly string[];
+}
+
+export function preparedJson(json: string): PreparedJson {
+  return {
+    json,
+    headers: [
+      'cache-control', 'no-store',
+      'x-content-type-options', 'nosniff',
+      'content-type', 'application/json; charset=utf-8',
+      'content-length', String(Buffer.byteLength(json)),
+    ],
+  };
+}
+
+/** The token API's and /healthz's hot path. */
+export function sendPreparedJson(res: ServerResponse, prepared: PreparedJson): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(200, {
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': length,
-  });
-  res.end(json);
+  // writeHead only reads the array (it validates and copies each pair into the header block).
+  res.writeHead(200, prepared.headers as string[]);
+  res.end(prepared.json);
 }
 
 /**

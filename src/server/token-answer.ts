@@ -1,13 +1,13 @@
 import type { StoredToken } from '../tokens.js';
 import { tokenResponseBody } from './payload.js';
+import { preparedJson, type PreparedJson } from './respond.js';
 
 /** A 200 from the token API, serialised once per token rather than once per request. */
 export interface TokenAnswer {
   readonly tokenId: number;
   readonly accessToken: string;
   readonly fingerprint: string;
-  readonly json: string;
-  readonly length: number;
+  readonly body: PreparedJson;
 }
 
 /**
@@ -26,8 +26,7 @@ export class TokenAnswers {
     const cached = this.answers.get(token.clientId);
     if (cached?.tokenId === token.id && cached.accessToken === token.accessToken) return cached;
     const body = tokenResponseBody(token, this.zone);
-    const json = JSON.stringify(body);
-    const answer: TokenAnswer = { tokenId: token.id, accessToken: token.accessToken, fingerprint: body.fingerprint, json, length: Buffer.byteLength(json) };
+    const answer: TokenAnswer = { tokenId: token.id, accessToken: token.accessToken, fingerprint: body.fingerprint, body: preparedJson(JSON.stringify(body)) };
     this.answers.set(token.clientId, answer);
     return answer;
   }

@@ -112,5 +112,5 @@ function answer(deps: ServerDeps, ctx: RequestContext, clientId: string, query: 
     sendEmpty(ctx.res, 304);
     return;
   }
-  sendPreparedJson(ctx.res, prepared.json, prepared.length);
+  sendPreparedJson(ctx.res, prepared.body);
 }

@@ -69,6 +69,11 @@ export class SqliteAsyncStore implements AsyncStore {
     } finally {
       this.#busy = undefined;
       release();
+      // On Node 20 an AsyncLocalStorage, once run, keeps an async hook on every async resource
+      // and promise in the process for good (the token API paid about a tenth of its CPU per
+      // request for it). No transaction is open now (they are serialised), so the context has
+      // nothing to carry until the next run() enables it again.
+      this.#depth.disable();
     }
   }
 

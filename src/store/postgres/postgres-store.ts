@@ -84,6 +84,8 @@ export class PostgresStore implements AsyncStore {
   readonly readonly: boolean;
   readonly #pool: pg.Pool;
   readonly #tx = new AsyncLocalStorage<{ client: PoolClient; depth: number }>();
+  /** Outermost transactions running now (they may overlap: each has its own pooled connection). */
+  #open = 0;
   #seal: TokenSeal | undefined;
   readonly #hideSealed: boolean;
   readonly consents: AsyncConsentStore;
@@ -185,6 +187,7 @@ export class PostgresStore implements AsyncStore {
     }
     const client = await this.#pool.connect();
     let broken: Error | undefined;
+    this.#open++;
     try {
       await client.query('BEGIN');
       let result: T;
@@ -202,6 +205,11 @@ export class PostgresStore implements AsyncStore {
       throw err;
     } finally {
       client.release(broken);
+      // On Node 20 an AsyncLocalStorage, once run, keeps an async hook on every async resource
+      // and promise in the process for good (the token API paid about a tenth of its CPU per
+      // request for it). With no transaction open the context has nothing to carry; the next
+      // run() enables it again.
+      if (--this.#open === 0) this.#tx.disable();
     }
   }
 
