@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { migrateStorage } from '../store/postgres/migrate-storage.js';
-import { redactUrl } from '../store/postgres/postgres-store.js';
+import { redactUrl } from '../store/postgres/connection.js';
 import { UsageError } from '../errors.js';
 
 interface MigrateOptions {
@@ -29,6 +28,8 @@ export function registerMigrateStorage(program: Command): void {
     .option('--overwrite', 'replace what the target already holds (otherwise a non-empty target is refused)')
     .action(async (opts: MigrateOptions) => {
       const url = postgresUrl(opts.to);
+      // node-postgres loads for this command only, not for every command the CLI runs.
+      const { migrateStorage } = await import('../store/postgres/migrate-storage.js');
       const reports = await migrateStorage({
         from: opts.from,
         to: { connectionString: url },

@@ -5,7 +5,7 @@ import { LEASE_TTL_MS } from '../keeper/lease.js';
 import { accountStatuses } from '../keeper/status.js';
 import { humanDuration, isoInZone } from '../time-format.js';
 import type { AsyncStore } from '../store/contract.js';
-import { PostgresStore } from '../store/postgres/postgres-store.js';
+import { SqliteAsyncStore } from '../store/sqlite-async-store.js';
 import { loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './command-config.js';
 
 function table(rows: readonly AccountStatus[]): string {
@@ -33,6 +33,8 @@ function table(rows: readonly AccountStatus[]): string {
 
 /** Several keepers on PostgreSQL: which one leads (the one acting on Dhan), and since when. */
 async function readLeader(store: AsyncStore | undefined, zone: string): Promise<{ line: string; view: LeaderView | null } | undefined> {
+  if (store === undefined || store instanceof SqliteAsyncStore) return undefined;
+  const { PostgresStore } = await import('../store/postgres/postgres-store.js');
   if (!(store instanceof PostgresStore)) return undefined;
   const leader = await store.leader();
   if (leader === undefined || leader.heartbeatAgeMs > LEASE_TTL_MS) {

@@ -12,9 +12,7 @@ import { startNotifications, type RunningNotifications } from './notifications.j
 import { startServer, type RunningServer } from '../server/index.js';
 import type { AsyncStore } from '../store/contract.js';
 import { openStorage, type OpenedStorage } from '../store/open-storage.js';
-import { Leadership, type LeadershipState } from '../store/postgres/leadership.js';
-import { RequestListener } from '../store/postgres/request-listener.js';
-import { SwapListener } from '../store/postgres/swap-listener.js';
+import type { Leadership, LeadershipState } from '../store/postgres/leadership.js';
 import { isoInZone } from '../time-format.js';
 import { VERSION } from '../version.js';
 import { assembleKeeper } from './assemble.js';
@@ -108,7 +106,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     }
     const nameOf = new Map(config.accounts.map((a) => [a.clientId, a.name]));
     const name = (clientId: string): string => nameOf.get(clientId) ?? clientId;
-    ha = opened.kind === 'postgres' ? haParts(config, opened, log, clock) : undefined;
+    ha = opened.kind === 'postgres' ? await haParts(config, opened, log, clock) : undefined;
     const haRole = ha;
     const feed = new UiFeed(config, store, clock, {
       current: (clientId) => keeper?.worker(clientId)?.current,
@@ -266,7 +264,9 @@ interface HaParts {
   readonly opened: Extract<OpenedStorage, { kind: 'postgres' }>;
 }
 
-function haParts(config: Config, opened: Extract<OpenedStorage, { kind: 'postgres' }>, log: Logger, clock: Clock): HaParts {
+/** Loaded on PostgreSQL only (as the store is): a SQLite keeper never holds node-postgres. */
+async function haParts(config: Config, opened: Extract<OpenedStorage, { kind: 'postgres' }>, log: Logger, clock: Clock): Promise<HaParts> {
+  const { Leadership } = await import('../store/postgres/leadership.js');
   const parts: HaParts = {
     opened,
     roles: [],
@@ -323,6 +323,10 @@ async function startHa(
   parts.onRole = apply;
   for (const state of parts.roles.splice(0)) apply(state);
   const { opened } = parts;
+  const [{ SwapListener }, { RequestListener }] = await Promise.all([
+    import('../store/postgres/swap-listener.js'),
+    import('../store/postgres/request-listener.js'),
+  ]);
   const swaps = new SwapListener({
     connection: opened.connection,
     schema: opened.schema,

@@ -98,6 +98,9 @@ export class Keeper {
         deps.onLoginRequest?.(change);
       },
     });
+    // One parent for every worker's own child: a parent per worker doubled the loggers and,
+    // each being a prototype, gave every child a hidden class of its own.
+    const workerLog = log.child({ component: 'worker' });
     for (const account of config.accounts) {
       this.workers.set(
         account.clientId,
@@ -111,7 +114,7 @@ export class Keeper {
           publisher: deps.publisher,
           policy: config.renewal,
           minGenerateIntervalMs: config.dhan.minGenerateIntervalMs,
-          log: log.child({ component: 'worker' }),
+          log: workerLog,
           hooks,
           ...(deps.random ? { random: deps.random } : {}),
           ...(deps.leadership ? { leadership: deps.leadership } : {}),

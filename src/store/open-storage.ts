@@ -2,7 +2,7 @@ import type { ClientConfig } from 'pg';
 import type { StorageConfig } from '../config/config.js';
 import { storageKey } from '../config/storage-key.js';
 import { pgClientConfig } from './postgres/connection.js';
-import { PostgresStore } from './postgres/postgres-store.js';
+import type { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteAsyncStore } from './sqlite-async-store.js';
 import { Store } from './store.js';
 
@@ -45,6 +45,9 @@ export async function openStorage(storage: StorageConfig, options: OpenStorageOp
   }
   const connection = pgClientConfig(storage.postgres.connection);
   const { schema } = storage.postgres;
+  // node-postgres and the PostgreSQL store load only for a PostgreSQL config: a SQLite keeper
+  // never holds them in memory.
+  const { PostgresStore } = await import('./postgres/postgres-store.js');
   const store = await PostgresStore.open({ connection, schema, readonly, key, withoutKey });
   return { kind: 'postgres', store, connection, schema };
 }
