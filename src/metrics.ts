@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { PrometheusRegistry } from './prometheus-registry.js';
 import { AccountGauge, type AccountGaugeValue, type AccountLabels } from './account-gauge.js';
+import { AccountCounter } from './account-counter.js';
 import type { Clock } from './clock.js';
 import type { DhanCallReport, DhanEndpoint } from './dhan/dhan-api.js';
 import { REJECTION_REASONS, type RejectionReason } from './rejection-reasons.js';
@@ -85,7 +86,6 @@ export const METRIC_NAMES = [
 
 export type MetricName = (typeof METRIC_NAMES)[number];
 
-const ACCOUNT_LABELS = ['client_id', 'name'] as const;
 const REFRESH_METHODS: readonly RefreshMethod[] = ['renew', 'generate', 'import'];
 const REFRESH_RESULTS: readonly RefreshResult[] = ['success', 'failure'];
 const PROBE_RESULTS: readonly ProbeResult[] = ['live', 'dead', 'error'];
@@ -108,15 +108,14 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const registry = new PrometheusRegistry();
   const registers = [registry];
   const accounts = scrapeSnapshot(options.snapshot);
-  const seeded = new Set<string>();
   // One labels object per account, shared by its gauges from scrape to scrape, so that the
   // registry formats each account's labels once.
   const labelsByClient = new Map<string, AccountLabels>();
-  const accountLabels = (account: AccountMetricsSnapshot): AccountLabels => {
-    let labels = labelsByClient.get(account.clientId);
-    if (labels?.name !== account.name) {
-      labels = registry.shareLabels({ client_id: account.clientId, name: account.name });
-      labelsByClient.set(account.clientId, labels);
+  const accountLabels = (clientId: string, name: string): AccountLabels => {
+    let labels = labelsByClient.get(clientId);
+    if (labels?.name !== name) {
+      labels = registry.shareLabels({ client_id: clientId, name });
+      labelsByClient.set(clientId, labels);
     }
     return labels;
   };
@@ -127,7 +126,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
       const values: AccountGaugeValue[] = [];
       for (const account of accounts()) {
         const v = value(account, now);
-        if (v !== null) values.push({ value: v, labels: accountLabels(account) });
+        if (v !== null) values.push({ value: v, labels: accountLabels(account.clientId, account.name) });
       }
       return values;
     }).register(registry);
@@ -156,7 +155,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     a.lastSuccessAt === null ? null : seconds(a.lastSuccessAt),
   );
 
-  // Counters seed their label sets from the snapshot too, so that a series exists at 0 before
+  // Counters seed their series from the snapshot too, so that a series exists at 0 before
   // its first event: increase() over a series that appears at 1 reads 0 and misses the event.
   // The three counters collect in one pass over the same snapshot: seeding it once is enough.
   let seededSnapshot: readonly AccountMetricsSnapshot[] | undefined;
@@ -167,49 +166,34 @@ export function createMetrics(options: MetricsOptions): Metrics {
     queueMicrotask(() => {
       seededSnapshot = undefined;
     });
-    for (const account of snapshot) seed(account.clientId, account.name, account.sinks ?? []);
+    for (const account of snapshot) seed(accountLabels(account.clientId, account.name), account.sinks ?? []);
   };
-  const refreshTotal = new Counter({
-    name: 'dhan_token_refresh_total',
-    help: 'Refresh attempts by method and result, since this process started.',
-    labelNames: [...ACCOUNT_LABELS, 'method', 'result'] as const,
-    registers,
-    collect: seedFromSnapshot,
-  });
-  const sinkFailures = new Counter({
-    name: 'dhan_token_sink_failures_total',
-    help: 'Failed deliveries to a sink (file, exec hook, webhook), since this process started.',
-    labelNames: [...ACCOUNT_LABELS, 'sink'] as const,
-    registers,
-    collect: seedFromSnapshot,
-  });
-  const probeTotal = new Counter({
-    name: 'dhan_token_probe_total',
-    help: 'Checks of the live token against Dhan by result, since this process started.',
-    labelNames: [...ACCOUNT_LABELS, 'result'] as const,
-    registers,
-    collect: seedFromSnapshot,
-  });
+  const refreshTotal = new AccountCounter(
+    'dhan_token_refresh_total',
+    'Refresh attempts by method and result, since this process started.',
+    ['method', 'result'],
+    REFRESH_METHODS.flatMap((method) => REFRESH_RESULTS.map((result) => [method, result])),
+    seedFromSnapshot,
+  ).register(registry);
+  const sinkFailures = new AccountCounter(
+    'dhan_token_sink_failures_total',
+    'Failed deliveries to a sink (file, exec hook, webhook), since this process started.',
+    ['sink'],
+    [],
+    seedFromSnapshot,
+  ).register(registry);
+  const probeTotal = new AccountCounter(
+    'dhan_token_probe_total',
+    'Checks of the live token against Dhan by result, since this process started.',
+    ['result'],
+    PROBE_RESULTS.map((result) => [result]),
+    seedFromSnapshot,
+  ).register(registry);
 
-  // Label objects are written out, never spread from a shared one: V8 (Node 20) gives nearly
-  // every object built by spreading one and adding keys a hidden class of its own, and
-  // prom-client keeps each label object for the life of the process (at 10,000 accounts, 90,000
-  // objects and some 30 MB of hidden classes).
-  const seed = (clientId: string, name: string, sinks: readonly string[]): void => {
-    const fresh = (key: string): boolean => {
-      if (seeded.has(key)) return false;
-      seeded.add(key);
-      return true;
-    };
-    if (fresh(`a\0${clientId}\0${name}`)) {
-      for (const method of REFRESH_METHODS) {
-        for (const result of REFRESH_RESULTS) refreshTotal.inc({ client_id: clientId, name, method, result }, 0);
-      }
-      for (const result of PROBE_RESULTS) probeTotal.inc({ client_id: clientId, name, result }, 0);
-    }
-    for (const sink of sinks) {
-      if (fresh(`s\0${clientId}\0${name}\0${sink}`)) sinkFailures.inc({ client_id: clientId, name, sink }, 0);
-    }
+  const seed = (account: AccountLabels, sinks: readonly string[]): void => {
+    refreshTotal.seed(account);
+    probeTotal.seed(account);
+    for (const sink of sinks) sinkFailures.seed(account, [sink]);
   };
 
   const notifyTotal = new Counter({
@@ -270,19 +254,22 @@ export function createMetrics(options: MetricsOptions): Metrics {
   return {
     registry,
     recordRefresh(clientId, name, method, result) {
-      seed(clientId, name, []);
-      refreshTotal.inc({ client_id: clientId, name, method, result });
+      const account = accountLabels(clientId, name);
+      seed(account, []);
+      refreshTotal.inc(account, [method, result]);
     },
     recordSinkFailure(clientId, name, sink) {
-      seed(clientId, name, []);
-      sinkFailures.inc({ client_id: clientId, name, sink });
+      const account = accountLabels(clientId, name);
+      seed(account, []);
+      sinkFailures.inc(account, [sink]);
     },
     recordNotify(channel, result, by = 1) {
       notifyTotal.inc({ channel, result }, by);
     },
     recordProbe(clientId, name, result) {
-      seed(clientId, name, []);
-      probeTotal.inc({ client_id: clientId, name, result });
+      const account = accountLabels(clientId, name);
+      seed(account, []);
+      probeTotal.inc(account, [result]);
     },
     recordDhanCall(report) {
       duration.observe({ endpoint: report.endpoint, outcome: report.outcome }, seconds(report.durationMs));

@@ -1,4 +1,6 @@
 import { Registry } from 'prom-client';
+import { AccountCounter } from './account-counter.js';
+import type { AccountLabels } from './account-gauge.js';
 
 /** What prom-client's metrics hand the registry at a scrape (its typings leave these out). */
 interface ScrapedValue {
@@ -35,6 +37,10 @@ export class PrometheusRegistry extends Registry {
   // Overrides prom-client's per-metric writer, which its typings do not declare.
   async getMetricsAsString(metric: Scrapeable): Promise<string> {
     if (!this.#plain()) return this.#prometheusClientWriter(metric);
+    if (metric instanceof AccountCounter) {
+      const lines = [`# HELP ${escapeText(metric.name)} ${escapeText(metric.help)}`, `# TYPE ${escapeText(metric.name)} ${metric.type}`];
+      return [...lines, ...metric.textLines((account) => this.#labels(account), labelValueText)].join('\n');
+    }
     const data = typeof metric.getForPromString === 'function' ? await metric.getForPromString() : await metric.get();
     const values = data.values ?? [];
     if (values.some((v) => v.exemplar !== undefined || (v.sharedLabels !== undefined && Object.keys(v.sharedLabels as object).length > 0))) {
@@ -66,17 +72,19 @@ export class PrometheusRegistry extends Registry {
     return labels;
   }
 
-  #labels(labels: Readonly<Record<string, string | number>> | undefined): string {
-    if (labels === undefined) return '';
-    const known = this.#labelText.get(labels);
+  #labels(labelSet: Readonly<Record<string, string | number>> | AccountLabels | undefined): string {
+    if (labelSet === undefined) return '';
+    const known = this.#labelText.get(labelSet);
     if (known !== undefined) return known;
+    // An interface has no index signature; every label value is a string or a number either way.
+    const labels = labelSet as Readonly<Record<string, string | number>>;
     let text = '';
     for (const label of Object.keys(labels)) {
       const value = labels[label];
       text += `${text === '' ? '{' : ','}${label}="${typeof value === 'string' ? labelValueText(value) : value}"`;
     }
     if (text !== '') text += '}';
-    if (this.#labelText.has(labels)) this.#labelText.set(labels, text);
+    if (this.#labelText.has(labelSet)) this.#labelText.set(labelSet, text);
     return text;
   }
 }

@@ -49,7 +49,7 @@ describe('PrometheusRegistry', () => {
     expect(ours).toBe(await plain.metrics());
   });
 
-  it("the keeper's metrics, per-account gauges included, read the same as through prom-client's writer", async () => {
+  it("the keeper's metrics, per-account gauges and counters included, read the same as through prom-client's writer", async () => {
     const T0 = Date.UTC(2026, 0, 5, 3, 30, 0);
     const metrics = createMetrics({
       version: '9.9.9-test',
@@ -68,11 +68,18 @@ describe('PrometheusRegistry', () => {
         })),
     });
     metrics.recordProbe('1000000001', 'main', 'live');
+    metrics.recordRefresh('1000000002', 'spare "one"', 'generate', 'failure');
+    metrics.recordSinkFailure('1000000002', 'spare "one"', 'webhook');
+    metrics.recordSinkFailure('1000000009', 'gone from the snapshot', 'file');
     metrics.recordDhanCall({ endpoint: 'profile', outcome: 'success', durationMs: 120, httpStatus: 200, clockSkewMs: undefined });
     const ours = await metrics.registry.metrics();
     const dhanOnly = (text: string): string => text.split('\n\n').filter((block) => block.includes('# HELP dhan_')).join('\n\n');
     expect(dhanOnly(ours)).toBe(dhanOnly(await promClientText(metrics.registry)));
     expect(ours).toContain('dhan_token_expiry_timestamp_seconds{client_id="1000000002",name="spare \\"one\\""} ');
     expect(ours).not.toContain('dhan_token_next_refresh_timestamp_seconds{client_id="1000000002"');
+    expect(ours).toContain('dhan_token_refresh_total{client_id="1000000002",name="spare \\"one\\"",method="generate",result="failure"} 1');
+    expect(ours).toContain('dhan_token_sink_failures_total{client_id="1000000002",name="spare \\"one\\"",sink="webhook"} 1');
+    expect(ours).toContain('dhan_token_sink_failures_total{client_id="1000000002",name="spare \\"one\\"",sink="file"} 0');
+    expect(ours).toContain('dhan_token_probe_total{client_id="1000000009",name="gone from the snapshot",result="live"} 0');
   });
 });
