@@ -76,7 +76,7 @@ export class AccountCounter {
    * `accountText` (`{client_id="…",name="…"}`, formatted once per account by the registry) and
    * each tuple's are formatted once, so that a scrape builds no label objects at all.
    */
-  textLines(accountText: (account: AccountLabels) => string, labelValue: (value: string) => string): string[] {
+  textLines(accountText: (account: AccountLabels) => string, labelValue: (value: string) => string, valueText: (value: number) => string): string[] {
     this.collect?.();
     const lines: string[] = [];
     for (const row of this.rows.values()) {
@@ -127,9 +127,4 @@ export class AccountCounter {
     row.counts.push(0);
     return row.tuples.length - 1;
   }
-}
-
-// Counts are whole numbers below 2^53: `${n}` is what prom-client writes for them.
-function valueText(value: number): string {
-  return `${value}`;
 }

@@ -39,7 +39,7 @@ export class PrometheusRegistry extends Registry {
     if (!this.#plain()) return this.#prometheusClientWriter(metric);
     if (metric instanceof AccountCounter) {
       const lines = [`# HELP ${escapeText(metric.name)} ${escapeText(metric.help)}`, `# TYPE ${escapeText(metric.name)} ${metric.type}`];
-      return [...lines, ...metric.textLines((account) => this.#labels(account), labelValueText)].join('\n');
+      return [...lines, ...metric.textLines((account) => this.#labels(account), labelValueText, valueText)].join('\n');
     }
     const data = typeof metric.getForPromString === 'function' ? await metric.getForPromString() : await metric.get();
     const values = data.values ?? [];
