@@ -20,10 +20,14 @@ export class ProbeWheel<T> {
     private readonly onDue: (item: T) => void,
   ) {}
 
-  /** Due at the end of the slot holding `at`: never earlier than asked, at most one slot later. */
+  /**
+   * Due at the start of the slot holding `at`: up to one slot early, never late, because a late
+   * probe would stretch the time a killed token sits in the sinks past the probe interval the
+   * README promises. A moment in the slot under way is due at the next boundary, not in the past.
+   */
   schedule(item: T, at: number): void {
     this.cancel(item);
-    const slot = Math.ceil(at / this.slotMs);
+    const slot = Math.max(Math.floor(at / this.slotMs), Math.ceil(this.clock.now() / this.slotMs));
     let members = this.slots.get(slot);
     if (members === undefined) {
       members = new Set();

@@ -33,8 +33,12 @@ const CLOCK_JUMP_MS = 5_000;
 const MAX_IMMEDIATE_ACTS = 5;
 const RECHECK_MS = 1_000;
 const PLAN_RETRY_MS = 5_000;
-/** Interval probes due within the same few seconds run together (see ProbeWheel). */
+/**
+ * Interval probes due within the same few seconds run together (see ProbeWheel), a slot of at
+ * most 5% of the interval, so that gathering moves a probe by far less than its ±10% jitter.
+ */
 const PROBE_SLOT_MS = 5_000;
+const PROBE_SLOT_SHARE = 0.05;
 
 /**
  * A timer per account at its planned moment, a wheel of probe slots, and the sweep.
@@ -67,7 +71,8 @@ export class Scheduler {
     // Every call waiting for a Dhan slot listens for this signal, and a probe slot queues dozens
     // at once: a crowd by design, not the listener leak Node warns about past ten.
     setMaxListeners(0, this.controller.signal);
-    this.probes = new ProbeWheel(deps.clock, PROBE_SLOT_MS, (worker) => {
+    const probeSlotMs = Math.max(1, Math.min(PROBE_SLOT_MS, Math.floor(deps.probeIntervalMs * PROBE_SLOT_SHARE)));
+    this.probes = new ProbeWheel(deps.clock, probeSlotMs, (worker) => {
       if (this.stopped) return;
       if (!worker.busy) void this.track(worker, () => worker.probe(this.signal));
       this.armProbe(worker);

@@ -13,16 +13,20 @@ function wheel(): { clock: FakeClock; fired: Array<{ item: string; at: number }>
 }
 
 describe('ProbeWheel', () => {
-  // Each row: when an item asks to be due, and when its slot fires (the end of the slot holding it).
-  const rows: Array<[string, number, number]> = [
-    ['exactly on a slot boundary fires there', 10_000, 10_000],
-    ['one ms past a boundary waits for the next', 10_001, 15_000],
-    ['one ms before a boundary fires at it', 9_999, 10_000],
-    ['now fires at once', 0, 0],
-    ['in the past fires at once', -3_000, 0],
+  // Each row: when the wheel's clock stands, when an item asks to be due, and when its slot fires
+  // (the start of the slot holding it, never before now).
+  const rows: Array<[string, number, number, number]> = [
+    ['exactly on a slot boundary fires there', 0, 10_000, 10_000],
+    ['one ms past a boundary fires at that boundary', 0, 10_001, 10_000],
+    ['one ms before a boundary fires at the one before', 0, 9_999, 5_000],
+    ['now fires at once', 0, 0, 0],
+    ['in the past fires at once', 0, -3_000, 0],
+    ['later in the slot under way fires at its end, not in the past', 1_200, 3_000, 5_000],
+    ['in the past, mid-slot, fires at the next boundary', 1_200, 0, 5_000],
   ];
-  it.each(rows)('%s', async (_name, offset, expected) => {
+  it.each(rows)('%s', async (_name, now, offset, expected) => {
     const { clock, fired, probes } = wheel();
+    await clock.advance(now);
     probes.schedule('a', START + offset);
     await clock.advance(60_000);
     expect(fired).toEqual([{ item: 'a', at: START + expected }]);
@@ -35,9 +39,9 @@ describe('ProbeWheel', () => {
     probes.schedule('c', START + 12_000);
     await clock.advance(20_000);
     expect(fired).toEqual([
-      { item: 'b', at: START + 10_000 },
-      { item: 'a', at: START + 10_000 },
-      { item: 'c', at: START + 15_000 },
+      { item: 'b', at: START + 5_000 },
+      { item: 'a', at: START + 5_000 },
+      { item: 'c', at: START + 10_000 },
     ]);
   });
 
@@ -49,7 +53,7 @@ describe('ProbeWheel', () => {
     probes.cancel('b');
     expect(probes.size).toBe(1);
     await clock.advance(60_000);
-    expect(fired).toEqual([{ item: 'a', at: START + 5_000 }]);
+    expect(fired).toEqual([{ item: 'a', at: START }]);
     expect(probes.size).toBe(0);
   });
 
@@ -62,9 +66,9 @@ describe('ProbeWheel', () => {
     });
     probes.schedule('a', START + 1_000);
     await clock.advance(25_000);
-    expect(fired.map((f) => f.at - START)).toEqual([5_000, 20_000]);
+    expect(fired.map((f) => f.at - START)).toEqual([0, 10_000, 20_000]);
     probes.clear();
     await clock.advance(60_000);
-    expect(fired).toHaveLength(2);
+    expect(fired).toHaveLength(3);
   });
 });
