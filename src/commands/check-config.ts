@@ -50,8 +50,8 @@ export function registerCheckConfig(program: Command): void {
     program
       .command('check-config')
       .description('validate the configuration, report every problem at once, print a summary without secrets'),
-  ).action((opts: ConfigOption) => {
-    const config = loadCommandConfig(opts);
+  ).action(async (opts: ConfigOption) => {
+    const config = await loadCommandConfig(opts);
     process.stdout.write(summarise(config));
     process.exitCode = EXIT_OK;
   });

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfig, resolveConfigPath, type LoadOptions } from '../config/index.js';
+import { resolveConfigPath } from '../config/config-path.js';
+import type { LoadedConfig, LoadOptions } from '../config/load.js';
 import type { AccountConfig, Config } from '../config/config.js';
 import type { AsyncStore } from '../store/contract.js';
 import { openStorage } from '../store/open-storage.js';
@@ -19,13 +20,30 @@ export function withConfigOption(cmd: Command): Command {
   );
 }
 
-/** Loads and validates the config; warnings go to stderr so that stdout stays clean for scripts. */
-export function loadCommandConfig(opts: ConfigOption, options: LoadOptions & { quiet?: boolean } = {}): Config {
+export interface CommandLoadOptions extends LoadOptions {
+  readonly quiet?: boolean;
+  /** For the daemon: validate in a thread that ends afterwards (see loadConfigIsolated). */
+  readonly isolated?: boolean;
+}
+
+/**
+ * Loads and validates the config; warnings go to stderr so that stdout stays clean for scripts.
+ * The loader is imported here rather than with the CLI, so that only a command that loads a
+ * config pays for the schema, and the daemon not at all (it loads in a thread).
+ */
+export async function loadCommandConfig(opts: ConfigOption, options: CommandLoadOptions = {}): Promise<Config> {
   const path = resolveConfigPath(opts.config, process.env);
   const credentials = options.secrets === 'skip' ? undefined : credentialsEnv(path, process.env);
-  let loaded: ReturnType<typeof loadConfig>;
+  const env = credentials?.env ?? process.env;
+  const loadOptions: LoadOptions = {
+    ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
+    ...(options.storageKey === undefined ? {} : { storageKey: options.storageKey }),
+  };
+  let loaded: LoadedConfig;
   try {
-    loaded = loadConfig(path, credentials?.env ?? process.env, options);
+    loaded = options.isolated
+      ? await (await import('../config/load-isolated.js')).loadConfigIsolated(path, env, loadOptions)
+      : (await import('../config/load.js')).loadConfig(path, env, loadOptions);
   } catch (err) {
     if (err instanceof ConfigError && credentials?.hint !== undefined) throw new ConfigError([...err.problems, credentials.hint]);
     throw err;
@@ -41,7 +59,7 @@ export function loadCommandConfig(opts: ConfigOption, options: LoadOptions & { q
  * For commands that read the store or hand work to the daemon: no secret is needed, so none is
  * read (under systemd they exist only inside the service, in ${CREDENTIALS_DIRECTORY}).
  */
-export function loadConfigWithoutSecrets(opts: ConfigOption, storageKey: 'read' | 'skip' = 'read'): Config {
+export function loadConfigWithoutSecrets(opts: ConfigOption, storageKey: 'read' | 'skip' = 'read'): Promise<Config> {
   return loadCommandConfig(opts, { secrets: 'skip', storageKey });
 }
 

@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import { startDemo } from '../demo.js';
 import { durationOption } from './options.js';
 import { waitForShutdownSignal } from './signals.js';
 
@@ -11,6 +10,8 @@ export function registerDemo(program: Command): void {
     .addOption(new Option('--token-lifetime <duration>', 'lifetime of the simulated tokens').argParser(durationOption).default(120_000, '2m'))
     .option('--duration <duration>', 'stop by itself after this long (default: until Ctrl-C)', durationOption)
     .action(async (opts: { tokenLifetime: number; duration?: number }) => {
+      // Loaded here, not with the CLI: the daemon never needs the demo or the simulator in its memory.
+      const { startDemo } = await import('../demo.js');
       const demo = await startDemo({ tokenLifetimeMs: opts.tokenLifetime, print: (line) => process.stdout.write(`${line}\n`) });
       const stopAfter =
         opts.duration === undefined ? undefined : new Promise<void>((resolve) => setTimeout(resolve, opts.duration).unref());

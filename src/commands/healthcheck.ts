@@ -16,7 +16,7 @@ export function registerHealthcheck(program: Command): void {
       .description("exit 0 when the running keeper's /healthz answers (for Docker HEALTHCHECK; slim images have no curl)")
       .option('--ready', 'check /readyz instead: every account has a live token'),
   ).action(async (opts: ConfigOption & { ready?: boolean }) => {
-    const config = loadConfigWithoutSecrets(opts, 'skip');
+    const config = await loadConfigWithoutSecrets(opts, 'skip');
     const { host, port } = config.server.listen;
     const url = `http://${reachableHost(host)}:${port}${opts.ready ? '/readyz' : '/healthz'}`;
     let status: number;

@@ -31,7 +31,7 @@ export function registerHistory(program: Command): void {
       .option('--limit <n>', 'at most this many events', limitOption, 50)
       .option('--json', 'a JSON array of events, newest first'),
   ).action(async (opts: ConfigOption & { client?: string; limit: number; json?: boolean }) => {
-    const config = loadConfigWithoutSecrets(opts, 'skip');
+    const config = await loadConfigWithoutSecrets(opts, 'skip');
     const clientId = opts.client === undefined ? undefined : findAccount(config, opts.client).clientId;
     const store = await openStoreForReading(config, 'hidden');
     try {

@@ -49,7 +49,7 @@ export function registerImport(program: Command): void {
       .option('--verify', 'check the token with Dhan (/v2/profile) before storing it (the default)')
       .option('--no-verify', 'store without asking Dhan (offline); refused while the account has a live token'),
   ).action(async (clientIdOrName: string, opts: ImportOptions) => {
-    const config = loadConfigWithoutSecrets(opts);
+    const config = await loadConfigWithoutSecrets(opts);
     const account = findAccount(config, clientIdOrName);
     let raw: string;
     if (opts.tokenFile !== undefined) {

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
-import { CONSENT_CALLBACK_PATH } from '../config/consent.js';
+import { CONSENT_CALLBACK_PATH } from '../config/consent-callback-path.js';
 import type { AccountConfig, Config } from '../config/config.js';
 import { CONSENT_TTL_MS } from '../keeper/consent-login.js';
 import { consentCallbackFor } from '../keeper/consent-callback-wiring.js';
@@ -42,13 +42,13 @@ export function registerLogin(program: Command): void {
       .option('--no-qr', 'do not print the QR code')
       .option('--no-wait', 'print the login link and exit; finish later with --paste ADDRESS or through the callback'),
   ).action(async (clientIdOrName: string, opts: LoginOptions) => {
-    const config = loadConfigWithoutSecrets(opts);
+    const config = await loadConfigWithoutSecrets(opts);
     const account = findAccount(config, clientIdOrName);
     if (!account.app) {
       const index = config.accounts.indexOf(account);
       throw new UsageError(`account ${account.name} has no API key: set accounts[${index}].apiKey and apiSecret (or their *File twins), and mode: consent`);
     }
-    const fullConfig = (): Config => loadCommandConfig(opts, { quiet: true });
+    const fullConfig = (): Promise<Config> => loadCommandConfig(opts, { quiet: true });
 
     // Only the address: the tokenId finishes the newest login started for this account.
     if (typeof opts.paste === 'string') {
@@ -57,7 +57,7 @@ export function registerLogin(program: Command): void {
       return;
     }
     if (await daemonRuns(config)) await loginThroughDaemon(config, account, opts, fullConfig);
-    else await loginDirectly(fullConfig(), account, opts);
+    else await loginDirectly(await fullConfig(), account, opts);
   });
 }
 
@@ -70,7 +70,7 @@ async function daemonRuns(config: Config): Promise<boolean> {
   }
 }
 
-async function loginThroughDaemon(config: Config, account: AccountConfig, opts: LoginOptions, fullConfig: () => Config): Promise<void> {
+async function loginThroughDaemon(config: Config, account: AccountConfig, opts: LoginOptions, fullConfig: () => Promise<Config>): Promise<void> {
   const started = await executeCommand(config, account.clientId, { action: 'consent-start' }, { loadFullConfig: fullConfig });
   if (!started.ok) throw new KeeperError('login-failed', started.message);
   const loginUrl = started.message;

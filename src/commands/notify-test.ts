@@ -11,7 +11,7 @@ export function registerNotifyTest(program: Command): void {
   withConfigOption(
     program.command('notify-test').description('send one test message on each notify channel (Telegram, ntfy, webhook) and report each result'),
   ).action(async (opts: ConfigOption) => {
-    const config = loadCommandConfig(opts);
+    const config = await loadCommandConfig(opts);
     if (config.notify.channels.length === 0) {
       throw new UsageError('no notify.channels in the config: add a telegram, ntfy or webhook channel (see config.example.yaml)');
     }

@@ -17,7 +17,7 @@ export function registerOneShot(program: Command, action: OneShotAction): void {
   withConfigOption(
     program.command(action).argument('<clientId>', 'client id (or account name)').description(DESCRIPTIONS[action]),
   ).action(async (clientIdOrName: string, opts: ConfigOption) => {
-    const config = loadConfigWithoutSecrets(opts);
+    const config = await loadConfigWithoutSecrets(opts);
     const account = findAccount(config, clientIdOrName);
     const outcome = await executeCommand(config, account.clientId, { action }, { loadFullConfig: () => loadCommandConfig(opts, { quiet: true }) });
     const message = timesInZone(outcome.message, config.dhan.timezone);

@@ -30,7 +30,7 @@ export function registerRotateKey(program: Command): void {
       .description('re-seal every stored token with a new encryption key (stop the keeper first), then point storage.encryptionKeyFile at it')
       .requiredOption('--new-key-file <file>', 'the new key: 32 random bytes as hex or base64 (openssl rand -hex 32)'),
   ).action(async (opts: RotateOptions) => {
-    const config = loadConfigWithoutSecrets(opts);
+    const config = await loadConfigWithoutSecrets(opts);
     const next = readNewKey(opts.newKeyFile);
     const opened = await openStorage(config.storage);
     const { store } = opened;

@@ -1,6 +1,5 @@
 import { Option, type Command } from 'commander';
 import { systemClock } from '../clock.js';
-import { loadSimAccounts, startSimulator } from '../sim/index.js';
 import { UsageError, errorMessage } from '../errors.js';
 import { durationOption, listenOption } from './options.js';
 import { waitForShutdownSignal } from './signals.js';
@@ -24,6 +23,8 @@ export function registerSimulate(program: Command): void {
       new Option('--generate-interval <duration>', 'minimum time between generations per account').argParser(durationOption).default(120_000, '2m'),
     )
     .action(async (opts: SimulateOptions) => {
+      // Loaded here, not with the CLI: the daemon never needs the simulator in its memory.
+      const { loadSimAccounts, startSimulator } = await import('../sim/index.js');
       let accounts;
       try {
         accounts = loadSimAccounts(opts.accounts);

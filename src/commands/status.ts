@@ -52,7 +52,7 @@ export function registerStatus(program: Command): void {
       .description('show every account: state, expiry, time left, last result (never a token)')
       .option('--json', 'a JSON array, one object per account'),
   ).action(async (opts: ConfigOption & { json?: boolean }) => {
-    const config = loadConfigWithoutSecrets(opts, 'skip');
+    const config = await loadConfigWithoutSecrets(opts, 'skip');
     const store = await openStoreForReading(config, 'hidden');
     try {
       const leader = await readLeader(store, config.dhan.timezone);

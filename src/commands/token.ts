@@ -10,7 +10,7 @@ export function registerToken(program: Command): void {
       .argument('<clientId>', 'client id (or account name)')
       .description('print the live access token and nothing else (exit 1 when none is live)'),
   ).action(async (clientIdOrName: string, opts: ConfigOption) => {
-    const config = loadConfigWithoutSecrets(opts);
+    const config = await loadConfigWithoutSecrets(opts);
     const account = findAccount(config, clientIdOrName);
     const store = await openStoreForReading(config);
     try {

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { fail, show } from './issues.js';
 import { duration, text } from './values.js';
+import { CONSENT_CALLBACK_PATH } from './consent-callback-path.js';
 
-/** The path the keeper's HTTP server answers Dhan's redirect on. */
-export const CONSENT_CALLBACK_PATH = '/v1/consent/callback';
 
 /**
  * The redirect URL registered with Dhan must land on the keeper's callback path: anything else

@@ -1,7 +1,6 @@
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Ctx } from './problems.js';
-import { text } from './values.js';
 
 /** Relative paths in a config mean "next to this config", whatever the daemon's cwd (systemd's is /). */
 export function resolvePath(ctx: Ctx, path: string): string {
@@ -59,9 +58,4 @@ export function readSecretFile(file: string): { readonly text: string; readonly 
   } catch (err) {
     return { problem: describeFsError(file, err) };
   }
-}
-
-/** A path, absolute once parsed. */
-export function filePath(ctx: Ctx) {
-  return text.transform((path) => resolvePath(ctx, path));
 }

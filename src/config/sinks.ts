@@ -1,11 +1,11 @@
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { at, type Ctx, type Warn } from './problems.js';
-import { filePath, resolvePath } from './files.js';
+import { resolvePath } from './files.js';
 import { isObject, kindOf, notOneOf, required } from './issues.js';
 import { given, inlineSecret, secretFile, twins } from './secrets.js';
 import type { SinkConfig } from './config.js';
-import { duration, fileMode, flag, text, webhookUrl } from './values.js';
+import { duration, fileMode, filePath, flag, text, webhookUrl } from './values.js';
 import { isLoopbackHost } from '../loopback.js';
 
 const TYPES = ['file', 'exec', 'webhook'];

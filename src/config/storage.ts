@@ -4,12 +4,12 @@ import { DEFAULT_TAKEOVER_AFTER_MS, MIN_TAKEOVER_AFTER_MS } from '../store/postg
 import { redactUrl, SCHEMA_NAME, SCHEMA_NAME_RULE, URL_TLS_PARAMS, type PostgresTls } from '../store/postgres/connection.js';
 import type { HaConfig, StorageConfig } from './config.js';
 import { formatDuration } from './duration.js';
-import { describeFsError, looseModeWarning, resolvePath, filePath } from './files.js';
+import { describeFsError, looseModeWarning, resolvePath } from './files.js';
 import { fail, passed, show } from './issues.js';
 import { at, type Ctx, type Warn } from './problems.js';
 import { secretFile } from './secrets.js';
 import { storageKeyRule } from './storage-key.js';
-import { duration, flag, text } from './values.js';
+import { duration, filePath, flag, text } from './values.js';
 
 /*
  * `storage:` (SQLite at `path`, or PostgreSQL when `url` is given) and `ha:` (several keepers on

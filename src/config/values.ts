@@ -1,9 +1,11 @@
-import { isIP } from 'node:net';
 import { IANAZone } from 'luxon';
 import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 import { formatDuration, parseDurationOrShare, tryParseDuration } from './duration.js';
 import { describe, fail, kindOf, show } from './issues.js';
+import { parseListenAddress } from './listen-address.js';
+import { resolvePath } from './files.js';
+import type { Ctx } from './problems.js';
 
 /*
  * One schema per kind of value, each with the message a person needs when it is wrong. `${VAR}`
@@ -84,20 +86,12 @@ function httpUrl(value: string): URL | undefined {
   }
 }
 
-const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 const notHostPort = (value: unknown) => `${describe(value)} is not host:port — write e.g. 127.0.0.1:9470 or [::1]:9470`;
 
-/** `host:port` or `[v6]:port`; the host comes back without brackets, as `server.listen()` wants it. */
-export const listenAddress = z.string({ error: (issue) => notHostPort(issue.input) }).transform((value, ctx) => {
-  const trimmed = value.trim();
-  const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(trimmed) ?? /^([^:[\]]+):(\d{1,5})$/.exec(trimmed);
-  const host = match?.[1];
-  const port = Number(match?.[2]);
-  const hostOk = host !== undefined && (trimmed.startsWith('[') ? isIP(host) === 6 : isIP(host) === 4 || HOSTNAME.test(host));
-  if (!hostOk || !(port >= 0 && port <= 65535)) return fail(ctx, notHostPort(value));
-  return { host, port };
-});
-
+/** `host:port` or `[v6]:port` (see parseListenAddress). */
+export const listenAddress = z
+  .string({ error: (issue) => notHostPort(issue.input) })
+  .transform((value, ctx) => parseListenAddress(value) ?? fail(ctx, notHostPort(value)));
 
 export const timezone = text.transform((value, ctx) =>
   IANAZone.isValidZone(value) ? value : fail(ctx, `${show(value)} is not a time zone — use an IANA name like Asia/Kolkata or UTC`),
@@ -147,3 +141,9 @@ export const name = z.preprocess(
   (value) => (typeof value === 'number' && Number.isInteger(value) ? String(value) : value),
   z.string({ error: (issue) => notAName(issue.input) }).regex(/^[A-Za-z0-9_.-]+$/, { error: (issue) => notAName(issue.input) }),
 );
+
+
+/** A path, absolute once parsed. */
+export function filePath(ctx: Ctx) {
+  return text.transform((path) => resolvePath(ctx, path));
+}

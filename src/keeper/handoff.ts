@@ -26,7 +26,7 @@ export interface HandoffOptions {
    * `config` may come without secrets (enough to find and hand work to a running daemon);
    * acting directly needs them, so they are loaded only then.
    */
-  readonly loadFullConfig?: () => Config;
+  readonly loadFullConfig?: () => Promise<Config>;
 }
 
 /**
@@ -45,7 +45,7 @@ export async function executeCommand(config: Config, clientId: string, command: 
       // Acting from here would need leadership; only keepers take it.
       return { ok: false, message: 'no keeper leads on this database right now: start one (`dhan-token-keeper run`); it carries out commands from any machine' };
     }
-    const fullConfig = options.loadFullConfig ? options.loadFullConfig() : config;
+    const fullConfig = options.loadFullConfig ? await options.loadFullConfig() : config;
     return await actDirectly(fullConfig, store, clientId, command, clock, options.log ?? silentLogger());
   } finally {
     await store.close();
