@@ -32,23 +32,20 @@ export interface CommandLoadOptions extends LoadOptions {
  * config pays for the schema, and the daemon not at all (it loads in a thread).
  */
 export async function loadCommandConfig(opts: ConfigOption, options: CommandLoadOptions = {}): Promise<Config> {
+  const { quiet, isolated, ...loadOptions } = options;
   const path = resolveConfigPath(opts.config, process.env);
-  const credentials = options.secrets === 'skip' ? undefined : credentialsEnv(path, process.env);
+  const credentials = loadOptions.secrets === 'skip' ? undefined : credentialsEnv(path, process.env);
   const env = credentials?.env ?? process.env;
-  const loadOptions: LoadOptions = {
-    ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
-    ...(options.storageKey === undefined ? {} : { storageKey: options.storageKey }),
-  };
   let loaded: LoadedConfig;
   try {
-    loaded = options.isolated
+    loaded = isolated
       ? await (await import('../config/load-isolated.js')).loadConfigIsolated(path, env, loadOptions)
       : (await import('../config/load.js')).loadConfig(path, env, loadOptions);
   } catch (err) {
     if (err instanceof ConfigError && credentials?.hint !== undefined) throw new ConfigError([...err.problems, credentials.hint]);
     throw err;
   }
-  if (!options.quiet) {
+  if (!quiet) {
     if (credentials?.note !== undefined) process.stderr.write(`note: ${credentials.note}\n`);
     for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`);
   }

@@ -36,15 +36,6 @@ async function loaders(): Promise<Loaders> {
   return { ...load, ...isolated };
 }
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
-
 describe('what the daemon keeps in memory', () => {
   // ES modules are never unloaded: whatever the CLI imports up front stays resident for the
   // daemon's whole life. Validation (zod, YAML parsers), the simulator and PostgreSQL's driver
@@ -67,8 +58,11 @@ describe('what the daemon keeps in memory', () => {
     expect(await loadConfigIsolated(path, env)).toEqual(inPlace);
 
     // An unset variable and a wrong key: the same error class and the same text, so exit codes do not change.
-    const expected = thrown(() => loadConfig(path, {})) as Error & { problems: string[] };
+    const expected = (await Promise.resolve()
+      .then(() => loadConfig(path, {}))
+      .catch((err: unknown) => err)) as Error & { problems: string[] };
     const got = (await loadConfigIsolated(path, {}).catch((err: unknown) => err)) as Error & { problems: string[] };
+    expect(expected.constructor.name).toBe('ConfigError');
     expect(got.constructor.name).toBe('ConfigError');
     expect(got.message).toBe(expected.message);
     expect(got.problems).toEqual(expected.problems);
