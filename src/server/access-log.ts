@@ -29,7 +29,7 @@ export function loggableQuery(params: URLSearchParams): { after?: string; wait?:
   };
 }
 
-export function accessLog(deps: ServerDeps, ctx: RequestContext, durationMs: number): void {
+export function accessLog(deps: ServerDeps, ctx: RequestContext, durationMs: number, aborted: boolean): void {
   if (!deps.log.isLevelEnabled('debug')) return;
   deps.log.debug(
     {
@@ -40,7 +40,7 @@ export function accessLog(deps: ServerDeps, ctx: RequestContext, durationMs: num
       remote: ctx.remote,
       ...ctx.logFields,
       ...loggableQuery(ctx.url.searchParams),
-      ...(ctx.res.writableFinished ? {} : { aborted: true }),
+      ...(aborted ? { aborted: true } : {}),
     },
     'http request',
   );

@@ -59,15 +59,16 @@ export interface InFlight {
   end(): void;
 }
 
-const EXCHANGE = Symbol('exchange');
-type Tagged = ServerResponse & { [EXCHANGE]?: Exchange | undefined };
-
 /**
- * One request from arrival until its answer has left and its route has returned. A class
- * with one shared `close` listener rather than closures per request: a closure capturing the
- * request kept whole request graphs alive through a young-generation GC (they were promoted,
- * and old-space GC work grew with the request rate), and the promise chain that waited for
- * both ends cost more than the answer itself.
+ * One request from arrival until its answer has left and its route has returned.
+ *
+ * Most answers (the token API, /healthz) are written before the route returns; their
+ * bookkeeping runs at once, with no listener on the response. Only a route that is still
+ * answering when it returns (a long-poll, a scrape, the page's events, a POST) gets a `close`
+ * listener and counts as in flight. On the hot path this is worth a fifth of the keeper's
+ * requests per second: a listener per response, and even more a property added to Node's
+ * response objects (it splits their hidden class, so Node's own HTTP code runs on
+ * polymorphic lookups for every response), cost more than the rest of the route.
  */
 class Exchange implements RequestContext {
   readonly url: RequestTarget;
@@ -85,7 +86,6 @@ class Exchange implements RequestContext {
     readonly deps: ServerDeps,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    private readonly inFlight: InFlight,
   ) {
     this.started = deps.clock.now();
     this.url = requestTarget(req.url);
@@ -99,42 +99,49 @@ class Exchange implements RequestContext {
     return this.#abort.signal;
   }
 
-  routeReturned(): void {
-    this.#routeDone = true;
-    if (this.#closed) this.inFlight.end();
+  /** The route wrote its whole answer before returning: nothing is left to wait for. */
+  answered(): void {
+    // Ended means handed to the socket in full; a route that found the socket gone wrote nothing.
+    this.record(!this.res.writableEnded);
   }
 
-  closed(): void {
-    const { deps, req, res } = this;
-    if (!res.writableFinished) {
-      this.#gone = true;
-      this.#abort?.abort();
-    }
+  /** The route is still answering: track it until the response closes and the route returns. */
+  track(pending: Promise<void>, inFlight: InFlight): void {
+    inFlight.begin();
+    this.res.on('close', () => {
+      if (!this.res.writableFinished) {
+        this.#gone = true;
+        this.#abort?.abort();
+      }
+      this.record(!this.res.writableFinished);
+      this.#closed = true;
+      // Tracked until the answer has left, not just until the route returned, so close() can wait for it.
+      if (this.#routeDone) inFlight.end();
+    });
+    const returned = (): void => {
+      this.#routeDone = true;
+      if (this.#closed) inFlight.end();
+    };
+    pending.then(returned, (err: unknown) => {
+      this.deps.log.error({ err }, 'request handling failed');
+      returned();
+    });
+  }
+
+  private record(aborted: boolean): void {
+    const { deps, req } = this;
     const { keyName, clientId, rejected } = this.logFields;
     deps.connections.end(req.socket, keyName !== undefined && keyName !== 'unknown' && rejected === undefined);
     if (rejected) deps.rejections.record(this.remote, rejected, { ...(keyName ? { keyName } : {}), ...(clientId ? { clientId } : {}) });
-    accessLog(deps, this, deps.clock.now() - this.started);
-    this.#closed = true;
-    // Tracked until the answer has left, not just until the route returned, so close() can wait for it.
-    if (this.#routeDone) this.inFlight.end();
+    accessLog(deps, this, deps.clock.now() - this.started, aborted);
   }
-}
-
-function onResponseClose(this: Tagged): void {
-  const exchange = this[EXCHANGE];
-  this[EXCHANGE] = undefined;
-  exchange?.closed();
 }
 
 export function createHandler(deps: ServerDeps, isClosing: () => boolean, inFlight: InFlight): RequestListener {
   const log = deps.log;
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const exchange = new Exchange(deps, req, res, inFlight);
-    inFlight.begin();
+    const exchange = new Exchange(deps, req, res);
     deps.connections.begin(req.socket);
-    (res as Tagged)[EXCHANGE] = exchange;
-    // on, not once: a response closes once, and once() wraps the listener anew per request.
-    res.on('close', onResponseClose);
     let pending: void | Promise<void> = undefined;
     try {
       pending = dispatch(deps, exchange, isClosing());
@@ -142,17 +149,8 @@ export function createHandler(deps: ServerDeps, isClosing: () => boolean, inFlig
       // Routes answer their own errors; this only keeps a bug from escaping the listener.
       log.error({ err }, 'request handling failed');
     }
-    if (pending === undefined) {
-      exchange.routeReturned();
-      return;
-    }
-    pending.then(
-      () => exchange.routeReturned(),
-      (err: unknown) => {
-        log.error({ err }, 'request handling failed');
-        exchange.routeReturned();
-      },
-    );
+    if (pending === undefined && res.writableEnded) exchange.answered();
+    else exchange.track(pending ?? Promise.resolve(), inFlight);
   };
 }
 

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Registry } from 'prom-client';
 import type { ServerConfig } from '../../src/config/config.js';
 import { KeeperError } from '../../src/errors.js';
@@ -141,6 +141,25 @@ describe('token API: authentication and authorisation', () => {
     expect(access[2]).toMatchObject({ path: `/v1/tokens/${MAIN}`, status: 200, after: 'abcdef012345', wait: '0', keyName: 'bot' });
     const text = logs.text();
     for (const secret of [wrong, BOT_KEY, OPS_KEY, TOKEN, 'query-secret-99', 'Bearer']) expect(text).not.toContain(secret);
+  });
+
+  it('logs an answer written at once as complete, and a long-poll its consumer left as aborted', async () => {
+    const provider = new FakeProvider({ [MAIN]: 'main' });
+    provider.swap(MAIN, TOKEN);
+    const logs = captureLog();
+    const { url } = await start(provider, { log: logs.log });
+    await (await fetch(`${url}/v1/tokens/${MAIN}`, { headers: bearer(BOT_KEY) })).arrayBuffer();
+    const leaving = new AbortController();
+    const parked = fetch(`${url}/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=30`, { headers: bearer(BOT_KEY), signal: leaving.signal });
+    await new Promise((r) => setTimeout(r, 100));
+    leaving.abort();
+    await expect(parked).rejects.toThrow();
+    await vi.waitFor(() => expect(logs.lines().filter((l) => l['msg'] === 'http request')).toHaveLength(2));
+
+    const [atOnce, left] = logs.lines().filter((l) => l['msg'] === 'http request');
+    expect(atOnce).toMatchObject({ status: 200, keyName: 'bot', clientId: MAIN });
+    expect(atOnce).not.toHaveProperty('aborted');
+    expect(left).toMatchObject({ aborted: true, wait: '30', clientId: MAIN });
   });
 });
 
