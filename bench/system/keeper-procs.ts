@@ -62,6 +62,8 @@ export function writeKeeperConfig(dir: string, count: number, simUrl: string, po
   }
   // Old builds reject the key; the "before" figures were taken with BENCH_NO_MAX_LONG_POLLS=1.
   const maxLongPolls = process.env['BENCH_NO_MAX_LONG_POLLS'] === '1' ? '' : '  maxLongPolls: 1000\n';
+  // What idle costs at another probe rate (the default, 15m, when unset).
+  const probeInterval = process.env['BENCH_PROBE_INTERVAL'] ? `  probeInterval: ${process.env['BENCH_PROBE_INTERVAL']}\n` : '';
   const yaml = `storage:
   path: ./keeper.db
 dhan:
@@ -73,7 +75,7 @@ ${maxLongPolls}  apiKeys:
     - { name: bench, key: "${key}", clients: ["*"] }
 renewal:
   avoid: []
-log:
+${probeInterval}log:
   level: info
 accounts:
 ${accounts.join('\n')}
