@@ -26,9 +26,9 @@ export class LoginRequests {
     const existing = await store.consents.loginRequest(clientId);
     if (existing && existing.reason === reason && existing.deadline === deadline) return;
     const now = clock.now();
-    await store.transaction(async () => {
-      await store.consents.requestLogin({ clientId, since: existing?.since ?? now, reason, deadline });
-      if (!existing) await store.addEvent({ clientId, at: now, kind: 'login-needed', result: 'failure', message: reason, expiryBefore: deadline });
+    await store.transaction(async (tx) => {
+      await tx.consents.requestLogin({ clientId, since: existing?.since ?? now, reason, deadline });
+      if (!existing) await tx.addEvent({ clientId, at: now, kind: 'login-needed', result: 'failure', message: reason, expiryBefore: deadline });
     });
     if (existing) return;
     this.deps.log.warn({ clientId, reason }, 'a person must log in with the API key: run `dhan-token-keeper login`');
@@ -37,9 +37,9 @@ export class LoginRequests {
 
   async clear(clientId: string, reason: string): Promise<void> {
     const { store, clock } = this.deps;
-    const cleared = await store.transaction(async () => {
-      if (!(await store.consents.clearLoginRequest(clientId))) return false;
-      await store.addEvent({ clientId, at: clock.now(), kind: 'login-needed', result: 'success', message: reason });
+    const cleared = await store.transaction(async (tx) => {
+      if (!(await tx.consents.clearLoginRequest(clientId))) return false;
+      await tx.addEvent({ clientId, at: clock.now(), kind: 'login-needed', result: 'success', message: reason });
       return true;
     });
     if (cleared) this.notify({ kind: 'done', clientId, reason });

@@ -85,15 +85,15 @@ export async function forceRefresh(worker: AccountWorker, method: RefreshMethod,
  * policy starts over: a stop that needs repeated answers cannot come back at once.
  */
 export async function resetAccount(worker: AccountWorker): Promise<CommandOutcome> {
-  const { store, clock } = worker.deps;
+  const { clock } = worker.deps;
   // Another keeper may have led until now: the person's reset is about what the database says.
   await worker.load();
   const record = worker.state;
   const was = record?.attention ? attentionText(record.attention) : undefined;
   worker.forgetFailures();
-  await worker.inTransaction(async () => {
-    await worker.update({ attention: null, consecutiveFailures: 0, renewRefusedKinds: [] });
-    await store.addEvent({
+  await worker.inTransaction(async (tx) => {
+    await worker.update({ attention: null, consecutiveFailures: 0, renewRefusedKinds: [] }, tx);
+    await tx.addEvent({
       clientId: worker.clientId,
       at: clock.now(),
       kind: 'reset',
@@ -113,14 +113,14 @@ export async function resetAccount(worker: AccountWorker): Promise<CommandOutcom
 export async function adoptToken(worker: AccountWorker, token: ImportedToken, signal?: AbortSignal): Promise<CommandOutcome> {
   let outcome: CommandOutcome = { ok: false, message: 'nothing was done' };
   await worker.exclusive(async () => {
-    const { store, clock, account } = worker.deps;
+    const { clock, account } = worker.deps;
     const now = clock.now();
     const before = worker.current;
     const attention = worker.state?.attention ?? null;
     const lifts = attention?.scope === 'account' && account.mode !== 'generate-only';
-    const saved = await worker.inTransaction(async () => {
-      const t = await store.saveToken({ clientId: worker.clientId, ...token, obtainedAt: now }, worker.fence());
-      await store.addEvent({
+    const saved = await worker.inTransaction(async (tx) => {
+      const t = await tx.saveToken({ clientId: worker.clientId, ...token, obtainedAt: now }, worker.fence());
+      await tx.addEvent({
         clientId: worker.clientId,
         at: now,
         kind: 'import',
@@ -129,12 +129,15 @@ export async function adoptToken(worker: AccountWorker, token: ImportedToken, si
         expiryBefore: before?.expiresAt ?? null,
         expiryAfter: token.expiresAt,
       });
-      await worker.update({
-        consecutiveFailures: 0,
-        lastResult: 'imported',
-        lastSuccessAt: now,
-        ...(lifts ? { attention: null } : {}),
-      });
+      await worker.update(
+        {
+          consecutiveFailures: 0,
+          lastResult: 'imported',
+          lastSuccessAt: now,
+          ...(lifts ? { attention: null } : {}),
+        },
+        tx,
+      );
       return t;
     });
     worker.forgetFailures();

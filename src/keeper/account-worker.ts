@@ -298,13 +298,13 @@ export class AccountWorker {
   }
 
   /** Commits a change to the account's row and keeps the worker's copy in step. */
-  async update(patch: AccountPatch): Promise<AccountRecord> {
-    this.record = await this.deps.store.updateAccount(this.clientId, patch);
+  async update(patch: AccountPatch, store: AsyncStore = this.deps.store): Promise<AccountRecord> {
+    this.record = await store.updateAccount(this.clientId, patch);
     return this.record;
   }
 
   /** A transaction whose writes also update the worker's copies; a failed one re-reads them. */
-  async inTransaction<T>(fn: () => Promise<T>): Promise<T> {
+  async inTransaction<T>(fn: (tx: AsyncStore) => Promise<T>): Promise<T> {
     try {
       return await this.deps.store.transaction(fn);
     } catch (err) {
@@ -591,9 +591,9 @@ export class AccountWorker {
   }
 
   private async setAttention(attention: Attention): Promise<void> {
-    const { store, clock } = this.deps;
+    const { clock } = this.deps;
     const text = attentionText(attention);
-    await this.inTransaction(async () => {
+    await this.inTransaction(async (store) => {
       this.record = await store.updateAccount(this.clientId, { attention, nextActionAt: null, lastResult: `attention: ${text}` });
       await store.addEvent({ clientId: this.clientId, at: clock.now(), kind: 'attention', result: 'failure', message: text, detail: { scope: attention.scope, cause: attention.cause } });
     });
@@ -601,9 +601,9 @@ export class AccountWorker {
   }
 
   private async declareDead(token: StoredToken, kind: 'probe' | 'renew' | 'recover', message: string): Promise<void> {
-    const { store, clock } = this.deps;
+    const { clock } = this.deps;
     const now = clock.now();
-    await this.inTransaction(async () => {
+    await this.inTransaction(async (store) => {
       await store.markTokenDead(token.id, now);
       await store.addEvent({ clientId: this.clientId, at: now, kind, result: 'failure', errorKind: 'token-invalid', message, expiryBefore: token.expiresAt });
       this.token = await store.currentToken(this.clientId);
@@ -639,7 +639,7 @@ export class AccountWorker {
     const method: RefreshMethod = source === 'renew' ? 'renew' : 'generate';
     let saved: StoredToken;
     try {
-      saved = await this.inTransaction(() => this.saveIssued(answer, source, eventId, started, now));
+      saved = await this.inTransaction((tx) => this.saveIssued(tx, answer, source, eventId, started, now));
     } catch (err) {
       if (!isNotLeading(err)) throw err;
       // Another keeper took over while Dhan answered: it owns the account now, and its takeover
@@ -654,8 +654,7 @@ export class AccountWorker {
   }
 
   /** The swap itself: token, history row and account row in one commit, under the fence. */
-  private async saveIssued({ issued, fence }: Issued, source: 'renew' | 'totp', eventId: number, started: number, now: number): Promise<StoredToken> {
-    const { store } = this.deps;
+  private async saveIssued(store: AsyncStore, { issued, fence }: Issued, source: 'renew' | 'totp', eventId: number, started: number, now: number): Promise<StoredToken> {
     const method: RefreshMethod = source === 'renew' ? 'renew' : 'generate';
     const token = await store.saveToken(
       {

@@ -75,9 +75,9 @@ export class ConsentLogin {
     }
     const loginUrl = dhan.consentLoginUrl(consentAppId);
     const now = clock.now();
-    await store.transaction(async () => {
-      await store.consents.start({ clientId, consentAppId, loginUrl, startedAt: now });
-      await store.addEvent({ clientId, at: now, kind: 'consent', result: 'info', message: 'login started: the link is valid for 10 minutes' });
+    await store.transaction(async (tx) => {
+      await tx.consents.start({ clientId, consentAppId, loginUrl, startedAt: now });
+      await tx.addEvent({ clientId, at: now, kind: 'consent', result: 'info', message: 'login started: the link is valid for 10 minutes' });
     });
     this.deps.log.info({ clientId }, 'API-key login started; waiting for the person to log in');
     return { ok: true, clientId, consentAppId, loginUrl };
@@ -92,11 +92,11 @@ export class ConsentLogin {
     }
     const hash = hashTokenId(tokenId);
     const now = clock.now();
-    const claimed = await store.transaction(async () => {
-      if (await store.consents.byTokenIdHash(hash)) return 'replayed' as const;
-      const consent = await store.consents.newestOpen(now - CONSENT_TTL_MS, options.clientId);
+    const claimed = await store.transaction(async (tx) => {
+      if (await tx.consents.byTokenIdHash(hash)) return 'replayed' as const;
+      const consent = await tx.consents.newestOpen(now - CONSENT_TTL_MS, options.clientId);
       if (!consent) return 'no-consent' as const;
-      return (await store.consents.claim(consent.id, hash)) ? consent : ('busy' as const);
+      return (await tx.consents.claim(consent.id, hash)) ? consent : ('busy' as const);
     });
     if (claimed === 'replayed') return { result: 'replayed', status: 409, message: 'this login was already used: start a new one with `dhan-token-keeper login`' };
     if (claimed === 'no-consent') {
@@ -125,9 +125,9 @@ export class ConsentLogin {
     }
     if (issued.dhanClientId !== consent.clientId) {
       const message = `the login was for client ${issued.dhanClientId}, not ${consent.clientId}: the token was not stored`;
-      await store.transaction(async () => {
-        await store.consents.finish(consent.id, 'failed', clock.now(), message);
-        await store.addEvent({ clientId: consent.clientId, at: clock.now(), kind: 'consent', result: 'failure', message });
+      await store.transaction(async (tx) => {
+        await tx.consents.finish(consent.id, 'failed', clock.now(), message);
+        await tx.addEvent({ clientId: consent.clientId, at: clock.now(), kind: 'consent', result: 'failure', message });
       });
       return { result: 'wrong-account', status: 409, clientId: consent.clientId, message };
     }
@@ -147,9 +147,9 @@ export class ConsentLogin {
       return { result: 'failed', status: 502, clientId: consent.clientId, message: outcome.message };
     }
     const message = `logged in: token ${tokenFingerprint(issued.accessToken)} valid until ${new Date(issued.expiresAt).toISOString()}`;
-    await store.transaction(async () => {
-      await store.consents.finish(consent.id, 'done', at, message);
-      await store.addEvent({ clientId: consent.clientId, at, kind: 'consent', result: 'success', message, expiryAfter: issued.expiresAt });
+    await store.transaction(async (tx) => {
+      await tx.consents.finish(consent.id, 'done', at, message);
+      await tx.addEvent({ clientId: consent.clientId, at, kind: 'consent', result: 'success', message, expiryAfter: issued.expiresAt });
     });
     return { result: 'stored', status: 200, clientId: consent.clientId, message };
   }

@@ -170,13 +170,13 @@ export class Keeper {
   /** Registers accounts and lifts attention whose cause the config has since fixed, in one commit (one fsync, not one per account). */
   async prepareAccounts(): Promise<void> {
     const { config, store } = this.deps;
-    await store.transaction(async () => {
-      for (const account of config.accounts) await this.prepareAccount(account);
+    await store.transaction(async (tx) => {
+      for (const account of config.accounts) await this.prepareAccount(tx, account);
     });
   }
 
-  private async prepareAccount(account: Config['accounts'][number]): Promise<void> {
-    const { store, clock, log } = this.deps;
+  private async prepareAccount(store: AsyncStore, account: Config['accounts'][number]): Promise<void> {
+    const { clock, log } = this.deps;
     const record = await store.upsertAccount({ clientId: account.clientId, name: account.name, mode: account.mode });
     const lift = liftedByConfig(record.attention, account);
     if (lift) {
@@ -253,9 +253,9 @@ export class Keeper {
     const { store, clock } = this.deps;
     await this.prepareAccounts();
     const now = clock.now();
-    const abandoned = await store.transaction(async () => {
+    const abandoned = await store.transaction(async (tx) => {
       const counts = new Map<string, number>();
-      for (const clientId of this.workers.keys()) counts.set(clientId, await store.abandonPending(clientId, now, ABANDONED_MESSAGE));
+      for (const clientId of this.workers.keys()) counts.set(clientId, await tx.abandonPending(clientId, now, ABANDONED_MESSAGE));
       return counts;
     });
     // What the database says now, not what this keeper last saw: another keeper may have led.

@@ -128,8 +128,8 @@ export class Scheduler {
     const batch = new Map(this.unwritten);
     this.unwritten.clear();
     this.writing = this.deps.store
-      .transaction(async () => {
-        for (const [worker, nextActionAt] of batch) await worker.update({ nextActionAt });
+      .transaction(async (tx) => {
+        for (const [worker, nextActionAt] of batch) await worker.update({ nextActionAt }, tx);
       })
       .catch((err: unknown) => {
         // Timers are armed either way; a lost commit costs only the stored next-action moments.

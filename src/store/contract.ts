@@ -23,8 +23,9 @@ import type {
  * The promises of `Store` hold for every implementation: a write has committed durably when
  * its promise resolves (a renewal kills the old token at once, so the new one must survive a
  * crash the moment `saveToken` returns); `transaction(fn)` commits all of fn's writes or none,
- * and what fn reads cannot change before it commits. Calls made on the same store while fn
- * runs (in its async context) are part of the transaction. Times are epoch ms, given by the
+ * and what fn reads cannot change before it commits. Calls made through `tx`, the view fn is
+ * given, are part of the transaction; calls on the store itself are not (on SQLite they wait
+ * until it ends, so fn must never make one). Times are epoch ms, given by the
  * caller; stored tokens are sealed with the store's key, when it has one.
  */
 export interface AsyncStore {
@@ -33,7 +34,7 @@ export interface AsyncStore {
   /** The id of the key tokens are sealed with, or undefined when they are stored as plaintext. */
   readonly keyId: string | undefined;
   close(): Promise<void>;
-  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: AsyncStore) => Promise<T>): Promise<T>;
 
   upsertAccount(account: NewAccount): Promise<AccountRecord>;
   getAccount(clientId: string): Promise<AccountRecord | undefined>;

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { StoredToken } from '../tokens.js';
 import { KeeperError } from '../errors.js';
 import type { AsyncConsentStore, AsyncStore } from './contract.js';
@@ -18,21 +17,41 @@ import type {
   RequestAction,
 } from './records.js';
 
+/** What a store and the transaction views made from it share: the one connection's queue. */
+interface Connection {
+  readonly store: Store;
+  /** Settles when the transaction under way ends; only one runs at a time. */
+  busy: Promise<void> | undefined;
+}
+
 /**
  * The SQLite `Store` behind the async contract. One connection serves every caller, so while a
  * transaction spans awaits, calls from outside it wait until it ends (otherwise they would
- * silently join it); calls from inside it (its async context) run at once.
+ * silently join it); calls through the transaction's own view (the `tx` its function is
+ * given) run at once.
+ *
+ * The view is passed explicitly rather than found through an AsyncLocalStorage: on Node 20 a
+ * storage switches async hooks on while it runs, for every async resource and promise in the
+ * process, so each transaction (the scheduler writes one whenever plans change, every swap is
+ * one) made every request answered meanwhile pay for hooks it has no use for.
  */
 export class SqliteAsyncStore implements AsyncStore {
-  readonly #store: Store;
-  readonly #depth = new AsyncLocalStorage<number>();
-  #busy: Promise<void> | undefined;
+  readonly #connection: Connection;
+  /** Transactions this view is inside: 0 for the store itself. */
+  readonly #depth: number;
 
   readonly consents: AsyncConsentStore;
 
-  constructor(store: Store) {
-    this.#store = store;
+  constructor(store: Store);
+  constructor(store: Store, connection: Connection, depth: number);
+  constructor(store: Store, connection?: Connection, depth = 0) {
+    this.#connection = connection ?? { store, busy: undefined };
+    this.#depth = depth;
     this.consents = this.#consents();
+  }
+
+  get #store(): Store {
+    return this.#connection.store;
   }
 
   get location(): string {
@@ -49,39 +68,35 @@ export class SqliteAsyncStore implements AsyncStore {
   }
 
   async #call<T>(fn: () => T): Promise<T> {
-    if (this.#depth.getStore() === undefined) while (this.#busy) await this.#busy;
+    if (this.#depth === 0) while (this.#connection.busy) await this.#connection.busy;
     return fn();
   }
 
   async close(): Promise<void> {
-    while (this.#busy) await this.#busy;
+    while (this.#connection.busy) await this.#connection.busy;
     this.#store.close();
   }
 
-  async transaction<T>(fn: () => Promise<T>): Promise<T> {
-    const depth = this.#depth.getStore();
-    if (depth !== undefined) return this.#spanning(depth, fn);
-    while (this.#busy) await this.#busy;
+  async transaction<T>(fn: (tx: AsyncStore) => Promise<T>): Promise<T> {
+    if (this.#depth > 0) return this.#spanning(fn);
+    const connection = this.#connection;
+    while (connection.busy) await connection.busy;
     let release!: () => void;
-    this.#busy = new Promise((resolve) => (release = resolve));
+    connection.busy = new Promise((resolve) => (release = resolve));
     try {
-      return await this.#spanning(0, fn);
+      return await this.#spanning(fn);
     } finally {
-      this.#busy = undefined;
+      connection.busy = undefined;
       release();
-      // On Node 20 an AsyncLocalStorage, once run, keeps an async hook on every async resource
-      // and promise in the process for good (the token API paid about a tenth of its CPU per
-      // request for it). No transaction is open now (they are serialised), so the context has
-      // nothing to carry until the next run() enables it again.
-      this.#depth.disable();
     }
   }
 
-  async #spanning<T>(depth: number, fn: () => Promise<T>): Promise<T> {
+  async #spanning<T>(fn: (tx: AsyncStore) => Promise<T>): Promise<T> {
+    const depth = this.#depth;
     this.#store.beginSpanning(depth);
     let result: T;
     try {
-      result = await this.#depth.run(depth + 1, fn);
+      result = await fn(new SqliteAsyncStore(this.#store, this.#connection, depth + 1));
     } catch (err) {
       this.#store.endSpanning(depth, false);
       throw err;

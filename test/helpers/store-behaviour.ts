@@ -397,8 +397,8 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       });
 
       it('lists at most 100 events by default', async () => {
-        await store.transaction(async () => {
-          for (let i = 0; i < 105; i++) await store.addEvent({ clientId: ACC, at: T0 + i, kind: 'probe', result: 'info' });
+        await store.transaction(async (tx) => {
+          for (let i = 0; i < 105; i++) await tx.addEvent({ clientId: ACC, at: T0 + i, kind: 'probe', result: 'info' });
         });
         const events = await store.listEvents();
         expect(events).toHaveLength(100);
@@ -665,18 +665,18 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       it('join the store transaction: rolled back with it, invisible to others until commit', async () => {
         const reader = await openReader();
         await rejected(
-          store.transaction(async () => {
-            await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
-            await store.consents.requestLogin({ clientId: APIKEY, since: T0, reason: 'no token', deadline: null });
+          store.transaction(async (tx) => {
+            await tx.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
+            await tx.consents.requestLogin({ clientId: APIKEY, since: T0, reason: 'no token', deadline: null });
             throw new Error('rolled back');
           }),
         );
         expect(await store.consents.byConsentAppId('app-1')).toBeUndefined();
         expect(await store.consents.loginRequests()).toEqual([]);
 
-        await store.transaction(async () => {
-          const c = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-2', loginUrl: LOGIN_URL, startedAt: T0 });
-          expect(await store.consents.claim(c.id, 'hash-1')).toBe(true);
+        await store.transaction(async (tx) => {
+          const c = await tx.consents.start({ clientId: APIKEY, consentAppId: 'app-2', loginUrl: LOGIN_URL, startedAt: T0 });
+          expect(await tx.consents.claim(c.id, 'hash-1')).toBe(true);
           expect(await reader.consents.byConsentAppId('app-2')).toBeUndefined();
         });
         expect(await reader.consents.byConsentAppId('app-2')).toMatchObject({ status: 'consuming' });
@@ -699,29 +699,29 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       it('commit all writes together or none', async () => {
         const t1 = await store.saveToken(token(ACC, 1));
         const failed = await rejected(
-          store.transaction(async () => {
-            await store.saveToken(token(ACC, 2));
-            await store.addEvent({ clientId: ACC, at: T0, kind: 'renew', result: 'success' });
+          store.transaction(async (tx) => {
+            await tx.saveToken(token(ACC, 2));
+            await tx.addEvent({ clientId: ACC, at: T0, kind: 'renew', result: 'success' });
             throw new Error('sink exploded');
           }),
         );
         expect(failed).toMatchObject({ message: 'sink exploded' });
         expect(await store.currentToken(ACC)).toEqual(t1);
         expect(await store.listEvents()).toEqual([]);
-        const id = await store.transaction(async () => {
-          await store.saveToken(token(ACC, 3));
-          return store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
+        const id = await store.transaction(async (tx) => {
+          await tx.saveToken(token(ACC, 3));
+          return tx.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
         });
         expect((await store.getEvent(id))?.result).toBe('pending');
         expect((await store.currentToken(ACC))?.accessToken).toBe(token(ACC, 3).accessToken);
       });
 
       it('a nested transaction rolls back alone', async () => {
-        await store.transaction(async () => {
-          await store.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info', message: 'outer' });
+        await store.transaction(async (tx) => {
+          await tx.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info', message: 'outer' });
           await rejected(
-            store.transaction(async () => {
-              await store.addEvent({ clientId: ACC, at: T0 + 1, kind: 'probe', result: 'info', message: 'inner' });
+            tx.transaction(async (inner) => {
+              await inner.addEvent({ clientId: ACC, at: T0 + 1, kind: 'probe', result: 'info', message: 'inner' });
               throw new Error('inner failed');
             }),
           );
@@ -734,8 +734,8 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         const entered = new Promise<void>((resolve) => (inside = resolve));
         let finish!: () => void;
         const gate = new Promise<void>((resolve) => (finish = resolve));
-        const tx = store.transaction(async () => {
-          await store.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info', message: 'in tx' });
+        const tx = store.transaction(async (view) => {
+          await view.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info', message: 'in tx' });
           inside();
           await gate;
           throw new Error('rolled back');
@@ -760,9 +760,9 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       it('a reader sees committed state only, without waiting', async () => {
         const t1 = await store.saveToken(token(ACC, 1));
         const reader = await openReader();
-        await store.transaction(async () => {
-          await store.saveToken(token(ACC, 2));
-          await store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
+        await store.transaction(async (tx) => {
+          await tx.saveToken(token(ACC, 2));
+          await tx.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
           expect(await reader.currentToken(ACC)).toEqual(t1);
           expect(await reader.pendingEvents()).toEqual([]);
         });

@@ -176,8 +176,8 @@ describe('leadership on a real PostgreSQL', () => {
     const fence = a.leadership.fence()!;
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
-    const swap = store.transaction(async () => {
-      const saved = await store.saveToken(token(1), fence);
+    const swap = store.transaction(async (tx) => {
+      const saved = await tx.saveToken(token(1), fence);
       await held;
       return saved;
     });

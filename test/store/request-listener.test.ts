@@ -53,8 +53,8 @@ describe('request notices over LISTEN/NOTIFY', () => {
 
     await elsewhere.enqueueRequest(ACC, 'renew', null, 1);
     await store
-      .transaction(async () => {
-        await store.enqueueRequest(ACC, 'renew', null, 2);
+      .transaction(async (tx) => {
+        await tx.enqueueRequest(ACC, 'renew', null, 2);
         throw new Error('the command gave up before committing');
       })
       .catch(() => undefined);
@@ -62,8 +62,8 @@ describe('request notices over LISTEN/NOTIFY', () => {
     expect(wakes).toHaveLength(1);
 
     let committed = false;
-    const id = await store.transaction(async () => {
-      const queued = await store.enqueueRequest(ACC, 'generate', null, 3);
+    const id = await store.transaction(async (tx) => {
+      const queued = await tx.enqueueRequest(ACC, 'generate', null, 3);
       await settle();
       // Not before the commit: the keeper would find nothing to take.
       expect(wakes).toHaveLength(1);

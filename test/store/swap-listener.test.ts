@@ -69,8 +69,8 @@ describe('swap notices over LISTEN/NOTIFY', () => {
       await elsewhere.saveToken(token(n));
     }
     await store
-      .transaction(async () => {
-        await store.saveToken(token(99));
+      .transaction(async (tx) => {
+        await tx.saveToken(token(99));
         throw new Error('sink exploded before commit');
       })
       .catch(() => undefined);

@@ -171,13 +171,18 @@ export class PostgresStore implements AsyncStore {
     return (await this.#q(name, text, values)).rowCount ?? 0;
   }
 
-  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * `tx` is this store itself: its queries find the transaction's connection through an
+   * AsyncLocalStorage, so calls on the store from inside fn join the transaction too. (The
+   * SQLite store passes a view instead, and needs no async context.)
+   */
+  async transaction<T>(fn: (tx: AsyncStore) => Promise<T>): Promise<T> {
     const outer = this.#tx.getStore();
     if (outer !== undefined) {
       const sp = `sp_${outer.depth}`;
       await outer.client.query(`SAVEPOINT ${sp}`);
       try {
-        const result = await this.#tx.run({ client: outer.client, depth: outer.depth + 1 }, fn);
+        const result = await this.#tx.run({ client: outer.client, depth: outer.depth + 1 }, () => fn(this));
         await outer.client.query(`RELEASE SAVEPOINT ${sp}`);
         return result;
       } catch (err) {
@@ -192,7 +197,7 @@ export class PostgresStore implements AsyncStore {
       await client.query('BEGIN');
       let result: T;
       try {
-        result = await this.#tx.run({ client, depth: 1 }, fn);
+        result = await this.#tx.run({ client, depth: 1 }, () => fn(this));
       } catch (err) {
         await client.query('ROLLBACK').catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
         throw err;
