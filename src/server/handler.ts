@@ -65,10 +65,8 @@ export interface InFlight {
  * Most answers (the token API, /healthz) are written before the route returns; their
  * bookkeeping runs at once, with no listener on the response. Only a route that is still
  * answering when it returns (a long-poll, a scrape, the page's events, a POST) gets a `close`
- * listener and counts as in flight. On the hot path this is worth a fifth of the keeper's
- * requests per second: a listener per response, and even more a property added to Node's
- * response objects (it splits their hidden class, so Node's own HTTP code runs on
- * polymorphic lookups for every response), cost more than the rest of the route.
+ * listener and counts as in flight. Nothing is added to Node's response objects: a property
+ * of ours would split their hidden class under Node's own HTTP code.
  */
 class Exchange implements RequestContext {
   readonly url: RequestTarget;
@@ -99,21 +97,21 @@ class Exchange implements RequestContext {
     return this.#abort.signal;
   }
 
-  /** The route wrote its whole answer before returning: nothing is left to wait for. */
+  /** The route handed its whole answer to the socket before returning: nothing is left to wait for. */
   answered(): void {
-    // Ended means handed to the socket in full; a route that found the socket gone wrote nothing.
-    this.record(!this.res.writableEnded);
+    this.record(false);
   }
 
   /** The route is still answering: track it until the response closes and the route returns. */
   track(pending: Promise<void>, inFlight: InFlight): void {
     inFlight.begin();
     this.res.on('close', () => {
-      if (!this.res.writableFinished) {
+      const aborted = !this.res.writableFinished;
+      if (aborted) {
         this.#gone = true;
         this.#abort?.abort();
       }
-      this.record(!this.res.writableFinished);
+      this.record(aborted);
       this.#closed = true;
       // Tracked until the answer has left, not just until the route returned, so close() can wait for it.
       if (this.#routeDone) inFlight.end();
