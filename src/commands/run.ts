@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { KeeperError } from '../errors.js';
 import { startDaemon } from '../keeper/daemon.js';
 import { createLogger } from '../log.js';
+import { pinTickObjectShape } from '../tick-shape.js';
 import { loadCommandConfig, withConfigOption, type ConfigOption } from './command-config.js';
 import { waitForShutdownSignal } from './signals.js';
 
@@ -19,6 +20,7 @@ export function registerRun(program: Command): void {
     // the daemon, to speed up parsing a few answers a second. Set before the first fetch, so
     // that it is the only compilation; the token API's own parser is native and unaffected.
     setFlagsFromString('--liftoff-only');
+    pinTickObjectShape();
     const config = await loadCommandConfig(opts, { isolated: true });
     const log = createLogger({ level: config.log.level });
     const daemon = await startDaemon(config, { log });
