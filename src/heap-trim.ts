@@ -12,12 +12,11 @@ import type { Logger } from './log.js';
  * when the event loop has been nearly idle for a whole check (10 s), so a busy keeper never
  * pauses for it; the pause is that of a full collection.
  *
- * The price, measured on Node 20: a full collection made before the token API's request path
- * has ever run hot leaves that path about a third dearer in CPU for the life of the process
- * (V8's own memory reducer, which runs about 8 s after a start goes quiet, does the same; the
- * README's Sizing section has the figures). We keep the trim: without it and the reducer, a
- * cold start of 1,000 accounts still ends in that state (its own collections) at 152 MB of RSS
- * instead of 95.
+ * A full collection used to cost the token API a quarter to a third more CPU a request for the
+ * rest of the process's life, when it came before the request path had run hot: it dropped the
+ * hidden classes of Node's tick objects (V8's own memory reducer, about 8 s after a start goes
+ * quiet, did the same). The daemon now holds one tick object from its start (tick-shape.ts),
+ * and neither collection does that harm.
  */
 const CHECK_EVERY_MS = 10_000;
 // Small enough that the first quiet moment after any start-up trims (1,000 accounts warm:
