@@ -152,8 +152,10 @@ async function scenario(count: number): Promise<Row> {
       const body = await (await fetch(tokenUrl, { headers: auth })).text();
       const bare = await startBare(body);
       try {
-        row.token = compare(`${bare.url}/v1/tokens/${id}`, tokenUrl, auth);
-        row.healthz = compare(`${bare.url}/healthz`, `${setup.url}/healthz`);
+        const barePid = bare.proc.pid!;
+        const keeperPid = keeper.pid!;
+        row.token = compare({ url: `${bare.url}/v1/tokens/${id}`, pid: barePid }, { url: tokenUrl, pid: keeperPid }, auth);
+        row.healthz = compare({ url: `${bare.url}/healthz`, pid: barePid }, { url: `${setup.url}/healthz`, pid: keeperPid });
         if (count === LONG_POLL_SIZE) {
           const bareWake = await parkAndWake(`${bare.url}/park`, PARKED, {}, async () => {
             await fetch(`${bare.url}/wake`);
@@ -195,7 +197,8 @@ const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '—');
 const s1 = (ms: number): string => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : '—');
 
 function loadLines(name: string, r: { bare: LoadResult; keeper: LoadResult }): string {
-  return `| ${name} | ${f0(r.bare.rps)} rps, p99 ${f2(r.bare.p99Ms)} ms | ${f0(r.keeper.rps)} rps, p99 ${f2(r.keeper.p99Ms)} ms${r.keeper.non2xx ? ` (${r.keeper.non2xx} non-2xx!)` : ''} | ${f2(r.keeper.rps / r.bare.rps)}× rps, ${f1(r.keeper.p99Ms / r.bare.p99Ms)}× p99 |`;
+  const side = (l: LoadResult): string => `${f0(l.rps)} rps, p99 ${f2(l.p99Ms)} ms, ${f1(l.cpuUsPerRequest)} µs CPU/req`;
+  return `| ${name} | ${side(r.bare)} | ${side(r.keeper)}${r.keeper.non2xx ? ` (${r.keeper.non2xx} non-2xx!)` : ''} | ${f2(r.keeper.rps / r.bare.rps)}× rps, ${f1(r.keeper.p99Ms / r.bare.p99Ms)}× p99, ${f2(r.bare.cpuUsPerRequest / r.keeper.cpuUsPerRequest)}× requests per CPU-second |`;
 }
 
 async function main(): Promise<void> {
