@@ -31,7 +31,7 @@ type Collect = () => void;
 let collector: Collect | null | undefined;
 
 /** V8's own collector, made reachable the documented way for a process started without --expose-gc. */
-function collect(): Collect | undefined {
+export function fullCollector(): Collect | undefined {
   if (collector === undefined) {
     try {
       setFlagsFromString('--expose-gc');
@@ -63,7 +63,7 @@ export function startHeapTrim(log: Logger): NodeJS.Timeout {
     last = now;
     const before = getHeapStatistics();
     if (busy > QUIET_UTILIZATION || !worthTrimming(before.total_heap_size, afterLastTrim)) return;
-    const gc = collect();
+    const gc = fullCollector();
     if (!gc) return;
     const started = performance.now();
     gc();

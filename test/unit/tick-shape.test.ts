@@ -1,22 +1,17 @@
 import { createHook } from 'node:async_hooks';
 import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { fullCollector } from '../../src/heap-trim.js';
 import { pinnedTickObject, pinTickObjectShape } from '../../src/tick-shape.js';
 
-/** V8's own test helpers, reachable in a running process by compiling with the flag on. */
-function v8Natives(): { haveSameMap: (a: object, b: object) => boolean; gc: () => void } {
+/** V8's own test helper, reachable in a running process by compiling with the flag on. */
+function haveSameMapHelper(): (a: object, b: object) => boolean {
   setFlagsFromString('--allow-natives-syntax');
-  setFlagsFromString('--expose-gc');
   try {
-    return {
-      // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the only way to reach V8's %HaveSameMap from a process started without the flag
-      haveSameMap: new Function('a', 'b', 'return %HaveSameMap(a, b);') as (a: object, b: object) => boolean,
-      gc: runInNewContext('gc') as () => void,
-    };
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the only way to reach V8's %HaveSameMap from a process started without the flag
+    return new Function('a', 'b', 'return %HaveSameMap(a, b);') as (a: object, b: object) => boolean;
   } finally {
     setFlagsFromString('--no-allow-natives-syntax');
-    setFlagsFromString('--no-expose-gc');
   }
 }
 
@@ -44,7 +39,9 @@ describe('pinTickObjectShape', () => {
   });
 
   it('keeps the hidden class tick objects get across full collections', async () => {
-    const { haveSameMap, gc } = v8Natives();
+    const haveSameMap = haveSameMapHelper();
+    const gc = fullCollector();
+    if (gc === undefined) throw new Error('no full collector in this process');
     pinTickObjectShape();
     const pinned = pinnedTickObject();
     if (pinned === undefined) throw new Error('nothing pinned');
