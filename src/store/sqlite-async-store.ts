@@ -127,6 +127,9 @@ export class SqliteAsyncStore implements AsyncStore {
   currentToken(clientId: string): Promise<StoredToken | undefined> {
     return this.#call(() => this.#store.currentToken(clientId));
   }
+  currentTokens(): Promise<StoredToken[]> {
+    return this.#call(() => this.#store.currentTokens());
+  }
   markTokenDead(tokenId: number, at: number): Promise<boolean> {
     return this.#call(() => this.#store.markTokenDead(tokenId, at));
   }

@@ -356,6 +356,11 @@ export class Store {
     return row === undefined ? undefined : this.#token(row);
   }
 
+  /** Every account's `currentToken`, for the accounts that have one (see AsyncStore.currentTokens). */
+  currentTokens(): StoredToken[] {
+    return this.#sql.currentTokens.all().map((r) => this.#token(r));
+  }
+
   /** For a token Dhan declared dead. False if it was already superseded or does not exist. */
   markTokenDead(tokenId: number, at: number): boolean {
     this.#tokenWrites++;
@@ -821,6 +826,10 @@ function prepareStatements(db: Database.Database) {
     currentToken: db.prepare<[string], TokenRow>(
       `SELECT * FROM tokens WHERE client_id = ? AND superseded_at IS NULL ORDER BY id DESC LIMIT 1`,
     ),
+    // No grouping: tokens_one_current, a unique index over the rows with superseded_at IS NULL,
+    // allows one such row per account. The plan scans that index (current rows only), not the
+    // superseded history, which grows by a row per account and day.
+    currentTokens: db.prepare<[], TokenRow>(`SELECT * FROM tokens WHERE superseded_at IS NULL`),
     markTokenDead: db.prepare<{ id: number; at: number }>(
       `UPDATE tokens SET superseded_at = @at WHERE id = @id AND superseded_at IS NULL`,
     ),

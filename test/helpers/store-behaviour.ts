@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -10,6 +11,7 @@ import { KeeperError } from '../../src/errors.js';
 import { SCHEMA_VERSION, Store } from '../../src/store/index.js';
 import type { LeaseOwner, NewToken } from '../../src/store/index.js';
 import type { AsyncStore } from '../../src/store/contract.js';
+import type { StoredToken } from '../../src/tokens.js';
 
 /**
  * A store behind the async contract, with what the suite needs to look at its database from
@@ -18,8 +20,11 @@ import type { AsyncStore } from '../../src/store/contract.js';
  */
 export interface StoreUnderTest {
   readonly store: AsyncStore;
-  /** Opens another store on the same database; close the first one first to act out a restart. */
-  readonly reopen: () => Promise<AsyncStore>;
+  /**
+   * Opens another store on the same database; close the first one first to act out a restart.
+   * With a key, tokens are sealed with it (the plaintext rows found are sealed at the open).
+   */
+  readonly reopen: (key?: Buffer) => Promise<AsyncStore>;
   /** A read-only store on the same database (the CLI's readers). */
   readonly openReader: () => Promise<AsyncStore>;
   /** The schema version recorded in the database. */
@@ -142,7 +147,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       opened.push(s);
       return s;
     };
-    const reopen = async (): Promise<AsyncStore> => track(await sut.reopen());
+    const reopen = async (key?: Buffer): Promise<AsyncStore> => track(await sut.reopen(key));
     const openReader = async (): Promise<AsyncStore> => track(await sut.openReader());
 
     async function seedAccounts(s: AsyncStore = store): Promise<void> {
@@ -297,6 +302,52 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         const t2 = await store.saveToken(token(ACC, 7));
         expect(await store.currentToken(ACC)).toEqual(t2);
         expect((await store.listTokens(ACC, 10))[1]?.supersededAt).toBe(T0 + 5 * HOUR);
+      });
+
+      /** What a keeper would read account by account, to hold `currentTokens()` against. */
+      async function currentOneByOne(s: AsyncStore): Promise<StoredToken[]> {
+        const tokens: StoredToken[] = [];
+        for (const account of await s.listAccounts()) {
+          const t = await s.currentToken(account.clientId);
+          if (t !== undefined) tokens.push(t);
+        }
+        return tokens;
+      }
+      const byId = (tokens: StoredToken[]): StoredToken[] => [...tokens].sort((a, b) => a.id - b.id);
+
+      it('currentTokens gives each account its currentToken: the newest, none once dead or never saved', async () => {
+        expect(await store.currentTokens()).toEqual([]);
+        const NONE = '1000000003';
+        const DEAD = '1000000004';
+        const REVIVED = '1000000005';
+        for (const clientId of [NONE, DEAD, REVIVED]) await store.upsertAccount({ clientId, name: clientId, mode: 'auto' });
+        const t1 = await store.saveToken(token(ACC, 1));
+        const o1 = await store.saveToken(token(OTHER, 1));
+        const t2 = await store.saveToken(token(ACC, 2, { source: 'renew' }));
+        const d1 = await store.saveToken(token(DEAD, 1));
+        expect(await store.markTokenDead(d1.id, T0 + 3 * HOUR)).toBe(true);
+        const r1 = await store.saveToken(token(REVIVED, 1));
+        const t3 = await store.saveToken(token(ACC, 3));
+        expect(await store.markTokenDead(r1.id, T0 + 3 * HOUR)).toBe(true);
+        const r2 = await store.saveToken(token(REVIVED, 4));
+
+        const all = await store.currentTokens();
+        expect(byId(all)).toEqual(byId(await currentOneByOne(store)));
+        expect(byId(all)).toEqual([o1, t3, r2]);
+        expect((await store.listTokens(ACC, 10)).map((t) => t.id)).toEqual([t3.id, t2.id, t1.id]);
+      });
+
+      it('currentTokens opens sealed tokens as currentToken does', async () => {
+        await store.saveToken(token(ACC, 1));
+        await store.close();
+        const sealed = await reopen(randomBytes(32));
+        const t2 = await sealed.saveToken(token(ACC, 2));
+        const o1 = await sealed.saveToken(token(OTHER, 1));
+        expect(await sut.scalar(`SELECT access_token FROM tokens WHERE id = ${o1.id}`)).toMatch(/^dtk-sealed:/);
+        const all = byId(await sealed.currentTokens());
+        expect(all).toEqual(byId(await currentOneByOne(sealed)));
+        expect(all.map((t) => t.accessToken)).toEqual([token(ACC, 2).accessToken, token(OTHER, 1).accessToken]);
+        expect(all).toEqual([t2, o1]);
       });
 
       it('prunes the secret of old superseded tokens only', async () => {

@@ -13,7 +13,7 @@ afterAll(() => dropSchemas(schemas));
 describeStoreBehaviour('PostgreSQL, a fresh schema per test', async () => {
   const schema = uniqueSchema();
   schemas.push(schema);
-  const open = (readonly = false): Promise<PostgresStore> => PostgresStore.open({ connection: { connectionString: PG_URL }, schema, readonly });
+  const open = (readonly = false, key?: Buffer): Promise<PostgresStore> => PostgresStore.open({ connection: { connectionString: PG_URL }, schema, readonly, key });
   const scalar = (sql: string): Promise<unknown> =>
     withAdmin(async (client) => {
       await client.query(`SET search_path = "${schema}"`);
@@ -24,7 +24,7 @@ describeStoreBehaviour('PostgreSQL, a fresh schema per test', async () => {
     });
   return {
     store: await open(),
-    reopen: () => open(),
+    reopen: (key) => open(false, key),
     openReader: () => open(true),
     schemaVersion: async () => Number(await scalar('SELECT max(version) FROM schema_migrations')),
     schemaVersionExpected: PG_SCHEMA_VERSION,

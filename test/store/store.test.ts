@@ -30,7 +30,7 @@ describeStoreBehaviour('SQLite file in a temporary folder', async () => {
   };
   return {
     store: new SqliteAsyncStore(sync),
-    reopen: async () => new SqliteAsyncStore(Store.open(path)),
+    reopen: async (key) => new SqliteAsyncStore(Store.open(path, { key })),
     openReader: async () => new SqliteAsyncStore(Store.open(path, { readonly: true })),
     schemaVersion: async () => query((db) => db.pragma('user_version', { simple: true }) as number),
     schemaVersionExpected: SCHEMA_VERSION,

@@ -410,6 +410,15 @@ export class PostgresStore implements AsyncStore {
     return row === undefined ? undefined : this.#token(row);
   }
 
+  async currentTokens(): Promise<StoredToken[]> {
+    // One row per account without grouping: tokens_one_current, unique over the rows with
+    // superseded_at IS NULL, allows no more, and with its predicate the planner reads the current
+    // rows through that index instead of the whole history. Unordered: at 10,000 accounts a sort
+    // spilled to disk and took most of the query's time, for an order no caller needs.
+    const rows = await this.#rows<TokenRow>('current-tokens', `SELECT * FROM tokens WHERE superseded_at IS NULL`);
+    return rows.map((r) => this.#token(r));
+  }
+
   async markTokenDead(tokenId: number, at: number): Promise<boolean> {
     return (await this.#count('mark-token-dead', `UPDATE tokens SET superseded_at = $2 WHERE id = $1 AND superseded_at IS NULL`, [tokenId, at])) === 1;
   }
