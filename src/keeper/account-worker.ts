@@ -123,7 +123,8 @@ export class AccountWorker {
   private readonly publishing = new Set<Promise<void>>();
   private readonly random: () => number;
   /**
-   * The account's row and current token as last committed by this worker or read by `load()`.
+   * The account's row and current token as last committed by this worker or read by `load()`
+   * (or by the keeper for it, `loaded()`).
    * The worker is its account's only writer while this keeper acts, so planning (every timer,
    * the sweep, every status read) needs no database round trip.
    */
@@ -285,6 +286,15 @@ export class AccountWorker {
   /** Reads the account's row and current token from the store (at start, at a takeover, after another writer). */
   async load(): Promise<void> {
     await Promise.all([this.loadToken(), this.loadRecord()]);
+  }
+
+  /**
+   * Takes the account's row and current token as the caller read them: the keeper reads every
+   * account's in two queries at start (`Keeper.open()`) instead of two per account.
+   */
+  loaded(record: AccountRecord | undefined, token: StoredToken | undefined): void {
+    this.record = record;
+    this.token = token;
   }
 
   /** Reads only the current token: what a standby needs first after another keeper's swap. */

@@ -31,9 +31,6 @@ import { noSweep, type SweepStarter } from './sweep.js';
  */
 export const STARTUP_CHECKS_PER_SECOND = 10;
 
-/** Accounts read at once when a keeper opens (see `open()`). */
-const OPEN_READS_IN_FLIGHT = 8;
-
 export interface KeeperDeps {
   readonly config: Config;
   readonly store: AsyncStore;
@@ -192,12 +189,14 @@ export class Keeper {
    */
   async open(): Promise<void> {
     if (this.opened) return;
-    // A few reads in flight at once: on PostgreSQL each is a round trip, and 10,000 accounts one
-    // after another would hold up a start (SQLite answers them one by one either way).
-    const queue = [...this.workers.values()];
-    await Promise.all(Array.from({ length: OPEN_READS_IN_FLIGHT }, async () => {
-      for (let worker = queue.pop(); worker !== undefined; worker = queue.pop()) await worker.load();
-    }));
+    // Two queries for all accounts, not two per account: on PostgreSQL each read is a round trip
+    // (10,000 accounts over loopback, 8 reads in flight: about 0.6 s, against 30 ms), and even
+    // SQLite answers the two queries in about two thirds of the time of 20,000 reads.
+    const { store } = this.deps;
+    const [records, tokens] = await Promise.all([store.listAccounts(), store.currentTokens()]);
+    const recordOf = new Map(records.map((r) => [r.clientId, r]));
+    const tokenOf = new Map(tokens.map((t) => [t.clientId, t]));
+    for (const [clientId, worker] of this.workers) worker.loaded(recordOf.get(clientId), tokenOf.get(clientId));
     await this.loadLogins();
     this.opened = true;
   }
