@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, writeFileSync } from 'node:fs';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,10 +30,30 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The variables the systemd unit sets with `Environment=` (the Docker image sets the same), read
+ * from the unit so that the bench runs the keeper as both ship it: glibc's malloc settings change
+ * its RSS by several MB and only the environment can set them. BENCH_PLAIN_ENV=1 leaves them out,
+ * to measure a bare `node dist/cli.js run`.
+ */
+export function shippedEnvironment(): Record<string, string> {
+  if (process.env['BENCH_PLAIN_ENV'] === '1') return {};
+  const unit = readFileSync(join(ROOT, 'systemd', 'dhan-token-keeper.service'), 'utf8');
+  const vars: Record<string, string> = {};
+  for (const line of unit.split('\n')) {
+    if (!line.startsWith('Environment=')) continue;
+    for (const pair of line.slice('Environment='.length).trim().split(/\s+/)) {
+      const eq = pair.indexOf('=');
+      if (eq > 0) vars[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+  }
+  return vars;
+}
+
 /** Starts `dist/cli.js <args>` as its own process with output to a file (a pipe the bench would have to drain costs the keeper nothing but costs us). */
 export function spawnCli(args: readonly string[], logPath: string): ChildProcess {
   const out = openSync(logPath, 'a');
-  return spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', out, out] });
+  return spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', out, out], env: { ...process.env, ...shippedEnvironment() } });
 }
 
 export interface Setup {

@@ -325,6 +325,16 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/TMPDIR=\/data\/tmp/);
   });
 
+  it("sets every variable the systemd unit sets, with the same value (the bench measures the keeper with the unit's)", () => {
+    const unitVars = readFileSync(UNIT, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('Environment='))
+      .flatMap((line) => line.slice('Environment='.length).trim().split(/\s+/));
+    expect(unitVars).toContain('MALLOC_ARENA_MAX=2');
+    const env = instructions.filter((line) => line.startsWith('ENV ')).flatMap((line) => line.slice(4).trim().split(/\s+/));
+    for (const pair of unitVars) expect(env).toContain(pair);
+  });
+
   it('sends only what the build needs to the context', () => {
     const ignore = readText('.dockerignore').split('\n').map((l) => l.trim());
     expect(ignore).toContain('**');
