@@ -19,7 +19,7 @@ import { Limiter } from './limiter.js';
 import { readiness, type Readiness, type ReadinessInput } from './readiness.js';
 import { Scheduler } from './scheduler.js';
 import type { AccountStatus, LeaderView } from '../account-status.js';
-import { accountStatus } from './status.js';
+import { accountStatus, type AccountFacts } from './status.js';
 import type { LoginRequest } from '../store/consents.js';
 import { noSweep, type SweepStarter } from './sweep.js';
 
@@ -377,10 +377,13 @@ export class Keeper {
   statuses(): AccountStatus[] {
     const { config, clock } = this.deps;
     const now = clock.now();
-    return config.accounts.map((account) => {
-      const worker = this.workers.get(account.clientId);
-      return accountStatus(config, account, { record: worker?.state, token: worker?.current, login: this.logins.get(account.clientId), refreshing: worker?.refreshing ?? false }, now, this.leader);
-    });
+    return config.accounts.map((account) => accountStatus(config, account, this.facts(account.clientId), now, this.leader));
+  }
+
+  /** One account's state from memory, as statuses() reads it. */
+  facts(clientId: string): AccountFacts {
+    const worker = this.workers.get(clientId);
+    return { record: worker?.state, token: worker?.current, login: this.logins.get(clientId), refreshing: worker?.refreshing ?? false };
   }
 
   /** A consent account waits for a person's login (as last committed or read). */

@@ -9,7 +9,7 @@ import { summaryEvent } from '../notify/summary.js';
 import { Notifier } from '../notify/notifier.js';
 import { StateWatcher } from '../notify/watcher.js';
 
-/** How often account state is looked at for news; reads a few rows per account. */
+/** How often account state is looked at for news; from memory, and only accounts that may have some. */
 const WATCH_MS = 1_000;
 
 export interface RunningNotifications {
@@ -44,6 +44,7 @@ export function startNotifications(deps: {
   const consent = keeper.consent;
   const watcher = new StateWatcher({
     accounts: config.accounts,
+    facts: (clientId) => keeper.facts(clientId),
     store,
     clock,
     log,
