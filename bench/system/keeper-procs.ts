@@ -30,6 +30,8 @@ export function freePort(): Promise<number> {
   });
 }
 
+let shipped: Record<string, string> | undefined;
+
 /**
  * The variables the systemd unit sets with `Environment=` (the Docker image sets the same), read
  * from the unit so that the bench runs the keeper as both ship it: glibc's malloc settings change
@@ -37,7 +39,11 @@ export function freePort(): Promise<number> {
  * to measure a bare `node dist/cli.js run`.
  */
 export function shippedEnvironment(): Record<string, string> {
-  if (process.env['BENCH_PLAIN_ENV'] === '1') return {};
+  shipped ??= process.env['BENCH_PLAIN_ENV'] === '1' ? {} : readUnitEnvironment();
+  return shipped;
+}
+
+function readUnitEnvironment(): Record<string, string> {
   const unit = readFileSync(join(ROOT, 'systemd', 'dhan-token-keeper.service'), 'utf8');
   const vars: Record<string, string> = {};
   for (const line of unit.split('\n')) {

@@ -59,10 +59,11 @@ export class StateWatcher {
   }
 
   private async lookAll(): Promise<void> {
+    const now = this.deps.clock.now();
     for (const account of this.deps.accounts) {
       // Decided before any await: most accounts are skipped, and an await each would cost more than the look.
       const facts = this.deps.facts(account.clientId);
-      if (this.unchanged(account.clientId, facts, this.deps.clock.now())) continue;
+      if (this.unchanged(account.clientId, facts, now)) continue;
       try {
         await this.lookAt(account, facts);
       } catch (err) {
