@@ -1,10 +1,11 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { PrometheusRegistry } from './prometheus-registry.js';
 import { AccountGauge, type AccountGaugeValue, type AccountLabels } from './account-gauge.js';
 import { AccountCounter } from './account-counter.js';
 import type { Clock } from './clock.js';
 import type { DhanCallReport, DhanEndpoint } from './dhan/dhan-api.js';
 import { REJECTION_REASONS, type RejectionReason } from './rejection-reasons.js';
+import { collectRuntimeMetrics } from './runtime-metrics.js';
 
 /**
  * One account as the metrics see it, read at scrape time. Times are epoch ms. Nothing in
@@ -249,7 +250,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   // 100 times a second (most of its idle CPU). Every 5 s it sees every stall of 5 s or more and
   // shorter ones in proportion to their length; nodejs_eventloop_lag_seconds is still measured
   // afresh at every scrape.
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 5_000 });
+  collectRuntimeMetrics(registry, { eventLoopMonitoringPrecision: 5_000 });
 
   return {
     registry,
