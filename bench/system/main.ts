@@ -21,7 +21,7 @@ import {
   writeSimAccounts,
   type Setup,
 } from './keeper-procs.js';
-import { compare, haveWrk, WRK, type LoadResult } from './wrk.js';
+import { compare, haveWrk, WRK, type Comparison, type LoadResult } from './wrk.js';
 
 /*
  * The keeper as a user runs it, from outside: `dist/cli.js run` and `dist/cli.js simulate` as
@@ -64,8 +64,8 @@ interface Row {
   warmReadyzMs: number;
   warmTokenMs: number;
   warmCallsFirst10s: number;
-  token?: { bare: LoadResult; keeper: LoadResult };
-  healthz?: { bare: LoadResult; keeper: LoadResult };
+  token?: Comparison;
+  healthz?: Comparison;
   wake?: { bare: WakeResult; keeper: WakeResult };
 }
 
@@ -203,9 +203,16 @@ const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '—');
 const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '—');
 const s1 = (ms: number): string => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : '—');
 
-function loadLines(name: string, r: { bare: LoadResult; keeper: LoadResult }): string {
-  const side = (l: LoadResult): string => `${f0(l.rps)} rps, p99 ${f2(l.p99Ms)} ms, ${f1(l.cpuUsPerRequest)} µs CPU/req`;
+const side = (l: LoadResult): string => `${f0(l.rps)} rps, p99 ${f2(l.p99Ms)} ms, ${f1(l.cpuUsPerRequest)} µs CPU/req`;
+
+function loadLines(name: string, r: Comparison): string {
   return `| ${name} | ${side(r.bare)} | ${side(r.keeper)}${r.keeper.non2xx ? ` (${r.keeper.non2xx} non-2xx!)` : ''} | ${f2(r.keeper.rps / r.bare.rps)}× rps, ${f1(r.keeper.p99Ms / r.bare.p99Ms)}× p99, ${f2(r.bare.cpuUsPerRequest / r.keeper.cpuUsPerRequest)}× requests per CPU-second |`;
+}
+
+/** The keeper's warm-up run beside the bare server's best round: what the first seconds of load cost. */
+function warmingLine(name: string, r: Comparison): string {
+  const k = r.keeperWarming;
+  return `| ${name}, the keeper's first ${WRK.warmSeconds} s of it | | ${side(k)} | ${f2(k.rps / r.bare.rps)}× rps, ${f1(k.p99Ms / r.bare.p99Ms)}× p99 |`;
 }
 
 async function main(): Promise<void> {
@@ -219,7 +226,7 @@ async function main(): Promise<void> {
   const bareIdle = { cpuPct: bareCpu, rssMb: rssMb(bare.proc.pid!) };
   await stop(bare.proc);
   process.stdout.write(`bare node:http baseline: idle CPU ${f2(bareIdle.cpuPct)}% of a core, RSS ${f0(bareIdle.rssMb)} MB\n`);
-  process.stdout.write(`wrk: ${WRK.threads} thread, ${WRK.connections} connections, ${WRK.seconds} s per run, best of ${process.env['BENCH_ROUNDS'] ?? 3} alternating rounds; idle window ${idleWindowSeconds(1)} s (${idleWindowSeconds(1_000)} s from 1,000 accounts) after ${settleSeconds(1)} s of settling (${settleSeconds(10_000)} s at 10,000 accounts)\n`);
+  process.stdout.write(`wrk: ${WRK.threads} thread, ${WRK.connections} connections, ${WRK.seconds} s per run, best of ${process.env['BENCH_ROUNDS'] ?? 3} alternating rounds after a ${WRK.warmSeconds} s warm-up of each side; idle window ${idleWindowSeconds(1)} s (${idleWindowSeconds(1_000)} s from 1,000 accounts) after ${settleSeconds(1)} s of settling (${settleSeconds(10_000)} s at 10,000 accounts)\n`);
   const env = Object.entries(shippedEnvironment()).map(([k, v]) => `${k}=${v}`).join(' ');
   process.stdout.write(`keeper and bare server run with the systemd unit's environment: ${env === '' ? 'none (BENCH_PLAIN_ENV=1)' : env}\n\n`);
 
@@ -234,7 +241,10 @@ async function main(): Promise<void> {
   const out: string[] = [];
   out.push('### Token API against bare node:http (same body, same run)', '', '| measure | bare | keeper | ratio |', '| --- | --- | --- | --- |');
   for (const row of rows) {
-    if (row.token) out.push(loadLines(`GET /v1/tokens/{id}, Bearer key, ${row.accounts} accounts`, row.token));
+    if (row.token) {
+      out.push(loadLines(`GET /v1/tokens/{id}, Bearer key, ${row.accounts} accounts`, row.token));
+      out.push(warmingLine(`GET /v1/tokens/{id}, ${row.accounts} accounts`, row.token));
+    }
     if (row.healthz) out.push(loadLines(`GET /healthz, ${row.accounts} accounts`, row.healthz));
     if (row.wake) {
       const { bare: b, keeper: k } = row.wake;
