@@ -24,18 +24,19 @@ export async function accountStatuses(config: Config, store: AsyncStore | undefi
   // A pending history row is a refresh under way only while a keeper lives to finish it.
   const acting = leaseIsLive(await store.leaseHolder(), now);
   const pendingClients = new Set(acting ? (await store.pendingEvents()).map((e) => e.clientId) : []);
-  const logins = new Map((await store.consents.loginRequests()).map((r) => [r.clientId, r]));
-  const rows: AccountStatus[] = [];
-  for (const account of config.accounts) {
-    const facts: AccountFacts = {
-      record: await store.getAccount(account.clientId),
-      token: await store.currentToken(account.clientId),
-      login: logins.get(account.clientId),
+  // Three queries however many accounts there are (10,000 accounts: 20,000 before).
+  const [logins, records, tokens] = await Promise.all([store.consents.loginRequests(), store.listAccounts(), store.currentTokens()]);
+  const loginOf = new Map(logins.map((r) => [r.clientId, r]));
+  const recordOf = new Map(records.map((r) => [r.clientId, r]));
+  const tokenOf = new Map(tokens.map((t) => [t.clientId, t]));
+  return config.accounts.map((account) =>
+    accountStatus(config, account, {
+      record: recordOf.get(account.clientId),
+      token: tokenOf.get(account.clientId),
+      login: loginOf.get(account.clientId),
       refreshing: pendingClients.has(account.clientId),
-    };
-    rows.push(accountStatus(config, account, facts, now, leader));
-  }
-  return rows;
+    }, now, leader),
+  );
 }
 
 export function accountStatus(config: Config, account: AccountConfig, facts: AccountFacts, now: number, leader?: LeaderView | null): AccountStatus {
