@@ -1,9 +1,9 @@
-import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { KeeperError } from '../errors.js';
 import { startDaemon } from '../keeper/daemon.js';
 import { createLogger } from '../log.js';
 import { pinTickObjectShape } from '../tick-shape.js';
+import { setDaemonV8Flags } from '../v8-flags.js';
 import { loadCommandConfig, withConfigOption, type ConfigOption } from './command-config.js';
 import { waitForShutdownSignal } from './signals.js';
 
@@ -14,12 +14,7 @@ export function registerRun(program: Command): void {
   withConfigOption(
     program.command('run').description('run the keeper: keep every account\'s token alive, serve it, expose metrics'),
   ).action(async (opts: ConfigOption) => {
-    // fetch parses Dhan's answers with a WebAssembly build of llhttp. V8 first compiles it
-    // quickly (Liftoff), then again optimised in a background thread whose ~30 MB of scratch
-    // memory half the time stays in that thread's malloc arena: 13 MB of RSS for the life of
-    // the daemon, to speed up parsing a few answers a second. Set before the first fetch, so
-    // that it is the only compilation; the token API's own parser is native and unaffected.
-    setFlagsFromString('--liftoff-only');
+    setDaemonV8Flags();
     pinTickObjectShape();
     const config = await loadCommandConfig(opts, { isolated: true });
     const log = createLogger({ level: config.log.level });

@@ -1,0 +1,48 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/repo-root.js';
+
+const V8_FLAGS = pathToFileURL(join(REPO_ROOT, 'dist', 'v8-flags.js')).href;
+
+/**
+ * A Node process that first keeps a million objects made at one place in its code (as a cold
+ * start keeps every account's), then makes two million there that die at once (as the token
+ * API makes request objects): how much the old generation grew during the second part.
+ */
+function oldGenerationGrowthMb(withDaemonFlags: boolean): number {
+  const script = `
+    import v8 from 'node:v8';
+    if (process.env.DAEMON_FLAGS === '1') (await import(${JSON.stringify(V8_FLAGS)})).setDaemonV8Flags();
+    const oldUsed = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space').space_used_size;
+    function make(i) { return { a: i, b: i + 1, c: 'x' }; }
+    let keep = [];
+    for (let i = 0; i < 1e6; i++) keep.push(make(i));
+    keep = null;
+    let sink;
+    const before = oldUsed();
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 1e5; i++) sink = make(i);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    process.stdout.write(String((oldUsed() - before) / 1048576));
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, DAEMON_FLAGS: withDaemonFlags ? '1' : '0' },
+    timeout: 60_000,
+  });
+  return Number(out);
+}
+
+describe("the daemon's V8 flags", () => {
+  it('keep objects that die at once out of the old generation after V8 saw their kind survive', () => {
+    // Without the flags V8 pretenures the place that made the million survivors, and the two
+    // million short-lived objects after them (about 60 MB) go straight to the old generation.
+    const without = oldGenerationGrowthMb(false);
+    const withFlags = oldGenerationGrowthMb(true);
+    expect(without).toBeGreaterThan(50);
+    expect(withFlags).toBeLessThan(without / 3);
+  });
+});
