@@ -34,9 +34,14 @@ interface Connection {
  * Real timers on purpose: these bound socket I/O, not the keeper's logic.
  */
 export class ConnectionGuard {
+  /**
+   * Every connection held. The one to drop is found by walking this, only when the server is
+   * full: a set of idle strangers kept in order cost a delete and an add per stranger's request
+   * (every /healthz and scrape), and V8's ordered hash tables, rebuilt as such a set churns,
+   * link each old table to its successor, so under load the tables were carried into the old
+   * generation one after another and brought full collections.
+   */
   private readonly connections = new Map<Socket, Connection>();
-  /** Idle strangers, oldest idle first (a Set keeps insertion order). */
-  private readonly idleStrangers = new Set<Socket>();
 
   constructor(private readonly options: ConnectionGuardOptions) {}
 
@@ -55,9 +60,7 @@ export class ConnectionGuard {
    */
   begin(socket: Socket): void {
     const connection = this.connections.get(socket);
-    if (!connection) return;
-    connection.busy++;
-    if (!connection.trusted) this.idleStrangers.delete(socket);
+    if (connection) connection.busy++;
   }
 
   /** Its answer is done; `trusted` when the request carried a valid API key. */
@@ -81,13 +84,10 @@ export class ConnectionGuard {
     socket.once('close', () => {
       this.disarm(connection);
       this.connections.delete(socket);
-      this.idleStrangers.delete(socket);
     });
   }
 
   private idle(socket: Socket, connection: Connection): void {
-    this.idleStrangers.delete(socket);
-    this.idleStrangers.add(socket);
     connection.idleSince = performance.now();
     if (connection.timer === undefined) this.arm(socket, connection, this.options.strangerIdleMs);
   }
@@ -109,13 +109,17 @@ export class ConnectionGuard {
     connection.timer = undefined;
   }
 
+  /** Drops the stranger idle longest; none when every connection is trusted or busy. */
   private evictOne(): boolean {
-    const oldest = this.idleStrangers.values().next();
-    if (oldest.done === true) return false;
-    const socket = oldest.value;
-    const connection = this.connections.get(socket);
-    if (connection) this.disarm(connection);
-    this.idleStrangers.delete(socket);
+    let oldest: [Socket, Connection] | undefined;
+    for (const entry of this.connections) {
+      const connection = entry[1];
+      if (connection.trusted || connection.busy !== 0) continue;
+      if (oldest === undefined || connection.idleSince < oldest[1].idleSince) oldest = entry;
+    }
+    if (oldest === undefined) return false;
+    const [socket, connection] = oldest;
+    this.disarm(connection);
     this.connections.delete(socket);
     socket.destroy();
     this.options.onShed?.('evicted');
