@@ -8,8 +8,7 @@ import { collectDefaultMetrics, type Registry } from 'prom-client';
  * collection it describes, so every young collection moves 3 KB into the old generation.
  * Under load (a young collection every few milliseconds) that alone filled the old generation
  * by 0.3 to 1 MB a second and brought full collections, each a run of marking steps on the
- * request thread: the largest part of the token API's p99 above a bare server's. The other
- * collectors cost nothing per collection.
+ * request thread. The other collectors cost nothing per collection.
  */
 const LEFT_OUT = new Set(['gc']);
 
