@@ -29,12 +29,13 @@ let n = 0;
 async function swap(store: AsyncStore, withFence?: LeaderFence): Promise<void> {
   const now = Date.now();
   const id = await store.beginEvent({ clientId: CLIENT, at: now, kind: 'renew', expiryBefore: now });
-  await store.transaction(async () => {
-    await store.saveToken(
+  // Through the transaction's own view: on SQLite a call through the store itself waits for the transaction to end.
+  await store.transaction(async (tx) => {
+    await tx.saveToken(
       { clientId: CLIENT, accessToken: `token-${n++}-${'x'.repeat(300)}`, source: 'renew', obtainedAt: now, expiresAt: now + 86_400_000, expiryTime: '2026-01-01T00:00:00.000' },
       withFence,
     );
-    await store.finishEvent(id, { result: 'success', durationMs: 1 });
+    await tx.finishEvent(id, { result: 'success', durationMs: 1 });
   });
 }
 
