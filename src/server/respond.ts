@@ -20,14 +20,15 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** A 200 with JSON serialised beforehand: the body and its headers, made once (see preparedJson). */
+/** JSON serialised beforehand: the body and its headers, made once (see preparedJson). */
 export interface PreparedJson {
   readonly json: string;
   /** Flat name/value pairs, as writeHead takes them: no object to walk per answer. */
   readonly headers: readonly string[];
 }
 
-export function preparedJson(json: string): PreparedJson {
+/** `extraHeaders` are flat name/value pairs too. */
+export function preparedJson(json: string, extraHeaders: readonly string[] = []): PreparedJson {
   return {
     json,
     headers: [
@@ -35,15 +36,16 @@ export function preparedJson(json: string): PreparedJson {
       'x-content-type-options', 'nosniff',
       'content-type', 'application/json; charset=utf-8',
       'content-length', String(Buffer.byteLength(json)),
+      ...extraHeaders,
     ],
   };
 }
 
 /** The token API's and /healthz's hot path. */
-export function sendPreparedJson(res: ServerResponse, prepared: PreparedJson): void {
+export function sendPreparedJson(res: ServerResponse, prepared: PreparedJson, status = 200): void {
   if (res.headersSent || res.destroyed) return;
   // writeHead only reads the array (it validates and copies each pair into the header block).
-  res.writeHead(200, prepared.headers as string[]);
+  res.writeHead(status, prepared.headers as string[]);
   res.end(prepared.json);
 }
 

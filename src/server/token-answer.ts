@@ -2,6 +2,9 @@ import type { StoredToken } from '../tokens.js';
 import { tokenResponseBody } from './payload.js';
 import { preparedJson, type PreparedJson } from './respond.js';
 
+/** A refresh in progress usually lands within seconds; asking sooner only adds load. */
+const NO_TOKEN_RETRY_AFTER_S = 5;
+
 /** A 200 from the token API, serialised once per token rather than once per request. */
 export interface TokenAnswer {
   readonly tokenId: number;
@@ -19,6 +22,7 @@ export interface TokenAnswer {
  */
 export class TokenAnswers {
   private readonly answers = new Map<string, TokenAnswer>();
+  private readonly noTokenAnswers = new Map<string, PreparedJson>();
 
   constructor(private readonly zone: string) {}
 
@@ -28,6 +32,21 @@ export class TokenAnswers {
     const body = tokenResponseBody(token, this.zone);
     const answer: TokenAnswer = { tokenId: token.id, accessToken: token.accessToken, fingerprint: body.fingerprint, body: preparedJson(JSON.stringify(body)) };
     this.answers.set(token.clientId, answer);
+    return answer;
+  }
+
+  /**
+   * The 503 for an account without a live token, made once per account: while Dhan is down at
+   * a cold start every bot may be asking in a loop, and the keeper's event loop is what gets the
+   * tokens. Callers have checked that the client is configured, so the map stays that size.
+   */
+  noLiveToken(clientId: string): PreparedJson {
+    let answer = this.noTokenAnswers.get(clientId);
+    if (answer === undefined) {
+      const body = { error: 'no-live-token', message: `client ${clientId} has no live token right now; the keeper is working on it` };
+      answer = preparedJson(JSON.stringify(body), ['retry-after', String(NO_TOKEN_RETRY_AFTER_S)]);
+      this.noTokenAnswers.set(clientId, answer);
+    }
     return answer;
   }
 }

@@ -5,8 +5,6 @@ import type { RequestContext, ServerDeps } from './route.js';
 import { parseTokenQuery, type TokenQuery } from './query.js';
 import { sendEmpty, sendError, sendPreparedJson } from './respond.js';
 
-/** A refresh in progress usually lands within seconds; asking sooner only adds load. */
-const NO_TOKEN_RETRY_AFTER_S = 5;
 const BUSY_RETRY_AFTER_S = 5;
 const CLOSING_RETRY_AFTER_S = 1;
 const CLIENT_ID = /^\d{1,32}$/;
@@ -102,9 +100,7 @@ async function longPoll(deps: ServerDeps, ctx: RequestContext, clientId: string,
 
 function answer(deps: ServerDeps, ctx: RequestContext, clientId: string, query: TokenQuery, token: StoredToken | undefined): void {
   if (!token) {
-    sendError(ctx.res, 503, 'no-live-token', `client ${clientId} has no live token right now; the keeper is working on it`, {
-      'retry-after': NO_TOKEN_RETRY_AFTER_S,
-    });
+    sendPreparedJson(ctx.res, deps.answers.noLiveToken(clientId), 503);
     return;
   }
   const prepared = deps.answers.for(token);

@@ -225,6 +225,34 @@ describe('token API: long-poll', () => {
     expect(res.headers.get('retry-after')).not.toBeNull();
   });
 
+  it('answers the same 503 each time an account has no live token, and the token once one is live', async () => {
+    const provider = new FakeProvider({ [MAIN]: 'main', [ALT]: 'alt' });
+    const { url } = await start(provider);
+    const expected = {
+      error: 'no-live-token',
+      message: `client ${MAIN} has no live token right now; the keeper is working on it`,
+    };
+    // The answer is made once per account and reused: the second ask must be the same, and
+    // another account's must name that account, not the first one asked about.
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${url}/v1/tokens/${MAIN}`, { headers: bearer(OPS_KEY) });
+      const text = await res.text();
+      expect(res.status).toBe(503);
+      expect(JSON.parse(text)).toEqual(expected);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(Number(res.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+    }
+    const other = await fetch(`${url}/v1/tokens/${ALT}`, { headers: bearer(OPS_KEY) });
+    expect(((await other.json()) as { message: string }).message).toContain(`client ${ALT} `);
+
+    provider.swap(MAIN, TOKEN);
+    const live = await fetch(`${url}/v1/tokens/${MAIN}`, { headers: bearer(OPS_KEY) });
+    expect(live.status).toBe(200);
+    expect(((await live.json()) as { accessToken: string }).accessToken).toBe(TOKEN);
+  });
+
   it('refuses nonsense wait and after with 400', async () => {
     const provider = new FakeProvider({ [MAIN]: 'main' });
     provider.swap(MAIN, TOKEN);
