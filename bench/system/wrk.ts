@@ -60,13 +60,6 @@ export function haveWrk(): boolean {
   }
 }
 
-/**
- * Alternating rounds of the baseline and the keeper, best round of each: on a shared machine a
- * neighbour's burst lands in one round, and the best round is the one it spared. Both sides get
- * the same treatment, so the ratio stays fair. Requests per second and p99 come from the round
- * with the most requests; CPU per request is each side's lowest, which a slow phase of a shared
- * machine moves less than throughput (it stretches the client and the server alike).
- */
 export interface Comparison {
   readonly bare: LoadResult;
   readonly keeper: LoadResult;
@@ -74,6 +67,13 @@ export interface Comparison {
   readonly keeperWarming: LoadResult;
 }
 
+/**
+ * Alternating rounds of the baseline and the keeper, best round of each: on a shared machine a
+ * neighbour's burst lands in one round, and the best round is the one it spared. Both sides get
+ * the same treatment, so the ratio stays fair. Requests per second and p99 come from the round
+ * with the most requests; CPU per request is each side's lowest, which a slow phase of a shared
+ * machine moves less than throughput (it stretches the client and the server alike).
+ */
 export function compare(bare: Target, keeper: Target, headers: Readonly<Record<string, string>> = {}): Comparison {
   const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
   const best = (a: LoadResult | undefined, b: LoadResult): LoadResult => {
