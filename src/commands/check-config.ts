@@ -6,6 +6,7 @@ import type { Config, DurationOrShare } from '../config/config.js';
 import { storageKey } from '../config/storage-key.js';
 import { describeStorage } from '../config/storage-summary.js';
 import { keyIdOf } from '../store/token-seal.js';
+import { probeIntervalFor } from '../keeper/probe-interval.js';
 
 function describeDurationOrShare(value: DurationOrShare): string {
   return value.kind === 'share' ? `${Math.round(value.ratio * 1000) / 10}% of the lifetime` : humanDuration(value.ms);
@@ -17,6 +18,16 @@ function sealing(config: Config): string {
 }
 
 /** A summary a person can eyeball before starting the daemon: every decision, no secret. */
+function describeProbes(config: Config): string {
+  const { probeIntervalMs, maxProbeRate } = config.renewal;
+  if (probeIntervalMs <= 0) return 'off';
+  const every = `every ${humanDuration(probeIntervalMs)}`;
+  if (maxProbeRate === undefined) return `${every}, no limit on the rate`;
+  const stretched = probeIntervalFor(config.accounts.length, probeIntervalMs, maxProbeRate);
+  const limit = `at most ${maxProbeRate}/s in all`;
+  return stretched > probeIntervalMs ? `${every}, ${limit}: every ${humanDuration(stretched)} for ${config.accounts.length} accounts` : `${every}, ${limit}`;
+}
+
 export function summarise(config: Config): string {
   const lines = [
     `config: ${config.sourcePath} is valid`,
@@ -27,9 +38,7 @@ export function summarise(config: Config): string {
     }`,
     `renewal: act ${describeDurationOrShare(config.renewal.renewBefore)} before expiry, jitter ${describeDurationOrShare(
       config.renewal.jitter,
-    )}, sweep "${config.renewal.sweep}", probe ${
-      config.renewal.probeIntervalMs > 0 ? `every ${humanDuration(config.renewal.probeIntervalMs)}` : 'off'
-    }, ${config.renewal.avoid.length} avoid window(s)`,
+    )}, sweep "${config.renewal.sweep}", probe ${describeProbes(config)}, ${config.renewal.avoid.length} avoid window(s)`,
     `consent: ask for a login ${humanDuration(config.consent.askBeforeMs)} before expiry${config.consent.redirectUrl ? `, redirect URL ${config.consent.redirectUrl}` : ''}`,
     `notify: ${config.notify.channels.map((c) => `${c.name} (${c.type})`).join(', ') || 'no channels'}, repeat every ${humanDuration(config.notify.repeatEveryMs)}${
       config.notify.dailySummary ? `, summary "${config.notify.dailySummary}"` : ''

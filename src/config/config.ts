@@ -83,6 +83,8 @@ export interface RenewalConfig {
   readonly jitter: DurationOrShare;
   readonly sweep: string;
   readonly probeIntervalMs: number;
+  /** Profile checks a second, all accounts together; undefined: no limit. */
+  readonly maxProbeRate: number | undefined;
   readonly avoid: readonly AvoidWindow[];
   /** Moments for a fresh full-lifetime token (e.g. every trading morning), in their zones. */
   readonly refreshAt: readonly CronSchedule[];

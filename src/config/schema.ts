@@ -10,7 +10,7 @@ import { notifySchema, toNotifyConfig } from './notify.js';
 import { haNeedsPostgres, haSchema, storageSchema, toHaConfig, toStorageConfig } from './storage.js';
 import { serverSchema, toServerConfig, warnUnknownClients } from './server.js';
 import type { Config, DurationOrShare, LogLevel } from './config.js';
-import { abbreviationWarning, baseUrl, cronExpression, duration, durationOrShare, timezone, wholeNumber } from './values.js';
+import { abbreviationWarning, baseUrl, callsPerSecond, cronExpression, duration, durationOrShare, timezone, wholeNumber } from './values.js';
 
 /*
  * The config file's shape, and every default, in one place. Defaults are written
@@ -44,6 +44,7 @@ export function configSchema(ctx: Ctx) {
             jitter: durationOrShare.prefault('5%'),
             sweep: cronExpression.prefault('* * * * *'),
             probeInterval: duration(10_000, ['0', 'off']).prefault('15m'),
+            maxProbeRate: callsPerSecond(['off']).prefault('3'),
             avoid: z.array(avoidWindow).prefault([]),
             refreshAt: z.array(cronEntry).prefault([]),
             refreshAtSkipIfNewerThan: duration(0).prefault('1h'),
@@ -129,6 +130,7 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
       jitter,
       sweep: renewal.sweep,
       probeIntervalMs: renewal.probeInterval,
+      maxProbeRate: renewal.maxProbeRate,
       avoid,
       refreshAt: toSchedules(renewal.refreshAt, dhan.timezone),
       refreshAtSkipIfNewerThanMs: renewal.refreshAtSkipIfNewerThan,

@@ -39,6 +39,19 @@ export function duration(minMs: number, offWords: readonly string[] = []) {
   });
 }
 
+/** Calls a second, above 0, fractions allowed; `offWords` such as `off` mean no limit (undefined). */
+export function callsPerSecond(offWords: readonly string[] = []) {
+  return textOrNumber('a number of calls a second, like 3 or 0.5').transform((value, ctx) => {
+    if (offWords.includes(value.trim().toLowerCase())) return undefined;
+    const rate = /^\s*\d+(?:\.\d+)?\s*$/.test(value) ? Number(value) : Number.NaN;
+    if (!(rate > 0)) {
+      const off = offWords.length === 0 ? '' : `, or ${offWords.map((w) => JSON.stringify(w)).join('/')} for no limit`;
+      return fail(ctx, `${show(value)} is not a rate — use a number of calls a second above 0, like 3 or 0.5${off}`);
+    }
+    return rate;
+  });
+}
+
 export const durationOrShare = textOrNumber('a duration (like 8h) or a share (like 33%)').transform((value, ctx) => {
   try {
     return parseDurationOrShare(value);

@@ -18,10 +18,12 @@ import type { ImportedToken } from './imported-token.js';
 import { Limiter } from './limiter.js';
 import { readiness, type Readiness, type ReadinessInput } from './readiness.js';
 import { Scheduler } from './scheduler.js';
+import { probeIntervalFor } from './probe-interval.js';
 import type { AccountStatus, LeaderView } from '../account-status.js';
 import { accountStatus, type AccountFacts } from './status.js';
 import type { LoginRequest } from '../store/consents.js';
 import { noSweep, type SweepStarter } from './sweep.js';
+import { humanDuration } from '../time-format.js';
 
 /**
  * Dhan calls per second for checking stored tokens at start. Each account is its own Dhan user
@@ -137,6 +139,20 @@ export class Keeper {
         },
       });
     this.activeScheduler = this.newScheduler();
+    const { probeIntervalMs, maxProbeRate } = config.renewal;
+    if (this.probeIntervalMs > probeIntervalMs) {
+      const accounts = this.workers.size;
+      log.info(
+        { accounts, probeIntervalMs: this.probeIntervalMs, maxProbeRate },
+        `each account's profile check comes every ${humanDuration(this.probeIntervalMs)} instead of ${humanDuration(probeIntervalMs)}: ${accounts} ${accounts === 1 ? 'account' : 'accounts'} at renewal.maxProbeRate ${maxProbeRate}/s`,
+      );
+    }
+  }
+
+  /** `renewal.probeInterval`, stretched for the account count by `renewal.maxProbeRate`. */
+  get probeIntervalMs(): number {
+    const { probeIntervalMs, maxProbeRate } = this.deps.config.renewal;
+    return probeIntervalFor(this.workers.size, probeIntervalMs, maxProbeRate);
   }
 
   private newScheduler(): Scheduler {
@@ -147,7 +163,7 @@ export class Keeper {
       store,
       workers: [...this.workers.values()],
       log: log.child({ component: 'scheduler' }),
-      probeIntervalMs: config.renewal.probeIntervalMs,
+      probeIntervalMs: this.probeIntervalMs,
       probeAt: config.renewal.probeAt,
       startSweep: deps.startSweep ?? noSweep,
       ...(deps.random ? { random: deps.random } : {}),

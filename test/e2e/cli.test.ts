@@ -129,6 +129,22 @@ accounts:
     expect(res.stdout).toMatch(/1000000299 \(viaenv\)/);
     expect(res.stdout).not.toContain(PIN);
   });
+
+  it('prints the probe interval the rate limit stretches it to', async () => {
+    const dir = tempDir();
+    const accounts = ['1000000301', '1000000302', '1000000303'].map((clientId, i) => ({ clientId, name: `a${i}`, pin: PIN, totpSecret: TOTP_SECRET }));
+    const check = async (renewalYaml: string): Promise<string> => {
+      const path = writeSecretFile(join(dir, 'config.yaml'), configYaml({ simUrl: 'http://127.0.0.1:9', accounts, renewalYaml }));
+      const res = await children.run(['check-config', '--config', path]);
+      expect(res.code, res.proc.dump()).toBe(0);
+      return res.stdout;
+    };
+    // Three accounts at one probe per 1,000 s in all: each every 50 minutes.
+    expect(await check('  maxProbeRate: 0.001')).toContain('probe every 15m, at most 0.001/s in all: every 50m for 3 accounts,');
+    expect(await check('')).toContain('probe every 15m, at most 3/s in all,');
+    expect(await check('  maxProbeRate: "off"')).toContain('probe every 15m, no limit on the rate,');
+    expect(await check('  probeInterval: "off"')).toContain('probe off,');
+  });
 });
 
 describe('simulate', () => {

@@ -373,6 +373,25 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(events(w, 'probe').some((e) => e.result === 'failure')).toBe(true);
   });
 
+  it('stretches the probe interval to stay within renewal.maxProbeRate, and still replaces a killed token within it', async () => {
+    // One account at one probe per 5,000 s: every 83m 20s instead of every 15m (the world's
+    // random is 0.5, so the first comes half an interval after the start, the rest one apart).
+    const w = await started({ renewalYaml: '  maxProbeRate: 0.0002' });
+    const before = w.current()!;
+    const profileCalls = (): number => w.sim.stats().calls.profile[CLIENT] ?? 0;
+    const callsAtStart = profileCalls();
+    await w.runFor(4 * HOUR);
+    // A live answer is not history (only dead ones are): the simulator counts the calls.
+    expect(profileCalls() - callsAtStart).toBe(3);
+    expect(w.logLines.some((line) => line.includes('every 1h 23m instead of 15m: 1 account at renewal.maxProbeRate 0.0002/s'))).toBe(true);
+
+    w.sim.killTokens(CLIENT);
+    await w.runFor(84 * 60_000);
+    const after = w.current()!;
+    expect(after.id).not.toBe(before.id);
+    expect(w.sim.isLive(after.accessToken)).toBe(true);
+  });
+
   it('a transient probe failure changes nothing', async () => {
     const w = await started();
     const before = w.current()!;

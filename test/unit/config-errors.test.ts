@@ -83,6 +83,16 @@ describe('loadConfig: each bad variant names its key path', () => {
       'renewal.probeInterval: "5s" is too short — use at least 10s, or "0"/"off" to disable',
     ],
     [
+      'a probe rate of 0',
+      variant((c) => (c['renewal'] = { maxProbeRate: 0 })),
+      'renewal.maxProbeRate: "0" is not a rate — use a number of calls a second above 0, like 3 or 0.5, or "off" for no limit',
+    ],
+    [
+      'a probe rate with a unit',
+      variant((c) => (c['renewal'] = { maxProbeRate: '3/s' })),
+      'renewal.maxProbeRate: "3/s" is not a rate — use a number of calls a second above 0, like 3 or 0.5, or "off" for no limit',
+    ],
+    [
       'a bad share',
       variant((c) => (c['renewal'] = { renewBefore: '33 percent' })),
       'renewal.renewBefore: "33 percent" is not a duration (like 8h) or a share (like 33%)',

@@ -109,6 +109,7 @@ describe('loadConfig: valid files', () => {
         jitter: { kind: 'share', ratio: 0.05 },
         sweep: '* * * * *',
         probeIntervalMs: 900_000,
+      maxProbeRate: 3,
         avoid: [
           { days: [1, 2, 3, 4, 5], fromMinute: 540, toMinute: 945, timezone: 'Asia/Kolkata' },
           { days: [6, 7], fromMinute: 1320, toMinute: 120, timezone: 'Asia/Kolkata' },
@@ -187,6 +188,7 @@ describe('loadConfig: valid files', () => {
       jitter: { kind: 'share', ratio: 0.05 },
       sweep: '* * * * *',
       probeIntervalMs: 900_000,
+      maxProbeRate: 3,
       avoid: [],
       refreshAt: [],
       refreshAtSkipIfNewerThanMs: 3_600_000,
@@ -262,6 +264,12 @@ accounts:
     });
     expect(loaded.dhan).toMatchObject({ minGenerateIntervalMs: 150_000, maxConcurrency: 8, apiBaseUrl: 'http://127.0.0.1:7000/sim' });
     expect(loaded.server.listen).toEqual({ host: '::1', port: 0 });
+    expect(loaded.renewal.maxProbeRate).toBe(3);
+
+    for (const [written, read] of [['off', undefined], ['0.5', 0.5], [12, 12], ['${RATE}', 7.25]] as const) {
+      config['renewal'] = { maxProbeRate: written };
+      expect(loadConfig(writeConfig(dir, config), { ...ENV, MAXC: '8', RATE: '7.25' }).config.renewal.maxProbeRate).toBe(read);
+    }
   });
 
   it('reads the other day forms of avoid windows', () => {
