@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { DhanClient } from '../dhan/index.js';
+import { keepNoFetchTimings } from '../fetch-timings.js';
 import type { DhanCallReport } from '../dhan/dhan-api.js';
 import type { Logger } from '../log.js';
 import { Publisher, type SinkResult } from '../publish/index.js';
@@ -31,6 +32,7 @@ export interface AssembleOptions {
  */
 export function assembleKeeper(config: Config, store: AsyncStore, options: AssembleOptions): Keeper {
   const { clock, log } = options;
+  keepNoFetchTimings();
   const dhan = new DhanClient({
     authBaseUrl: config.dhan.authBaseUrl,
     apiBaseUrl: config.dhan.apiBaseUrl,
