@@ -17,7 +17,6 @@ function sealing(config: Config): string {
   return key === undefined ? 'tokens stored as plaintext' : `tokens sealed at rest (key id ${keyIdOf(key)})`;
 }
 
-/** A summary a person can eyeball before starting the daemon: every decision, no secret. */
 function describeProbes(config: Config): string {
   const { probeIntervalMs, maxProbeRate } = config.renewal;
   if (probeIntervalMs <= 0) return 'off';
@@ -25,9 +24,12 @@ function describeProbes(config: Config): string {
   if (maxProbeRate === undefined) return `${every}, no limit on the rate`;
   const stretched = probeIntervalFor(config.accounts.length, probeIntervalMs, maxProbeRate);
   const limit = `at most ${maxProbeRate}/s in all`;
-  return stretched > probeIntervalMs ? `${every}, ${limit}: every ${humanDuration(stretched)} for ${config.accounts.length} accounts` : `${every}, ${limit}`;
+  if (stretched <= probeIntervalMs) return `${every}, ${limit}`;
+  const count = config.accounts.length;
+  return `${every}, ${limit}: every ${humanDuration(stretched)} for ${count} ${count === 1 ? 'account' : 'accounts'}`;
 }
 
+/** A summary a person can eyeball before starting the daemon: every decision, no secret. */
 export function summarise(config: Config): string {
   const lines = [
     `config: ${config.sourcePath} is valid`,
