@@ -40,7 +40,11 @@ describe("the daemon's V8 flags", () => {
   it('keep objects that die at once out of the old generation after V8 saw their kind survive', () => {
     // Without the flags V8 pretenures the place that made the million survivors, and the two
     // million short-lived objects after them (about 60 MB) go straight to the old generation.
-    const without = oldGenerationGrowthMb(false);
+    // A major collection that happens to finish inside the measured loop takes that garbage
+    // back out (seen once in a full suite run on 2 busy cores: 3.7 MB): the largest of up to
+    // three runs is what V8 does without the flags.
+    let without = 0;
+    for (let attempt = 0; attempt < 3 && without <= 50; attempt++) without = Math.max(without, oldGenerationGrowthMb(false));
     const withFlags = oldGenerationGrowthMb(true);
     expect(without).toBeGreaterThan(50);
     expect(withFlags).toBeLessThan(without / 3);
