@@ -22,6 +22,11 @@ function textOrNumber(what: string) {
   );
 }
 
+/** `, or "0"/"off" to disable`: the words that switch a setting off, for a message; empty when there are none. */
+function orOffWords(offWords: readonly string[], meaning: string): string {
+  return offWords.length === 0 ? '' : `, or ${offWords.map((w) => JSON.stringify(w)).join('/')} ${meaning}`;
+}
+
 /** Milliseconds, at least `minMs`; `offWords` such as `off` mean 0 (disabled) although 0 is below it. */
 export function duration(minMs: number, offWords: readonly string[] = []) {
   return textOrNumber('a duration like 30s, 15m or 8h').transform((value, ctx) => {
@@ -32,8 +37,7 @@ export function duration(minMs: number, offWords: readonly string[] = []) {
       return fail(ctx, `${show(value)} is not a duration (like 30s, 15m, 8h or 1h30m)${hint}`);
     }
     if (ms < minMs) {
-      const off = offWords.length === 0 ? '' : `, or ${offWords.map((w) => JSON.stringify(w)).join('/')} to disable`;
-      return fail(ctx, `${show(value)} is too short — use at least ${formatDuration(minMs)}${off}`);
+      return fail(ctx, `${show(value)} is too short — use at least ${formatDuration(minMs)}${orOffWords(offWords, 'to disable')}`);
     }
     return ms;
   });
@@ -45,8 +49,7 @@ export function callsPerSecond(offWords: readonly string[] = []) {
     if (offWords.includes(value.trim().toLowerCase())) return undefined;
     const rate = /^\s*\d+(?:\.\d+)?\s*$/.test(value) ? Number(value) : Number.NaN;
     if (!(rate > 0)) {
-      const off = offWords.length === 0 ? '' : `, or ${offWords.map((w) => JSON.stringify(w)).join('/')} for no limit`;
-      return fail(ctx, `${show(value)} is not a rate — use a number of calls a second above 0, like 3 or 0.5${off}`);
+      return fail(ctx, `${show(value)} is not a rate — use a number of calls a second above 0, like 3 or 0.5${orOffWords(offWords, 'for no limit')}`);
     }
     return rate;
   });
