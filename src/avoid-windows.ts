@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime, inZone } from './luxon.js';
 import type { AvoidWindow } from './config/config.js';
 
 export interface Interval {
@@ -8,7 +8,7 @@ export interface Interval {
 
 /** Occurrences of one weekly window that start on the local day of `at` or the day before. */
 function occurrencesNear(at: number, window: AvoidWindow): Interval[] {
-  const local = DateTime.fromMillis(at, { zone: window.timezone });
+  const local = DateTime.fromMillis(at, inZone(window.timezone));
   const found: Interval[] = [];
   for (const offsetDays of [-1, 0]) {
     const day = local.plus({ days: offsetDays }).startOf('day');

@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime, inZone } from './luxon.js';
 import { parse as parseCronFields } from 'node-cron';
 
 /**
@@ -56,7 +56,7 @@ function dayMatches(schedule: CronSchedule, day: DateTime): boolean {
 
 /** The first moment strictly after `after` at which the schedule fires, or undefined (never). */
 export function nextOccurrence(schedule: CronSchedule, after: number): number | undefined {
-  const first = DateTime.fromMillis(after, { zone: schedule.timezone }).startOf('day');
+  const first = DateTime.fromMillis(after, inZone(schedule.timezone)).startOf('day');
   for (let d = 0; d <= MAX_DAYS_AHEAD; d++) {
     const day = first.plus({ days: d });
     if (!schedule.months.includes(day.month) || !dayMatches(schedule, day)) continue;

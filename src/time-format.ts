@@ -1,11 +1,11 @@
-import { DateTime } from 'luxon';
+import { DateTime, inZone } from './luxon.js';
 
 /**
  * ISO 8601 with an explicit offset in the trader's zone (e.g. "2026-07-08T07:41:12.284+05:30"):
  * unambiguous for programs, readable for people who think in IST.
  */
 export function isoInZone(ms: number, zone: string): string {
-  const iso = DateTime.fromMillis(ms, { zone }).toISO();
+  const iso = DateTime.fromMillis(ms, inZone(zone)).toISO();
   // Only an invalid zone yields null, and config validation rules that out; UTC keeps output valid regardless.
   return iso ?? new Date(ms).toISOString();
 }

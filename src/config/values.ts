@@ -1,10 +1,10 @@
-import { IANAZone } from 'luxon';
 import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 import { formatDuration, parseDurationOrShare, tryParseDuration } from './duration.js';
 import { describe, fail, kindOf, show } from './issues.js';
 import { parseListenAddress } from './listen-address.js';
 import { resolvePath } from './files.js';
+import { isTimeZoneName } from '../luxon.js';
 import type { Ctx } from './problems.js';
 
 /*
@@ -110,7 +110,7 @@ export const listenAddress = z
   .transform((value, ctx) => parseListenAddress(value) ?? fail(ctx, notHostPort(value)));
 
 export const timezone = text.transform((value, ctx) =>
-  IANAZone.isValidZone(value) ? value : fail(ctx, `${show(value)} is not a time zone — use an IANA name like Asia/Kolkata or UTC`),
+  isTimeZoneName(value) ? value : fail(ctx, `${show(value)} is not a time zone — use an IANA name like Asia/Kolkata or UTC`),
 );
 
 /** ICU maps abbreviations to some zone (EST is Panama's, without daylight saving): likely a surprise. */

@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime, inZone } from '../luxon.js';
 import { KeeperError } from '../errors.js';
 import { memoText } from '../memo-text.js';
 
@@ -63,14 +63,14 @@ function numericDateMs(value: unknown): number | undefined {
 export function parseExpiryTime(expiryTime: string, zone: string): number | undefined {
   const text = expiryTime.trim();
   if (text === '') return undefined;
-  let dt = DateTime.fromISO(text, { zone });
+  let dt = DateTime.fromISO(text, inZone(zone));
   // Some clients see "2025-09-23 12:37:23": the same wall clock with a space.
-  if (!dt.isValid) dt = DateTime.fromSQL(text, { zone });
+  if (!dt.isValid) dt = DateTime.fromSQL(text, inZone(zone));
   return dt.isValid ? dt.toMillis() : undefined;
 }
 
 export function formatExpiryTime(epochMs: number, zone: string): string {
-  return DateTime.fromMillis(epochMs, { zone }).toFormat(EXPIRY_TIME_FORMAT);
+  return DateTime.fromMillis(epochMs, inZone(zone)).toFormat(EXPIRY_TIME_FORMAT);
 }
 
 /**
@@ -131,7 +131,7 @@ const memoTokenValidity = memoText((zoneAndText: string): number | undefined => 
   const zone = zoneAndText.slice(0, space);
   const text = zoneAndText.slice(space + 1);
   for (const format of ['d/M/yyyy H:mm', 'd/M/yyyy H:mm:ss']) {
-    const dt = DateTime.fromFormat(text, format, { zone });
+    const dt = DateTime.fromFormat(text, format, inZone(zone));
     if (dt.isValid) return dt.toMillis();
   }
   return undefined;

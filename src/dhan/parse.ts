@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime } from '../luxon.js';
 import { DhanError, isConsentEndpoint, operationName, sanitizeDhanText } from './errors.js';
 import { formatExpiryTime, looksLikeToken, parseTokenValidity, tryReadExpiry } from './expiry.js';
 import type { Consent, ConsentToken, DhanEndpoint, DhanErrorKind, IssuedToken, Profile } from './dhan-api.js';

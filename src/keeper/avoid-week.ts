@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime, inZone } from '../luxon.js';
 import type { AvoidWindow } from '../config/config.js';
 
 /**
@@ -10,7 +10,7 @@ export function weekOfWindows(windows: readonly AvoidWindow[], from: number, to:
   const found: Array<{ start: number; end: number }> = [];
   for (const window of windows) {
     // From the day before `from`: a window that crosses midnight may reach into the range.
-    let day = DateTime.fromMillis(from, { zone: window.timezone }).startOf('day').minus({ days: 1 });
+    let day = DateTime.fromMillis(from, inZone(window.timezone)).startOf('day').minus({ days: 1 });
     for (; day.toMillis() < to; day = day.plus({ days: 1 })) {
       if (!window.days.includes(day.weekday)) continue;
       const start = day.plus({ minutes: window.fromMinute }).toMillis();
