@@ -56,12 +56,17 @@ function dayMatches(schedule: CronSchedule, day: DateTime): boolean {
 
 /** The first moment strictly after `after` at which the schedule fires, or undefined (never). */
 export function nextOccurrence(schedule: CronSchedule, after: number): number | undefined {
-  const first = DateTime.fromMillis(after, inZone(schedule.timezone)).startOf('day');
+  const start = DateTime.fromMillis(after, inZone(schedule.timezone));
+  const first = start.startOf('day');
   for (let d = 0; d <= MAX_DAYS_AHEAD; d++) {
     const day = first.plus({ days: d });
     if (!schedule.months.includes(day.month) || !dayMatches(schedule, day)) continue;
     for (const hour of schedule.hours) {
+      // Today's earlier hours and minutes are past: skipped without building a moment for each
+      // (a "* * * * *" read late in the day would otherwise build over a thousand).
+      if (d === 0 && hour < start.hour) continue;
       for (const minute of schedule.minutes) {
+        if (d === 0 && hour === start.hour && minute < start.minute) continue;
         for (const second of schedule.seconds) {
           const at = day.set({ hour, minute, second, millisecond: 0 });
           // A wall-clock time a DST change skips does not exist that day.

@@ -1,7 +1,7 @@
 import { DateTime } from 'luxon';
 import cron from 'node-cron';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { nextOccurrence, nextOfAny, owedRefresh, parseCron } from '../../src/cron-times.js';
 
 const IST = 'Asia/Kolkata';
@@ -75,6 +75,32 @@ describe('cron times on an injected clock', () => {
       { numRuns: 200 },
     );
     expect(compared).toBeGreaterThan(150);
+  });
+
+  it('agrees with node-cron at any moment of the day, in zones with and without daylight saving', () => {
+    // node-cron reads "now" from Date: fake timers put it at each random moment.
+    const minuteField = fc.oneof(fc.constant('*'), fc.integer({ min: 0, max: 59 }).map(String), fc.integer({ min: 2, max: 30 }).map((step) => `*/${step}`));
+    const hourField = fc.oneof(fc.constant('*'), fc.integer({ min: 0, max: 23 }).map(String), fc.integer({ min: 2, max: 12 }).map((step) => `*/${step}`));
+    const moment = fc.integer({ min: Date.UTC(2026, 0, 1), max: Date.UTC(2027, 11, 31) });
+    const zone = fc.constantFrom(IST, 'America/New_York', 'Europe/London', 'UTC');
+    try {
+      fc.assert(
+        fc.property(minuteField, hourField, moment, zone, (mi, h, at, tz) => {
+          vi.useFakeTimers({ now: at, toFake: ['Date'] });
+          const expression = `${mi} ${h} * * *`;
+          const task = cron.createTask(expression, () => undefined, { timezone: tz });
+          try {
+            const theirs = task.getNextRuns(1).map((d) => d.getTime());
+            return JSON.stringify([nextOccurrence(parseCron(expression, tz), at)]) === JSON.stringify(theirs);
+          } finally {
+            void task.destroy();
+          }
+        }),
+        { numRuns: 300 },
+      );
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('owedRefresh: due from its moment until done, skipped when the token is already fresh', () => {
