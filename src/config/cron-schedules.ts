@@ -4,17 +4,23 @@ import { nextOccurrence, parseCron, type CronSchedule } from '../cron-times.js';
 import type { avoidWindow } from './avoid.js';
 import { toAvoidWindow } from './avoid.js';
 import { kindOf } from './issues.js';
-import { cronExpression, timezone } from './values.js';
+import { keeperCronExpression, timezone } from './values.js';
 
 /**
  * `renewal.refreshAt` and `renewal.probeAt`: lists of cron expressions, each a plain string (in
  * dhan.timezone) or `{cron, timezone}`. Validated by node-cron, read in their zone.
  */
-export const cronEntry = z.union([cronExpression, z.strictObject({ cron: cronExpression, timezone: timezone.optional() })], {
-  error: (issue) =>
-    !(typeof issue.input === 'string' || (typeof issue.input === 'object' && issue.input !== null))
-      ? `must be a cron expression like "30 8 * * 1-5" or {cron, timezone}, not ${kindOf(issue.input)}`
-      : undefined,
+export const cronEntry = z.union([keeperCronExpression, z.strictObject({ cron: keeperCronExpression, timezone: timezone.optional() })], {
+  error: (issue) => {
+    const { input } = issue;
+    const branch = typeof input === 'string' ? 0 : typeof input === 'object' && input !== null ? 1 : undefined;
+    if (branch === undefined) return `must be a cron expression like "30 8 * * 1-5" or {cron, timezone}, not ${kindOf(input)}`;
+    // zod words a union that fails on both sides as "Invalid input": the side the entry's kind
+    // chose has the message that says what is wrong.
+    const chosen = issue.errors[branch]?.[0];
+    if (chosen === undefined) return undefined;
+    return chosen.path.length === 0 ? chosen.message : `${chosen.path.join('.')}: ${chosen.message}`;
+  },
 });
 
 export type CronEntry = z.output<typeof cronEntry>;

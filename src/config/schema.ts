@@ -10,7 +10,7 @@ import { notifySchema, toNotifyConfig } from './notify.js';
 import { haNeedsPostgres, haSchema, storageSchema, toHaConfig, toStorageConfig } from './storage.js';
 import { serverSchema, toServerConfig, warnUnknownClients } from './server.js';
 import type { Config, DurationOrShare, LogLevel } from './config.js';
-import { abbreviationWarning, baseUrl, callsPerSecond, cronExpression, duration, durationOrShare, timezone, wholeNumber } from './values.js';
+import { abbreviationWarning, baseUrl, callsPerSecond, duration, durationOrShare, keeperCronExpression, timezone, wholeNumber } from './values.js';
 
 /*
  * The config file's shape, and every default, in one place. Defaults are written
@@ -42,7 +42,7 @@ export function configSchema(ctx: Ctx) {
           .strictObject({
             renewBefore: durationOrShare.prefault('33%'),
             jitter: durationOrShare.prefault('5%'),
-            sweep: cronExpression.prefault('* * * * *'),
+            sweep: keeperCronExpression.prefault('* * * * *'),
             probeInterval: duration(10_000, ['0', 'off']).prefault('15m'),
             maxProbeRate: callsPerSecond(['off']).prefault('3'),
             avoid: z.array(avoidWindow).prefault([]),

@@ -4,6 +4,7 @@ import { formatDuration, parseDurationOrShare, tryParseDuration } from './durati
 import { describe, fail, kindOf, show } from './issues.js';
 import { parseListenAddress } from './listen-address.js';
 import { resolvePath } from './files.js';
+import { parseCron } from '../cron-times.js';
 import { isTimeZoneName } from '../luxon.js';
 import type { Ctx } from './problems.js';
 
@@ -119,12 +120,33 @@ export function abbreviationWarning(zone: string): string | undefined {
   return `${show(zone)} is an abbreviation — prefer an IANA name like Asia/Kolkata`;
 }
 
-export const cronExpression = text.transform((value, ctx) => {
-  const result = validateDetailed(value);
-  if (result.valid) return value;
-  const why = result.errors.map((e) => e.message).join('; ');
-  return fail(ctx, `${show(value)} is not a cron expression${why === '' ? '' : ` (${why})`} — e.g. "* * * * *" runs every minute`);
-});
+function cronText(readByKeeper: boolean) {
+  return text.transform((value, ctx) => {
+    const result = validateDetailed(value);
+    if (!result.valid) {
+      const why = result.errors.map((e) => e.message).join('; ');
+      return fail(ctx, `${show(value)} is not a cron expression${why === '' ? '' : ` (${why})`} — e.g. "* * * * *" runs every minute`);
+    }
+    if (readByKeeper) {
+      try {
+        parseCron(value, 'UTC');
+      } catch (err) {
+        return fail(ctx, err instanceof Error ? err.message : String(err));
+      }
+    }
+    return value;
+  });
+}
+
+/** A cron expression node-cron schedules (the daily summary). */
+export const cronExpression = cronText(false);
+
+/**
+ * A cron expression the keeper reads itself (src/cron-times.ts), on its clock: the sweep,
+ * refreshAt, probeAt. node-cron's grammar without its "L" (last day of the month), which a start
+ * would otherwise only meet when it reads the expression.
+ */
+export const keeperCronExpression = cronText(true);
 
 const notAMode = (value: unknown) => `${describe(value)} is not an octal file mode — write e.g. "0600" or "0640"`;
 

@@ -113,6 +113,16 @@ describe('loadConfig: each bad variant names its key path', () => {
       'renewal.sweep: "61 * * * *" is not a cron expression (61 is a invalid expression for minute) — e.g. "* * * * *" runs every minute',
     ],
     [
+      'a cron expression node-cron takes but the keeper does not read',
+      variant((c) => (c['renewal'] = { sweep: '0 0 L * *' })),
+      'renewal.sweep: "0 0 L * *": the day-of-month value "L" is not supported — use numbers, ranges, lists and steps',
+    ],
+    [
+      'the same in refreshAt',
+      variant((c) => (c['renewal'] = { refreshAt: ['30 8 L * *'] })),
+      'renewal.refreshAt[0]: "30 8 L * *": the day-of-month value "L" is not supported — use numbers, ranges, lists and steps',
+    ],
+    [
       'a bad time zone',
       variant((c) => (c['dhan'] = { timezone: 'Asia/Mumbai' })),
       'dhan.timezone: "Asia/Mumbai" is not a time zone — use an IANA name like Asia/Kolkata or UTC',
@@ -247,7 +257,12 @@ describe('loadConfig: each bad variant names its key path', () => {
     [
       'a refreshAt that is not a cron expression',
       variant((c) => (c['renewal'] = { refreshAt: ['30 8 * * mon-fry'] })),
-      'renewal.refreshAt[0]: ',
+      'renewal.refreshAt[0]: "30 8 * * mon-fry" is not a cron expression (mon-fry is a invalid expression for week day) — e.g. "* * * * *" runs every minute',
+    ],
+    [
+      'a refreshAt entry with its own zone and a bad expression',
+      variant((c) => (c['renewal'] = { refreshAt: [{ cron: '30 8 L * *', timezone: 'Asia/Kolkata' }] })),
+      'renewal.refreshAt[0]: cron: "30 8 L * *": the day-of-month value "L" is not supported — use numbers, ranges, lists and steps',
     ],
     [
       'an avoid window with a bad day',
