@@ -4,16 +4,17 @@ import { FixedOffsetZone, IANAZone, Settings, Zone, type DateTimeOptions, type Z
  * luxon as the keeper uses it: import DateTime from here, never from 'luxon', so that what follows
  * holds wherever a moment is read or written.
  *
- * It keeps ICU out of the process where it can. luxon reads an IANA zone's offset through `Intl.DateTimeFormat`, and the first such formatter
- * makes V8 load ICU's time-zone, calendar and locale data: about 8 MB of the process's memory for
- * its whole life, for a default zone (Asia/Kolkata) whose offset has been +05:30 since 1945. A
- * zone in STEADY answers its offset by arithmetic from that date on, and asks ICU (through
- * luxon's IANAZone, created on first need) only for a moment before it or for a zone's printed
- * name. Every other zone is luxon's IANAZone, unchanged.
+ * It keeps ICU out of the process where it can. luxon reads an IANA zone's offset through
+ * `Intl.DateTimeFormat`, and the first such formatter makes V8 load ICU's time-zone, calendar and
+ * locale data: about 8 MB of the process's memory for its whole life, for a default zone
+ * (Asia/Kolkata) whose offset has been +05:30 since 1945. A zone in STEADY answers its offset by
+ * arithmetic from that date on, and asks ICU (through luxon's IANAZone, created on first need)
+ * only for a moment before it or for a zone's printed name. Every other zone is luxon's
+ * IANAZone, unchanged.
  *
  * The locale is fixed for the same reason: without one, luxon asks ICU for the host's the first
  * time it makes any DateTime or Duration. The keeper's formats are numeric, so nothing it prints
- * changes (and a host locale with other digits could not change how a token's expiry reads).
+ * changes, and a host locale with other digits can no longer change how a token's expiry reads.
  */
 Settings.defaultLocale = 'en-US';
 
