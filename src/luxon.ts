@@ -45,7 +45,7 @@ class SteadyZone extends Zone<true> {
   #history: IANAZone | undefined;
 
   constructor(
-    readonly zoneName: string,
+    private readonly zoneName: string,
     private readonly steady: Steady,
   ) {
     super();

@@ -14,7 +14,8 @@ export interface WakeResult {
 export const LONG_POLL_CLIENTS = Number(process.env['BENCH_LONG_POLL_CLIENTS'] ?? 4);
 const clientScript = fileURLToPath(new URL('./long-poll-client.js', import.meta.url));
 
-function percentile(sorted: readonly number[], p: number): number {
+/** The p-th percentile of ascending values (nearest rank). */
+export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parkAndWake, type WakeResult } from './long-poll.js';
+import { parkAndWake, percentile, type WakeResult } from './long-poll.js';
 import { cpuSeconds, rssMb } from './proc-stats.js';
 import {
   CLI,
@@ -220,10 +220,7 @@ function loadLines(name: string, r: Comparison): string {
   return `| ${name} | ${side(r.bare)} | ${side(r.keeper)}${r.keeper.non2xx ? ` (${r.keeper.non2xx} non-2xx!)` : ''} | ${f2(r.keeper.rps / r.bare.rps)}× rps, ${f1(r.keeper.p99Ms / r.bare.p99Ms)}× p99, ${f2(r.bare.cpuUsPerRequest / r.keeper.cpuUsPerRequest)}× requests per CPU-second |`;
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN;
-}
+const median = (values: readonly number[]): number => percentile([...values].sort((a, b) => a - b), 50);
 
 /** The rounds of one side: median p50 and p99 of the spread, every round's p99, the least woken. */
 function wakeSide(rounds: readonly WakeResult[]): { p99Ms: number; parked: number; refused: number; text: string } {
