@@ -16,18 +16,29 @@ export default defineConfig(
   tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       // Numbers and booleans print unambiguously in messages (`${port}`, `${ms} ms`); objects,
       // undefined and null still need an explicit choice of text.
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
       // `(r) => setTimeout(r, 20)` and `() => void task()` are the house's way to write callbacks.
-      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true, ignoreVoidOperator: true }],
+      '@typescript-eslint/no-confusing-void-expression': [
+        'error',
+        { ignoreArrowShorthand: true, ignoreVoidOperator: true },
+      ],
       // A leading underscore marks what is left out on purpose: `{ clientId: _c, ...rest }`.
       '@typescript-eslint/no-unused-vars': [
         'error',
-        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true },
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+          ignoreRestSiblings: true,
+        },
       ],
       // `!` marks a value the code knows is there (a row from INSERT … RETURNING, an index just
       // checked); strictNullChecks and noUncheckedIndexedAccess already force every other case.
@@ -48,7 +59,27 @@ export default defineConfig(
     languageOptions: {
       sourceType: 'script',
       parserOptions: { projectService: false, project: null },
-      globals: { window: 'readonly', document: 'readonly', EventSource: 'readonly', fetch: 'readonly', Intl: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', navigator: 'readonly', location: 'readonly', history: 'readonly', confirm: 'readonly', URLSearchParams: 'readonly', Date: 'readonly', Math: 'readonly', Number: 'readonly', JSON: 'readonly' },
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        EventSource: 'readonly',
+        fetch: 'readonly',
+        Intl: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        navigator: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        confirm: 'readonly',
+        URLSearchParams: 'readonly',
+        Date: 'readonly',
+        Math: 'readonly',
+        Number: 'readonly',
+        JSON: 'readonly',
+      },
     },
   },
   // luxon through src/luxon.ts only: it keeps ICU (about 8 MB of a process's memory) out of the
@@ -57,32 +88,91 @@ export default defineConfig(
     files: ['src/**/*.ts'],
     ignores: ['src/luxon.ts', 'src/sim/**'],
     rules: {
-      'no-restricted-syntax': ['error', { selector: "ImportDeclaration[source.value='luxon']", message: "import DateTime from src/luxon.ts, not from 'luxon' (see its header)." }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "ImportDeclaration[source.value='luxon']",
+          message: "import DateTime from src/luxon.ts, not from 'luxon' (see its header).",
+        },
+      ],
     },
   },
   // The layers of docs/architecture.md: imports point down, never up.
   {
     files: ['src/server/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['../keeper/*', '../commands/*', '../cli.js'], message: 'server/ only reads committed state: what it needs from the keeper is an interface in server/ or a type below both (docs/architecture.md, "Layers").' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../keeper/*', '../commands/*', '../cli.js'],
+              message:
+                'server/ only reads committed state: what it needs from the keeper is an interface in server/ or a type below both (docs/architecture.md, "Layers").',
+            },
+          ],
+        },
+      ],
     },
   },
   {
-    files: ['src/dhan/**/*.ts', 'src/store/**/*.ts', 'src/publish/**/*.ts', 'src/config/**/*.ts', 'src/consent/**/*.ts', 'src/notify/**/*.ts', 'src/metrics.ts', 'src/log.ts', 'src/totp.ts'],
+    files: [
+      'src/dhan/**/*.ts',
+      'src/store/**/*.ts',
+      'src/publish/**/*.ts',
+      'src/config/**/*.ts',
+      'src/consent/**/*.ts',
+      'src/notify/**/*.ts',
+      'src/metrics.ts',
+      'src/log.ts',
+      'src/totp.ts',
+    ],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/keeper/*', '**/server/*', '**/commands/*', '**/cli.js'], message: 'a lower layer never imports the keeper, the server or the commands (docs/architecture.md, "Layers").' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/keeper/*', '**/server/*', '**/commands/*', '**/cli.js'],
+              message:
+                'a lower layer never imports the keeper, the server or the commands (docs/architecture.md, "Layers").',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['src/sim/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../clock.js'], message: 'the simulator is a second, separate reading of Dhan: it shares only the clock with the keeper (docs/architecture.md).' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../*', '!../clock.js'],
+              message:
+                'the simulator is a second, separate reading of Dhan: it shares only the clock with the keeper (docs/architecture.md).',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['src/client/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../errors.js', '!../tokens.js'], message: 'client/ ships to bots: it may use only errors.ts and tokens.ts (docs/architecture.md).' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../*', '!../errors.js', '!../tokens.js'],
+              message: 'client/ ships to bots: it may use only errors.ts and tokens.ts (docs/architecture.md).',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -20,10 +20,15 @@ const CLIENT = '1000000001';
 const schema = uniqueSchema('dtk_bench');
 const sqlite = new SqliteAsyncStore(Store.open(join(mkdtempSync(join(tmpdir(), 'dtk-bench-')), 'keeper.db')));
 const postgres = await PostgresStore.open({ connection: { connectionString: PG_URL }, schema });
-const leadership = new Leadership({ connection: { connectionString: PG_URL }, schema, owner: { host: 'bench', pid: process.pid } });
+const leadership = new Leadership({
+  connection: { connectionString: PG_URL },
+  schema,
+  owner: { host: 'bench', pid: process.pid },
+});
 await leadership.start();
 const fence: LeaderFence | undefined = leadership.fence();
-for (const s of [sqlite, postgres] as AsyncStore[]) await s.upsertAccount({ clientId: CLIENT, name: 'bench', mode: 'auto' });
+for (const s of [sqlite, postgres] as AsyncStore[])
+  await s.upsertAccount({ clientId: CLIENT, name: 'bench', mode: 'auto' });
 let n = 0;
 
 async function swap(store: AsyncStore, withFence?: LeaderFence): Promise<void> {
@@ -32,7 +37,14 @@ async function swap(store: AsyncStore, withFence?: LeaderFence): Promise<void> {
   // Through the transaction's own view: on SQLite a call through the store itself waits for the transaction to end.
   await store.transaction(async (tx) => {
     await tx.saveToken(
-      { clientId: CLIENT, accessToken: `token-${n++}-${'x'.repeat(300)}`, source: 'renew', obtainedAt: now, expiresAt: now + 86_400_000, expiryTime: '2026-01-01T00:00:00.000' },
+      {
+        clientId: CLIENT,
+        accessToken: `token-${n++}-${'x'.repeat(300)}`,
+        source: 'renew',
+        obtainedAt: now,
+        expiresAt: now + 86_400_000,
+        expiryTime: '2026-01-01T00:00:00.000',
+      },
       withFence,
     );
     await tx.finishEvent(id, { result: 'success', durationMs: 1 });
@@ -54,7 +66,11 @@ describe('token swap: PostgreSQL against SQLite', () => {
 
 // Apart, so that the swap comparison's summary reads as PostgreSQL against SQLite.
 describe('token read: PostgreSQL', () => {
-  bench('PostgreSQL currentToken (what every token API request reads)', async () => {
-    await postgres.currentToken(CLIENT);
-  }, { time: 1000 });
+  bench(
+    'PostgreSQL currentToken (what every token API request reads)',
+    async () => {
+      await postgres.currentToken(CLIENT);
+    },
+    { time: 1000 },
+  );
 });

@@ -33,7 +33,14 @@ describe('token swap durability', () => {
     const now = Date.now();
     const id = store.beginEvent({ clientId: '1000000001', at: now, kind: 'renew', expiryBefore: now });
     store.transaction(() => {
-      store.saveToken({ clientId: '1000000001', accessToken: `token-${n++}-${'x'.repeat(300)}`, source: 'renew', obtainedAt: now, expiresAt: now + 86_400_000, expiryTime: '2026-01-01T00:00:00.000' });
+      store.saveToken({
+        clientId: '1000000001',
+        accessToken: `token-${n++}-${'x'.repeat(300)}`,
+        source: 'renew',
+        obtainedAt: now,
+        expiresAt: now + 86_400_000,
+        expiryTime: '2026-01-01T00:00:00.000',
+      });
       store.finishEvent(id, { result: 'success', durationMs: 1 });
     });
   });
@@ -46,7 +53,14 @@ describe('token swap durability', () => {
     const now = Date.now();
     const id = sealed.beginEvent({ clientId: '1000000001', at: now, kind: 'renew', expiryBefore: now });
     sealed.transaction(() => {
-      sealed.saveToken({ clientId: '1000000001', accessToken: `token-${n++}-${'x'.repeat(300)}`, source: 'renew', obtainedAt: now, expiresAt: now + 86_400_000, expiryTime: '2026-01-01T00:00:00.000' });
+      sealed.saveToken({
+        clientId: '1000000001',
+        accessToken: `token-${n++}-${'x'.repeat(300)}`,
+        source: 'renew',
+        obtainedAt: now,
+        expiresAt: now + 86_400_000,
+        expiryTime: '2026-01-01T00:00:00.000',
+      });
       sealed.finishEvent(id, { result: 'success', durationMs: 1 });
     });
   });

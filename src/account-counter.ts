@@ -76,7 +76,11 @@ export class AccountCounter {
    * `accountText` (`{client_id="…",name="…"}`, formatted once per account by the registry) and
    * each tuple's are formatted once, so that a scrape builds no label objects at all.
    */
-  textLines(accountText: (account: AccountLabels) => string, labelValue: (value: string) => string, valueText: (value: number) => string): string[] {
+  textLines(
+    accountText: (account: AccountLabels) => string,
+    labelValue: (value: string) => string,
+    valueText: (value: number) => string,
+  ): string[] {
     this.collect?.();
     const lines: string[] = [];
     for (const row of this.rows.values()) {

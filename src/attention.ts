@@ -55,8 +55,19 @@ export function parseAttention(raw: string | null): Attention | null {
   const wayOut = v['wayOut'];
   const since = v['since'];
   if (typeof reason !== 'string' || typeof wayOut !== 'string' || typeof since !== 'number') return null;
-  if (v['scope'] === 'generation' && v['cause'] === 'credentials-refused' && typeof v['credentialsFingerprint'] === 'string') {
-    return { scope: 'generation', cause: 'credentials-refused', reason, wayOut, since, credentialsFingerprint: v['credentialsFingerprint'] };
+  if (
+    v['scope'] === 'generation' &&
+    v['cause'] === 'credentials-refused' &&
+    typeof v['credentialsFingerprint'] === 'string'
+  ) {
+    return {
+      scope: 'generation',
+      cause: 'credentials-refused',
+      reason,
+      wayOut,
+      since,
+      credentialsFingerprint: v['credentialsFingerprint'],
+    };
   }
   if (v['scope'] === 'account' && ACCOUNT_CAUSES.includes(v['cause'] as AccountStopCause)) {
     return { scope: 'account', cause: v['cause'] as AccountStopCause, reason, wayOut, since };

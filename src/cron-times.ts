@@ -25,7 +25,10 @@ const MAX_DAYS_AHEAD = 4 * 366 + 1;
 
 function numbers(values: readonly (number | string)[], field: string, expression: string): number[] {
   return values.map((v) => {
-    if (typeof v !== 'number') throw new Error(`"${expression}": the ${field} value "${v}" is not supported — use numbers, ranges, lists and steps`);
+    if (typeof v !== 'number')
+      throw new Error(
+        `"${expression}": the ${field} value "${v}" is not supported — use numbers, ranges, lists and steps`,
+      );
     return v;
   });
 }
@@ -95,7 +98,12 @@ export function nextOfAny(schedules: readonly CronSchedule[], after: number): nu
  * on (so that a refresh delayed by a failure or a busy moment is still owed), at which the token
  * would be older than `skipIfNewerThanMs`. Moments the token already satisfies are skipped.
  */
-export function owedRefresh(schedules: readonly CronSchedule[], tokenObtainedAt: number, now: number, skipIfNewerThanMs: number): number | undefined {
+export function owedRefresh(
+  schedules: readonly CronSchedule[],
+  tokenObtainedAt: number,
+  now: number,
+  skipIfNewerThanMs: number,
+): number | undefined {
   let cursor = now - skipIfNewerThanMs;
   for (let i = 0; i < 1_000; i++) {
     const next = nextOfAny(schedules, cursor);

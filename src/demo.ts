@@ -89,7 +89,9 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     if (!token || !status) return;
     const verb = token.source === 'renew' ? 'renewed' : token.source === 'totp' ? 'generated' : 'imported';
     const left = Math.round((token.expiresAt - systemClock.now()) / 1000);
-    print(`${new Date().toISOString()}  ${verb} token ${tokenFingerprint(token.accessToken)} for ${DEMO_CLIENT_ID}: valid ${left} s, written to ${sinkPath}`);
+    print(
+      `${new Date().toISOString()}  ${verb} token ${tokenFingerprint(token.accessToken)} for ${DEMO_CLIENT_ID}: valid ${left} s, written to ${sinkPath}`,
+    );
   };
   const unsubscribe = daemon.keeper.onTokenChange(() => describe());
   if (daemon.keeper.liveToken(DEMO_CLIENT_ID)) describe();

@@ -71,7 +71,12 @@ export function startHeapTrim(log: Logger): NodeJS.Timeout {
     afterLastTrim = after.total_heap_size;
     const mb = (bytes: number): number => Math.round(bytes / 1048576);
     log.debug(
-      { heapMbBefore: mb(before.total_heap_size), heapMbAfter: mb(after.total_heap_size), liveMb: mb(after.used_heap_size), ms: Math.round(performance.now() - started) },
+      {
+        heapMbBefore: mb(before.total_heap_size),
+        heapMbAfter: mb(after.total_heap_size),
+        liveMb: mb(after.used_heap_size),
+        ms: Math.round(performance.now() - started),
+      },
       'returned unused heap to the system',
     );
     last = performance.eventLoopUtilization();

@@ -1,4 +1,12 @@
-import { FixedOffsetZone, IANAZone, Settings, Zone, type DateTimeOptions, type ZoneOffsetFormat, type ZoneOffsetOptions } from 'luxon';
+import {
+  FixedOffsetZone,
+  IANAZone,
+  Settings,
+  Zone,
+  type DateTimeOptions,
+  type ZoneOffsetFormat,
+  type ZoneOffsetOptions,
+} from 'luxon';
 
 /**
  * luxon as the keeper uses it: import DateTime from here, never from 'luxon', so that what follows

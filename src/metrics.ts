@@ -121,7 +121,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
     return labels;
   };
 
-  const accountGauge = (name: MetricName, help: string, value: (account: AccountMetricsSnapshot, now: number) => number | null): void => {
+  const accountGauge = (
+    name: MetricName,
+    help: string,
+    value: (account: AccountMetricsSnapshot, now: number) => number | null,
+  ): void => {
     new AccountGauge(name, help, () => {
       const now = options.clock.now();
       const values: AccountGaugeValue[] = [];
@@ -139,19 +143,29 @@ export function createMetrics(options: MetricsOptions): Metrics {
   accountGauge('dhan_token_obtained_timestamp_seconds', 'When the current token was obtained (Unix seconds).', (a) =>
     a.obtainedAt === null ? null : seconds(a.obtainedAt),
   );
-  accountGauge('dhan_token_next_refresh_timestamp_seconds', 'When the keeper plans to renew or generate next, a due renewal.refreshAt included (Unix seconds).', (a) =>
-    a.nextActionAt === null ? null : seconds(a.nextActionAt),
+  accountGauge(
+    'dhan_token_next_refresh_timestamp_seconds',
+    'When the keeper plans to renew or generate next, a due renewal.refreshAt included (Unix seconds).',
+    (a) => (a.nextActionAt === null ? null : seconds(a.nextActionAt)),
   );
   accountGauge('dhan_token_valid', '1 while the account has a token that has not expired, else 0.', (a, now) =>
     a.expiresAt !== null && a.expiresAt > now ? 1 : 0,
   );
-  accountGauge('dhan_token_attention', '1 while automatic refresh is stopped until a person acts (e.g. credentials rejected).', (a) =>
-    a.attention ? 1 : 0,
+  accountGauge(
+    'dhan_token_attention',
+    '1 while automatic refresh is stopped until a person acts (e.g. credentials rejected).',
+    (a) => (a.attention ? 1 : 0),
   );
-  accountGauge('dhan_token_login_needed', '1 while a consent account waits for a person to log in with the API key (`dhan-token-keeper login`).', (a) =>
-    a.loginNeeded === true ? 1 : 0,
+  accountGauge(
+    'dhan_token_login_needed',
+    '1 while a consent account waits for a person to log in with the API key (`dhan-token-keeper login`).',
+    (a) => (a.loginNeeded === true ? 1 : 0),
   );
-  accountGauge('dhan_token_refresh_failures_consecutive', 'Failed refresh attempts since the last success.', (a) => a.consecutiveFailures);
+  accountGauge(
+    'dhan_token_refresh_failures_consecutive',
+    'Failed refresh attempts since the last success.',
+    (a) => a.consecutiveFailures,
+  );
   accountGauge('dhan_token_last_success_timestamp_seconds', 'When a refresh last succeeded (Unix seconds).', (a) =>
     a.lastSuccessAt === null ? null : seconds(a.lastSuccessAt),
   );
@@ -226,7 +240,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   info.set({ version: options.version }, 1);
   const apiRejected = new Counter({
     name: 'dhan_token_api_rejected_total',
-    help: 'Requests the HTTP API refused (and strangers\' connections it dropped) by reason, since this process started.',
+    help: "Requests the HTTP API refused (and strangers' connections it dropped) by reason, since this process started.",
     labelNames: ['reason'] as const,
     registers,
   });

@@ -38,12 +38,21 @@ export class PrometheusRegistry extends Registry {
   async getMetricsAsString(metric: Scrapeable): Promise<string> {
     if (!this.#plain()) return this.#prometheusClientWriter(metric);
     if (metric instanceof AccountCounter) {
-      const lines = [`# HELP ${escapeText(metric.name)} ${escapeText(metric.help)}`, `# TYPE ${escapeText(metric.name)} ${metric.type}`];
+      const lines = [
+        `# HELP ${escapeText(metric.name)} ${escapeText(metric.help)}`,
+        `# TYPE ${escapeText(metric.name)} ${metric.type}`,
+      ];
       return [...lines, ...metric.textLines((account) => this.#labels(account), labelValueText, valueText)].join('\n');
     }
     const data = typeof metric.getForPromString === 'function' ? await metric.getForPromString() : await metric.get();
     const values = data.values ?? [];
-    if (values.some((v) => v.exemplar !== undefined || (v.sharedLabels !== undefined && Object.keys(v.sharedLabels as object).length > 0))) {
+    if (
+      values.some(
+        (v) =>
+          v.exemplar !== undefined ||
+          (v.sharedLabels !== undefined && Object.keys(v.sharedLabels as object).length > 0),
+      )
+    ) {
       return this.#prometheusClientWriter(metric);
     }
     const name = escapeText(data.name);
@@ -59,7 +68,9 @@ export class PrometheusRegistry extends Registry {
   }
 
   #prometheusClientWriter(metric: Scrapeable): Promise<string> {
-    return (Registry.prototype as unknown as { getMetricsAsString(m: Scrapeable): Promise<string> }).getMetricsAsString.call(this, metric);
+    return (
+      Registry.prototype as unknown as { getMetricsAsString(m: Scrapeable): Promise<string> }
+    ).getMetricsAsString.call(this, metric);
   }
 
   /**

@@ -23,9 +23,12 @@ export function totpStep(atMs: number): number {
  * rolled back; `lastGenerateAt` is (after a refusal), but it still counts when later: rows from
  * before the column carry only it. Undefined when neither says anything.
  */
-export function lastUsedTotpStep(row: { readonly lastTotpStep: number | null; readonly lastGenerateAt: number | null } | undefined): number | undefined {
+export function lastUsedTotpStep(
+  row: { readonly lastTotpStep: number | null; readonly lastGenerateAt: number | null } | undefined,
+): number | undefined {
   const fromStep = row?.lastTotpStep ?? undefined;
-  const fromTime = row?.lastGenerateAt === null || row?.lastGenerateAt === undefined ? undefined : totpStep(row.lastGenerateAt);
+  const fromTime =
+    row?.lastGenerateAt === null || row?.lastGenerateAt === undefined ? undefined : totpStep(row.lastGenerateAt);
   if (fromStep === undefined) return fromTime;
   return fromTime === undefined ? fromStep : Math.max(fromStep, fromTime);
 }
@@ -40,8 +43,7 @@ export function totpCode(secret: string, atMs: number): string {
 }
 
 export type TotpTake =
-  | { readonly ok: true; readonly code: string; readonly step: number }
-  | { readonly ok: false; readonly waitMs: number };
+  { readonly ok: true; readonly code: string; readonly step: number } | { readonly ok: false; readonly waitMs: number };
 
 /**
  * Dhan refuses a TOTP code that was already used, and refusals count toward disabling TOTP

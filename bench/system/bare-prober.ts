@@ -13,7 +13,9 @@ const SLOT_MS = 5_000;
 const CONCURRENCY = 4;
 
 const call = async (): Promise<void> => {
-  const res = await fetch(`${baseUrl}/v2/profile`, { headers: { accept: 'application/json', 'access-token': 'bench-floor' } });
+  const res = await fetch(`${baseUrl}/v2/profile`, {
+    headers: { accept: 'application/json', 'access-token': 'bench-floor' },
+  });
   await res.text();
 };
 

@@ -17,7 +17,9 @@ const server = createServer((req, res) => {
   if (req.url === '/wake') {
     const woken = JSON.stringify({ wokenAt: Date.now() });
     for (const waiting of parked.splice(0)) {
-      waiting.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(woken) }).end(woken);
+      waiting
+        .writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(woken) })
+        .end(woken);
     }
     res.writeHead(204).end();
     return;

@@ -46,7 +46,8 @@ async function withPg<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 function keeperConfig(dir: string, name: string, schema: string, simUrl: string, port: number, key: string): string {
   const accounts = Array.from(
     { length: ACCOUNTS },
-    (_, i) => `  - { clientId: "${clientIdOf(i)}", name: a${i}, pin: "493817", totpSecret: KRSXG5CTMVRXEZLUKN2XAZLDNFQWY4ZA, sinks: [] }`,
+    (_, i) =>
+      `  - { clientId: "${clientIdOf(i)}", name: a${i}, pin: "493817", totpSecret: KRSXG5CTMVRXEZLUKN2XAZLDNFQWY4ZA, sinks: [] }`,
   );
   const path = join(dir, `${name}.yaml`);
   writeFileSync(
@@ -137,7 +138,11 @@ export async function haWake(): Promise<HaWakeResult | string> {
     };
     const leader = await start('leader');
     await until('the first keeper to lead', 30_000, () =>
-      withPg(async (c) => (await c.query<{ pid: number }>(`SELECT pid FROM "${schema}".leadership WHERE id = 1`)).rows[0]?.pid === leader.proc.pid || undefined).catch(() => undefined),
+      withPg(
+        async (c) =>
+          (await c.query<{ pid: number }>(`SELECT pid FROM "${schema}".leadership WHERE id = 1`)).rows[0]?.pid ===
+            leader.proc.pid || undefined,
+      ).catch(() => undefined),
     );
     const standby = await start('standby');
     const clientId = clientIdOf(0);
@@ -156,7 +161,10 @@ export async function haWake(): Promise<HaWakeResult | string> {
       const onStandby = Array.from({ length: STANDBY_POLLS }, () => park(`${standby.url}${query}`, key));
       // Parking is not observable from outside; loopback requests are in well within this.
       await sleep(300);
-      execFileSync(process.execPath, [CLI, 'renew', clientId, '--config', leader.configPath], { stdio: 'ignore', timeout: 60_000 });
+      execFileSync(process.execPath, [CLI, 'renew', clientId, '--config', leader.configPath], {
+        stdio: 'ignore',
+        timeout: 60_000,
+      });
       const leaderAt = await onLeader;
       for (const at of await Promise.all(onStandby)) {
         if (leaderAt === undefined || at === undefined) missed++;

@@ -59,7 +59,10 @@ function readUnitEnvironment(): Record<string, string> {
 /** Starts `dist/cli.js <args>` as its own process with output to a file (a pipe the bench would have to drain costs the keeper nothing but costs us). */
 export function spawnCli(args: readonly string[], logPath: string): ChildProcess {
   const out = openSync(logPath, 'a');
-  return spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', out, out], env: { ...process.env, ...shippedEnvironment() } });
+  return spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', out, out],
+    env: { ...process.env, ...shippedEnvironment() },
+  });
 }
 
 export interface Setup {
@@ -74,7 +77,8 @@ export interface Setup {
 export function writeSimAccounts(dir: string, count: number): string {
   const path = join(dir, 'sim-accounts.yaml');
   const lines: string[] = [];
-  for (let i = 0; i < count; i++) lines.push(`- { clientId: "${clientIdOf(i)}", pin: "${PIN}", totpSecret: ${TOTP_SECRET} }`);
+  for (let i = 0; i < count; i++)
+    lines.push(`- { clientId: "${clientIdOf(i)}", pin: "${PIN}", totpSecret: ${TOTP_SECRET} }`);
   writeFileSync(path, `${lines.join('\n')}\n`);
   return path;
 }
@@ -84,12 +88,16 @@ export function writeKeeperConfig(dir: string, count: number, simUrl: string, po
   const key = randomBytes(24).toString('hex');
   const accounts: string[] = [];
   for (let i = 0; i < count; i++) {
-    accounts.push(`  - { clientId: "${clientIdOf(i)}", name: a${i}, pin: "${PIN}", totpSecret: ${TOTP_SECRET}, sinks: [] }`);
+    accounts.push(
+      `  - { clientId: "${clientIdOf(i)}", name: a${i}, pin: "${PIN}", totpSecret: ${TOTP_SECRET}, sinks: [] }`,
+    );
   }
   // Old builds reject the key; the "before" figures were taken with BENCH_NO_MAX_LONG_POLLS=1.
   const maxLongPolls = process.env['BENCH_NO_MAX_LONG_POLLS'] === '1' ? '' : '  maxLongPolls: 1000\n';
   // What idle costs at another probe rate (the default, 15m, when unset).
-  const probeInterval = process.env['BENCH_PROBE_INTERVAL'] ? `  probeInterval: ${process.env['BENCH_PROBE_INTERVAL']}\n` : '';
+  const probeInterval = process.env['BENCH_PROBE_INTERVAL']
+    ? `  probeInterval: ${process.env['BENCH_PROBE_INTERVAL']}\n`
+    : '';
   const yaml = `storage:
   path: ./keeper.db
 dhan:
@@ -143,7 +151,9 @@ export function liveTokensInDb(dbPath: string): number {
   let db: Database.Database | undefined;
   try {
     db = new Database(dbPath, { readonly: true, fileMustExist: true });
-    const row = db.prepare('SELECT COUNT(*) AS n FROM tokens WHERE superseded_at IS NULL AND expires_at > ?').get(Date.now()) as { n: number };
+    const row = db
+      .prepare('SELECT COUNT(*) AS n FROM tokens WHERE superseded_at IS NULL AND expires_at > ?')
+      .get(Date.now()) as { n: number };
     return row.n;
   } catch {
     return 0;

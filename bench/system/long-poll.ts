@@ -60,7 +60,12 @@ function startClient(args: ClientArgs): Client {
  * is mostly the server's 1,000 writes (and on a small machine, the client processes taking
  * turns with it for the cores), which is why the bare server's figure stays beside ours.
  */
-export async function parkAndWake(url: string, count: number, headers: Readonly<Record<string, string>>, trigger: () => Promise<void>): Promise<WakeResult> {
+export async function parkAndWake(
+  url: string,
+  count: number,
+  headers: Readonly<Record<string, string>>,
+  trigger: () => Promise<void>,
+): Promise<WakeResult> {
   const clients: Client[] = [];
   for (let i = 0; i < LONG_POLL_CLIENTS; i++) {
     const share = Math.floor(count / LONG_POLL_CLIENTS) + (i < count % LONG_POLL_CLIENTS ? 1 : 0);
@@ -80,7 +85,12 @@ export async function parkAndWake(url: string, count: number, headers: Readonly<
     const refused = results.reduce((n, r) => n + r.refused, 0);
     const first = arrivals[0] ?? 0;
     const spread = arrivals.map((t) => t - first);
-    return { parked: arrivals.length, refused, spreadP50Ms: percentile(spread, 50), spreadP99Ms: percentile(spread, 99) };
+    return {
+      parked: arrivals.length,
+      refused,
+      spreadP50Ms: percentile(spread, 50),
+      spreadP99Ms: percentile(spread, 99),
+    };
   } finally {
     for (const c of clients) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill();
   }

@@ -41,13 +41,21 @@ const WAKE_ROUNDS = Number(process.env['BENCH_WAKE_ROUNDS'] ?? 3);
 // (fetch alone promotes about 15 KB a call), so a window shorter than a few of those measures where
 // the cycle happens to be rather than what idle costs: 60 s windows of one keeper read 0.8 to 1.6%.
 const idleWindowSeconds = (accounts: number): number =>
-  process.env['BENCH_IDLE_SECONDS'] !== undefined ? Number(process.env['BENCH_IDLE_SECONDS']) : accounts >= 1_000 ? 120 : 30;
+  process.env['BENCH_IDLE_SECONDS'] !== undefined
+    ? Number(process.env['BENCH_IDLE_SECONDS'])
+    : accounts >= 1_000
+      ? 120
+      : 30;
 // Start-up leaves work behind (sinks, history, JIT, the garbage of loading 10,000 accounts, and
 // V8's memory-reducing collections that return it): idle is what follows. After a cold start of
 // 10,000 accounts those collections still cost about 4% of a core a minute later, and V8 is
 // still optimising the probe path after two and a half.
 const settleSeconds = (accounts: number): number =>
-  process.env['BENCH_SETTLE_SECONDS'] !== undefined ? Number(process.env['BENCH_SETTLE_SECONDS']) : accounts >= 10_000 ? 300 : 60;
+  process.env['BENCH_SETTLE_SECONDS'] !== undefined
+    ? Number(process.env['BENCH_SETTLE_SECONDS'])
+    : accounts >= 10_000
+      ? 300
+      : 60;
 const COLD_START_LIMIT_MS = 600_000;
 const POLL_MS = 200;
 
@@ -78,19 +86,29 @@ const proberScript = fileURLToPath(new URL('./bare-prober.js', import.meta.url))
 
 function probeFloor(simUrl: string, callsPerS: number, seconds: number): number {
   if (callsPerS <= 0) return 0;
-  const out = execFileSync(process.execPath, [proberScript, simUrl, String(callsPerS), String(seconds)], { encoding: 'utf8', timeout: (seconds + 60) * 1000 });
+  const out = execFileSync(process.execPath, [proberScript, simUrl, String(callsPerS), String(seconds)], {
+    encoding: 'utf8',
+    timeout: (seconds + 60) * 1000,
+  });
   return (JSON.parse(out) as { cpuPct: number }).cpuPct;
 }
 
 async function startBare(body: string): Promise<{ proc: ChildProcess; url: string }> {
   const port = await freePort();
   // The keeper's environment on both sides, so that neither is measured with malloc settings the other lacks.
-  const proc = spawn(process.execPath, [bareScript, String(port), body], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...shippedEnvironment() } });
+  const proc = spawn(process.execPath, [bareScript, String(port), body], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...shippedEnvironment() },
+  });
   await new Promise<void>((resolve) => proc.stdout?.once('data', () => resolve()));
   return { proc, url: `http://127.0.0.1:${port}` };
 }
 
-async function until<T>(what: string, limitMs: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
+async function until<T>(
+  what: string,
+  limitMs: number,
+  check: () => Promise<T | undefined> | T | undefined,
+): Promise<T> {
   const deadline = Date.now() + limitMs;
   for (;;) {
     const value = await check();
@@ -138,7 +156,9 @@ async function scenario(count: number): Promise<Row> {
       return liveTokensInDb(setup.dbPath) >= count ? Date.now() - coldStart : undefined;
     });
     if (Number.isNaN(coldReadyzMs)) {
-      await until('/readyz 200', 60_000, async () => ((await status(`${setup.url}/readyz`)) === 200 ? true : undefined));
+      await until('/readyz 200', 60_000, async () =>
+        (await status(`${setup.url}/readyz`)) === 200 ? true : undefined,
+      );
       coldReadyzMs = Date.now() - coldStart;
       coldCallsAtReadyz = await simCalls(sim.url);
     }
@@ -153,8 +173,19 @@ async function scenario(count: number): Promise<Row> {
     const probeFloorCpuPct = probeFloor(sim.url, idleDhanCallsPerS, idleWindow);
     const scrape = await scrapeCost(keeper.pid!, `${setup.url}/metrics`);
     const row: Row = {
-      accounts: count, coldHealthzMs, coldReadyzMs, coldCallsAtReadyz, coldAllLiveMs, idleCpuPct, idleDhanCallsPerS, probeFloorCpuPct, scrape, rssMb: rss,
-      warmReadyzMs: Number.NaN, warmTokenMs: Number.NaN, warmCallsFirst10s: Number.NaN,
+      accounts: count,
+      coldHealthzMs,
+      coldReadyzMs,
+      coldCallsAtReadyz,
+      coldAllLiveMs,
+      idleCpuPct,
+      idleDhanCallsPerS,
+      probeFloorCpuPct,
+      scrape,
+      rssMb: rss,
+      warmReadyzMs: Number.NaN,
+      warmTokenMs: Number.NaN,
+      warmCallsFirst10s: Number.NaN,
     };
 
     if (loadSizes.has(count)) {
@@ -165,8 +196,15 @@ async function scenario(count: number): Promise<Row> {
       try {
         const barePid = bare.proc.pid!;
         const keeperPid = keeper.pid!;
-        row.token = compare({ url: `${bare.url}/v1/tokens/${id}`, pid: barePid }, { url: tokenUrl, pid: keeperPid }, auth);
-        row.healthz = compare({ url: `${bare.url}/healthz`, pid: barePid }, { url: `${setup.url}/healthz`, pid: keeperPid });
+        row.token = compare(
+          { url: `${bare.url}/v1/tokens/${id}`, pid: barePid },
+          { url: tokenUrl, pid: keeperPid },
+          auth,
+        );
+        row.healthz = compare(
+          { url: `${bare.url}/healthz`, pid: barePid },
+          { url: `${setup.url}/healthz`, pid: keeperPid },
+        );
         if (count === LONG_POLL_SIZE) {
           row.wake = { bare: [], keeper: [] };
           for (let round = 0; round < WAKE_ROUNDS; round++) {
@@ -179,7 +217,10 @@ async function scenario(count: number): Promise<Row> {
             const held = (await (await fetch(tokenUrl, { headers: auth })).json()) as { fingerprint: string };
             row.wake.keeper.push(
               await parkAndWake(`${tokenUrl}?after=${held.fingerprint}&wait=60`, PARKED, auth, async () => {
-                execFileSync(process.execPath, [CLI, 'renew', id, '--config', setup.configPath], { stdio: 'ignore', timeout: 60_000 });
+                execFileSync(process.execPath, [CLI, 'renew', id, '--config', setup.configPath], {
+                  stdio: 'ignore',
+                  timeout: 60_000,
+                });
               }),
             );
           }
@@ -195,7 +236,9 @@ async function scenario(count: number): Promise<Row> {
     const warmStart = Date.now();
     keeper = run();
     const lastUrl = `${setup.url}/v1/tokens/${clientIdOf(count - 1)}`;
-    row.warmTokenMs = await until('a stored token served', 60_000, async () => ((await status(lastUrl, auth)) === 200 ? Date.now() - warmStart : undefined));
+    row.warmTokenMs = await until('a stored token served', 60_000, async () =>
+      (await status(lastUrl, auth)) === 200 ? Date.now() - warmStart : undefined,
+    );
     row.warmReadyzMs = await until('/readyz 200 after a restart', 120_000, async () =>
       (await status(`${setup.url}/readyz`)) === 200 ? Date.now() - warmStart : undefined,
     );
@@ -220,7 +263,11 @@ function loadLines(name: string, r: Comparison): string {
   return `| ${name} | ${side(r.bare)} | ${side(r.keeper)}${r.keeper.non2xx ? ` (${r.keeper.non2xx} non-2xx!)` : ''} | ${f2(r.keeper.rps / r.bare.rps)}× rps, ${f1(r.keeper.p99Ms / r.bare.p99Ms)}× p99, ${f2(r.bare.cpuUsPerRequest / r.keeper.cpuUsPerRequest)}× requests per CPU-second |`;
 }
 
-const median = (values: readonly number[]): number => percentile([...values].sort((a, b) => a - b), 50);
+const median = (values: readonly number[]): number =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 
 /** The rounds of one side: median p50 and p99 of the spread, every round's p99, the least woken. */
 function wakeSide(rounds: readonly WakeResult[]): { p99Ms: number; parked: number; refused: number; text: string } {
@@ -243,7 +290,9 @@ function warmingLine(name: string, r: Comparison): string {
 
 async function main(): Promise<void> {
   if (!haveWrk()) {
-    process.stderr.write('wrk is missing: install it (Debian/Ubuntu: apt-get install wrk) and run npm run bench again\n');
+    process.stderr.write(
+      'wrk is missing: install it (Debian/Ubuntu: apt-get install wrk) and run npm run bench again\n',
+    );
     process.exit(2);
   }
   const bare = await startBare('{}');
@@ -251,10 +300,18 @@ async function main(): Promise<void> {
   const bareCpu = await idleCpu(bare.proc.pid!, 5);
   const bareIdle = { cpuPct: bareCpu, rssMb: rssMb(bare.proc.pid!) };
   await stop(bare.proc);
-  process.stdout.write(`bare node:http baseline: idle CPU ${f2(bareIdle.cpuPct)}% of a core, RSS ${f0(bareIdle.rssMb)} MB\n`);
-  process.stdout.write(`wrk: ${WRK.threads} thread, ${WRK.connections} connections, ${WRK.seconds} s per run, best of ${process.env['BENCH_ROUNDS'] ?? 3} alternating rounds after a ${WRK.warmSeconds} s warm-up of each side; idle window ${idleWindowSeconds(1)} s (${idleWindowSeconds(1_000)} s from 1,000 accounts) after ${settleSeconds(1)} s of settling (${settleSeconds(10_000)} s at 10,000 accounts)\n`);
-  const env = Object.entries(shippedEnvironment()).map(([k, v]) => `${k}=${v}`).join(' ');
-  process.stdout.write(`keeper and bare server run with the systemd unit's environment: ${env === '' ? 'none (BENCH_PLAIN_ENV=1)' : env}\n\n`);
+  process.stdout.write(
+    `bare node:http baseline: idle CPU ${f2(bareIdle.cpuPct)}% of a core, RSS ${f0(bareIdle.rssMb)} MB\n`,
+  );
+  process.stdout.write(
+    `wrk: ${WRK.threads} thread, ${WRK.connections} connections, ${WRK.seconds} s per run, best of ${process.env['BENCH_ROUNDS'] ?? 3} alternating rounds after a ${WRK.warmSeconds} s warm-up of each side; idle window ${idleWindowSeconds(1)} s (${idleWindowSeconds(1_000)} s from 1,000 accounts) after ${settleSeconds(1)} s of settling (${settleSeconds(10_000)} s at 10,000 accounts)\n`,
+  );
+  const env = Object.entries(shippedEnvironment())
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  process.stdout.write(
+    `keeper and bare server run with the systemd unit's environment: ${env === '' ? 'none (BENCH_PLAIN_ENV=1)' : env}\n\n`,
+  );
 
   const rows: Row[] = [];
   for (const count of sizes) {
@@ -265,7 +322,12 @@ async function main(): Promise<void> {
   }
 
   const out: string[] = [];
-  out.push('### Token API against bare node:http (same body, same run)', '', '| measure | bare | keeper | ratio |', '| --- | --- | --- | --- |');
+  out.push(
+    '### Token API against bare node:http (same body, same run)',
+    '',
+    '| measure | bare | keeper | ratio |',
+    '| --- | --- | --- | --- |',
+  );
   for (const row of rows) {
     if (row.token) {
       out.push(loadLines(`GET /v1/tokens/{id}, Bearer key, ${row.accounts} accounts`, row.token));
@@ -280,7 +342,13 @@ async function main(): Promise<void> {
       );
     }
   }
-  out.push('', '### Sizing', '', `bare node:http: idle CPU ${f2(bareIdle.cpuPct)}% of a core, RSS ${f0(bareIdle.rssMb)} MB`, '');
+  out.push(
+    '',
+    '### Sizing',
+    '',
+    `bare node:http: idle CPU ${f2(bareIdle.cpuPct)}% of a core, RSS ${f0(bareIdle.rssMb)} MB`,
+    '',
+  );
   out.push(
     '| accounts | idle CPU (% of a core) | Dhan calls/s idle | the same calls from a bare fetch loop (% of a core) | one /metrics scrape (KB, keeper CPU ms) | RSS (MB, bare +) | cold: /healthz | cold: /readyz 200 (Dhan calls by then) | cold: all live | warm: stored token served | warm: /readyz 200 | warm: Dhan calls in first 10 s |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',

@@ -35,7 +35,12 @@ export function warmWrk(url: string, headers: Readonly<Record<string, string>> =
 }
 
 /** One bounded wrk run against a loopback URL; wrk is a separate process, so it measures what a client sees. */
-export function wrk(url: string, headers: Readonly<Record<string, string>> = {}, serverPid?: number, seconds: number = WRK.seconds): LoadResult {
+export function wrk(
+  url: string,
+  headers: Readonly<Record<string, string>> = {},
+  serverPid?: number,
+  seconds: number = WRK.seconds,
+): LoadResult {
   if (!/^http:\/\/127\.0\.0\.1:/.test(url)) throw new Error(`load tests only on loopback, not ${url}`);
   const args = ['-t', String(WRK.threads), '-c', String(WRK.connections), '-d', `${seconds}s`, '--latency'];
   for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);

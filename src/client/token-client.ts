@@ -76,7 +76,11 @@ export class TokenClient {
       let retryAfterSeconds: number | undefined;
       const startedAt = performance.now();
       try {
-        const res = await this.request(this.pollUrl(after, waitSeconds), waitSeconds * 1000 + LONG_POLL_SLACK_MS, signal);
+        const res = await this.request(
+          this.pollUrl(after, waitSeconds),
+          waitSeconds * 1000 + LONG_POLL_SLACK_MS,
+          signal,
+        );
         if (res.status === 200) token = await readToken(res);
         else if (res.status === 304) await res.body?.cancel();
         else throw await errorFrom(res);
@@ -86,7 +90,8 @@ export class TokenClient {
         if (!(err instanceof TokenClientError) || PERMANENT.has(err.status ?? 0)) throw err;
         // The keeper already waited for a token that did not come: ask again at once, so the
         // first token is not missed by a backoff. A 503 that came fast is throttled as usual.
-        if (err.serverError === 'no-live-token' && performance.now() - startedAt >= Math.min(1000, waitSeconds * 500)) continue;
+        if (err.serverError === 'no-live-token' && performance.now() - startedAt >= Math.min(1000, waitSeconds * 500))
+          continue;
         failures++;
         retryAfterSeconds = err.retryAfterSeconds;
       }
@@ -128,7 +133,9 @@ export class TokenClient {
       const timedOut = controller.signal.aborted;
       throw new TokenClientError(
         'network',
-        timedOut ? `no answer from the keeper at ${url.origin} within ${timeoutMs} ms` : `cannot reach the keeper at ${url.origin}`,
+        timedOut
+          ? `no answer from the keeper at ${url.origin} within ${timeoutMs} ms`
+          : `cannot reach the keeper at ${url.origin}`,
         { cause: err },
       );
     } finally {
@@ -151,14 +158,20 @@ async function readToken(res: Response): Promise<TokenInfo> {
   try {
     parsed = await res.json();
   } catch (err) {
-    throw new TokenClientError('bad-response', 'the keeper answered 200 with a body that is not JSON — is baseUrl right?', {
-      status: res.status,
-      cause: err,
-    });
+    throw new TokenClientError(
+      'bad-response',
+      'the keeper answered 200 with a body that is not JSON — is baseUrl right?',
+      {
+        status: res.status,
+        cause: err,
+      },
+    );
   }
   const token = asTokenInfo(parsed);
   if (!token) {
-    throw new TokenClientError('bad-response', 'the keeper answered 200 without a token — is baseUrl right?', { status: res.status });
+    throw new TokenClientError('bad-response', 'the keeper answered 200 without a token — is baseUrl right?', {
+      status: res.status,
+    });
   }
   return token;
 }

@@ -50,7 +50,13 @@ export function summarise(config: Config): string {
   for (const a of config.accounts) {
     const totp = a.pin !== undefined && a.totpSecret !== undefined ? 'PIN and TOTP secret set' : 'no TOTP credentials';
     const creds = a.app ? `${totp}, API key and secret set` : totp;
-    const sinks = a.sinks.map((s) => (s.type === 'file' ? `file ${s.path} (${s.format})` : s.type === 'exec' ? `exec ${s.command[0] ?? ''}` : `webhook ${s.url}`));
+    const sinks = a.sinks.map((s) =>
+      s.type === 'file'
+        ? `file ${s.path} (${s.format})`
+        : s.type === 'exec'
+          ? `exec ${s.command[0] ?? ''}`
+          : `webhook ${s.url}`,
+    );
     lines.push(`  - ${a.clientId} (${a.name}): mode ${a.mode}, ${creds}, sinks: ${sinks.join('; ') || 'none'}`);
   }
   return `${lines.join('\n')}\n`;

@@ -42,7 +42,8 @@ export async function loadCommandConfig(opts: ConfigOption, options: CommandLoad
       ? await (await import('../config/load-isolated.js')).loadConfigIsolated(path, env, loadOptions)
       : (await import('../config/load.js')).loadConfig(path, env, loadOptions);
   } catch (err) {
-    if (err instanceof ConfigError && credentials?.hint !== undefined) throw new ConfigError([...err.problems, credentials.hint]);
+    if (err instanceof ConfigError && credentials?.hint !== undefined)
+      throw new ConfigError([...err.problems, credentials.hint]);
     throw err;
   }
   if (!quiet) {
@@ -75,7 +76,10 @@ export function findAccount(config: Config, clientIdOrName: string): AccountConf
  * error for a reader, it just has nothing to show.
  */
 /** A reader of the store the config names; undefined when a SQLite file does not exist yet. */
-export async function openStoreForReading(config: Config, tokens: 'needed' | 'hidden' = 'needed'): Promise<AsyncStore | undefined> {
+export async function openStoreForReading(
+  config: Config,
+  tokens: 'needed' | 'hidden' = 'needed',
+): Promise<AsyncStore | undefined> {
   if (config.storage.postgres === undefined && !existsSync(config.storage.path)) return undefined;
   // Without the key, commands that print no token still work on a sealed database.
   const withoutKey = tokens === 'hidden' ? 'hide-tokens' : 'refuse';

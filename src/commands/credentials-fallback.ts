@@ -39,7 +39,10 @@ export function credentialsEnv(configPath: string, env: NodeJS.ProcessEnv): Cred
   try {
     accessSync(folder, constants.R_OK | constants.X_OK);
   } catch {
-    return { ...none, hint: `outside the service the credentials are read from ${folder}, which only root may read: run this with sudo` };
+    return {
+      ...none,
+      hint: `outside the service the credentials are read from ${folder}, which only root may read: run this with sudo`,
+    };
   }
   return {
     env: { ...env, CREDENTIALS_DIRECTORY: folder },

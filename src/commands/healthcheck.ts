@@ -13,7 +13,9 @@ export function registerHealthcheck(program: Command): void {
   withConfigOption(
     program
       .command('healthcheck')
-      .description("exit 0 when the running keeper's /healthz answers (for Docker HEALTHCHECK; slim images have no curl)")
+      .description(
+        "exit 0 when the running keeper's /healthz answers (for Docker HEALTHCHECK; slim images have no curl)",
+      )
       .option('--ready', 'check /readyz instead: every account has a live token'),
   ).action(async (opts: ConfigOption & { ready?: boolean }) => {
     const config = await loadConfigWithoutSecrets(opts, 'skip');

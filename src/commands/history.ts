@@ -2,7 +2,14 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { HistoryEvent } from '../store/records.js';
 import { isoInZone } from '../time-format.js';
-import { findAccount, loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './command-config.js';
+import {
+  findAccount,
+  loadConfigWithoutSecrets,
+  openStoreForReading,
+  printJson,
+  withConfigOption,
+  type ConfigOption,
+} from './command-config.js';
 
 // Far more than history keeps in 90 days; and SQLite's LIMIT is a signed 64-bit integer, which
 // a JavaScript number past 2^53 does not round-trip to ("datatype mismatch").
@@ -10,7 +17,8 @@ const MAX_LIMIT = 1_000_000;
 
 function limitOption(value: string): number {
   const n = /^\d{1,7}$/.test(value.trim()) ? Number(value) : Number.NaN;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_LIMIT}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT)
+    throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_LIMIT}`);
   return n;
 }
 
@@ -35,7 +43,9 @@ export function registerHistory(program: Command): void {
     const clientId = opts.client === undefined ? undefined : findAccount(config, opts.client).clientId;
     const store = await openStoreForReading(config, 'hidden');
     try {
-      const events = store ? await store.listEvents({ ...(clientId === undefined ? {} : { clientId }), limit: opts.limit }) : [];
+      const events = store
+        ? await store.listEvents({ ...(clientId === undefined ? {} : { clientId }), limit: opts.limit })
+        : [];
       if (opts.json) printJson(events);
       else if (events.length === 0) process.stdout.write('no history yet\n');
       else process.stdout.write(`${events.map((e) => line(e, config.dhan.timezone)).join('\n')}\n`);

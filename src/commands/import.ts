@@ -10,7 +10,14 @@ import { prepareImport } from '../keeper/imported-token.js';
 import { judgeImport } from '../keeper/import-rules.js';
 import { looksLikeToken, tryReadExpiry } from '../dhan/expiry.js';
 import type { TokenSource } from '../tokens.js';
-import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, openStoreForReading, withConfigOption, type ConfigOption } from './command-config.js';
+import {
+  findAccount,
+  loadCommandConfig,
+  loadConfigWithoutSecrets,
+  openStoreForReading,
+  withConfigOption,
+  type ConfigOption,
+} from './command-config.js';
 
 interface ImportOptions extends ConfigOption {
   tokenFile?: string;
@@ -20,7 +27,8 @@ interface ImportOptions extends ConfigOption {
 }
 
 function sourceOption(value: string): TokenSource {
-  if (value !== 'web' && value !== 'import') throw new InvalidArgumentError('must be "web" (Dhan Web) or "import" (API-key consent or other)');
+  if (value !== 'web' && value !== 'import')
+    throw new InvalidArgumentError('must be "web" (Dhan Web) or "import" (API-key consent or other)');
   return value;
 }
 
@@ -32,7 +40,10 @@ async function readStdin(): Promise<string> {
   try {
     return await readStreamBounded(process.stdin, MAX_TOKEN_INPUT_BYTES);
   } catch (err) {
-    if (err instanceof InputTooLargeError) throw new UsageError(`stdin holds more than ${MAX_TOKEN_INPUT_BYTES} bytes, which is not an access token; pipe the token alone`);
+    if (err instanceof InputTooLargeError)
+      throw new UsageError(
+        `stdin holds more than ${MAX_TOKEN_INPUT_BYTES} bytes, which is not an access token; pipe the token alone`,
+      );
     throw err;
   }
 }
@@ -42,7 +53,9 @@ export function registerImport(program: Command): void {
     program
       .command('import')
       .argument('<clientId>', 'client id (or account name)')
-      .description('store a token you got from Dhan Web or the API-key flow (read from stdin, never from argv); the keeper then keeps it alive')
+      .description(
+        'store a token you got from Dhan Web or the API-key flow (read from stdin, never from argv); the keeper then keeps it alive',
+      )
       .option('--token-file <file>', 'read the token from this file instead of stdin')
       .option('--expiry-time <time>', "Dhan's expiryTime (IST, e.g. 2026-07-08T07:41:12), for opaque tokens")
       .option('--source <source>', 'web (Dhan Web) or import (API-key consent)', sourceOption, 'web')
@@ -57,7 +70,9 @@ export function registerImport(program: Command): void {
         raw = readFileBounded(opts.tokenFile, MAX_TOKEN_INPUT_BYTES);
       } catch (err) {
         if (err instanceof InputTooLargeError) {
-          throw new UsageError(`--token-file ${opts.tokenFile} holds more than ${MAX_TOKEN_INPUT_BYTES} bytes, which is not an access token; give a file with the token alone`);
+          throw new UsageError(
+            `--token-file ${opts.tokenFile} holds more than ${MAX_TOKEN_INPUT_BYTES} bytes, which is not an access token; give a file with the token alone`,
+          );
         }
         throw new UsageError(`--token-file ${opts.tokenFile}: ${errorMessage(err)}`);
       }
@@ -98,12 +113,26 @@ export function registerImport(program: Command): void {
     const verdict = judgeImport({
       now: systemClock.now(),
       expiresAt: imported.expiresAt,
-      issuedAt: tryReadExpiry({ accessToken: imported.accessToken, expiryTime: undefined, timezone: config.dhan.timezone })?.issuedAt,
+      issuedAt: tryReadExpiry({
+        accessToken: imported.accessToken,
+        expiryTime: undefined,
+        timezone: config.dhan.timezone,
+      })?.issuedAt,
       verified: verify,
       currentLiveUntil: await currentLiveUntil(config, account.clientId),
     });
-    if (!verdict.ok) throw new KeeperError(`import-${verdict.reason}`, verdict.message, verdict.hint === undefined ? {} : { hint: verdict.hint });
-    const outcome = await executeCommand(config, account.clientId, { action: 'import', token: imported }, { loadFullConfig: () => loadCommandConfig(opts, { quiet: true }) });
+    if (!verdict.ok)
+      throw new KeeperError(
+        `import-${verdict.reason}`,
+        verdict.message,
+        verdict.hint === undefined ? {} : { hint: verdict.hint },
+      );
+    const outcome = await executeCommand(
+      config,
+      account.clientId,
+      { action: 'import', token: imported },
+      { loadFullConfig: () => loadCommandConfig(opts, { quiet: true }) },
+    );
     const message = timesInZone(outcome.message, config.dhan.timezone);
     if (!outcome.ok) throw new KeeperError('import-failed', message);
     process.stdout.write(`${message}\n`);
@@ -111,7 +140,10 @@ export function registerImport(program: Command): void {
 }
 
 /** The keeper's view of the account's token (Dhan's last word on it), read without disturbing a daemon. */
-async function currentLiveUntil(config: Parameters<typeof openStoreForReading>[0], clientId: string): Promise<number | undefined> {
+async function currentLiveUntil(
+  config: Parameters<typeof openStoreForReading>[0],
+  clientId: string,
+): Promise<number | undefined> {
   const store = await openStoreForReading(config);
   if (!store) return undefined;
   try {

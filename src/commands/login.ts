@@ -16,7 +16,13 @@ import { startServer } from '../server/index.js';
 import type { AsyncStore } from '../store/contract.js';
 import { openStorage } from '../store/open-storage.js';
 import { renderQr } from '../consent/terminal-qr.js';
-import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './command-config.js';
+import {
+  findAccount,
+  loadCommandConfig,
+  loadConfigWithoutSecrets,
+  withConfigOption,
+  type ConfigOption,
+} from './command-config.js';
 
 interface LoginOptions extends ConfigOption {
   paste?: string | boolean;
@@ -37,8 +43,13 @@ export function registerLogin(program: Command): void {
     program
       .command('login')
       .argument('<clientId>', 'client id (or account name)')
-      .description('log in with the API key (Dhan consent): prints a login link and QR code, then waits for the redirect or a pasted address')
-      .option('--paste [address]', 'finish with the address the browser ended on (…?tokenId=…) or the bare tokenId; without a value, asks for it')
+      .description(
+        'log in with the API key (Dhan consent): prints a login link and QR code, then waits for the redirect or a pasted address',
+      )
+      .option(
+        '--paste [address]',
+        'finish with the address the browser ended on (…?tokenId=…) or the bare tokenId; without a value, asks for it',
+      )
       .option('--no-qr', 'do not print the QR code')
       .option('--no-wait', 'print the login link and exit; finish later with --paste ADDRESS or through the callback'),
   ).action(async (clientIdOrName: string, opts: LoginOptions) => {
@@ -46,14 +57,23 @@ export function registerLogin(program: Command): void {
     const account = findAccount(config, clientIdOrName);
     if (!account.app) {
       const index = config.accounts.indexOf(account);
-      throw new UsageError(`account ${account.name} has no API key: set accounts[${index}].apiKey and apiSecret (or their *File twins), and mode: consent`);
+      throw new UsageError(
+        `account ${account.name} has no API key: set accounts[${index}].apiKey and apiSecret (or their *File twins), and mode: consent`,
+      );
     }
     const fullConfig = (): Promise<Config> => loadCommandConfig(opts, { quiet: true });
 
     // Only the address: the tokenId finishes the newest login started for this account.
     if (typeof opts.paste === 'string') {
       const tokenId = tokenIdFromInput(opts.paste);
-      report(await executeCommand(config, account.clientId, { action: 'consent-finish', tokenId }, { loadFullConfig: fullConfig }));
+      report(
+        await executeCommand(
+          config,
+          account.clientId,
+          { action: 'consent-finish', tokenId },
+          { loadFullConfig: fullConfig },
+        ),
+      );
       return;
     }
     if (await daemonRuns(config)) await loginThroughDaemon(config, account, opts, fullConfig);
@@ -70,15 +90,32 @@ async function daemonRuns(config: Config): Promise<boolean> {
   }
 }
 
-async function loginThroughDaemon(config: Config, account: AccountConfig, opts: LoginOptions, fullConfig: () => Promise<Config>): Promise<void> {
-  const started = await executeCommand(config, account.clientId, { action: 'consent-start' }, { loadFullConfig: fullConfig });
+async function loginThroughDaemon(
+  config: Config,
+  account: AccountConfig,
+  opts: LoginOptions,
+  fullConfig: () => Promise<Config>,
+): Promise<void> {
+  const started = await executeCommand(
+    config,
+    account.clientId,
+    { action: 'consent-start' },
+    { loadFullConfig: fullConfig },
+  );
   if (!started.ok) throw new KeeperError('login-failed', started.message);
   const loginUrl = started.message;
   announce(config, loginUrl, opts, true);
   if (!opts.wait) return;
   if (opts.paste === true) {
     const tokenId = tokenIdFromInput(await promptLine('address the browser ended on (or the tokenId): '));
-    report(await executeCommand(config, account.clientId, { action: 'consent-finish', tokenId }, { loadFullConfig: fullConfig }));
+    report(
+      await executeCommand(
+        config,
+        account.clientId,
+        { action: 'consent-finish', tokenId },
+        { loadFullConfig: fullConfig },
+      ),
+    );
     return;
   }
   report(await waitForConsent(config, loginUrl));
@@ -90,11 +127,16 @@ async function loginDirectly(config: Config, account: AccountConfig, opts: Login
   const { store } = opened;
   if (opened.kind === 'postgres') {
     await store.close();
-    throw new KeeperError('login-failed', 'no keeper leads on this database: start one (`dhan-token-keeper run`), then run login again; it carries the login out');
+    throw new KeeperError(
+      'login-failed',
+      'no keeper leads on this database: start one (`dhan-token-keeper run`), then run login again; it carries the login out',
+    );
   }
   const lease = new Lease(store);
   await lease.acquire();
-  lease.keepAlive(() => process.stderr.write('warning: another keeper took over the database; finish the login there\n'));
+  lease.keepAlive(() =>
+    process.stderr.write('warning: another keeper took over the database; finish the login there\n'),
+  );
   const keeper = assembleKeeper(config, store, { clock: systemClock, log: silentLogger() });
   try {
     await keeper.prepareAccounts();
@@ -141,7 +183,9 @@ function announce(config: Config, loginUrl: string, opts: LoginOptions, viaCallb
     return;
   }
   if (viaCallback) {
-    const where = config.consent.redirectUrl ?? `${servedAt ?? `http://${config.server.listen.host}:${config.server.listen.port}`}${CONSENT_CALLBACK_PATH}`;
+    const where =
+      config.consent.redirectUrl ??
+      `${servedAt ?? `http://${config.server.listen.host}:${config.server.listen.port}`}${CONSENT_CALLBACK_PATH}`;
     process.stderr.write(`waiting for Dhan to send the browser to ${where} …\n`);
   }
 }

@@ -21,10 +21,12 @@ function postgresUrl(value: string): string {
 export function registerMigrateStorage(program: Command): void {
   program
     .command('migrate-storage')
-    .description('copy a SQLite database (tokens, history, learned facts, attention, requests) into PostgreSQL and verify the copy; stop the keeper first')
+    .description(
+      'copy a SQLite database (tokens, history, learned facts, attention, requests) into PostgreSQL and verify the copy; stop the keeper first',
+    )
     .requiredOption('--from <path>', 'the SQLite database (storage.path)')
     .requiredOption('--to <url>', 'postgres://user@host:5432/database (password from PGPASSWORD)')
-    .option('--schema <name>', 'the schema to copy into (created if missing); default: the server\'s search_path')
+    .option('--schema <name>', "the schema to copy into (created if missing); default: the server's search_path")
     .option('--overwrite', 'replace what the target already holds (otherwise a non-empty target is refused)')
     .action(async (opts: MigrateOptions) => {
       const url = postgresUrl(opts.to);
@@ -37,6 +39,8 @@ export function registerMigrateStorage(program: Command): void {
         overwrite: opts.overwrite === true,
       });
       for (const r of reports) process.stdout.write(`${r.table}: ${r.source} row(s) copied, ${r.target} verified\n`);
-      process.stdout.write(`copied ${opts.from} to ${redactUrl(url)}${opts.schema === undefined ? '' : ` (schema ${opts.schema})`}: every row's checksum matches\n`);
+      process.stdout.write(
+        `copied ${opts.from} to ${redactUrl(url)}${opts.schema === undefined ? '' : ` (schema ${opts.schema})`}: every row's checksum matches\n`,
+      );
     });
 }

@@ -9,15 +9,26 @@ import { loadCommandConfig, withConfigOption, type ConfigOption } from './comman
 /** `notify-test`: one test message on every channel, each result reported; exit 1 if any failed. */
 export function registerNotifyTest(program: Command): void {
   withConfigOption(
-    program.command('notify-test').description('send one test message on each notify channel (Telegram, ntfy, webhook) and report each result'),
+    program
+      .command('notify-test')
+      .description('send one test message on each notify channel (Telegram, ntfy, webhook) and report each result'),
   ).action(async (opts: ConfigOption) => {
     const config = await loadCommandConfig(opts);
     if (config.notify.channels.length === 0) {
-      throw new UsageError('no notify.channels in the config: add a telegram, ntfy or webhook channel (see config.example.yaml)');
+      throw new UsageError(
+        'no notify.channels in the config: add a telegram, ntfy or webhook channel (see config.example.yaml)',
+      );
     }
     const { store } = await openStorage(config.storage);
     try {
-      const notifier = new Notifier({ config: config.notify, accounts: config.accounts, store, clock: systemClock, log: silentLogger(), retryDelaysMs: [1_000] });
+      const notifier = new Notifier({
+        config: config.notify,
+        accounts: config.accounts,
+        store,
+        clock: systemClock,
+        log: silentLogger(),
+        retryDelaysMs: [1_000],
+      });
       const outcomes = await notifier.sendTest({
         kind: 'test',
         clientId: null,
@@ -26,7 +37,10 @@ export function registerNotifyTest(program: Command): void {
         text: `This channel works: dhan-token-keeper will tell you here when an account needs you (${config.accounts.length} account(s) configured).`,
         at: systemClock.now(),
       });
-      for (const o of outcomes) process.stdout.write(`${o.channel}: ${o.ok ? 'sent' : `FAILED (${o.error ?? 'unknown error'}, ${o.attempts} attempt(s))`}\n`);
+      for (const o of outcomes)
+        process.stdout.write(
+          `${o.channel}: ${o.ok ? 'sent' : `FAILED (${o.error ?? 'unknown error'}, ${o.attempts} attempt(s))`}\n`,
+        );
       const failed = outcomes.filter((o) => !o.ok).length;
       if (failed > 0) throw new KeeperError('notify-failed', `${failed} of ${outcomes.length} channel(s) failed`);
     } finally {

@@ -14,6 +14,9 @@ export function durationOption(value: string): number {
 export function listenOption(value: string): { host: string; port: number } {
   // The same rule as server.listen in the config, so a flag and a key never disagree.
   const parsed = parseListenAddress(value);
-  if (parsed === undefined) throw new InvalidArgumentError('must be HOST:PORT, e.g. 127.0.0.1:9471 ([::1]:9471 for IPv6; port 0 picks a free one)');
+  if (parsed === undefined)
+    throw new InvalidArgumentError(
+      'must be HOST:PORT, e.g. 127.0.0.1:9471 ([::1]:9471 for IPv6; port 0 picks a free one)',
+    );
   return parsed;
 }

@@ -2,7 +2,13 @@ import type { Command } from 'commander';
 import { KeeperError } from '../errors.js';
 import { executeCommand } from '../keeper/handoff.js';
 import { timesInZone } from './message-times.js';
-import { findAccount, loadCommandConfig, loadConfigWithoutSecrets, withConfigOption, type ConfigOption } from './command-config.js';
+import {
+  findAccount,
+  loadCommandConfig,
+  loadConfigWithoutSecrets,
+  withConfigOption,
+  type ConfigOption,
+} from './command-config.js';
 
 type OneShotAction = 'renew' | 'generate' | 'reset';
 
@@ -19,7 +25,12 @@ export function registerOneShot(program: Command, action: OneShotAction): void {
   ).action(async (clientIdOrName: string, opts: ConfigOption) => {
     const config = await loadConfigWithoutSecrets(opts);
     const account = findAccount(config, clientIdOrName);
-    const outcome = await executeCommand(config, account.clientId, { action }, { loadFullConfig: () => loadCommandConfig(opts, { quiet: true }) });
+    const outcome = await executeCommand(
+      config,
+      account.clientId,
+      { action },
+      { loadFullConfig: () => loadCommandConfig(opts, { quiet: true }) },
+    );
     const message = timesInZone(outcome.message, config.dhan.timezone);
     if (!outcome.ok) throw new KeeperError(`${action}-failed`, message);
     process.stdout.write(`${message}\n`);

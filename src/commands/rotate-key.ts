@@ -27,7 +27,9 @@ export function registerRotateKey(program: Command): void {
   withConfigOption(
     program
       .command('rotate-key')
-      .description('re-seal every stored token with a new encryption key (stop the keeper first), then point storage.encryptionKeyFile at it')
+      .description(
+        're-seal every stored token with a new encryption key (stop the keeper first), then point storage.encryptionKeyFile at it',
+      )
       .requiredOption('--new-key-file <file>', 'the new key: 32 random bytes as hex or base64 (openssl rand -hex 32)'),
   ).action(async (opts: RotateOptions) => {
     const config = await loadConfigWithoutSecrets(opts);
@@ -36,7 +38,10 @@ export function registerRotateKey(program: Command): void {
     const { store } = opened;
     try {
       if (opened.kind === 'postgres' && (await actingKeeper(opened, Date.now())) !== undefined) {
-        throw new KeeperError('lease-held', 'a keeper leads on this database: stop every keeper first, or one would seal its next token with the old key');
+        throw new KeeperError(
+          'lease-held',
+          'a keeper leads on this database: stop every keeper first, or one would seal its next token with the old key',
+        );
       }
       const lease = new Lease(store);
       await lease.acquire();

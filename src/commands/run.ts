@@ -12,7 +12,7 @@ const STOP_DEADLINE_MS = 10_000;
 
 export function registerRun(program: Command): void {
   withConfigOption(
-    program.command('run').description('run the keeper: keep every account\'s token alive, serve it, expose metrics'),
+    program.command('run').description("run the keeper: keep every account's token alive, serve it, expose metrics"),
   ).action(async (opts: ConfigOption) => {
     setDaemonV8Flags();
     pinTickObjectShape();
@@ -31,6 +31,7 @@ export function registerRun(program: Command): void {
     deadline.unref();
     await daemon.stop();
     clearTimeout(deadline);
-    if (reason.signal === undefined) throw new KeeperError('lease-lost', 'another keeper took over the database; this one stopped');
+    if (reason.signal === undefined)
+      throw new KeeperError('lease-lost', 'another keeper took over the database; this one stopped');
   });
 }

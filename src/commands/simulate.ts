@@ -14,13 +14,25 @@ interface SimulateOptions {
 export function registerSimulate(program: Command): void {
   program
     .command('simulate')
-    .description("run a Dhan simulator on loopback, to rehearse a setup without touching the real Dhan; prints its base URL first")
+    .description(
+      'run a Dhan simulator on loopback, to rehearse a setup without touching the real Dhan; prints its base URL first',
+    )
     .requiredOption('--accounts <file>', 'YAML list of {clientId, pin, totpSecret}')
     // Help shows defaults as a person writes them, not as milliseconds or JSON.
-    .addOption(new Option('--listen <host:port>', 'where to listen').argParser(listenOption).default({ host: '127.0.0.1', port: 0 }, '127.0.0.1:0'))
-    .addOption(new Option('--token-lifetime <duration>', 'lifetime of issued tokens').argParser(durationOption).default(24 * 3600_000, '24h'))
     .addOption(
-      new Option('--generate-interval <duration>', 'minimum time between generations per account').argParser(durationOption).default(120_000, '2m'),
+      new Option('--listen <host:port>', 'where to listen')
+        .argParser(listenOption)
+        .default({ host: '127.0.0.1', port: 0 }, '127.0.0.1:0'),
+    )
+    .addOption(
+      new Option('--token-lifetime <duration>', 'lifetime of issued tokens')
+        .argParser(durationOption)
+        .default(24 * 3600_000, '24h'),
+    )
+    .addOption(
+      new Option('--generate-interval <duration>', 'minimum time between generations per account')
+        .argParser(durationOption)
+        .default(120_000, '2m'),
     )
     .action(async (opts: SimulateOptions) => {
       // Loaded here, not with the CLI: the daemon never needs the simulator in its memory.

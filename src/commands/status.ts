@@ -6,7 +6,13 @@ import { accountStatuses } from '../keeper/status.js';
 import { humanDuration, isoInZone } from '../time-format.js';
 import type { AsyncStore } from '../store/contract.js';
 import { SqliteAsyncStore } from '../store/sqlite-async-store.js';
-import { loadConfigWithoutSecrets, openStoreForReading, printJson, withConfigOption, type ConfigOption } from './command-config.js';
+import {
+  loadConfigWithoutSecrets,
+  openStoreForReading,
+  printJson,
+  withConfigOption,
+  type ConfigOption,
+} from './command-config.js';
 
 function table(rows: readonly AccountStatus[]): string {
   const header = ['CLIENT', 'NAME', 'STATE', 'EXPIRES', 'LEFT', 'SOURCE', 'NEXT ACTION', 'LAST RESULT'];
@@ -18,7 +24,11 @@ function table(rows: readonly AccountStatus[]): string {
     r.secondsLeft === null ? '-' : humanDuration(r.secondsLeft * 1000),
     r.source ?? '-',
     r.nextActionAt ?? '-',
-    r.attention ? `ATTENTION: ${r.attention}` : r.loginNeeded ? `LOGIN NEEDED: ${r.loginNeeded}` : (r.lastResult ?? '-'),
+    r.attention
+      ? `ATTENTION: ${r.attention}`
+      : r.loginNeeded
+        ? `LOGIN NEEDED: ${r.loginNeeded}`
+        : (r.lastResult ?? '-'),
   ]);
   // The daily fresh token's next moment, only where renewal.refreshAt is configured.
   if (rows.some((r) => r.nextRefreshAt !== null)) {
@@ -32,13 +42,19 @@ function table(rows: readonly AccountStatus[]): string {
 }
 
 /** Several keepers on PostgreSQL: which one leads (the one acting on Dhan), and since when. */
-async function readLeader(store: AsyncStore | undefined, zone: string): Promise<{ line: string; view: LeaderView | null } | undefined> {
+async function readLeader(
+  store: AsyncStore | undefined,
+  zone: string,
+): Promise<{ line: string; view: LeaderView | null } | undefined> {
   if (store === undefined || store instanceof SqliteAsyncStore) return undefined;
   const { PostgresStore } = await import('../store/postgres/postgres-store.js');
   if (!(store instanceof PostgresStore)) return undefined;
   const leader = await store.leader();
   if (leader === undefined || leader.heartbeatAgeMs > LEASE_TTL_MS) {
-    const last = leader === undefined ? 'no keeper has led on this database yet' : `the last leader, pid ${leader.pid} on ${leader.host}, has not confirmed for ${humanDuration(leader.heartbeatAgeMs)}`;
+    const last =
+      leader === undefined
+        ? 'no keeper has led on this database yet'
+        : `the last leader, pid ${leader.pid} on ${leader.host}, has not confirmed for ${humanDuration(leader.heartbeatAgeMs)}`;
     return { line: `leader: NONE (${last})`, view: null };
   }
   const view = { host: leader.host, pid: leader.pid, since: isoInZone(leader.since, zone) };

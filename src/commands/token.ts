@@ -1,7 +1,13 @@
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { KeeperError } from '../errors.js';
-import { findAccount, loadConfigWithoutSecrets, openStoreForReading, withConfigOption, type ConfigOption } from './command-config.js';
+import {
+  findAccount,
+  loadConfigWithoutSecrets,
+  openStoreForReading,
+  withConfigOption,
+  type ConfigOption,
+} from './command-config.js';
 
 export function registerToken(program: Command): void {
   withConfigOption(

@@ -14,7 +14,9 @@ const MODES = ['auto', 'renew-only', 'generate-only', 'consent'] as const satisf
 const MIN_BASE32_CHARS = 16;
 
 const pinRule: SecretRule = (value, wasNumber) =>
-  /^\d{6}$/.test(value) ? value : { problem: `must be 6 digits${wasNumber ? ' (quote it: YAML drops the leading zeros of a number)' : ''}` };
+  /^\d{6}$/.test(value)
+    ? value
+    : { problem: `must be 6 digits${wasNumber ? ' (quote it: YAML drops the leading zeros of a number)' : ''}` };
 
 /** Normalised as otplib expects it: no spaces, upper case, no `=` padding. */
 const totpRule: SecretRule = (value) => {
@@ -25,7 +27,9 @@ const totpRule: SecretRule = (value) => {
   }
   const normalised = compact.replace(/=+$/, '');
   if (normalised.length < MIN_BASE32_CHARS) {
-    return { problem: `is too short for a TOTP secret — need at least ${MIN_BASE32_CHARS} base32 characters (80 bits)` };
+    return {
+      problem: `is too short for a TOTP secret — need at least ${MIN_BASE32_CHARS} base32 characters (80 bits)`,
+    };
   }
   return normalised;
 };
@@ -41,7 +45,8 @@ const APP_CREDENTIALS = [
 ] as const;
 
 // Key and secret are opaque to us; only what cannot be one is refused (a pasted line with spaces).
-const appRule: SecretRule = (value) => (/\s/.test(value) ? { problem: 'contains spaces — paste the value alone' } : value);
+const appRule: SecretRule = (value) =>
+  /\s/.test(value) ? { problem: 'contains spaces — paste the value alone' } : value;
 
 function accountSchema(ctx: Ctx) {
   return twins(
@@ -64,36 +69,59 @@ function accountSchema(ctx: Ctx) {
         },
         {
           error: (issue) =>
-            issue.code === 'invalid_type' ? `must be a mapping with clientId, pin, totpSecret…, not ${kindOf(issue.input)}` : undefined,
+            issue.code === 'invalid_type'
+              ? `must be a mapping with clientId, pin, totpSecret…, not ${kindOf(issue.input)}`
+              : undefined,
         },
       )
-      .superRefine((account, issues) => {
-        const hasApp = APP_CREDENTIALS.map(([key, fileKey]) => account[key] !== undefined || account[fileKey] !== undefined);
-        if (account.mode === 'consent' || hasApp.some(Boolean)) {
-          // One without the other cannot log in; for mode consent, neither is a plain mistake.
-          APP_CREDENTIALS.forEach(([key, fileKey], i) => {
-            if (hasApp[i]) return;
-            const why = account.mode === 'consent' ? 'mode consent logs in with the API key and secret' : 'the API key and secret work only together';
-            issues.addIssue({ code: 'custom', path: [key], message: `missing — ${why}; set ${key} or ${fileKey} (web.dhan.co → My Profile → Access DhanHQ APIs)` });
-          });
-        }
-        if (account.mode === 'auto' && hasApp.every(Boolean) && CREDENTIALS.every(([key, fileKey]) => account[key] === undefined && account[fileKey] === undefined)) {
-          issues.addIssue({
-            code: 'custom',
-            path: ['mode'],
-            message: 'is auto, which generates with the PIN and TOTP, but only an API key is set — use mode: consent, or add pin and totpSecret',
-          });
-          return;
-        }
-        if (account.mode !== 'auto' && account.mode !== 'generate-only') return;
-        const why = `mode ${account.mode} generates tokens with the PIN and TOTP`;
-        const alternative = 'or use mode: renew-only for a token imported from Dhan Web';
-        for (const [key, fileKey] of CREDENTIALS) {
-          if (account[key] !== undefined || account[fileKey] !== undefined) continue;
-          issues.addIssue({ code: 'custom', path: [key], message: `missing — ${why}; set ${key} or ${fileKey}, ${alternative}` });
-        }
-        // With an invalid mode, whether credentials are missing cannot be told: one problem is enough.
-      }, { when: (payload) => passed(payload, 'mode') }),
+      .superRefine(
+        (account, issues) => {
+          const hasApp = APP_CREDENTIALS.map(
+            ([key, fileKey]) => account[key] !== undefined || account[fileKey] !== undefined,
+          );
+          if (account.mode === 'consent' || hasApp.some(Boolean)) {
+            // One without the other cannot log in; for mode consent, neither is a plain mistake.
+            APP_CREDENTIALS.forEach(([key, fileKey], i) => {
+              if (hasApp[i]) return;
+              const why =
+                account.mode === 'consent'
+                  ? 'mode consent logs in with the API key and secret'
+                  : 'the API key and secret work only together';
+              issues.addIssue({
+                code: 'custom',
+                path: [key],
+                message: `missing — ${why}; set ${key} or ${fileKey} (web.dhan.co → My Profile → Access DhanHQ APIs)`,
+              });
+            });
+          }
+          if (
+            account.mode === 'auto' &&
+            hasApp.every(Boolean) &&
+            CREDENTIALS.every(([key, fileKey]) => account[key] === undefined && account[fileKey] === undefined)
+          ) {
+            issues.addIssue({
+              code: 'custom',
+              path: ['mode'],
+              message:
+                'is auto, which generates with the PIN and TOTP, but only an API key is set — use mode: consent, or add pin and totpSecret',
+            });
+            return;
+          }
+          if (account.mode !== 'auto' && account.mode !== 'generate-only') return;
+          const why = `mode ${account.mode} generates tokens with the PIN and TOTP`;
+          const alternative = 'or use mode: renew-only for a token imported from Dhan Web';
+          for (const [key, fileKey] of CREDENTIALS) {
+            if (account[key] !== undefined || account[fileKey] !== undefined) continue;
+            issues.addIssue({
+              code: 'custom',
+              path: [key],
+              message: `missing — ${why}; set ${key} or ${fileKey}, ${alternative}`,
+            });
+          }
+          // With an invalid mode, whether credentials are missing cannot be told: one problem is enough.
+        },
+        { when: (payload) => passed(payload, 'mode') },
+      ),
   );
 }
 
@@ -103,7 +131,9 @@ export function accountsSchema(ctx: Ctx) {
   return z
     .array(accountSchema(ctx), {
       error: (issue) =>
-        issue.input === undefined ? 'missing — list at least one account with its clientId' : `must be a list of accounts, not ${kindOf(issue.input)}`,
+        issue.input === undefined
+          ? 'missing — list at least one account with its clientId'
+          : `must be a list of accounts, not ${kindOf(issue.input)}`,
     })
     .min(1, 'is empty — list at least one account with its clientId')
     .superRefine(noDuplicates, { when: (payload) => Array.isArray(payload.value) });
@@ -121,23 +151,33 @@ function noDuplicates(accounts: readonly ParsedAccount[], issues: z.core.$Refine
       account.sinks.forEach((sink, j) => {
         if (!passed(issues, i, 'sinks', j, 'path') || sink.type !== 'file') return;
         const earlier = firstUser(files, sink.path, `accounts[${i}].sinks[${j}].path`);
-        if (earlier !== undefined) report([i, 'sinks', j, 'path'], `${sink.path} is also written by ${earlier} — give each sink its own file`);
+        if (earlier !== undefined)
+          report([i, 'sinks', j, 'path'], `${sink.path} is also written by ${earlier} — give each sink its own file`);
       });
     }
     const id = passed(issues, i, 'clientId') ? account.clientId : undefined;
     const sameId = firstUser(ids, id, i);
-    if (sameId !== undefined) report([i, 'clientId'], `${id} is already used by accounts[${sameId}] — list each account once`);
+    if (sameId !== undefined)
+      report([i, 'clientId'], `${id} is already used by accounts[${sameId}] — list each account once`);
     // A default name (the clientId) clashes along with it: the same mistake, already reported.
     if (!passed(issues, i, 'name') || (sameId !== undefined && account.name === undefined)) return;
     const name = account.name ?? id;
     const sameName = firstUser(names, name, i);
-    if (name !== undefined && sameName !== undefined) report([i, 'name'], `${show(name)} is already used by accounts[${sameName}] — names must be unique`);
+    if (name !== undefined && sameName !== undefined)
+      report([i, 'name'], `${show(name)} is already used by accounts[${sameName}] — names must be unique`);
   });
 }
 
 export function toAccountConfig(account: ParsedAccount, path: string, warn: Warn): AccountConfig {
   const pin = given(path, 'pin', 'pinFile', account.pin, account.pinFile, warn)?.value;
-  const totpSecret = given(path, 'totpSecret', 'totpSecretFile', account.totpSecret, account.totpSecretFile, warn)?.value;
+  const totpSecret = given(
+    path,
+    'totpSecret',
+    'totpSecretFile',
+    account.totpSecret,
+    account.totpSecretFile,
+    warn,
+  )?.value;
   const apiKey = given(path, 'apiKey', 'apiKeyFile', account.apiKey, account.apiKeyFile, warn)?.value;
   const apiSecret = given(path, 'apiSecret', 'apiSecretFile', account.apiSecret, account.apiSecretFile, warn)?.value;
   return {

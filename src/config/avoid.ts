@@ -14,14 +14,20 @@ const DAYS_HINT = 'use mon … sun, a range like mon-fri, a list like [mon, wed]
 
 /** ISO weekday numbers (1 = Monday), sorted and unique. */
 const weekdays = z
-  .union([z.string(), z.array(z.unknown())], { error: (issue) => `must be days, not ${kindOf(issue.input)} — ${DAYS_HINT}` })
+  .union([z.string(), z.array(z.unknown())], {
+    error: (issue) => `must be days, not ${kindOf(issue.input)} — ${DAYS_HINT}`,
+  })
   .transform((value, ctx) => {
     const items: readonly unknown[] = typeof value === 'string' ? value.split(',') : value;
     if (items.length === 0) return fail(ctx, `is empty — ${DAYS_HINT}`);
     const out = new Set<number>();
     for (const item of items) {
       const days = typeof item === 'string' ? dayRange(item) : undefined;
-      if (days === undefined) ctx.addIssue({ code: 'custom', message: `${describe(typeof item === 'string' ? item.trim() : item)} is not a day — ${DAYS_HINT}` });
+      if (days === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          message: `${describe(typeof item === 'string' ? item.trim() : item)} is not a day — ${DAYS_HINT}`,
+        });
       else for (const day of days) out.add(day);
     }
     return [...out].sort((a, b) => a - b);
@@ -70,7 +76,12 @@ export const avoidWindow = z
       to: required(minuteOfDay, 'give a time like "15:45"'),
       timezone: timezone.optional(),
     },
-    { error: (issue) => (issue.code === 'invalid_type' ? `must be a mapping with days, from and to, not ${kindOf(issue.input)}` : undefined) },
+    {
+      error: (issue) =>
+        issue.code === 'invalid_type'
+          ? `must be a mapping with days, from and to, not ${kindOf(issue.input)}`
+          : undefined,
+    },
   )
   .refine((window) => window.from !== window.to, {
     path: ['to'],
@@ -78,7 +89,12 @@ export const avoidWindow = z
     when: (payload) => passed(payload, 'from') && passed(payload, 'to'),
   });
 
-export function toAvoidWindow(window: z.output<typeof avoidWindow>, path: string, defaultZone: string, warn: Warn): AvoidWindow {
+export function toAvoidWindow(
+  window: z.output<typeof avoidWindow>,
+  path: string,
+  defaultZone: string,
+  warn: Warn,
+): AvoidWindow {
   const zoneWarning = window.timezone === undefined ? undefined : abbreviationWarning(window.timezone);
   if (zoneWarning !== undefined) warn(at(path, 'timezone'), zoneWarning);
   return { days: window.days, fromMinute: window.from, toMinute: window.to, timezone: window.timezone ?? defaultZone };

@@ -75,8 +75,7 @@ export interface ApiKeyConfig {
 
 /** "8h" or "33%": an absolute duration, or a share of the token's lifetime. */
 export type DurationOrShare =
-  | { readonly kind: 'duration'; readonly ms: number }
-  | { readonly kind: 'share'; readonly ratio: number };
+  { readonly kind: 'duration'; readonly ms: number } | { readonly kind: 'share'; readonly ratio: number };
 
 export interface RenewalConfig {
   readonly renewBefore: DurationOrShare;
@@ -170,7 +169,8 @@ export interface WebhookSinkConfig {
 }
 
 /** What a person can be told about. */
-export type NotifyEventKind = 'login-needed' | 'attention' | 'attention-lifted' | 'token-dead' | 'recovered' | 'summary';
+export type NotifyEventKind =
+  'login-needed' | 'attention' | 'attention-lifted' | 'token-dead' | 'recovered' | 'summary';
 
 export interface NotifyConfig {
   /** The same event for the same account is sent at most this often while it lasts. */

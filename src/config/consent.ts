@@ -3,7 +3,6 @@ import { fail, show } from './issues.js';
 import { duration, text } from './values.js';
 import { CONSENT_CALLBACK_PATH } from './consent-callback-path.js';
 
-
 /**
  * The redirect URL registered with Dhan must land on the keeper's callback path: anything else
  * would send the person's browser (and its tokenId) somewhere the keeper never sees.
@@ -19,7 +18,8 @@ const redirectUrl = text.transform((value, ctx) => {
   if (url.pathname.replace(/\/+$/, '') !== CONSENT_CALLBACK_PATH) {
     return fail(ctx, `must end in ${CONSENT_CALLBACK_PATH}, the path the keeper serves — register that URL with Dhan`);
   }
-  if (url.search !== '' || url.hash !== '') return fail(ctx, 'must not have a query or fragment: Dhan appends ?tokenId=');
+  if (url.search !== '' || url.hash !== '')
+    return fail(ctx, 'must not have a query or fragment: Dhan appends ?tokenId=');
   return url.href;
 });
 

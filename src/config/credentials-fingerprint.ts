@@ -8,7 +8,11 @@ import { createHash } from 'node:crypto';
 const SALT = 'dhan-token-keeper/credentials/v1';
 
 /** Changes whenever the credentials in the config change; safe to store and to log. */
-export function credentialsFingerprint(clientId: string, pin: string | undefined, totpSecret: string | undefined): string {
+export function credentialsFingerprint(
+  clientId: string,
+  pin: string | undefined,
+  totpSecret: string | undefined,
+): string {
   // Without a TOTP secret the PIN is useless to the keeper and would be guessable from the hash.
   const hashedPin = totpSecret === undefined ? '' : (pin ?? '');
   return createHash('sha256')

@@ -43,7 +43,8 @@ export function interpolate(input: string, env: NodeJS.ProcessEnv): Interpolatio
       problems.push('"${…}" holds an invalid variable name — use letters, digits and _, not starting with a digit');
     } else {
       const value = env[name];
-      if (value === undefined) problems.push(`environment variable ${name} is not set — set it in the keeper's environment`);
+      if (value === undefined)
+        problems.push(`environment variable ${name} is not set — set it in the keeper's environment`);
       else out += value;
     }
     pos = close + 1;
@@ -56,7 +57,13 @@ export function interpolate(input: string, env: NodeJS.ProcessEnv): Interpolatio
  * `key:` with nothing after it (null) made undefined, so that it means "not set" like an absent
  * key. A failed string becomes UNRESOLVED, and its key path goes into `unresolved`.
  */
-export function prepareTree(node: unknown, env: NodeJS.ProcessEnv, path: string, problems: Problems, unresolved: Set<string>): unknown {
+export function prepareTree(
+  node: unknown,
+  env: NodeJS.ProcessEnv,
+  path: string,
+  problems: Problems,
+  unresolved: Set<string>,
+): unknown {
   if (node === null) return undefined;
   if (typeof node === 'string') {
     const result = interpolate(node, env);
@@ -70,7 +77,8 @@ export function prepareTree(node: unknown, env: NodeJS.ProcessEnv, path: string,
   }
   if (typeof node === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(node)) out[key] = prepareTree(value, env, at(path, key), problems, unresolved);
+    for (const [key, value] of Object.entries(node))
+      out[key] = prepareTree(value, env, at(path, key), problems, unresolved);
     return out;
   }
   return node;

@@ -24,7 +24,11 @@ const FIXED_FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
 const isString = (data: unknown): data is string => typeof data === 'string';
 
 const CORE_SCALARS = [
-  new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (d: unknown) => d === null || (isString(d) && NULL.test(d)), construct: () => null }),
+  new Type('tag:yaml.org,2002:null', {
+    kind: 'scalar',
+    resolve: (d: unknown) => d === null || (isString(d) && NULL.test(d)),
+    construct: () => null,
+  }),
   new Type('tag:yaml.org,2002:bool', {
     kind: 'scalar',
     resolve: (d: unknown) => isString(d) && (TRUE.test(d) || FALSE.test(d)),
@@ -33,13 +37,20 @@ const CORE_SCALARS = [
   new Type('tag:yaml.org,2002:int', {
     kind: 'scalar',
     resolve: (d: unknown) => isString(d) && (OCT.test(d) || DEC.test(d) || HEX.test(d)),
-    construct: (d: string) => (OCT.test(d) ? parseInt(d.slice(2), 8) : HEX.test(d) ? parseInt(d.slice(2), 16) : parseInt(d, 10)),
+    construct: (d: string) =>
+      OCT.test(d) ? parseInt(d.slice(2), 8) : HEX.test(d) ? parseInt(d.slice(2), 16) : parseInt(d, 10),
   }),
   new Type('tag:yaml.org,2002:float', {
     kind: 'scalar',
     resolve: (d: unknown) => isString(d) && (SPECIAL_FLOAT.test(d) || EXP_FLOAT.test(d) || FIXED_FLOAT.test(d)),
     construct: (d: string) =>
-      SPECIAL_FLOAT.test(d) ? (d.slice(-3).toLowerCase() === 'nan' ? Number.NaN : d.startsWith('-') ? -Infinity : Infinity) : parseFloat(d),
+      SPECIAL_FLOAT.test(d)
+        ? d.slice(-3).toLowerCase() === 'nan'
+          ? Number.NaN
+          : d.startsWith('-')
+            ? -Infinity
+            : Infinity
+        : parseFloat(d),
   }),
   // `<<: {...}` merges like `yaml`'s `merge: true`; js-yaml knows the key by this tag.
   new Type('tag:yaml.org,2002:merge', { kind: 'scalar', resolve: (d: unknown) => d === '<<' || d === null }),

@@ -43,7 +43,9 @@ export function describeFsError(file: string, err: unknown): string {
 const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
 /** The trimmed contents of a secret file with its stats, or why it cannot be used. */
-export function readSecretFile(file: string): { readonly text: string; readonly stats: Stats } | { readonly problem: string } {
+export function readSecretFile(
+  file: string,
+): { readonly text: string; readonly stats: Stats } | { readonly problem: string } {
   let stats: Stats;
   try {
     stats = statSync(file);
@@ -52,7 +54,8 @@ export function readSecretFile(file: string): { readonly text: string; readonly 
   }
   if (stats.isDirectory()) return { problem: `${file}: is a directory, not a file` };
   if (!stats.isFile()) return { problem: `${file}: is not a regular file` };
-  if (stats.size > MAX_SECRET_FILE_BYTES) return { problem: `${file}: is ${stats.size} bytes; a secret file holds a single line` };
+  if (stats.size > MAX_SECRET_FILE_BYTES)
+    return { problem: `${file}: is ${stats.size} bytes; a secret file holds a single line` };
   try {
     return { text: readFileSync(file, 'utf8').trim(), stats };
   } catch (err) {

@@ -21,7 +21,8 @@ export function inlineSecretKeys(raw: unknown): string[] {
   };
   if (!isTree(raw)) return found;
   const storage = raw['storage'];
-  if (isTree(storage) && typeof storage['url'] === 'string' && urlHoldsPassword(storage['url'])) found.push('storage.url (its password)');
+  if (isTree(storage) && typeof storage['url'] === 'string' && urlHoldsPassword(storage['url']))
+    found.push('storage.url (its password)');
   const server = raw['server'];
   if (isTree(server) && Array.isArray(server['apiKeys'])) {
     server['apiKeys'].forEach((apiKey, i) => check(apiKey, `server.apiKeys[${i}]`, 'key'));

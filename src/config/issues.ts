@@ -78,7 +78,8 @@ export function messageFor(issue: RawIssue): string | undefined {
       if (issue.expected === 'boolean') return `must be true or false, not ${describe(issue.input)}`;
       if (issue.expected === 'string') return `must be a string, not ${kindOf(issue.input)}`;
       if (issue.expected === 'array') return `must be a list, not ${kindOf(issue.input)}`;
-      if (issue.inst instanceof z.ZodObject) return `must be a mapping of ${Object.keys(issue.inst.shape).join(', ')}, not ${kindOf(issue.input)}`;
+      if (issue.inst instanceof z.ZodObject)
+        return `must be a mapping of ${Object.keys(issue.inst.shape).join(', ')}, not ${kindOf(issue.input)}`;
       return undefined;
     case 'invalid_value':
       return notOneOf(issue.input, issue.values.map(String));
@@ -88,7 +89,9 @@ export function messageFor(issue: RawIssue): string | undefined {
       return issue.keys
         .map((key) => {
           const guess = closest(key, known);
-          return guess === undefined ? `unknown key — expected one of ${known.join(', ')}` : `unknown key — did you mean ${guess}?`;
+          return guess === undefined
+            ? `unknown key — expected one of ${known.join(', ')}`
+            : `unknown key — did you mean ${guess}?`;
         })
         .join('\n');
     }
@@ -103,7 +106,10 @@ export function messageFor(issue: RawIssue): string | undefined {
  */
 export function problemsOf(issues: readonly z.core.$ZodIssue[], unresolved: ReadonlySet<string>): string[] {
   const out: { path: readonly PropertyKey[]; line: string }[] = [];
-  const line = (path: readonly PropertyKey[], message: string) => ({ path, line: path.length === 0 ? message : `${keyPath(path)}: ${message}` });
+  const line = (path: readonly PropertyKey[], message: string) => ({
+    path,
+    line: path.length === 0 ? message : `${keyPath(path)}: ${message}`,
+  });
   for (const issue of issues) {
     if (unresolved.has(keyPath(issue.path))) continue;
     if (issue.code !== 'unrecognized_keys') {

@@ -12,6 +12,7 @@ export function parseListenAddress(value: string): { host: string; port: number 
   const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(trimmed) ?? /^([^:[\]]+):(\d{1,5})$/.exec(trimmed);
   const host = match?.[1];
   const port = Number(match?.[2]);
-  const hostOk = host !== undefined && (trimmed.startsWith('[') ? isIP(host) === 6 : isIP(host) === 4 || HOSTNAME.test(host));
+  const hostOk =
+    host !== undefined && (trimmed.startsWith('[') ? isIP(host) === 6 : isIP(host) === 4 || HOSTNAME.test(host));
   return hostOk && port >= 0 && port <= 65535 ? { host, port } : undefined;
 }

@@ -14,7 +14,12 @@ export type IsolatedLoadReply =
       readonly ok: false;
       readonly error:
         | { readonly kind: 'config'; readonly problems: string[] }
-        | { readonly kind: 'keeper'; readonly code: KeeperErrorCode; readonly message: string; readonly hint: string | undefined }
+        | {
+            readonly kind: 'keeper';
+            readonly code: KeeperErrorCode;
+            readonly message: string;
+            readonly hint: string | undefined;
+          }
         | { readonly kind: 'other'; readonly message: string };
     };
 
@@ -25,18 +30,29 @@ export type IsolatedLoadReply =
  * result is plain data (strings, numbers, arrays), so it crosses threads whole; an error comes
  * back as the same error class with the same text, so exit codes and messages do not change.
  */
-export async function loadConfigIsolated(path: string, env: NodeJS.ProcessEnv, options: LoadOptions = {}): Promise<LoadedConfig> {
+export async function loadConfigIsolated(
+  path: string,
+  env: NodeJS.ProcessEnv,
+  options: LoadOptions = {},
+): Promise<LoadedConfig> {
   const request: IsolatedLoadRequest = { path, env: { ...env }, options };
-  const worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: request, stdout: false, stderr: false });
+  const worker = new Worker(new URL('./load-worker.js', import.meta.url), {
+    workerData: request,
+    stdout: false,
+    stderr: false,
+  });
   const reply = await new Promise<IsolatedLoadReply>((resolve, reject) => {
     worker.once('message', (message: IsolatedLoadReply) => resolve(message));
     worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`the config loader thread exited (code ${code}) without an answer`)));
+    worker.once('exit', (code) =>
+      reject(new Error(`the config loader thread exited (code ${code}) without an answer`)),
+    );
   });
   await worker.terminate();
   if (reply.ok) return reply.loaded;
   const { error } = reply;
   if (error.kind === 'config') throw new ConfigError(error.problems);
-  if (error.kind === 'keeper') throw new KeeperError(error.code, error.message, error.hint === undefined ? undefined : { hint: error.hint });
+  if (error.kind === 'keeper')
+    throw new KeeperError(error.code, error.message, error.hint === undefined ? undefined : { hint: error.hint });
   throw new Error(error.message);
 }

@@ -10,7 +10,8 @@ try {
   reply = { ok: true, loaded: loadConfig(request.path, request.env, request.options) };
 } catch (err) {
   if (err instanceof ConfigError) reply = { ok: false, error: { kind: 'config', problems: [...err.problems] } };
-  else if (err instanceof KeeperError) reply = { ok: false, error: { kind: 'keeper', code: err.code, message: err.message, hint: err.hint } };
+  else if (err instanceof KeeperError)
+    reply = { ok: false, error: { kind: 'keeper', code: err.code, message: err.message, hint: err.hint } };
   else reply = { ok: false, error: { kind: 'other', message: errorMessage(err) } };
 }
 parentPort?.postMessage(reply);

@@ -12,7 +12,12 @@ import { inlineSecretKeys } from './inline-secrets.js';
 import { messageFor, problemsOf } from './issues.js';
 import { configSchema, toConfig } from './schema.js';
 import type { Config } from './config.js';
-import { blankSecrets, withoutStorageKey, withPlaceholderSecrets, withReachablePasswordFile } from './without-secrets.js';
+import {
+  blankSecrets,
+  withoutStorageKey,
+  withPlaceholderSecrets,
+  withReachablePasswordFile,
+} from './without-secrets.js';
 
 export interface LoadOptions {
   /**
@@ -39,14 +44,20 @@ export interface LoadedConfig {
  * Reads, interpolates and validates a config file. Throws a ConfigError listing every
  * problem at once; never puts a secret value into an error or a warning.
  */
-export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): LoadedConfig {
+export function loadConfig(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: LoadOptions = {},
+): LoadedConfig {
   const sourcePath = resolve(path);
   let text: string;
   try {
     text = readFileBounded(sourcePath, MAX_CONFIG_BYTES);
   } catch (err) {
     if (err instanceof InputTooLargeError) {
-      throw new ConfigError([`${sourcePath}: larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB, which no keeper config needs — is it the right file?`]);
+      throw new ConfigError([
+        `${sourcePath}: larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB, which no keeper config needs — is it the right file?`,
+      ]);
     }
     throw new ConfigError([
       `${describeFsError(sourcePath, err)} — pass --config FILE or set DHAN_TOKEN_KEEPER_CONFIG (config.example.yaml shows every key)`,
@@ -63,7 +74,10 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, o
   const inline = inlineSecretKeys(raw);
   const modeWarning = inline.length > 0 ? looseModeWarning(sourcePath, statSync(sourcePath)) : undefined;
   if (modeWarning !== undefined) {
-    problems.warn('', `${modeWarning} — it holds ${inline.join(', ')} inline (or move them to …File references, and the file may stay group-readable)`);
+    problems.warn(
+      '',
+      `${modeWarning} — it holds ${inline.join(', ')} inline (or move them to …File references, and the file may stay group-readable)`,
+    );
   }
   const tree = prepareTree(skipSecrets ? withPlaceholderSecrets(raw) : raw, env, '', problems, unresolved);
   const ctx = { sourcePath, baseDir: dirname(sourcePath), permissionChecked: new Set([sourcePath]) };

@@ -15,14 +15,24 @@ export const NOTIFY_EVENTS = [
 ] as const satisfies readonly NotifyEventKind[];
 const TYPES = ['telegram', 'ntfy', 'webhook'];
 
-const events = z.array(z.enum(NOTIFY_EVENTS)).min(1, `is empty — leave it out for every event, or list some of ${NOTIFY_EVENTS.join(', ')}`);
-const accounts = z.array(z.preprocess((v) => (typeof v === 'number' ? String(v) : v), text)).min(1, 'is empty — leave it out for every account');
+const events = z
+  .array(z.enum(NOTIFY_EVENTS))
+  .min(1, `is empty — leave it out for every event, or list some of ${NOTIFY_EVENTS.join(', ')}`);
+const accounts = z
+  .array(z.preprocess((v) => (typeof v === 'number' ? String(v) : v), text))
+  .min(1, 'is empty — leave it out for every account');
 // Telegram chat ids are numbers (negative for groups) or @channelname.
 const chatId = z.preprocess(
   (v) => (typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v),
-  text.refine((v) => /^(-?\d+|@[A-Za-z0-9_]{5,})$/.test(v), 'is not a Telegram chat id — a number like 123456789 (from @userinfobot), or @channelname'),
+  text.refine(
+    (v) => /^(-?\d+|@[A-Za-z0-9_]{5,})$/.test(v),
+    'is not a Telegram chat id — a number like 123456789 (from @userinfobot), or @channelname',
+  ),
 );
-const topic = text.refine((v) => /^[A-Za-z0-9_-]{1,64}$/.test(v), 'is not an ntfy topic — letters, digits, - and _ only');
+const topic = text.refine(
+  (v) => /^[A-Za-z0-9_-]{1,64}$/.test(v),
+  'is not an ntfy topic — letters, digits, - and _ only',
+);
 
 function channelSchema(ctx: Ctx) {
   const common = { name: text.optional(), events: events.optional(), accounts: accounts.optional() };
@@ -31,7 +41,10 @@ function channelSchema(ctx: Ctx) {
     ...common,
     botToken: inlineSecret('botToken', 'botTokenFile').optional(),
     botTokenFile: secretFile(ctx).optional(),
-    chatId: required(chatId, 'give the chat id the bot writes to (send the bot a message, then ask @userinfobot for your id)'),
+    chatId: required(
+      chatId,
+      'give the chat id the bot writes to (send the bot a message, then ask @userinfobot for your id)',
+    ),
     apiBaseUrl: baseUrl.prefault('https://api.telegram.org'),
   });
   const ntfy = z.strictObject({
@@ -58,14 +71,19 @@ function channelSchema(ctx: Ctx) {
     z
       .discriminatedUnion('type', [telegram, ntfy, webhook], {
         error: (issue) => {
-          if (!isObject(issue.input)) return `must be a mapping with a type (${TYPES.join(', ')}), not ${kindOf(issue.input)}`;
+          if (!isObject(issue.input))
+            return `must be a mapping with a type (${TYPES.join(', ')}), not ${kindOf(issue.input)}`;
           const type = issue.input['type'];
           return type === undefined ? `missing — use ${TYPES.join(', ')}` : notOneOf(type, TYPES);
         },
       })
       .superRefine((channel, issues) => {
         if (channel.type === 'telegram' && channel.botToken === undefined && channel.botTokenFile === undefined) {
-          issues.addIssue({ code: 'custom', path: ['botToken'], message: 'missing — set botToken or botTokenFile (the token @BotFather gave you)' });
+          issues.addIssue({
+            code: 'custom',
+            path: ['botToken'],
+            message: 'missing — set botToken or botTokenFile (the token @BotFather gave you)',
+          });
         }
       }),
   );

@@ -10,14 +10,31 @@ import { notifySchema, toNotifyConfig } from './notify.js';
 import { haNeedsPostgres, haSchema, storageSchema, toHaConfig, toStorageConfig } from './storage.js';
 import { serverSchema, toServerConfig, warnUnknownClients } from './server.js';
 import type { Config, DurationOrShare, LogLevel } from './config.js';
-import { abbreviationWarning, baseUrl, callsPerSecond, duration, durationOrShare, keeperCronExpression, timezone, wholeNumber } from './values.js';
+import {
+  abbreviationWarning,
+  baseUrl,
+  callsPerSecond,
+  duration,
+  durationOrShare,
+  keeperCronExpression,
+  timezone,
+  wholeNumber,
+} from './values.js';
 
 /*
  * The config file's shape, and every default, in one place. Defaults are written
  * the way a user would and parsed like one; config.example.yaml repeats them for people, and the
  * test that loads it keeps the two honest.
  */
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LogLevel[];
+const LOG_LEVELS = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+] as const satisfies readonly LogLevel[];
 const DHAN_GENERATE_INTERVAL_MS = 2 * 60_000;
 const DHAN_TOKEN_LIFETIME_MS = 24 * 3_600_000;
 
@@ -50,7 +67,9 @@ export function configSchema(ctx: Ctx) {
             refreshAtSkipIfNewerThan: duration(0).prefault('1h'),
             probeAt: z.array(cronEntry).prefault([]),
           })
-          .superRefine(renewalLimits, { when: (payload) => passed(payload, 'renewBefore') && passed(payload, 'jitter') })
+          .superRefine(renewalLimits, {
+            when: (payload) => passed(payload, 'renewBefore') && passed(payload, 'jitter'),
+          })
           .prefault({}),
         log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
         consent: consentSchema.prefault({}),
@@ -67,24 +86,35 @@ export function configSchema(ctx: Ctx) {
     .superRefine(
       ({ renewal, dhan }, issues) => {
         const inside = refreshAtInsideAvoid(renewal.refreshAt, renewal.avoid, dhan.timezone, Date.now());
-        if (inside) issues.addIssue({ code: 'custom', path: ['renewal', 'refreshAt', inside.index], message: inside.message });
+        if (inside)
+          issues.addIssue({ code: 'custom', path: ['renewal', 'refreshAt', inside.index], message: inside.message });
       },
       { when: (payload) => passed(payload, 'renewal') && passed(payload, 'dhan') },
     )
-    .superRefine(({ storage, ha }, issues) => haNeedsPostgres(storage, ha, issues), { when: (payload) => passed(payload, 'storage') && passed(payload, 'ha') });
+    .superRefine(({ storage, ha }, issues) => haNeedsPostgres(storage, ha, issues), {
+      when: (payload) => passed(payload, 'storage') && passed(payload, 'ha'),
+    });
 }
 
 /** Between them, renewBefore and jitter must leave a new token some life before it is renewed again. */
-function renewalLimits({ renewBefore, jitter }: { renewBefore: DurationOrShare; jitter: DurationOrShare }, issues: z.core.$RefinementCtx): void {
+function renewalLimits(
+  { renewBefore, jitter }: { renewBefore: DurationOrShare; jitter: DurationOrShare },
+  issues: z.core.$RefinementCtx,
+): void {
   if (renewBefore.kind === 'duration' && renewBefore.ms === 0) {
-    issues.addIssue({ code: 'custom', path: ['renewBefore'], message: 'is 0, so tokens would be renewed only as they die — use e.g. 33% or 8h' });
+    issues.addIssue({
+      code: 'custom',
+      path: ['renewBefore'],
+      message: 'is 0, so tokens would be renewed only as they die — use e.g. 33% or 8h',
+    });
   }
   // Renewing with this much or more of the lifetime left means renewing right after every swap.
   if (renewBefore.kind === 'share' && jitter.kind === 'share' && renewBefore.ratio + jitter.ratio >= 1) {
     issues.addIssue({
       code: 'custom',
       path: ['jitter'],
-      message: 'plus renewBefore reaches 100% of the lifetime, so every new token would be renewed at once — lower one of them',
+      message:
+        'plus renewBefore reaches 100% of the lifetime, so every new token would be renewed at once — lower one of them',
     });
   }
 }
@@ -103,7 +133,11 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
   const server = toServerConfig(file.server, warn);
   const storageConfig = toStorageConfig(storage, warn);
   const { renewBefore, jitter } = renewal;
-  if (renewBefore.kind === 'duration' && jitter.kind === 'duration' && renewBefore.ms + jitter.ms >= DHAN_TOKEN_LIFETIME_MS) {
+  if (
+    renewBefore.kind === 'duration' &&
+    jitter.kind === 'duration' &&
+    renewBefore.ms + jitter.ms >= DHAN_TOKEN_LIFETIME_MS
+  ) {
     warn(
       'renewal.renewBefore',
       `plus jitter is ${formatDuration(renewBefore.ms + jitter.ms)}, not less than a Dhan token's 24h lifetime — every new token would be renewed at once`,

@@ -44,7 +44,10 @@ export function twins<T extends z.ZodType>(pairs: readonly (readonly [key: strin
 export function inlineSecret(key: string, fileKey: string, rule: SecretRule = asIs) {
   return z
     .union([z.string(), z.number()], {
-      error: (issue) => (issue.input === BOTH ? `both ${key} and ${fileKey} are set — keep only one` : `must be a string, not ${kindOf(issue.input)}`),
+      error: (issue) =>
+        issue.input === BOTH
+          ? `both ${key} and ${fileKey} are set — keep only one`
+          : `must be a string, not ${kindOf(issue.input)}`,
     })
     .transform((raw, ctx): Secret => {
       // Written as a YAML number, its leading zeros are already lost.
@@ -73,7 +76,14 @@ export function secretFile(ctx: Ctx, rule: SecretRule = asIs) {
 }
 
 /** The twin that was given (the schema saw to it that not both), and a warning about a loose file. */
-export function given(path: string, key: string, fileKey: string, inline: Secret | undefined, fromFile: Secret | undefined, warn: Warn) {
+export function given(
+  path: string,
+  key: string,
+  fileKey: string,
+  inline: Secret | undefined,
+  fromFile: Secret | undefined,
+  warn: Warn,
+) {
   if (fromFile === undefined) return inline && { value: inline.value, path: at(path, key) };
   if (fromFile.looseMode !== undefined) warn(at(path, fileKey), fromFile.looseMode);
   return { value: fromFile.value, path: at(path, fileKey) };

@@ -19,7 +19,9 @@ const clients = z
       .array(
         z.preprocess(
           (value) => (typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? String(value) : value),
-          z.string({ error: (issue) => notAClient(issue.input) }).regex(/^(\d+|\*)$/, { error: (issue) => notAClient(issue.input) }),
+          z
+            .string({ error: (issue) => notAClient(issue.input) })
+            .regex(/^(\d+|\*)$/, { error: (issue) => notAClient(issue.input) }),
         ),
       )
       .min(1, 'is empty — list the client ids this key may read, or ["*"] for all'),
@@ -36,11 +38,18 @@ function apiKeySchema(ctx: Ctx) {
           key: inlineSecret('key', 'keyFile').optional(),
           keyFile: secretFile(ctx).optional(),
           clients: required(clients, 'list the client ids this key may read, or ["*"] for all'),
-          ui: z.boolean({ error: (issue) => `${describe(issue.input)} is not true or false — set ui: true to let this key open the status page` }).optional(),
+          ui: z
+            .boolean({
+              error: (issue) =>
+                `${describe(issue.input)} is not true or false — set ui: true to let this key open the status page`,
+            })
+            .optional(),
         },
         {
           error: (issue) =>
-            issue.code === 'invalid_type' ? `must be a mapping with name, key (or keyFile) and clients, not ${kindOf(issue.input)}` : undefined,
+            issue.code === 'invalid_type'
+              ? `must be a mapping with name, key (or keyFile) and clients, not ${kindOf(issue.input)}`
+              : undefined,
         },
       )
       .refine((key) => key.key !== undefined || key.keyFile !== undefined, {
@@ -71,7 +80,10 @@ export function serverSchema(ctx: Ctx) {
  * The same rule the server enforces at start (assertSafeBind), as a config error: check-config
  * must refuse what run would refuse, and run must exit 2 so that systemd does not restart it.
  */
-function openBindNeedsKeys(server: { listen: { host: string; port: number }; apiKeys: readonly unknown[] }, issues: z.core.$RefinementCtx): void {
+function openBindNeedsKeys(
+  server: { listen: { host: string; port: number }; apiKeys: readonly unknown[] },
+  issues: z.core.$RefinementCtx,
+): void {
   if (server.apiKeys.length > 0 || isLoopbackHost(server.listen.host)) return;
   issues.addIssue({
     code: 'custom',
@@ -88,16 +100,22 @@ function noSharedKeys(keys: readonly ParsedApiKey[], issues: z.core.$RefinementC
   keys.forEach((key, i) => {
     if (!isObject(key)) return;
     const sameName = firstUser(names, passed(issues, i, 'name') ? key.name : undefined, i);
-    if (sameName !== undefined) report([i, 'name'], `${show(key.name)} is already used by server.apiKeys[${sameName}] — names must be unique`);
-    const secret = passed(issues, i, 'key') && passed(issues, i, 'keyFile') ? (key.key ?? key.keyFile)?.value : undefined;
+    if (sameName !== undefined)
+      report([i, 'name'], `${show(key.name)} is already used by server.apiKeys[${sameName}] — names must be unique`);
+    const secret =
+      passed(issues, i, 'key') && passed(issues, i, 'keyFile') ? (key.key ?? key.keyFile)?.value : undefined;
     const sameSecret = firstUser(secrets, secret, i);
-    if (sameSecret !== undefined) report([i, 'key'], `is the same key as server.apiKeys[${sameSecret}] — give each consumer its own key`);
+    if (sameSecret !== undefined)
+      report([i, 'key'], `is the same key as server.apiKeys[${sameSecret}] — give each consumer its own key`);
   });
 }
 
 export function toServerConfig(server: z.output<ReturnType<typeof serverSchema>>, warn: Warn): ServerConfig {
   if (!isLoopbackHost(server.listen.host)) {
-    warn('server.listen', `${server.listen.host} is reachable from other machines over plain HTTP — keep 127.0.0.1 unless a TLS proxy sits in front`);
+    warn(
+      'server.listen',
+      `${server.listen.host} is reachable from other machines over plain HTTP — keep 127.0.0.1 unless a TLS proxy sits in front`,
+    );
   }
   const apiKeys = server.apiKeys.map((key, i) => {
     const secret = given(at('server.apiKeys', i), 'key', 'keyFile', key.key, key.keyFile, warn);
@@ -105,10 +123,19 @@ export function toServerConfig(server: z.output<ReturnType<typeof serverSchema>>
     if (secret.value.length < MIN_KEY_LENGTH) {
       warn(secret.path, `is shorter than ${MIN_KEY_LENGTH} characters — use a long random key (openssl rand -hex 32)`);
     }
-    return { name: key.name, key: secret.value, clients: key.clients, ...(key.ui === true ? { ui: true as const } : {}) };
+    return {
+      name: key.name,
+      key: secret.value,
+      clients: key.clients,
+      ...(key.ui === true ? { ui: true as const } : {}),
+    };
   });
   // Left out when not given, so the server's own default (256) applies.
-  return { listen: server.listen, apiKeys, ...(server.maxLongPolls !== undefined ? { maxLongPolls: server.maxLongPolls } : {}) };
+  return {
+    listen: server.listen,
+    apiKeys,
+    ...(server.maxLongPolls !== undefined ? { maxLongPolls: server.maxLongPolls } : {}),
+  };
 }
 
 /**
@@ -120,7 +147,8 @@ export function warnUnknownClients(server: ServerConfig, accounts: readonly Acco
   server.apiKeys.forEach((key, i) => {
     if (key.clients === '*') return;
     key.clients.forEach((id, j) => {
-      if (!known.has(id)) warn(at(at(at('server.apiKeys', i), 'clients'), j), `${id} is not the clientId of any configured account`);
+      if (!known.has(id))
+        warn(at(at(at('server.apiKeys', i), 'clients'), j), `${id} is not the clientId of any configured account`);
     });
   });
 }

@@ -19,19 +19,28 @@ export function sinkSchema(ctx: Ctx) {
     format: z.enum(['json', 'env']).default('json'),
     mode: fileMode.prefault('0600'),
     // A numeric gid is as good as a name; YAML hands it over as a number.
-    group: z.preprocess((value) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? String(value) : value), text).optional(),
+    group: z
+      .preprocess(
+        (value) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? String(value) : value),
+        text,
+      )
+      .optional(),
   });
   const exec = z.strictObject({
     type: z.literal('exec'),
     command: required(
       z
         .array(text, {
-          error: (issue) => `must be a list (argv), not ${kindOf(issue.input)} — write ["systemctl", "reload", "my-bot"]; no shell runs it`,
+          error: (issue) =>
+            `must be a list (argv), not ${kindOf(issue.input)} — write ["systemctl", "reload", "my-bot"]; no shell runs it`,
         })
         .min(1, 'is empty — give at least the program to run')
         // `./hooks/reload.sh` means next to the config, like every other relative path in it; a
         // bare name (`systemctl`) is left for PATH to find.
-        .transform(([program = '', ...args]) => [program.includes('/') && !isAbsolute(program) ? resolvePath(ctx, program) : program, ...args]),
+        .transform(([program = '', ...args]) => [
+          program.includes('/') && !isAbsolute(program) ? resolvePath(ctx, program) : program,
+          ...args,
+        ]),
       'give the program and its arguments as a list, like ["systemctl", "reload", "my-bot"]',
     ),
     timeout: duration(MIN_TIMEOUT_MS).prefault('30s'),
@@ -48,7 +57,8 @@ export function sinkSchema(ctx: Ctx) {
     [['secret', 'secretFile']],
     z.discriminatedUnion('type', [file, exec, webhook], {
       error: (issue) => {
-        if (!isObject(issue.input)) return `must be a mapping with a type (${TYPES.join(', ')}), not ${kindOf(issue.input)}`;
+        if (!isObject(issue.input))
+          return `must be a mapping with a type (${TYPES.join(', ')}), not ${kindOf(issue.input)}`;
         // Without a known type the other keys cannot be judged, so they are not.
         const type = issue.input['type'];
         return type === undefined ? `missing — use ${TYPES.join(', ')}` : notOneOf(type, TYPES);
@@ -62,7 +72,10 @@ export function toSinkConfig(sink: z.output<ReturnType<typeof sinkSchema>>, path
     case 'file':
       if ((sink.mode & 0o007) !== 0) {
         const octal = sink.mode.toString(8).padStart(4, '0');
-        warn(at(path, 'mode'), `${octal} lets every user on this machine read the token — use 0600, or 0640 with group`);
+        warn(
+          at(path, 'mode'),
+          `${octal} lets every user on this machine read the token — use 0600, or 0640 with group`,
+        );
       }
       return { type: 'file', path: sink.path, format: sink.format, mode: sink.mode, group: sink.group };
     case 'exec':
@@ -73,7 +86,13 @@ export function toSinkConfig(sink: z.output<ReturnType<typeof sinkSchema>>, path
         warn(at(path, 'includeToken'), 'sends the token over plain http to another machine — use https');
       }
       const secret = given(path, 'secret', 'secretFile', sink.secret, sink.secretFile, warn);
-      return { type: 'webhook', url: sink.url, secret: secret?.value, includeToken: sink.includeToken, timeoutMs: sink.timeout };
+      return {
+        type: 'webhook',
+        url: sink.url,
+        secret: secret?.value,
+        includeToken: sink.includeToken,
+        timeoutMs: sink.timeout,
+      };
     }
   }
 }

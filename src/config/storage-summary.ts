@@ -10,7 +10,8 @@ export function describeStorage(config: Pick<Config, 'storage' | 'ha'>): string 
   const pg = config.storage.postgres;
   if (pg === undefined) return `SQLite at ${config.storage.path} (${history})`;
   const { password, ssl } = pg.connection;
-  const credentials = password !== undefined ? 'password from storage.passwordFile' : 'password from the URL, PGPASSWORD or ~/.pgpass';
+  const credentials =
+    password !== undefined ? 'password from storage.passwordFile' : 'password from the URL, PGPASSWORD or ~/.pgpass';
   const tls =
     ssl === undefined
       ? 'TLS as the URL says'

@@ -1,7 +1,13 @@
 import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_TAKEOVER_AFTER_MS, MIN_TAKEOVER_AFTER_MS } from '../store/postgres/leadership-timing.js';
-import { redactUrl, SCHEMA_NAME, SCHEMA_NAME_RULE, URL_TLS_PARAMS, type PostgresTls } from '../store/postgres/connection.js';
+import {
+  redactUrl,
+  SCHEMA_NAME,
+  SCHEMA_NAME_RULE,
+  URL_TLS_PARAMS,
+  type PostgresTls,
+} from '../store/postgres/connection.js';
 import type { HaConfig, StorageConfig } from './config.js';
 import { formatDuration } from './duration.js';
 import { describeFsError, looseModeWarning, resolvePath } from './files.js';
@@ -40,7 +46,10 @@ const postgresUrl = text.transform((value, ctx): PostgresUrl => {
   // node-postgres lets the URL's options replace the keeper's own session settings
   // (search_path, synchronous_commit), silently.
   if (url.searchParams.has('options')) {
-    return fail(ctx, 'must not set options= — the keeper sets its own session options; give the schema as storage.schema');
+    return fail(
+      ctx,
+      'must not set options= — the keeper sets its own session options; give the schema as storage.schema',
+    );
   }
   return {
     url: value.trim(),
@@ -50,7 +59,9 @@ const postgresUrl = text.transform((value, ctx): PostgresUrl => {
 });
 
 const schemaName = text.transform((value, ctx) =>
-  SCHEMA_NAME.test(value) ? value : fail(ctx, `${show(value)} is not a usable schema name — use ${SCHEMA_NAME_RULE}, e.g. dhan_token_keeper`),
+  SCHEMA_NAME.test(value)
+    ? value
+    : fail(ctx, `${show(value)} is not a usable schema name — use ${SCHEMA_NAME_RULE}, e.g. dhan_token_keeper`),
 );
 
 // A CA bundle is a few hundred KB at most; anything bigger is the wrong file.
@@ -70,13 +81,15 @@ function pemFile(ctx: Ctx, what: string) {
     try {
       const stats = statSync(file);
       if (!stats.isFile()) return fail(issues, `${file}: is not a regular file — give the ${what} file`);
-      if (stats.size > MAX_PEM_BYTES) return fail(issues, `${file}: is ${stats.size} bytes, too big for a ${what} — is it the right file?`);
+      if (stats.size > MAX_PEM_BYTES)
+        return fail(issues, `${file}: is ${stats.size} bytes, too big for a ${what} — is it the right file?`);
       pem = readFileSync(file, 'utf8');
       mode = looseModeWarning(file, stats);
     } catch (err) {
       return fail(issues, describeFsError(file, err));
     }
-    if (!pem.includes('-----BEGIN ')) return fail(issues, `${file}: is not PEM (no -----BEGIN line) — give the ${what} in PEM form`);
+    if (!pem.includes('-----BEGIN '))
+      return fail(issues, `${file}: is not PEM (no -----BEGIN line) — give the ${what} in PEM form`);
     return { pem, looseMode: mode };
   });
 }
@@ -102,35 +115,47 @@ export function storageSchema(ctx: Ctx) {
       schema: schemaName.optional(),
       ssl: tlsSchema(ctx).optional(),
     })
-    .superRefine((storage, issues) => {
-      if (storage.url === undefined) {
-        for (const key of POSTGRES_ONLY) {
-          if (storage[key] === undefined) continue;
-          issues.addIssue({ code: 'custom', path: [key], message: 'is set, but storage.url is not — it configures PostgreSQL: add storage.url, or remove it' });
+    .superRefine(
+      (storage, issues) => {
+        if (storage.url === undefined) {
+          for (const key of POSTGRES_ONLY) {
+            if (storage[key] === undefined) continue;
+            issues.addIssue({
+              code: 'custom',
+              path: [key],
+              message: 'is set, but storage.url is not — it configures PostgreSQL: add storage.url, or remove it',
+            });
+          }
+          return;
         }
-        return;
-      }
-      if (storage.url.hasPassword && storage.passwordFile !== undefined) {
-        issues.addIssue({
-          code: 'custom',
-          path: ['url'],
-          message: 'carries a password, and storage.passwordFile is set too — remove the password from the URL (the file keeps it out of the config)',
-        });
-      }
-      if (storage.url.tlsParams.length > 0 && storage.ssl !== undefined) {
-        issues.addIssue({
-          code: 'custom',
-          path: ['ssl'],
-          message: `is set, and storage.url sets TLS too (${storage.url.tlsParams.join(', ')}), which would replace it — keep TLS in one place: remove those URL parameters`,
-        });
-      }
-      const cert = storage.ssl?.cert !== undefined;
-      const key = storage.ssl?.key !== undefined;
-      if (cert !== key) {
-        issues.addIssue({ code: 'custom', path: ['ssl', cert ? 'key' : 'cert'], message: 'missing — a client certificate and its key work only together' });
-      }
-      // Keys that failed hold what was written: the checks above only ask whether they are set.
-    }, { when: (payload) => passed(payload, 'url') });
+        if (storage.url.hasPassword && storage.passwordFile !== undefined) {
+          issues.addIssue({
+            code: 'custom',
+            path: ['url'],
+            message:
+              'carries a password, and storage.passwordFile is set too — remove the password from the URL (the file keeps it out of the config)',
+          });
+        }
+        if (storage.url.tlsParams.length > 0 && storage.ssl !== undefined) {
+          issues.addIssue({
+            code: 'custom',
+            path: ['ssl'],
+            message: `is set, and storage.url sets TLS too (${storage.url.tlsParams.join(', ')}), which would replace it — keep TLS in one place: remove those URL parameters`,
+          });
+        }
+        const cert = storage.ssl?.cert !== undefined;
+        const key = storage.ssl?.key !== undefined;
+        if (cert !== key) {
+          issues.addIssue({
+            code: 'custom',
+            path: ['ssl', cert ? 'key' : 'cert'],
+            message: 'missing — a client certificate and its key work only together',
+          });
+        }
+        // Keys that failed hold what was written: the checks above only ask whether they are set.
+      },
+      { when: (payload) => passed(payload, 'url') },
+    );
 }
 
 export const haSchema = z.strictObject({
@@ -143,14 +168,20 @@ export function haNeedsPostgres(storage: { readonly url?: unknown }, ha: unknown
     issues.addIssue({
       code: 'custom',
       path: ['ha'],
-      message: 'is set, but storage.url is not — several keepers share one PostgreSQL database: set storage.url, or remove ha',
+      message:
+        'is set, but storage.url is not — several keepers share one PostgreSQL database: set storage.url, or remove ha',
     });
   }
 }
 
 export function toStorageConfig(storage: z.output<ReturnType<typeof storageSchema>>, warn: Warn): StorageConfig {
-  if (storage.encryptionKeyFile?.looseMode !== undefined) warn('storage.encryptionKeyFile', storage.encryptionKeyFile.looseMode);
-  const base = { path: storage.path, historyRetentionMs: storage.historyRetention, encryptionKey: storage.encryptionKeyFile?.value };
+  if (storage.encryptionKeyFile?.looseMode !== undefined)
+    warn('storage.encryptionKeyFile', storage.encryptionKeyFile.looseMode);
+  const base = {
+    path: storage.path,
+    historyRetentionMs: storage.historyRetention,
+    encryptionKey: storage.encryptionKeyFile?.value,
+  };
   if (storage.url === undefined) return { ...base, postgres: undefined };
   if (storage.passwordFile?.looseMode !== undefined) warn('storage.passwordFile', storage.passwordFile.looseMode);
   let ssl: PostgresTls | undefined;
@@ -158,7 +189,10 @@ export function toStorageConfig(storage: z.output<ReturnType<typeof storageSchem
     const { ca, cert, key, rejectUnauthorized, servername } = storage.ssl;
     if (key?.looseMode !== undefined) warn(at('storage.ssl', 'key'), key.looseMode);
     if (rejectUnauthorized === false) {
-      warn('storage.ssl.rejectUnauthorized', "is false: the server's certificate is not checked, so whoever sits on the path can pose as the database");
+      warn(
+        'storage.ssl.rejectUnauthorized',
+        "is false: the server's certificate is not checked, so whoever sits on the path can pose as the database",
+      );
     }
     ssl = {
       ...(ca && { ca: ca.pem }),

@@ -38,7 +38,10 @@ export function duration(minMs: number, offWords: readonly string[] = []) {
       return fail(ctx, `${show(value)} is not a duration (like 30s, 15m, 8h or 1h30m)${hint}`);
     }
     if (ms < minMs) {
-      return fail(ctx, `${show(value)} is too short — use at least ${formatDuration(minMs)}${orOffWords(offWords, 'to disable')}`);
+      return fail(
+        ctx,
+        `${show(value)} is too short — use at least ${formatDuration(minMs)}${orOffWords(offWords, 'to disable')}`,
+      );
     }
     return ms;
   });
@@ -50,7 +53,10 @@ export function callsPerSecond(offWords: readonly string[] = []) {
     if (offWords.includes(value.trim().toLowerCase())) return undefined;
     const rate = /^\s*\d+(?:\.\d+)?\s*$/.test(value) ? Number(value) : Number.NaN;
     if (!(rate > 0)) {
-      return fail(ctx, `${show(value)} is not a rate — use a number of calls a second above 0, like 3 or 0.5${orOffWords(offWords, 'for no limit')}`);
+      return fail(
+        ctx,
+        `${show(value)} is not a rate — use a number of calls a second above 0, like 3 or 0.5${orOffWords(offWords, 'for no limit')}`,
+      );
     }
     return rate;
   });
@@ -111,7 +117,9 @@ export const listenAddress = z
   .transform((value, ctx) => parseListenAddress(value) ?? fail(ctx, notHostPort(value)));
 
 export const timezone = text.transform((value, ctx) =>
-  isTimeZoneName(value) ? value : fail(ctx, `${show(value)} is not a time zone — use an IANA name like Asia/Kolkata or UTC`),
+  isTimeZoneName(value)
+    ? value
+    : fail(ctx, `${show(value)} is not a time zone — use an IANA name like Asia/Kolkata or UTC`),
 );
 
 /** ICU maps abbreviations to some zone (EST is Panama's, without daylight saving): likely a surprise. */
@@ -125,7 +133,10 @@ function cronText(readByKeeper: boolean) {
     const result = validateDetailed(value);
     if (!result.valid) {
       const why = result.errors.map((e) => e.message).join('; ');
-      return fail(ctx, `${show(value)} is not a cron expression${why === '' ? '' : ` (${why})`} — e.g. "* * * * *" runs every minute`);
+      return fail(
+        ctx,
+        `${show(value)} is not a cron expression${why === '' ? '' : ` (${why})`} — e.g. "* * * * *" runs every minute`,
+      );
     }
     if (readByKeeper) {
       try {
@@ -154,21 +165,26 @@ const notAMode = (value: unknown) => `${describe(value)} is not an octal file mo
 export const fileMode = z
   .string({
     error: (issue) =>
-      typeof issue.input === 'number' ? `${issue.input} is a number — quote the mode as an octal string, like mode: "0600"` : notAMode(issue.input),
+      typeof issue.input === 'number'
+        ? `${issue.input} is a number — quote the mode as an octal string, like mode: "0600"`
+        : notAMode(issue.input),
   })
   .transform((value, ctx) => {
     const octal = /^(?:0o?)?([0-7]{3})$/.exec(value.trim())?.[1];
     return octal === undefined ? fail(ctx, notAMode(value)) : Number.parseInt(octal, 8);
   });
 
-const notAClientId = (value: unknown) => `${describe(value)} is not a client id — Dhan client ids are digits, like "1000000001"`;
+const notAClientId = (value: unknown) =>
+  `${describe(value)} is not a client id — Dhan client ids are digits, like "1000000001"`;
 
 /** Dhan client ids are digits; YAML reads an unquoted one as a number, which is fine. */
 export const clientId = z
   .union([z.string(), z.number()], { error: (issue) => notAClientId(issue.input) })
   .transform((value, ctx) => {
     if (typeof value === 'number') {
-      return Number.isSafeInteger(value) && value > 0 ? String(value) : fail(ctx, `${value} is not a client id — quote it, like clientId: "1000000001"`);
+      return Number.isSafeInteger(value) && value > 0
+        ? String(value)
+        : fail(ctx, `${value} is not a client id — quote it, like clientId: "1000000001"`);
     }
     return /^\d{1,20}$/.test(value.trim()) ? value.trim() : fail(ctx, notAClientId(value));
   });
@@ -177,9 +193,10 @@ const notAName = (value: unknown) => `${describe(value)} is not a valid name —
 
 export const name = z.preprocess(
   (value) => (typeof value === 'number' && Number.isInteger(value) ? String(value) : value),
-  z.string({ error: (issue) => notAName(issue.input) }).regex(/^[A-Za-z0-9_.-]+$/, { error: (issue) => notAName(issue.input) }),
+  z
+    .string({ error: (issue) => notAName(issue.input) })
+    .regex(/^[A-Za-z0-9_.-]+$/, { error: (issue) => notAName(issue.input) }),
 );
-
 
 /** A path, absolute once parsed. */
 export function filePath(ctx: Ctx) {

@@ -55,7 +55,8 @@ export function withPlaceholderSecrets(raw: unknown): unknown {
       swap(account, 'apiKey', 'placeholder-api-key');
       swap(account, 'apiSecret', 'placeholder-api-secret');
       if (!Array.isArray(account['sinks'])) continue;
-      for (const sink of account['sinks']) if (isTree(sink)) swap(sink, 'secret', `placeholder-secret-${'x'.repeat(16)}`);
+      for (const sink of account['sinks'])
+        if (isTree(sink)) swap(sink, 'secret', `placeholder-secret-${'x'.repeat(16)}`);
     }
   }
   return tree;
@@ -104,7 +105,11 @@ export function blankSecrets(config: Config): Config {
     notify: {
       ...config.notify,
       channels: config.notify.channels.map((c) =>
-        c.type === 'telegram' ? { ...c, botToken: '' } : c.type === 'ntfy' ? { ...c, token: undefined } : { ...c, secret: undefined },
+        c.type === 'telegram'
+          ? { ...c, botToken: '' }
+          : c.type === 'ntfy'
+            ? { ...c, token: undefined }
+            : { ...c, secret: undefined },
       ),
     },
     accounts: config.accounts.map((a) => ({

@@ -18,7 +18,9 @@ export function duplicateKeys(doc: Document, lines: LineCounter, max: number): s
         if (seen.has(key)) {
           const at = pair.key.range ? lines.linePos(pair.key.range[0]) : undefined;
           // The key's name only: it is not a secret (values are), and it is what the user must fix.
-          found.push(`Map keys must be unique${at ? ` at line ${at.line}, column ${at.col}` : ''}: "${key.slice(0, 80)}" is given twice in one mapping`);
+          found.push(
+            `Map keys must be unique${at ? ` at line ${at.line}, column ${at.col}` : ''}: "${key.slice(0, 80)}" is given twice in one mapping`,
+          );
           if (found.length >= max) return visit.BREAK;
         }
         seen.add(key);

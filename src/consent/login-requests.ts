@@ -28,7 +28,15 @@ export class LoginRequests {
     const now = clock.now();
     await store.transaction(async (tx) => {
       await tx.consents.requestLogin({ clientId, since: existing?.since ?? now, reason, deadline });
-      if (!existing) await tx.addEvent({ clientId, at: now, kind: 'login-needed', result: 'failure', message: reason, expiryBefore: deadline });
+      if (!existing)
+        await tx.addEvent({
+          clientId,
+          at: now,
+          kind: 'login-needed',
+          result: 'failure',
+          message: reason,
+          expiryBefore: deadline,
+        });
     });
     if (existing) return;
     this.deps.log.warn({ clientId, reason }, 'a person must log in with the API key: run `dhan-token-keeper login`');

@@ -17,7 +17,9 @@ export function tokenIdFromInput(input: string): string {
     }
     const tokenId = url.searchParams.get('tokenId') ?? url.searchParams.get('tokenid');
     if (tokenId === null || !BARE_TOKEN_ID.test(tokenId)) {
-      throw new UsageError('that address has no tokenId: copy the address the browser ended on after the Dhan login (it ends in ?tokenId=…)');
+      throw new UsageError(
+        'that address has no tokenId: copy the address the browser ended on after the Dhan login (it ends in ?tokenId=…)',
+      );
     }
     return tokenId;
   }

@@ -144,7 +144,10 @@ export class DhanClient implements DhanApi, DhanConsentApi {
 
   private async call<T>(
     spec: CallSpec,
-    parse: (res: RawResponse, ctx: { timezone: string; receivedAt: number; secrets: readonly string[] }) => T | DhanError,
+    parse: (
+      res: RawResponse,
+      ctx: { timezone: string; receivedAt: number; secrets: readonly string[] },
+    ) => T | DhanError,
     callerSignal: AbortSignal | undefined,
   ): Promise<T> {
     const { clock, requestTimeoutMs } = this.options;

@@ -44,7 +44,8 @@ export class DhanError extends KeeperError {
   readonly oldTokenMayBeDead: boolean;
 
   constructor(init: DhanErrorInit) {
-    const advice = init.advice ?? defaultAdvice(init.kind, init.endpoint, init.retryAfterMs, init.maybeProcessed ?? false);
+    const advice =
+      init.advice ?? defaultAdvice(init.kind, init.endpoint, init.retryAfterMs, init.maybeProcessed ?? false);
     super(`dhan-${init.kind}`, `${init.summary}. ${advice}`, {
       hint: advice,
       ...(init.cause === undefined ? {} : { cause: init.cause }),

@@ -69,14 +69,21 @@ export function parseTokenResponse(
       endpoint,
       httpStatus: res.status,
       summary: `Dhan answered the token generation with HTTP ${res.status} but no token`,
-      advice: 'A previous token may have been replaced; retry after the generation interval and report this answer if it persists',
+      advice:
+        'A previous token may have been replaced; retry after the generation interval and report this answer if it persists',
     });
   }
   return readIssuedToken(endpoint, accessToken, json, res, ctx);
 }
 
 /** A token field already found: check its shape and read its expiry without ever losing it. */
-function readIssuedToken(endpoint: DhanEndpoint, accessToken: string, json: JsonObject, res: RawResponse, ctx: ParseContext): IssuedToken | DhanError {
+function readIssuedToken(
+  endpoint: DhanEndpoint,
+  accessToken: string,
+  json: JsonObject,
+  res: RawResponse,
+  ctx: ParseContext,
+): IssuedToken | DhanError {
   const op = operationName(endpoint);
   if (!looksLikeToken(accessToken)) {
     return new DhanError({
@@ -118,7 +125,7 @@ export function parseConsentGenerateResponse(res: RawResponse, ctx: ParseContext
       endpoint: 'consent-generate',
       httpStatus: res.status,
       summary: `Dhan answered the consent request with HTTP ${res.status} but ${consentAppId === undefined ? 'no consentAppId' : status !== 'success' ? `status ${JSON.stringify(sanitizeDhanText(status ?? 'missing'))}` : 'a consentAppId we cannot use'}`,
-      advice: "Try again later; Dhan allows 25 consents a day per user",
+      advice: 'Try again later; Dhan allows 25 consents a day per user',
     });
   }
   return { consentAppId, consentAppStatus: stringField(json, 'consentAppStatus') };
@@ -132,7 +139,8 @@ export function parseConsentConsumeResponse(res: RawResponse, ctx: ParseContext)
   const json = body as JsonObject;
   const accessToken = stringField(json, 'accessToken') ?? stringField(json, 'token');
   const id = json['dhanClientId'];
-  const dhanClientId = typeof id === 'number' && Number.isFinite(id) ? String(id) : typeof id === 'string' && id !== '' ? id : undefined;
+  const dhanClientId =
+    typeof id === 'number' && Number.isFinite(id) ? String(id) : typeof id === 'string' && id !== '' ? id : undefined;
   if (accessToken === undefined || dhanClientId === undefined) {
     return new DhanError({
       kind: 'unknown',
@@ -156,7 +164,8 @@ export function parseProfileResponse(res: RawResponse, ctx: ParseContext): Profi
   if (failure) return failure;
   const json = body as JsonObject;
   const id = json['dhanClientId'];
-  const dhanClientId = typeof id === 'number' && Number.isFinite(id) ? String(id) : typeof id === 'string' ? id : undefined;
+  const dhanClientId =
+    typeof id === 'number' && Number.isFinite(id) ? String(id) : typeof id === 'string' ? id : undefined;
   if (dhanClientId === undefined || dhanClientId === '') {
     return new DhanError({
       kind: 'unknown',
@@ -191,7 +200,11 @@ function classifyFailure(
 
   if (status >= 300 && status < 400) {
     // We never follow redirects: a redirected PIN and TOTP would travel to a host we did not pick.
-    return new DhanError({ ...base, kind: 'unknown', summary: `Dhan answered the ${op} with a redirect (HTTP ${status})` });
+    return new DhanError({
+      ...base,
+      kind: 'unknown',
+      summary: `Dhan answered the ${op} with a redirect (HTTP ${status})`,
+    });
   }
   if (res.tooLarge) {
     return new DhanError({
@@ -415,7 +428,6 @@ export function classifyTransportError(failure: TransportFailure): DhanError {
       : `The connection to Dhan broke during the ${op} (${code === undefined ? 'no answer' : describeCode(code)})`,
   });
 }
-
 
 function describeCode(code: string): string {
   switch (code) {

@@ -23,7 +23,8 @@ export async function readBodyLimited(response: Response, maxBytes: number): Pro
   // body can be taken at once: cheaper than reading the stream chunk by chunk on every probe.
   // Not when compressed: fetch inflates, and the length is the compressed one.
   const encoding = response.headers.get('content-encoding');
-  if (Number.isFinite(declared) && (encoding === null || encoding === 'identity')) return { text: await response.text(), tooLarge: false };
+  if (Number.isFinite(declared) && (encoding === null || encoding === 'identity'))
+    return { text: await response.text(), tooLarge: false };
 
   // Typed by hand: undici types a fetch body's chunks as any, but they are bytes.
   const reader: ReadableStreamDefaultReader<Uint8Array> = body.getReader();

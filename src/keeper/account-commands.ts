@@ -17,10 +17,13 @@ export interface CommandOutcome {
 }
 
 export type AccountCommand =
-  | { readonly action: 'renew' | 'generate' | 'reset' }
-  | { readonly action: 'import'; readonly token: ImportedToken };
+  { readonly action: 'renew' | 'generate' | 'reset' } | { readonly action: 'import'; readonly token: ImportedToken };
 
-export function runCommand(worker: AccountWorker, command: AccountCommand, signal?: AbortSignal): Promise<CommandOutcome> {
+export function runCommand(
+  worker: AccountWorker,
+  command: AccountCommand,
+  signal?: AbortSignal,
+): Promise<CommandOutcome> {
   switch (command.action) {
     case 'renew':
     case 'generate':
@@ -33,14 +36,21 @@ export function runCommand(worker: AccountWorker, command: AccountCommand, signa
 }
 
 /** `renew CLIENT_ID` / `generate CLIENT_ID`: act now, within Dhan's rules and our safety rules. */
-export async function forceRefresh(worker: AccountWorker, method: RefreshMethod, signal?: AbortSignal): Promise<CommandOutcome> {
+export async function forceRefresh(
+  worker: AccountWorker,
+  method: RefreshMethod,
+  signal?: AbortSignal,
+): Promise<CommandOutcome> {
   let outcome: CommandOutcome = { ok: false, message: 'nothing was done' };
   await worker.exclusive(async () => {
     const { clock, minGenerateIntervalMs } = worker.deps;
     const attention = worker.state?.attention ?? null;
     // Refused credentials stop generation only; an account-wide stop stops both.
     if (attention && (method === 'generate' || attention.scope === 'account')) {
-      outcome = { ok: false, message: `needs attention: ${attentionText(attention)}; run \`dhan-token-keeper reset ${worker.clientId}\` first` };
+      outcome = {
+        ok: false,
+        message: `needs attention: ${attentionText(attention)}; run \`dhan-token-keeper reset ${worker.clientId}\` first`,
+      };
       return;
     }
     const token = worker.current;
@@ -55,7 +65,10 @@ export async function forceRefresh(worker: AccountWorker, method: RefreshMethod,
       }
       const wait = worker.generationWaitMs();
       if (wait > 0) {
-        outcome = { ok: false, message: `Dhan allows one generation per ${Math.round(minGenerateIntervalMs / 1000)} s: try again in ${Math.ceil(wait / 1000)} s` };
+        outcome = {
+          ok: false,
+          message: `Dhan allows one generation per ${Math.round(minGenerateIntervalMs / 1000)} s: try again in ${Math.ceil(wait / 1000)} s`,
+        };
         return;
       }
     }
@@ -73,7 +86,10 @@ export async function forceRefresh(worker: AccountWorker, method: RefreshMethod,
     const done = fellBack ? 'renewal refused; generated instead' : method === 'renew' ? 'renewed' : 'generated';
     outcome =
       after && after.id !== before
-        ? { ok: true, message: `${done}: new token ${tokenFingerprint(after.accessToken)} valid until ${new Date(after.expiresAt).toISOString()}` }
+        ? {
+            ok: true,
+            message: `${done}: new token ${tokenFingerprint(after.accessToken)} valid until ${new Date(after.expiresAt).toISOString()}`,
+          }
         : { ok: false, message: `${method} failed: ${worker.state?.lastResult ?? 'see history'}` };
   });
   return outcome;
@@ -110,7 +126,11 @@ export async function resetAccount(worker: AccountWorker): Promise<CommandOutcom
  * from a person lifts an account-wide stop (in every mode that can renew, the token is a way
  * forward); a stop for refused credentials stays, since the credentials are still wrong.
  */
-export async function adoptToken(worker: AccountWorker, token: ImportedToken, signal?: AbortSignal): Promise<CommandOutcome> {
+export async function adoptToken(
+  worker: AccountWorker,
+  token: ImportedToken,
+  signal?: AbortSignal,
+): Promise<CommandOutcome> {
   let outcome: CommandOutcome = { ok: false, message: 'nothing was done' };
   await worker.exclusive(async () => {
     const { clock, account } = worker.deps;
@@ -145,7 +165,10 @@ export async function adoptToken(worker: AccountWorker, token: ImportedToken, si
     await worker.deps.consentLogin?.requests.clear(worker.clientId, `logged in: a new ${token.source} token arrived`);
     worker.deps.hooks.refreshed(worker.clientId, 'import', 'success');
     worker.afterSwap(saved, 'imported', signal);
-    outcome = { ok: true, message: `imported: token ${tokenFingerprint(saved.accessToken)} valid until ${new Date(saved.expiresAt).toISOString()}` };
+    outcome = {
+      ok: true,
+      message: `imported: token ${tokenFingerprint(saved.accessToken)} valid until ${new Date(saved.expiresAt).toISOString()}`,
+    };
   });
   return outcome;
 }

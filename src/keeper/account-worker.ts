@@ -194,7 +194,9 @@ export class AccountWorker {
       jitterFraction: stableFraction(`${this.clientId}:${token?.id ?? 0}`),
       retryNotBefore: this.retryNotBefore,
       generateNotBefore,
-      refreshAt: token ? owedRefresh(this.deps.policy.refreshAt, token.obtainedAt, now, this.deps.policy.refreshAtSkipIfNewerThanMs) : undefined,
+      refreshAt: token
+        ? owedRefresh(this.deps.policy.refreshAt, token.obtainedAt, now, this.deps.policy.refreshAtSkipIfNewerThanMs)
+        : undefined,
     });
     return this.withLoginAsk(planned, now);
   }
@@ -207,7 +209,8 @@ export class AccountWorker {
     const ask = this.loginAsk(now);
     if (ask === undefined || ask.ask === 'no') return planned;
     if (planned.action === 'attention' && this.record?.attention) return planned;
-    if (ask.ask === 'later') return { action: 'wait', at: ask.at, then: 'renew', reason: `ask a person to log in then (${ask.reason})` };
+    if (ask.ask === 'later')
+      return { action: 'wait', at: ask.at, then: 'renew', reason: `ask a person to log in then (${ask.reason})` };
     // Only a person can help now; acknowledgeAttention records it as a login request, not a stop.
     return { action: 'attention', reason: ask.reason, wayOut: WAY_OUT.login };
   }
@@ -223,7 +226,9 @@ export class AccountWorker {
       renewRefused: token !== undefined && refused.includes(kindOf(token)),
       askBeforeMs: consent.askBeforeMs,
       avoid: this.deps.policy.avoid,
-      refreshAt: token ? owedRefresh(this.deps.policy.refreshAt, token.obtainedAt, now, this.deps.policy.refreshAtSkipIfNewerThanMs) : undefined,
+      refreshAt: token
+        ? owedRefresh(this.deps.policy.refreshAt, token.obtainedAt, now, this.deps.policy.refreshAtSkipIfNewerThanMs)
+        : undefined,
     });
   }
 
@@ -248,7 +253,12 @@ export class AccountWorker {
       this.fence();
       const verdict = await this.checkToken(token, signal);
       this.deps.hooks.probed(this.clientId, verdict === 'unknown' ? 'error' : verdict);
-      if (verdict === 'dead') await this.declareDead(token, 'probe', 'Dhan no longer accepts the token (killed early: a login elsewhere or a manual renewal?)');
+      if (verdict === 'dead')
+        await this.declareDead(
+          token,
+          'probe',
+          'Dhan no longer accepts the token (killed early: a login elsewhere or a manual renewal?)',
+        );
     });
   }
 
@@ -269,14 +279,23 @@ export class AccountWorker {
       const verdict = await this.checkToken(token, signal);
       this.deps.hooks.probed(this.clientId, verdict === 'unknown' ? 'error' : verdict);
       if (verdict === 'dead') {
-        await this.declareDead(token, 'recover', abandoned > 0 ? 'the stored token died with an interrupted refresh' : 'the stored token is no longer accepted by Dhan');
+        await this.declareDead(
+          token,
+          'recover',
+          abandoned > 0
+            ? 'the stored token died with an interrupted refresh'
+            : 'the stored token is no longer accepted by Dhan',
+        );
       } else {
         await store.addEvent({
           clientId: this.clientId,
           at: clock.now(),
           kind: 'recover',
           result: 'info',
-          message: verdict === 'live' ? 'stored token confirmed by Dhan: reused' : 'stored token could not be checked; reused until a probe says otherwise',
+          message:
+            verdict === 'live'
+              ? 'stored token confirmed by Dhan: reused'
+              : 'stored token could not be checked; reused until a probe says otherwise',
           expiryBefore: token.expiresAt,
         });
       }
@@ -378,7 +397,13 @@ export class AccountWorker {
     }
     const record = this.record;
     if (record && !record.attention) {
-      await this.setAttention({ scope: 'account', cause: 'import-needed', reason: planned.reason, wayOut: planned.wayOut, since: this.deps.clock.now() });
+      await this.setAttention({
+        scope: 'account',
+        cause: 'import-needed',
+        reason: planned.reason,
+        wayOut: planned.wayOut,
+        since: this.deps.clock.now(),
+      });
     }
   }
 
@@ -398,8 +423,19 @@ export class AccountWorker {
     const { store, clock, dhan } = this.deps;
     const started = clock.now();
     this.fence();
-    const eventId = await store.beginEvent({ clientId: this.clientId, at: started, kind: 'renew', expiryBefore: token.expiresAt });
-    const answer = await this.call('renew', eventId, started, () => dhan.renewToken({ clientId: this.clientId, accessToken: token.accessToken }, signal), signal);
+    const eventId = await store.beginEvent({
+      clientId: this.clientId,
+      at: started,
+      kind: 'renew',
+      expiryBefore: token.expiresAt,
+    });
+    const answer = await this.call(
+      'renew',
+      eventId,
+      started,
+      () => dhan.renewToken({ clientId: this.clientId, accessToken: token.accessToken }, signal),
+      signal,
+    );
     if (answer instanceof DhanError) {
       await this.afterFailure(answer, token, signal);
       return;
@@ -429,7 +465,9 @@ export class AccountWorker {
       return { issued, fence };
     } catch (err) {
       if (isAbortError(err) || isNotLeading(err)) {
-        const message = isNotLeading(err) ? 'this keeper stopped leading before the call' : 'the keeper stopped during the call';
+        const message = isNotLeading(err)
+          ? 'this keeper stopped leading before the call'
+          : 'the keeper stopped during the call';
         await store.finishEvent(eventId, { result: 'abandoned', message, durationMs: clock.now() - started });
         throw err;
       }
@@ -461,19 +499,31 @@ export class AccountWorker {
 
     const previousGenerateAt = this.record?.lastGenerateAt ?? null;
     const started = clock.now();
-    const eventId = await store.beginEvent({ clientId: this.clientId, at: started, kind: 'generate', expiryBefore: previous?.expiresAt ?? null });
-    const answer = await this.call('generate', eventId, started, async () => {
-      // Taken once a Dhan slot is ours, not before queueing for one: behind thousands of other
-      // accounts (dhan.maxConcurrency) a code taken early is stale when sent, Dhan answers
-      // "Invalid TOTP", and repeated refusals can get TOTP disabled on the account.
-      const code = totp.take(this.clientId, secret);
-      if (!code.ok) throw new Error(`a TOTP code was already used in this 30-s step; next in ${Math.ceil(code.waitMs / 1000)} s`);
-      // Durable before the call, and at the moment the code is taken: a crash or restart loop must
-      // neither break Dhan's one-per-interval rule nor reuse this TOTP step (the guard reads it back).
-      // Only lastGenerateAt is rolled back after a refusal; the step stays spent.
-      await this.update({ lastGenerateAt: clock.now(), lastTotpStep: code.step });
-      return dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal);
-    }, signal);
+    const eventId = await store.beginEvent({
+      clientId: this.clientId,
+      at: started,
+      kind: 'generate',
+      expiryBefore: previous?.expiresAt ?? null,
+    });
+    const answer = await this.call(
+      'generate',
+      eventId,
+      started,
+      async () => {
+        // Taken once a Dhan slot is ours, not before queueing for one: behind thousands of other
+        // accounts (dhan.maxConcurrency) a code taken early is stale when sent, Dhan answers
+        // "Invalid TOTP", and repeated refusals can get TOTP disabled on the account.
+        const code = totp.take(this.clientId, secret);
+        if (!code.ok)
+          throw new Error(`a TOTP code was already used in this 30-s step; next in ${Math.ceil(code.waitMs / 1000)} s`);
+        // Durable before the call, and at the moment the code is taken: a crash or restart loop must
+        // neither break Dhan's one-per-interval rule nor reuse this TOTP step (the guard reads it back).
+        // Only lastGenerateAt is rolled back after a refusal; the step stays spent.
+        await this.update({ lastGenerateAt: clock.now(), lastTotpStep: code.step });
+        return dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal);
+      },
+      signal,
+    );
     if (answer instanceof DhanError) {
       // Dhan issued nothing when it answered with a refusal or never saw the request: that
       // attempt does not count against its interval. A lost answer might have issued a token.
@@ -495,14 +545,20 @@ export class AccountWorker {
     const now = this.deps.clock.now();
     const status = statusClass(failure.httpStatus);
     const key = similarityKey(failure.endpoint, failure.kind, status);
-    this.streak = this.streak?.key === key ? { key, count: this.streak.count + 1, firstAt: this.streak.firstAt } : { key, count: 1, firstAt: now };
+    this.streak =
+      this.streak?.key === key
+        ? { key, count: this.streak.count + 1, firstAt: this.streak.firstAt }
+        : { key, count: 1, firstAt: now };
     let verdict: ProfileVerdict = 'not-asked';
     let decision = decideAfterFailure(this.facts(failure, token, verdict));
     if (decision.action === 'check-token') {
       verdict = token && token.expiresAt > this.deps.clock.now() ? await this.checkToken(token, signal) : 'dead';
       decision = decideAfterFailure(this.facts(failure, token, verdict));
     }
-    this.log.debug({ endpoint: failure.endpoint, kind: failure.kind, dhanCode: failure.dhanCode, verdict, action: decision.action }, decision.reason);
+    this.log.debug(
+      { endpoint: failure.endpoint, kind: failure.kind, dhanCode: failure.dhanCode, verdict, action: decision.action },
+      decision.reason,
+    );
     await this.carryOut(decision, failure, token);
   }
 
@@ -532,7 +588,12 @@ export class AccountWorker {
     const now = this.deps.clock.now();
     switch (decision.action) {
       case 'retry': {
-        const after = decision.after === 'next-totp-step' ? TOTP_STEP_MS - (now % TOTP_STEP_MS) : decision.after === 'backoff' ? undefined : decision.after;
+        const after =
+          decision.after === 'next-totp-step'
+            ? TOTP_STEP_MS - (now % TOTP_STEP_MS)
+            : decision.after === 'backoff'
+              ? undefined
+              : decision.after;
         await this.fail(failure, token, after);
         return;
       }
@@ -542,7 +603,8 @@ export class AccountWorker {
         if (decision.action === 'check-token') await this.fail(failure, token, undefined);
         return;
       case 'token-dead':
-        if (token && token.expiresAt > now) await this.declareDead(token, failure.endpoint === 'renew' ? 'renew' : 'probe', decision.reason);
+        if (token && token.expiresAt > now)
+          await this.declareDead(token, failure.endpoint === 'renew' ? 'renew' : 'probe', decision.reason);
         this.retryNotBefore = undefined;
         return;
       case 'learn-not-renewable-and-generate':
@@ -562,11 +624,23 @@ export class AccountWorker {
         return;
       case 'stop-account':
         this.streak = undefined;
-        await this.setAttention({ scope: 'account', cause: 'access-denied', reason: decision.reason, wayOut: decision.wayOut, since: now });
+        await this.setAttention({
+          scope: 'account',
+          cause: 'access-denied',
+          reason: decision.reason,
+          wayOut: decision.wayOut,
+          since: now,
+        });
         return;
       case 'ask-import':
         if (token) await this.learnNotRenewable(token, 'a fresh token must be imported');
-        await this.setAttention({ scope: 'account', cause: 'import-needed', reason: decision.reason, wayOut: decision.wayOut, since: now });
+        await this.setAttention({
+          scope: 'account',
+          cause: 'import-needed',
+          reason: decision.reason,
+          wayOut: decision.wayOut,
+          since: now,
+        });
         return;
       case 'ask-login':
         // The token works until it expires: remember that Dhan will not renew its kind, and the
@@ -591,7 +665,11 @@ export class AccountWorker {
   }
 
   /** Records a failure and when to try again: a hint from Dhan, or the backoff schedule. */
-  private async fail(failure: DhanError, token: StoredToken | undefined, retryAfterMs: number | undefined): Promise<void> {
+  private async fail(
+    failure: DhanError,
+    token: StoredToken | undefined,
+    retryAfterMs: number | undefined,
+  ): Promise<void> {
     const { clock } = this.deps;
     const now = clock.now();
     const failures = (this.record?.consecutiveFailures ?? 0) + 1;
@@ -604,7 +682,14 @@ export class AccountWorker {
       lastResult: `${failure.endpoint} failed (${failure.kind}${failure.dhanCode ? ` ${failure.dhanCode}` : ''}); retry in ${Math.ceil(delay / 1000)} s`,
     });
     this.log.warn(
-      { endpoint: failure.endpoint, kind: failure.kind, dhanCode: failure.dhanCode, httpStatus: failure.httpStatus, failures, retryInMs: delay },
+      {
+        endpoint: failure.endpoint,
+        kind: failure.kind,
+        dhanCode: failure.dhanCode,
+        httpStatus: failure.httpStatus,
+        failures,
+        retryInMs: delay,
+      },
       `${failure.endpoint} failed: ${failure.message}`,
     );
   }
@@ -613,10 +698,26 @@ export class AccountWorker {
     const { clock } = this.deps;
     const text = attentionText(attention);
     await this.inTransaction(async (store) => {
-      this.record = await store.updateAccount(this.clientId, { attention, nextActionAt: null, lastResult: `attention: ${text}` });
-      await store.addEvent({ clientId: this.clientId, at: clock.now(), kind: 'attention', result: 'failure', message: text, detail: { scope: attention.scope, cause: attention.cause } });
+      this.record = await store.updateAccount(this.clientId, {
+        attention,
+        nextActionAt: null,
+        lastResult: `attention: ${text}`,
+      });
+      await store.addEvent({
+        clientId: this.clientId,
+        at: clock.now(),
+        kind: 'attention',
+        result: 'failure',
+        message: text,
+        detail: { scope: attention.scope, cause: attention.cause },
+      });
     });
-    this.log.error({ scope: attention.scope, cause: attention.cause, reason: attention.reason, wayOut: attention.wayOut }, attention.scope === 'generation' ? 'token generation stopped until a person acts; renewals go on' : 'automatic refresh stopped for this account until a person acts');
+    this.log.error(
+      { scope: attention.scope, cause: attention.cause, reason: attention.reason, wayOut: attention.wayOut },
+      attention.scope === 'generation'
+        ? 'token generation stopped until a person acts; renewals go on'
+        : 'automatic refresh stopped for this account until a person acts',
+    );
   }
 
   private async declareDead(token: StoredToken, kind: 'probe' | 'renew' | 'recover', message: string): Promise<void> {
@@ -624,7 +725,15 @@ export class AccountWorker {
     const now = clock.now();
     await this.inTransaction(async (store) => {
       await store.markTokenDead(token.id, now);
-      await store.addEvent({ clientId: this.clientId, at: now, kind, result: 'failure', errorKind: 'token-invalid', message, expiryBefore: token.expiresAt });
+      await store.addEvent({
+        clientId: this.clientId,
+        at: now,
+        kind,
+        result: 'failure',
+        errorKind: 'token-invalid',
+        message,
+        expiryBefore: token.expiresAt,
+      });
       this.token = await store.currentToken(this.clientId);
     });
     this.retryNotBefore = undefined;
@@ -652,7 +761,13 @@ export class AccountWorker {
   }
 
   /** Commit → publish → log (docs/promises.md, promise 2: the new token is durable before anything else). */
-  private async commit(answer: Issued, source: 'renew' | 'totp', eventId: number, started: number, signal?: AbortSignal): Promise<void> {
+  private async commit(
+    answer: Issued,
+    source: 'renew' | 'totp',
+    eventId: number,
+    started: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const { store, clock } = this.deps;
     const now = clock.now();
     const method: RefreshMethod = source === 'renew' ? 'renew' : 'generate';
@@ -664,7 +779,11 @@ export class AccountWorker {
       // Another keeper took over while Dhan answered: it owns the account now, and its takeover
       // re-checks the stored token. What Dhan issued to us is not ours to keep.
       this.log.warn({ err: errorMessage(err) }, 'lost leadership during the call: the new token was not stored');
-      await store.finishEvent(eventId, { result: 'abandoned', message: 'this keeper lost leadership before it could store the new token', durationMs: clock.now() - started });
+      await store.finishEvent(eventId, {
+        result: 'abandoned',
+        message: 'this keeper lost leadership before it could store the new token',
+        durationMs: clock.now() - started,
+      });
       throw err;
     }
     this.forgetFailures();
@@ -673,7 +792,14 @@ export class AccountWorker {
   }
 
   /** The swap itself: token, history row and account row in one commit, under the fence. */
-  private async saveIssued(store: AsyncStore, { issued, fence }: Issued, source: 'renew' | 'totp', eventId: number, started: number, now: number): Promise<StoredToken> {
+  private async saveIssued(
+    store: AsyncStore,
+    { issued, fence }: Issued,
+    source: 'renew' | 'totp',
+    eventId: number,
+    started: number,
+    now: number,
+  ): Promise<StoredToken> {
     const method: RefreshMethod = source === 'renew' ? 'renew' : 'generate';
     const token = await store.saveToken(
       {
@@ -681,7 +807,8 @@ export class AccountWorker {
         accessToken: issued.accessToken,
         source,
         // Dhan's own issue time keeps the lifetime (and so the plan) right; ours is the fallback.
-        obtainedAt: issued.issuedAt !== undefined && Math.abs(issued.issuedAt - now) < 10 * 60_000 ? issued.issuedAt : now,
+        obtainedAt:
+          issued.issuedAt !== undefined && Math.abs(issued.issuedAt - now) < 10 * 60_000 ? issued.issuedAt : now,
         expiresAt: issued.expiresAt,
         expiryTime: issued.expiryTime,
       },
@@ -722,7 +849,11 @@ export class AccountWorker {
       .finally(() => this.publishing.delete(publishing));
     this.publishing.add(publishing);
     this.log.info(
-      { fingerprint: tokenFingerprint(token.accessToken), source: token.source, expiresAt: new Date(token.expiresAt).toISOString() },
+      {
+        fingerprint: tokenFingerprint(token.accessToken),
+        source: token.source,
+        expiresAt: new Date(token.expiresAt).toISOString(),
+      },
       `${verb} token for ${this.clientId}`,
     );
   }

@@ -67,9 +67,15 @@ export function assembleKeeper(config: Config, store: AsyncStore, options: Assem
               ...(result.httpStatus === undefined ? {} : { httpStatus: result.httpStatus }),
             },
           })
-          .catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not record a sink result'));
+          .catch((err: unknown) =>
+            log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not record a sink result'),
+          );
       }
-      if (!result.ok) log.warn({ clientId: result.clientId, sink: result.sink, attempts: result.attempts }, `sink failed: ${result.error ?? 'unknown error'}`);
+      if (!result.ok)
+        log.warn(
+          { clientId: result.clientId, sink: result.sink, attempts: result.attempts },
+          `sink failed: ${result.error ?? 'unknown error'}`,
+        );
       options.onSinkResult?.(result);
     },
   });

@@ -6,7 +6,11 @@ import type { AvoidWindow } from '../config/config.js';
  * window, computed from each local day (the planner's avoidIntervalAt answers "is this instant
  * free", which would take thousands of calls to draw a week).
  */
-export function weekOfWindows(windows: readonly AvoidWindow[], from: number, to: number): Array<{ start: number; end: number }> {
+export function weekOfWindows(
+  windows: readonly AvoidWindow[],
+  from: number,
+  to: number,
+): Array<{ start: number; end: number }> {
   const found: Array<{ start: number; end: number }> = [];
   for (const window of windows) {
     // From the day before `from`: a window that crosses midnight may reach into the range.

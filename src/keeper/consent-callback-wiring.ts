@@ -9,7 +9,11 @@ import type { ConsentCallback, ConsentCallbackResult } from '../server/consent-c
 export type ConsentHandOver = (tokenId: string | undefined, signal: AbortSignal) => Promise<ConsentCallbackResult>;
 
 /** The server's consent callback for this keeper, only when some account logs in with an API key. */
-export function consentCallbackFor(config: Config, keeper: Keeper, handOver?: ConsentHandOver): { consentCallback?: ConsentCallback } {
+export function consentCallbackFor(
+  config: Config,
+  keeper: Keeper,
+  handOver?: ConsentHandOver,
+): { consentCallback?: ConsentCallback } {
   const consent = keeper.consent;
   if (!consent || !config.accounts.some((a) => a.app !== undefined)) return {};
   return {

@@ -62,7 +62,10 @@ export class ConsentLogin {
     const account = this.deps.accounts.find((a) => a.clientId === clientId);
     if (!account) return { ok: false, message: `no account ${clientId} in the config` };
     if (!account.app) {
-      return { ok: false, message: `account ${account.name} has no apiKey and apiSecret: add them to log in with the API key (or use import)` };
+      return {
+        ok: false,
+        message: `account ${account.name} has no apiKey and apiSecret: add them to log in with the API key (or use import)`,
+      };
     }
     let consentAppId: string;
     try {
@@ -70,25 +73,45 @@ export class ConsentLogin {
     } catch (err) {
       if (isAbortError(err)) throw err;
       const message = `Dhan refused a new login: ${errorMessage(err)}`;
-      await store.addEvent({ clientId, at: clock.now(), kind: 'consent', result: 'failure', message, ...(isDhanError(err) ? { errorKind: err.kind } : {}) });
+      await store.addEvent({
+        clientId,
+        at: clock.now(),
+        kind: 'consent',
+        result: 'failure',
+        message,
+        ...(isDhanError(err) ? { errorKind: err.kind } : {}),
+      });
       return { ok: false, message };
     }
     const loginUrl = dhan.consentLoginUrl(consentAppId);
     const now = clock.now();
     await store.transaction(async (tx) => {
       await tx.consents.start({ clientId, consentAppId, loginUrl, startedAt: now });
-      await tx.addEvent({ clientId, at: now, kind: 'consent', result: 'info', message: 'login started: the link is valid for 10 minutes' });
+      await tx.addEvent({
+        clientId,
+        at: now,
+        kind: 'consent',
+        result: 'info',
+        message: 'login started: the link is valid for 10 minutes',
+      });
     });
     this.deps.log.info({ clientId }, 'API-key login started; waiting for the person to log in');
     return { ok: true, clientId, consentAppId, loginUrl };
   }
 
   /** Takes a tokenId (from the callback or pasted); `clientId` narrows it to one account's consent. */
-  async finish(rawTokenId: string | undefined, options: { clientId?: string; signal?: AbortSignal } = {}): Promise<FinishOutcome> {
+  async finish(
+    rawTokenId: string | undefined,
+    options: { clientId?: string; signal?: AbortSignal } = {},
+  ): Promise<FinishOutcome> {
     const { store, clock, dhan, log } = this.deps;
     const tokenId = rawTokenId?.trim() ?? '';
     if (!TOKEN_ID.test(tokenId)) {
-      return { result: 'invalid', status: 400, message: 'no usable tokenId: the address must end in ?tokenId=… as Dhan sent it' };
+      return {
+        result: 'invalid',
+        status: 400,
+        message: 'no usable tokenId: the address must end in ?tokenId=… as Dhan sent it',
+      };
     }
     const hash = hashTokenId(tokenId);
     const now = clock.now();
@@ -98,17 +121,41 @@ export class ConsentLogin {
       if (!consent) return 'no-consent' as const;
       return (await tx.consents.claim(consent.id, hash)) ? consent : ('busy' as const);
     });
-    if (claimed === 'replayed') return { result: 'replayed', status: 409, message: 'this login was already used: start a new one with `dhan-token-keeper login`' };
+    if (claimed === 'replayed')
+      return {
+        result: 'replayed',
+        status: 409,
+        message: 'this login was already used: start a new one with `dhan-token-keeper login`',
+      };
     if (claimed === 'no-consent') {
-      return { result: 'no-consent', status: 404, message: 'no login started by this keeper in the last 10 minutes: start one with `dhan-token-keeper login`' };
+      return {
+        result: 'no-consent',
+        status: 404,
+        message: 'no login started by this keeper in the last 10 minutes: start one with `dhan-token-keeper login`',
+      };
     }
-    if (claimed === 'busy') return { result: 'busy', status: 409, message: 'another login is being finished right now: wait a moment and check status' };
+    if (claimed === 'busy')
+      return {
+        result: 'busy',
+        status: 409,
+        message: 'another login is being finished right now: wait a moment and check status',
+      };
 
     const consent = claimed;
     const account = this.deps.accounts.find((a) => a.clientId === consent.clientId);
     if (!account?.app) {
-      await store.consents.finish(consent.id, 'failed', clock.now(), 'the account no longer has an API key in the config');
-      return { result: 'failed', status: 409, clientId: consent.clientId, message: 'the account no longer has an API key in the config' };
+      await store.consents.finish(
+        consent.id,
+        'failed',
+        clock.now(),
+        'the account no longer has an API key in the config',
+      );
+      return {
+        result: 'failed',
+        status: 409,
+        clientId: consent.clientId,
+        message: 'the account no longer has an API key in the config',
+      };
     }
     let issued;
     try {
@@ -119,7 +166,14 @@ export class ConsentLogin {
       await store.consents.reopen(consent.id);
       if (isAbortError(err)) throw err;
       const message = `Dhan did not accept this login: ${errorMessage(err)}`;
-      await store.addEvent({ clientId: consent.clientId, at: clock.now(), kind: 'consent', result: 'failure', message, ...(isDhanError(err) ? { errorKind: err.kind } : {}) });
+      await store.addEvent({
+        clientId: consent.clientId,
+        at: clock.now(),
+        kind: 'consent',
+        result: 'failure',
+        message,
+        ...(isDhanError(err) ? { errorKind: err.kind } : {}),
+      });
       log.warn({ clientId: consent.clientId }, message);
       return { result: 'refused', status: 502, clientId: consent.clientId, message };
     }
@@ -138,7 +192,12 @@ export class ConsentLogin {
     }
     const outcome = await this.deps.adopt(
       consent.clientId,
-      { accessToken: issued.accessToken, source: 'consent', expiresAt: issued.expiresAt, expiryTime: issued.expiryTime },
+      {
+        accessToken: issued.accessToken,
+        source: 'consent',
+        expiresAt: issued.expiresAt,
+        expiryTime: issued.expiryTime,
+      },
       options.signal,
     );
     const at = clock.now();
@@ -149,7 +208,14 @@ export class ConsentLogin {
     const message = `logged in: token ${tokenFingerprint(issued.accessToken)} valid until ${new Date(issued.expiresAt).toISOString()}`;
     await store.transaction(async (tx) => {
       await tx.consents.finish(consent.id, 'done', at, message);
-      await tx.addEvent({ clientId: consent.clientId, at, kind: 'consent', result: 'success', message, expiryAfter: issued.expiresAt });
+      await tx.addEvent({
+        clientId: consent.clientId,
+        at,
+        kind: 'consent',
+        result: 'success',
+        message,
+        expiryAfter: issued.expiresAt,
+      });
     });
     return { result: 'stored', status: 200, clientId: consent.clientId, message };
   }

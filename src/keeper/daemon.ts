@@ -111,7 +111,9 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     const feed = new UiFeed(config, store, clock, {
       current: (clientId) => keeper?.worker(clientId)?.current,
       submit: (clientId, action) =>
-        handToDaemon(store, clientId, { action }, clock, { alive: async () => (await actingKeeper(opened, Date.now())) !== undefined }),
+        handToDaemon(store, clientId, { action }, clock, {
+          alive: async () => (await actingKeeper(opened, Date.now())) !== undefined,
+        }),
       role: () => (haRole === undefined ? 'single' : haRole.leadership.isLeader() ? 'leader' : 'standby'),
     });
     keeper = assembleKeeper(config, store, {
@@ -148,7 +150,12 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
           (async (tokenId) => {
             // The leader started the login: its consent row names the account.
             const open = await store.consents.newestOpen(clock.now() - CONSENT_TTL_MS);
-            if (tokenId === undefined || open === undefined) return { status: 404, stored: false, message: 'no login started in the last 10 minutes: start one with `dhan-token-keeper login`' };
+            if (tokenId === undefined || open === undefined)
+              return {
+                status: 404,
+                stored: false,
+                message: 'no login started in the last 10 minutes: start one with `dhan-token-keeper login`',
+              };
             const outcome = await handToDaemon(store, open.clientId, { action: 'consent-finish', tokenId }, clock, {
               timeoutMs: 60_000,
               alive: async () => (await actingKeeper(opened, Date.now())) !== undefined,
@@ -157,8 +164,17 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
           }),
       ),
     });
-    await store.addEvent({ clientId: null, at: clock.now(), kind: 'start', result: 'info', message: `keeper ${VERSION} started, serving ${server.url}` });
-    log.info({ url: server.url, accounts: config.accounts.length, version: VERSION, storage: store.location }, 'dhan-token-keeper started');
+    await store.addEvent({
+      clientId: null,
+      at: clock.now(),
+      kind: 'start',
+      result: 'info',
+      message: `keeper ${VERSION} started, serving ${server.url}`,
+    });
+    log.info(
+      { url: server.url, accounts: config.accounts.length, version: VERSION, storage: store.location },
+      'dhan-token-keeper started',
+    );
     await keeper.open();
     if (ha === undefined) {
       await beginActing(keeper, store, log);
@@ -206,7 +222,10 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       }
     },
   });
-  const haRunning = ha === undefined ? undefined : await startHa(ha, running, store, log, metrics, () => requests.poke(), config.dhan.timezone);
+  const haRunning =
+    ha === undefined
+      ? undefined
+      : await startHa(ha, running, store, log, metrics, () => requests.poke(), config.dhan.timezone);
   const prune = (): void => {
     if (!running.isActing) return;
     const cutoff = clock.now() - config.storage.historyRetentionMs;
@@ -234,9 +253,11 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         await haRunning?.stop();
         await running.stop();
         await runningServer.close();
-        await store.addEvent({ clientId: null, at: clock.now(), kind: 'stop', result: 'info', message: 'keeper stopped' }).catch(() => {
-          // The database may be the reason we are stopping; the lease expires by itself.
-        });
+        await store
+          .addEvent({ clientId: null, at: clock.now(), kind: 'stop', result: 'info', message: 'keeper stopped' })
+          .catch(() => {
+            // The database may be the reason we are stopping; the lease expires by itself.
+          });
         await lease?.release();
         await store.close();
         log.info('dhan-token-keeper stopped');
@@ -252,8 +273,11 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
  * schedule, as at a start.
  */
 async function beginActing(keeper: Keeper, store: AsyncStore, log: Logger): Promise<void> {
-  const abandoned = await store.failAbandonedRequests('the keeper stopped while carrying out the command; see history for what happened');
-  if (abandoned > 0) log.warn({ count: abandoned }, 'marked CLI commands failed that the previous keeper took and never finished');
+  const abandoned = await store.failAbandonedRequests(
+    'the keeper stopped while carrying out the command; see history for what happened',
+  );
+  if (abandoned > 0)
+    log.warn({ count: abandoned }, 'marked CLI commands failed that the previous keeper took and never finished');
   await keeper.start();
 }
 
@@ -265,7 +289,12 @@ interface HaParts {
 }
 
 /** Loaded on PostgreSQL only (as the store is): a SQLite keeper never holds node-postgres. */
-async function haParts(config: Config, opened: Extract<OpenedStorage, { kind: 'postgres' }>, log: Logger, clock: Clock): Promise<HaParts> {
+async function haParts(
+  config: Config,
+  opened: Extract<OpenedStorage, { kind: 'postgres' }>,
+  log: Logger,
+  clock: Clock,
+): Promise<HaParts> {
   const { Leadership } = await import('../store/postgres/leadership.js');
   const parts: HaParts = {
     opened,
@@ -331,16 +360,24 @@ async function startHa(
     connection: opened.connection,
     schema: opened.schema,
     onSwap: (notice) => {
-      keeper.tokenSwappedElsewhere(notice.clientId).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'reading a swapped token failed'));
+      keeper
+        .tokenSwappedElsewhere(notice.clientId)
+        .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'reading a swapped token failed'));
     },
     onResync: () => {
-      keeper.reloadAll().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 're-reading tokens after reconnecting failed'));
+      keeper
+        .reloadAll()
+        .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 're-reading tokens after reconnecting failed'));
     },
   });
   // A CLI command queued from any machine is announced at its commit: the leader takes it at once.
   const commands = new RequestListener({ connection: opened.connection, schema: opened.schema, onRequest });
-  await swaps.start().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'listening for swaps failed; retrying'));
-  await commands.start().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'listening for CLI commands failed; retrying'));
+  await swaps
+    .start()
+    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'listening for swaps failed; retrying'));
+  await commands
+    .start()
+    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'listening for CLI commands failed; retrying'));
   await parts.leadership.start();
   // Who leads, for status: read as often as the leadership itself is checked.
   const readLeader = (): void => {

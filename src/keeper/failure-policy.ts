@@ -79,7 +79,8 @@ export const ACCESS_DENIED_CONFIRM_MS = 10 * 60_000;
 export const WAY_OUT = {
   credentials:
     'fix the PIN or TOTP secret in the config (or enable TOTP on Dhan, sync this clock) and restart, or run `dhan-token-keeper reset CLIENT_ID`',
-  access: 'fix the account on Dhan (Data/Trading API subscription, segments), then run `dhan-token-keeper reset CLIENT_ID`',
+  access:
+    'fix the account on Dhan (Data/Trading API subscription, segments), then run `dhan-token-keeper reset CLIENT_ID`',
   import: 'import a fresh token from Dhan Web: `dhan-token-keeper import CLIENT_ID`',
   login: 'log in with the API key: `dhan-token-keeper login CLIENT_ID`',
 } as const;
@@ -104,7 +105,9 @@ export function similarityKey(endpoint: DhanEndpoint, kind: DhanErrorKind, statu
 /** On a generation, the kinds that mean Dhan judged the request and said no (not a fault of its own). */
 function generationRefusal(kind: DhanErrorKind, status: StatusClass): boolean {
   if (status === '5xx') return false;
-  return kind === 'credentials-rejected' || kind === 'token-invalid' || kind === 'bad-request' || kind === 'renew-refused';
+  return (
+    kind === 'credentials-rejected' || kind === 'token-invalid' || kind === 'bad-request' || kind === 'renew-refused'
+  );
 }
 
 export function decideAfterFailure(f: FailureFacts): FailureDecision {
@@ -124,9 +127,13 @@ function afterProfile(f: FailureFacts): FailureDecision {
 /** DH-902/903: not a token problem. Confirmed over time before anyone is asked to act. */
 function afterAccessDenied(f: FailureFacts): FailureDecision {
   if (f.hasLiveToken && f.verdict === 'not-asked') {
-    return { action: 'check-token', reason: `Dhan denied access (${f.dhanCode ?? 'no code'}): is the token itself still accepted?` };
+    return {
+      action: 'check-token',
+      reason: `Dhan denied access (${f.dhanCode ?? 'no code'}): is the token itself still accepted?`,
+    };
   }
-  if (f.verdict === 'dead') return { action: 'token-dead', reason: 'the token is dead; a fresh one may be all that was missing' };
+  if (f.verdict === 'dead')
+    return { action: 'token-dead', reason: 'the token is dead; a fresh one may be all that was missing' };
   if (f.similar.count >= 2 && f.now - f.similar.firstAt >= ACCESS_DENIED_CONFIRM_MS) {
     return {
       action: 'stop-account',
@@ -139,10 +146,17 @@ function afterAccessDenied(f: FailureFacts): FailureDecision {
 
 function afterRenewal(f: FailureFacts): FailureDecision {
   if (f.kind === 'transient' && !f.oldTokenMayBeDead) {
-    return { action: 'retry', after: 'backoff', reason: 'the renewal failed on the way or on Dhan\'s side; likely temporary' };
+    return {
+      action: 'retry',
+      after: 'backoff',
+      reason: "the renewal failed on the way or on Dhan's side; likely temporary",
+    };
   }
   if (f.kind === 'renew-refused' && f.kindKnownNotRenewable && f.verdict === 'not-asked' && generates(f)) {
-    return { action: 'learn-not-renewable-and-generate', reason: 'Dhan refused again to renew a kind of token it never renews' };
+    return {
+      action: 'learn-not-renewable-and-generate',
+      reason: 'Dhan refused again to renew a kind of token it never renews',
+    };
   }
   switch (f.verdict) {
     case 'not-asked':
@@ -155,10 +169,18 @@ function afterRenewal(f: FailureFacts): FailureDecision {
     case 'dead':
       return { action: 'token-dead', reason: 'the renewal failed and the token is dead' };
     case 'unknown':
-      return { action: 'retry', after: 'backoff', reason: 'the renewal failed and the profile check could not tell whether the token lives' };
+      return {
+        action: 'retry',
+        after: 'backoff',
+        reason: 'the renewal failed and the profile check could not tell whether the token lives',
+      };
     case 'live':
       if (f.kind === 'transient') {
-        return { action: 'retry', after: 'backoff', reason: 'the renewal\'s answer was lost but the token is still live' };
+        return {
+          action: 'retry',
+          after: 'backoff',
+          reason: "the renewal's answer was lost but the token is still live",
+        };
       }
       return refusedButLive(f);
   }
@@ -188,7 +210,11 @@ function generates(f: FailureFacts): boolean {
 
 function afterGeneration(f: FailureFacts): FailureDecision {
   if (!generationRefusal(f.kind, f.status)) {
-    return { action: 'retry', after: 'backoff', reason: 'the generation failed on the way or on Dhan\'s side; likely temporary' };
+    return {
+      action: 'retry',
+      after: 'backoff',
+      reason: "the generation failed on the way or on Dhan's side; likely temporary",
+    };
   }
   if (f.similar.count >= CREDENTIAL_ATTEMPTS) {
     return {
@@ -199,5 +225,9 @@ function afterGeneration(f: FailureFacts): FailureDecision {
   }
   // Dhan's wording for a wrong PIN or TOTP is undocumented and the code may have sat on a step
   // edge: one more try on a fresh step, never a loop (Dhan disables TOTP for accounts that hammer it).
-  return { action: 'retry', after: 'next-totp-step', reason: 'Dhan refused the generation once; one more try with the next TOTP code' };
+  return {
+    action: 'retry',
+    after: 'next-totp-step',
+    reason: 'Dhan refused the generation once; one more try with the next TOTP code',
+  };
 }

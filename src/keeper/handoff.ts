@@ -34,16 +34,32 @@ export interface HandoffOptions {
  * the command is queued for it (a watch on the database wakes it at once) and we wait for its answer;
  * otherwise we take the lease ourselves and act directly.
  */
-export async function executeCommand(config: Config, clientId: string, command: KeeperCommand, options: HandoffOptions = {}): Promise<CommandOutcome> {
+export async function executeCommand(
+  config: Config,
+  clientId: string,
+  command: KeeperCommand,
+  options: HandoffOptions = {},
+): Promise<CommandOutcome> {
   const clock = options.clock ?? systemClock;
   const opened = await openStorage(config.storage);
   const { store } = opened;
   try {
     const alive = async (): Promise<boolean> => (await actingKeeper(opened, Date.now())) !== undefined;
-    if (await alive()) return await handToDaemon(store, clientId, command, clock, opened.kind === 'postgres' ? { ...options, alive } : options);
+    if (await alive())
+      return await handToDaemon(
+        store,
+        clientId,
+        command,
+        clock,
+        opened.kind === 'postgres' ? { ...options, alive } : options,
+      );
     if (opened.kind === 'postgres') {
       // Acting from here would need leadership; only keepers take it.
-      return { ok: false, message: 'no keeper leads on this database right now: start one (`dhan-token-keeper run`); it carries out commands from any machine' };
+      return {
+        ok: false,
+        message:
+          'no keeper leads on this database right now: start one (`dhan-token-keeper run`); it carries out commands from any machine',
+      };
     }
     const fullConfig = options.loadFullConfig ? await options.loadFullConfig() : config;
     return await actDirectly(fullConfig, store, clientId, command, clock, options.log ?? silentLogger());
@@ -63,12 +79,29 @@ export async function actingKeeper(opened: OpenedStorage, now: number): Promise<
   }
   const leader = await opened.store.leader();
   if (leader === undefined || leader.heartbeatAgeMs > LEASE_TTL_MS) return undefined;
-  return { host: leader.host, pid: leader.pid, acquiredAt: leader.since, heartbeatAt: now - leader.heartbeatAgeMs, expiresAt: now - leader.heartbeatAgeMs + LEASE_TTL_MS };
+  return {
+    host: leader.host,
+    pid: leader.pid,
+    acquiredAt: leader.since,
+    heartbeatAt: now - leader.heartbeatAgeMs,
+    expiresAt: now - leader.heartbeatAgeMs + LEASE_TTL_MS,
+  };
 }
 
 /** Queues a command for the daemon holding the lease and waits for its answer (also the status page's path). */
-export async function handToDaemon(store: AsyncStore, clientId: string, command: KeeperCommand, clock: Clock, options: HandoffOptions & { alive?: () => Promise<boolean> }): Promise<CommandOutcome> {
-  const payload = command.action === 'import' ? JSON.stringify(command.token) : command.action === 'consent-finish' ? command.tokenId : null;
+export async function handToDaemon(
+  store: AsyncStore,
+  clientId: string,
+  command: KeeperCommand,
+  clock: Clock,
+  options: HandoffOptions & { alive?: () => Promise<boolean> },
+): Promise<CommandOutcome> {
+  const payload =
+    command.action === 'import'
+      ? JSON.stringify(command.token)
+      : command.action === 'consent-finish'
+        ? command.tokenId
+        : null;
   const id = await store.enqueueRequest(clientId, command.action, payload, clock.now());
   const deadline = Date.now() + (options.timeoutMs ?? 90_000);
   const alive = options.alive ?? (async () => daemonAlive(await store.leaseHolder(), Date.now()));
@@ -81,12 +114,20 @@ export async function handToDaemon(store: AsyncStore, clientId: string, command:
     if (!(await alive())) {
       // The daemon died: waiting out the 90 s would only hide it. A request it never took is
       // withdrawn; one it took is failed by the next daemon at its start.
-      if (request?.status === 'queued' && (await store.cancelRequest(id, 'the keeper stopped before taking the command'))) {
-        return { ok: false, message: 'the running keeper stopped before taking the command; nothing was done — start it again, or run the command once more to act directly' };
+      if (
+        request?.status === 'queued' &&
+        (await store.cancelRequest(id, 'the keeper stopped before taking the command'))
+      ) {
+        return {
+          ok: false,
+          message:
+            'the running keeper stopped before taking the command; nothing was done — start it again, or run the command once more to act directly',
+        };
       }
       return {
         ok: false,
-        message: 'the running keeper stopped while carrying out the command; its outcome is unknown — see `history` (the keeper marks the command failed when it starts again)',
+        message:
+          'the running keeper stopped while carrying out the command; its outcome is unknown — see `history` (the keeper marks the command failed when it starts again)',
       };
     }
   }
@@ -95,7 +136,14 @@ export async function handToDaemon(store: AsyncStore, clientId: string, command:
   return { ok: false, message: 'the running keeper did not carry out the command within 90 s; check its logs' };
 }
 
-async function actDirectly(config: Config, store: AsyncStore, clientId: string, command: KeeperCommand, clock: Clock, log: Logger): Promise<CommandOutcome> {
+async function actDirectly(
+  config: Config,
+  store: AsyncStore,
+  clientId: string,
+  command: KeeperCommand,
+  clock: Clock,
+  log: Logger,
+): Promise<CommandOutcome> {
   const lease = new Lease(store);
   await lease.acquire();
   try {

@@ -15,7 +15,12 @@ export interface ImportFacts {
 
 export type ImportVerdict =
   | { readonly ok: true }
-  | { readonly ok: false; readonly reason: 'expired' | 'lifetime-too-long' | 'expiry-too-far' | 'would-replace-live'; readonly message: string; readonly hint?: string };
+  | {
+      readonly ok: false;
+      readonly reason: 'expired' | 'lifetime-too-long' | 'expiry-too-far' | 'would-replace-live';
+      readonly message: string;
+      readonly hint?: string;
+    };
 
 const hours = (ms: number): string => `${(ms / 3_600_000).toFixed(1)} h`;
 
@@ -28,7 +33,11 @@ const hours = (ms: number): string => `${(ms / 3_600_000).toFixed(1)} h`;
  */
 export function judgeImport(facts: ImportFacts): ImportVerdict {
   if (facts.expiresAt <= facts.now) {
-    return { ok: false, reason: 'expired', message: `this token expired at ${new Date(facts.expiresAt).toISOString()}; get a fresh one from Dhan Web` };
+    return {
+      ok: false,
+      reason: 'expired',
+      message: `this token expired at ${new Date(facts.expiresAt).toISOString()}; get a fresh one from Dhan Web`,
+    };
   }
   if (facts.issuedAt !== undefined && facts.expiresAt - facts.issuedAt > MAX_IMPORT_LIFETIME_MS) {
     return {
@@ -49,7 +58,8 @@ export function judgeImport(facts: ImportFacts): ImportVerdict {
     return {
       ok: false,
       reason: 'would-replace-live',
-      message: 'the account has a live token, and an import that Dhan has not confirmed (--no-verify) may not replace it',
+      message:
+        'the account has a live token, and an import that Dhan has not confirmed (--no-verify) may not replace it',
       hint: 'import without --no-verify so that the keeper checks the token with Dhan first',
     };
   }

@@ -53,7 +53,10 @@ export function prepareImport(input: ImportInput): ImportedToken {
     });
   }
   if (expiresAt <= input.now) {
-    throw new KeeperError('token-expired', `this token expired at ${new Date(expiresAt).toISOString()}; get a fresh one from Dhan Web`);
+    throw new KeeperError(
+      'token-expired',
+      `this token expired at ${new Date(expiresAt).toISOString()}; get a fresh one from Dhan Web`,
+    );
   }
   return { accessToken, source: input.source, expiresAt, expiryTime };
 }

@@ -92,7 +92,13 @@ export class Keeper {
       clock,
       log: log.child({ component: 'consent' }),
       onChange: (change) => {
-        if (change.kind === 'needed') this.logins.set(change.clientId, { clientId: change.clientId, since: clock.now(), reason: change.reason, deadline: change.deadline });
+        if (change.kind === 'needed')
+          this.logins.set(change.clientId, {
+            clientId: change.clientId,
+            since: clock.now(),
+            reason: change.reason,
+            deadline: change.deadline,
+          });
         else this.logins.delete(change.clientId);
         deps.onLoginRequest?.(change);
       },
@@ -117,7 +123,9 @@ export class Keeper {
           hooks,
           ...(deps.random ? { random: deps.random } : {}),
           ...(deps.leadership ? { leadership: deps.leadership } : {}),
-          ...(account.mode === 'consent' ? { consentLogin: { askBeforeMs: config.consent.askBeforeMs, requests: loginRequests } } : {}),
+          ...(account.mode === 'consent'
+            ? { consentLogin: { askBeforeMs: config.consent.askBeforeMs, requests: loginRequests } }
+            : {}),
         }),
       );
     }
@@ -194,7 +202,13 @@ export class Keeper {
     const lift = liftedByConfig(record.attention, account);
     if (lift) {
       await store.updateAccount(account.clientId, { attention: null, consecutiveFailures: 0 });
-      await store.addEvent({ clientId: account.clientId, at: clock.now(), kind: 'reset', result: 'info', message: `${lift}: automatic refresh resumes` });
+      await store.addEvent({
+        clientId: account.clientId,
+        at: clock.now(),
+        kind: 'reset',
+        result: 'info',
+        message: `${lift}: automatic refresh resumes`,
+      });
       log.info({ clientId: account.clientId }, `${lift}; automatic refresh resumes`);
     }
   }
@@ -252,7 +266,6 @@ export class Keeper {
     await this.loadLogins();
   }
 
-
   /**
    * Interrupted calls closed, stored tokens checked with Dhan, sinks rewritten, then the schedule.
    * Stored live tokens are served from the first moment; checking them is paced
@@ -270,7 +283,8 @@ export class Keeper {
     const now = clock.now();
     const abandoned = await store.transaction(async (tx) => {
       const counts = new Map<string, number>();
-      for (const clientId of this.workers.keys()) counts.set(clientId, await tx.abandonPending(clientId, now, ABANDONED_MESSAGE));
+      for (const clientId of this.workers.keys())
+        counts.set(clientId, await tx.abandonPending(clientId, now, ABANDONED_MESSAGE));
       return counts;
     });
     // What the database says now, not what this keeper last saw: another keeper may have led.
@@ -279,7 +293,8 @@ export class Keeper {
     const signal = this.scheduler.signal;
     const toCheck = [...this.workers.values()].filter((w) => this.liveToken(w.clientId) !== undefined);
     toCheck.sort((a, b) => Number((abandoned.get(b.clientId) ?? 0) > 0) - Number((abandoned.get(a.clientId) ?? 0) > 0));
-    const check = (w: AccountWorker): Promise<void> => this.scheduler.track(w, () => w.recover(signal, abandoned.get(w.clientId) ?? 0));
+    const check = (w: AccountWorker): Promise<void> =>
+      this.scheduler.track(w, () => w.recover(signal, abandoned.get(w.clientId) ?? 0));
     await Promise.all(toCheck.splice(0, STARTUP_CHECKS_PER_SECOND).map(check));
     await this.republishAll(signal);
     this.scheduler.start();
@@ -289,11 +304,15 @@ export class Keeper {
   /** One timer for all remaining start-up checks, STARTUP_CHECKS_PER_SECOND at a time. */
   private paceChecks(queue: AccountWorker[], check: (w: AccountWorker) => Promise<void>): void {
     if (queue.length === 0) return;
-    this.deps.clock.setTimer(1_000, () => {
-      if (this.scheduler.signal.aborted) return;
-      for (const w of queue.splice(0, STARTUP_CHECKS_PER_SECOND)) void check(w);
-      this.paceChecks(queue, check);
-    }, this.scheduler.signal);
+    this.deps.clock.setTimer(
+      1_000,
+      () => {
+        if (this.scheduler.signal.aborted) return;
+        for (const w of queue.splice(0, STARTUP_CHECKS_PER_SECOND)) void check(w);
+        this.paceChecks(queue, check);
+      },
+      this.scheduler.signal,
+    );
   }
 
   /** Stops acting: timers cancelled, calls in flight aborted, waits for all of it. The token API keeps serving. */
@@ -343,7 +362,11 @@ export class Keeper {
         if (!payload) return { ok: false, message: 'the import request carried no usable token' };
         outcome = await runCommand(worker, { action: 'import', token: payload }, signal);
       } else if (request.action === 'consent-start' || request.action === 'consent-finish') {
-        outcome = await this.consentCommand(request.clientId, request.action === 'consent-start' ? undefined : (request.payload ?? ''), signal);
+        outcome = await this.consentCommand(
+          request.clientId,
+          request.action === 'consent-start' ? undefined : (request.payload ?? ''),
+          signal,
+        );
       } else {
         outcome = await runCommand(worker, { action: request.action }, signal);
       }
@@ -393,13 +416,20 @@ export class Keeper {
   statuses(): AccountStatus[] {
     const { config, clock } = this.deps;
     const now = clock.now();
-    return config.accounts.map((account) => accountStatus(config, account, this.facts(account.clientId), now, this.leader));
+    return config.accounts.map((account) =>
+      accountStatus(config, account, this.facts(account.clientId), now, this.leader),
+    );
   }
 
   /** One account's state from memory, as statuses() reads it. */
   facts(clientId: string): AccountFacts {
     const worker = this.workers.get(clientId);
-    return { record: worker?.state, token: worker?.current, login: this.logins.get(clientId), refreshing: worker?.refreshing ?? false };
+    return {
+      record: worker?.state,
+      token: worker?.current,
+      login: this.logins.get(clientId),
+      refreshing: worker?.refreshing ?? false,
+    };
   }
 
   /** A consent account waits for a person's login (as last committed or read). */
@@ -416,7 +446,8 @@ export class Keeper {
   readiness(): Readiness {
     const accounts = [...this.workers.values()].map((worker): ReadinessInput => {
       const live = this.liveToken(worker.clientId) !== undefined;
-      if (live) return { clientId: worker.clientId, live, hasToken: true, refreshing: worker.refreshing, attention: false };
+      if (live)
+        return { clientId: worker.clientId, live, hasToken: true, refreshing: worker.refreshing, attention: false };
       return {
         clientId: worker.clientId,
         live,
@@ -436,10 +467,14 @@ export class Keeper {
 export function liftedByConfig(attention: Attention | null, account: AccountConfig): string | undefined {
   if (!attention) return undefined;
   if (attention.scope === 'generation') {
-    return attention.credentialsFingerprint !== account.credentialsFingerprint ? 'credentials changed in the config' : undefined;
+    return attention.credentialsFingerprint !== account.credentialsFingerprint
+      ? 'credentials changed in the config'
+      : undefined;
   }
   const canGenerate = account.mode !== 'renew-only' && account.pin !== undefined && account.totpSecret !== undefined;
-  return attention.cause === 'import-needed' && canGenerate ? 'the config now lets this account generate tokens' : undefined;
+  return attention.cause === 'import-needed' && canGenerate
+    ? 'the config now lets this account generate tokens'
+    : undefined;
 }
 
 /** The payload of an `import` request handed to a running daemon, checked again on arrival. */
@@ -449,7 +484,12 @@ function parseImportPayload(raw: string | null): ImportedToken | undefined {
     const value: unknown = JSON.parse(raw);
     if (!value || typeof value !== 'object') return undefined;
     const v = value as Record<string, unknown>;
-    if (typeof v['accessToken'] !== 'string' || typeof v['expiresAt'] !== 'number' || typeof v['expiryTime'] !== 'string') return undefined;
+    if (
+      typeof v['accessToken'] !== 'string' ||
+      typeof v['expiresAt'] !== 'number' ||
+      typeof v['expiryTime'] !== 'string'
+    )
+      return undefined;
     const source = v['source'] === 'import' ? 'import' : 'web';
     return { accessToken: v['accessToken'], source, expiresAt: v['expiresAt'], expiryTime: v['expiryTime'] };
   } catch {

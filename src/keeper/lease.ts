@@ -40,7 +40,12 @@ export class Lease {
   ) {}
 
   async acquire(): Promise<void> {
-    const result = await this.store.acquireLease(this.owner, this.now(), LEASE_TTL_MS, (pid) => pid !== this.owner.pid && !pidIsRunning(pid));
+    const result = await this.store.acquireLease(
+      this.owner,
+      this.now(),
+      LEASE_TTL_MS,
+      (pid) => pid !== this.owner.pid && !pidIsRunning(pid),
+    );
     if (!result.ok) {
       const { holder } = result;
       throw new KeeperError(

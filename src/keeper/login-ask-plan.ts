@@ -32,7 +32,11 @@ export type AskPlan =
 export function askPlan(input: AskInput): AskPlan {
   const { now, token } = input;
   if (!token || token.expiresAt <= now) {
-    return { ask: 'now', deadline: null, reason: token ? 'the token has expired: log in with the API key' : 'no token yet: log in with the API key' };
+    return {
+      ask: 'now',
+      deadline: null,
+      reason: token ? 'the token has expired: log in with the API key' : 'no token yet: log in with the API key',
+    };
   }
   if (!input.renewRefused) return { ask: 'no' };
   const due = token.expiresAt - input.askBeforeMs;

@@ -68,11 +68,15 @@ export function startNotifications(deps: {
   const summary =
     config.notify.dailySummary === undefined
       ? undefined
-      : cron.schedule(config.notify.dailySummary, () => {
-          if (keeper.isActing) notifier.notify(summaryEvent(keeper.statuses(), clock.now()));
-        }, {
-          name: 'dhan-token-keeper-summary',
-        });
+      : cron.schedule(
+          config.notify.dailySummary,
+          () => {
+            if (keeper.isActing) notifier.notify(summaryEvent(keeper.statuses(), clock.now()));
+          },
+          {
+            name: 'dhan-token-keeper-summary',
+          },
+        );
   return {
     notifier,
     stop: async () => {

@@ -79,7 +79,13 @@ function decide(method: RefreshMethod, at: number, now: number, reason: string):
  * Moves a moment out of the avoid windows: to before the window when that is still ahead,
  * else to the window's end when the token lives comfortably past it, else leaves it (expiry forces it).
  */
-function avoidWindows(at: number, now: number, urgentAt: number, shiftMs: number, windows: readonly AvoidWindow[]): number {
+function avoidWindows(
+  at: number,
+  now: number,
+  urgentAt: number,
+  shiftMs: number,
+  windows: readonly AvoidWindow[],
+): number {
   let candidate = at;
   for (let hop = 0; hop < 16; hop++) {
     const interval = avoidIntervalAt(candidate, windows);
@@ -98,7 +104,8 @@ function avoidWindows(at: number, now: number, urgentAt: number, shiftMs: number
 export function plan(input: PlanInput): Plan {
   const { now, token, mode } = input;
   const { attention } = input;
-  if (attention?.scope === 'account') return { action: 'attention', reason: attention.reason, wayOut: attention.wayOut };
+  if (attention?.scope === 'account')
+    return { action: 'attention', reason: attention.reason, wayOut: attention.wayOut };
   const generationStopped = attention?.scope === 'generation' ? attention : null;
 
   const live = token !== undefined && token.expiresAt > now;
@@ -110,7 +117,9 @@ export function plan(input: PlanInput): Plan {
       }
       return {
         action: 'attention',
-        reason: token ? 'the token expired and this account cannot generate one' : 'no token yet and this account cannot generate one',
+        reason: token
+          ? 'the token expired and this account cannot generate one'
+          : 'no token yet and this account cannot generate one',
         wayOut: IMPORT_WAY_OUT,
       };
     }
@@ -124,7 +133,8 @@ export function plan(input: PlanInput): Plan {
   else if (mode === 'auto' && renewRefused && input.canGenerate) method = 'generate';
   else method = 'renew';
   if (method === 'generate' && !mayGenerate) {
-    if (generationStopped) return { action: 'attention', reason: generationStopped.reason, wayOut: generationStopped.wayOut };
+    if (generationStopped)
+      return { action: 'attention', reason: generationStopped.reason, wayOut: generationStopped.wayOut };
     return { action: 'attention', reason: 'this account cannot generate a token', wayOut: IMPORT_WAY_OUT };
   }
 

@@ -58,7 +58,9 @@ export function readiness(accounts: Iterable<ReadinessInput>): Readiness {
     const ids = groups.get(reason);
     if (!ids) continue;
     const shown = ids.slice(0, EXAMPLES).join(', ');
-    notReady.push(`${ids.length} ${WHY[reason]}: ${shown}${ids.length > EXAMPLES ? `, and ${ids.length - EXAMPLES} more` : ''}`);
+    notReady.push(
+      `${ids.length} ${WHY[reason]}: ${shown}${ids.length > EXAMPLES ? `, and ${ids.length - EXAMPLES} more` : ''}`,
+    );
   }
   return { ready: false, notReady };
 }

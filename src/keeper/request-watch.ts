@@ -37,7 +37,7 @@ export function watchRequests(options: RequestWatchOptions): { close(): void; po
         do {
           again = false;
           await options.check();
-        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by a watch event while check() awaited
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by a watch event while check() awaited
         } while (again);
       } finally {
         running = false;
@@ -65,11 +65,17 @@ function watchFile(walPath: string, options: RequestWatchOptions, run: () => voi
   try {
     watcher = watch(walPath, { persistent: false }, run);
     watcher.on('error', (err) => {
-      options.log.warn({ err: err.message }, `watching ${walPath} failed; CLI commands are picked up within ${options.fallbackMs / 1000} s instead`);
+      options.log.warn(
+        { err: err.message },
+        `watching ${walPath} failed; CLI commands are picked up within ${options.fallbackMs / 1000} s instead`,
+      );
       watcher?.close();
     });
   } catch (err) {
-    options.log.warn({ err: err instanceof Error ? err.message : String(err) }, `cannot watch ${walPath}; CLI commands are picked up within ${options.fallbackMs / 1000} s instead`);
+    options.log.warn(
+      { err: err instanceof Error ? err.message : String(err) },
+      `cannot watch ${walPath}; CLI commands are picked up within ${options.fallbackMs / 1000} s instead`,
+    );
   }
   return watcher;
 }

@@ -157,7 +157,11 @@ export class Scheduler {
     const run = work()
       .then(() => undefined)
       .catch((err: unknown) => {
-        if (!isAbortError(err)) this.deps.log.error({ clientId: worker.clientId, err: errorMessage(err) }, 'account work failed unexpectedly');
+        if (!isAbortError(err))
+          this.deps.log.error(
+            { clientId: worker.clientId, err: errorMessage(err) },
+            'account work failed unexpectedly',
+          );
       })
       .finally(() => {
         this.running.delete(run);
@@ -171,7 +175,11 @@ export class Scheduler {
   private background(worker: AccountWorker, work: () => Promise<void>): void {
     const run = work()
       .catch((err: unknown) => {
-        if (!isAbortError(err)) this.deps.log.error({ clientId: worker.clientId, err: errorMessage(err) }, 'account work failed unexpectedly');
+        if (!isAbortError(err))
+          this.deps.log.error(
+            { clientId: worker.clientId, err: errorMessage(err) },
+            'account work failed unexpectedly',
+          );
       })
       .finally(() => this.running.delete(run));
     this.running.add(run);
@@ -197,10 +205,12 @@ export class Scheduler {
     this.actionDue.clear();
     await this.stopSweep?.();
     await this.settle();
-    await Promise.all(this.deps.workers.map(async (w) => {
-      await w.idle();
-      await w.published();
-    }));
+    await Promise.all(
+      this.deps.workers.map(async (w) => {
+        await w.idle();
+        await w.published();
+      }),
+    );
     this.unwritten.clear();
     await this.written();
   }
@@ -226,7 +236,8 @@ export class Scheduler {
     const plan = worker.plan();
     const now = clock.now();
     const nextActionAt = plan.action === 'attention' ? null : plan.at;
-    if (worker.state !== undefined && worker.state.nextActionAt !== nextActionAt) this.unwritten.set(worker, nextActionAt);
+    if (worker.state !== undefined && worker.state.nextActionAt !== nextActionAt)
+      this.unwritten.set(worker, nextActionAt);
     else this.unwritten.delete(worker);
 
     if (plan.action === 'renew' || plan.action === 'generate') {
@@ -281,13 +292,17 @@ export class Scheduler {
     const now = this.deps.clock.now();
     const next = nextOfAny(schedules, now);
     if (next === undefined) return;
-    this.probeAtTimer = this.deps.clock.setTimer(next - now, () => {
-      this.probeAtTimer = undefined;
-      for (const worker of this.deps.workers) {
-        if (!worker.busy) void this.track(worker, () => worker.probe(this.signal));
-      }
-      this.armProbeAt();
-    }, this.signal);
+    this.probeAtTimer = this.deps.clock.setTimer(
+      next - now,
+      () => {
+        this.probeAtTimer = undefined;
+        for (const worker of this.deps.workers) {
+          if (!worker.busy) void this.track(worker, () => worker.probe(this.signal));
+        }
+        this.armProbeAt();
+      },
+      this.signal,
+    );
   }
 
   private armProbe(worker: AccountWorker, first = false): void {

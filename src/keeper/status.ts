@@ -19,27 +19,57 @@ export interface AccountFacts {
 }
 
 /** Every account's state as the store has it (the CLI's `status`, with or without a keeper running). */
-export async function accountStatuses(config: Config, store: AsyncStore | undefined, now: number, leader?: LeaderView | null): Promise<AccountStatus[]> {
-  if (!store) return config.accounts.map((account) => accountStatus(config, account, { record: undefined, token: undefined, login: undefined, refreshing: false }, now, leader));
+export async function accountStatuses(
+  config: Config,
+  store: AsyncStore | undefined,
+  now: number,
+  leader?: LeaderView | null,
+): Promise<AccountStatus[]> {
+  if (!store)
+    return config.accounts.map((account) =>
+      accountStatus(
+        config,
+        account,
+        { record: undefined, token: undefined, login: undefined, refreshing: false },
+        now,
+        leader,
+      ),
+    );
   // A pending history row is a refresh under way only while a keeper lives to finish it.
   const acting = leaseIsLive(await store.leaseHolder(), now);
   const pendingClients = new Set(acting ? (await store.pendingEvents()).map((e) => e.clientId) : []);
   // Three queries however many accounts there are (10,000 accounts: 20,000 before).
-  const [logins, records, tokens] = await Promise.all([store.consents.loginRequests(), store.listAccounts(), store.currentTokens()]);
+  const [logins, records, tokens] = await Promise.all([
+    store.consents.loginRequests(),
+    store.listAccounts(),
+    store.currentTokens(),
+  ]);
   const loginOf = new Map(logins.map((r) => [r.clientId, r]));
   const recordOf = new Map(records.map((r) => [r.clientId, r]));
   const tokenOf = new Map(tokens.map((t) => [t.clientId, t]));
   return config.accounts.map((account) =>
-    accountStatus(config, account, {
-      record: recordOf.get(account.clientId),
-      token: tokenOf.get(account.clientId),
-      login: loginOf.get(account.clientId),
-      refreshing: pendingClients.has(account.clientId),
-    }, now, leader),
+    accountStatus(
+      config,
+      account,
+      {
+        record: recordOf.get(account.clientId),
+        token: tokenOf.get(account.clientId),
+        login: loginOf.get(account.clientId),
+        refreshing: pendingClients.has(account.clientId),
+      },
+      now,
+      leader,
+    ),
   );
 }
 
-export function accountStatus(config: Config, account: AccountConfig, facts: AccountFacts, now: number, leader?: LeaderView | null): AccountStatus {
+export function accountStatus(
+  config: Config,
+  account: AccountConfig,
+  facts: AccountFacts,
+  now: number,
+  leader?: LeaderView | null,
+): AccountStatus {
   const zone = config.dhan.timezone;
   const { record, token, login } = facts;
   const live = token !== undefined && token.expiresAt > now;
@@ -61,7 +91,8 @@ export function accountStatus(config: Config, account: AccountConfig, facts: Acc
     source: token?.source ?? null,
     obtainedAt: token ? isoInZone(token.obtainedAt, zone) : null,
     lastResult: record?.lastResult ?? null,
-    nextActionAt: record?.nextActionAt !== null && record?.nextActionAt !== undefined ? isoInZone(record.nextActionAt, zone) : null,
+    nextActionAt:
+      record?.nextActionAt !== null && record?.nextActionAt !== undefined ? isoInZone(record.nextActionAt, zone) : null,
     nextRefreshAt: nextScheduledRefresh(config, token?.obtainedAt, now, zone),
     attention: record?.attention ? attentionText(record.attention) : null,
     attentionScope: record?.attention?.scope ?? null,
@@ -71,8 +102,16 @@ export function accountStatus(config: Config, account: AccountConfig, facts: Acc
   };
 }
 
-function nextScheduledRefresh(config: Config, obtainedAt: number | undefined, now: number, zone: string): string | null {
+function nextScheduledRefresh(
+  config: Config,
+  obtainedAt: number | undefined,
+  now: number,
+  zone: string,
+): string | null {
   const { refreshAt, refreshAtSkipIfNewerThanMs } = config.renewal;
-  const at = obtainedAt === undefined ? nextOfAny(refreshAt, now) : owedRefresh(refreshAt, obtainedAt, now, refreshAtSkipIfNewerThanMs);
+  const at =
+    obtainedAt === undefined
+      ? nextOfAny(refreshAt, now)
+      : owedRefresh(refreshAt, obtainedAt, now, refreshAtSkipIfNewerThanMs);
   return at === undefined ? null : isoInZone(at, zone);
 }

@@ -62,7 +62,13 @@ export class UiFeed implements UiSource {
   }
 
   facts(): KeeperFacts {
-    return { version: VERSION, startedAt: this.startedAt, role: this.keeper.role(), clockSkewMs: this.clockSkewMs, sinks: [...this.sinks.values()] };
+    return {
+      version: VERSION,
+      startedAt: this.startedAt,
+      role: this.keeper.role(),
+      clockSkewMs: this.clockSkewMs,
+      sinks: [...this.sinks.values()],
+    };
   }
 
   tokenTimes(clientId: string): { obtainedAt: number; expiresAt: number } | undefined {
@@ -89,4 +95,3 @@ export class UiFeed implements UiSource {
     return this.keeper.submit(clientId, action);
   }
 }
-

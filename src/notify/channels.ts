@@ -15,11 +15,19 @@ export interface DeliveryTry {
 const TIMEOUT_MS = 10_000;
 
 /** One delivery attempt to one channel. */
-export async function deliver(channel: NotifyChannelConfig, event: NotifyEvent, signal?: AbortSignal): Promise<DeliveryTry> {
+export async function deliver(
+  channel: NotifyChannelConfig,
+  event: NotifyEvent,
+  signal?: AbortSignal,
+): Promise<DeliveryTry> {
   const { url, init } = request(channel, event);
   const timeout = AbortSignal.timeout(TIMEOUT_MS);
   try {
-    const res = await fetch(url, { ...init, redirect: 'manual', signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    const res = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
     await res.body?.cancel().catch(() => undefined);
     if (res.status >= 200 && res.status < 300) return { ok: true, retryable: false, httpStatus: res.status };
     const retryable = res.status === 429 || res.status >= 500;
@@ -27,7 +35,13 @@ export async function deliver(channel: NotifyChannelConfig, event: NotifyEvent, 
   } catch (err) {
     if (signal?.aborted) return { ok: false, retryable: false, error: 'aborted' };
     const code = (err as { cause?: { code?: unknown } }).cause?.code;
-    return { ok: false, retryable: true, error: timeout.aborted ? `no answer within ${TIMEOUT_MS / 1000} s` : `network error${typeof code === 'string' ? ` (${code})` : ''}` };
+    return {
+      ok: false,
+      retryable: true,
+      error: timeout.aborted
+        ? `no answer within ${TIMEOUT_MS / 1000} s`
+        : `network error${typeof code === 'string' ? ` (${code})` : ''}`,
+    };
   }
 }
 
@@ -52,9 +66,13 @@ function request(channel: NotifyChannelConfig, event: NotifyEvent): { url: strin
         tags: event.kind,
       };
       if (event.link !== undefined) headers['click'] = event.link;
-      if (event.kind === 'login-needed' || event.kind === 'attention' || event.kind === 'token-dead') headers['priority'] = 'high';
+      if (event.kind === 'login-needed' || event.kind === 'attention' || event.kind === 'token-dead')
+        headers['priority'] = 'high';
       if (channel.token !== undefined) headers['authorization'] = `Bearer ${channel.token}`;
-      return { url: `${channel.url}/${channel.topic}`, init: { method: 'POST', headers, body: [event.text, event.link].filter(Boolean).join('\n') } };
+      return {
+        url: `${channel.url}/${channel.topic}`,
+        init: { method: 'POST', headers, body: [event.text, event.link].filter(Boolean).join('\n') },
+      };
     }
     case 'webhook': {
       const body = JSON.stringify({

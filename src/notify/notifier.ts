@@ -96,9 +96,14 @@ export class Notifier {
     const started = clock.now();
     let outcome: { last: DeliveryTry; attempts: number };
     try {
-      outcome = await withRetries(this.deps.retryDelaysMs ?? RETRY_DELAYS_MS, clock, this.abort.signal, () => deliver(channel, event, this.abort.signal));
+      outcome = await withRetries(this.deps.retryDelaysMs ?? RETRY_DELAYS_MS, clock, this.abort.signal, () =>
+        deliver(channel, event, this.abort.signal),
+      );
     } catch (err) {
-      outcome = { last: { ok: false, retryable: false, error: err instanceof Error ? err.message : String(err) }, attempts: 1 };
+      outcome = {
+        last: { ok: false, retryable: false, error: err instanceof Error ? err.message : String(err) },
+        attempts: 1,
+      };
     }
     const { last, attempts } = outcome;
     const result = last.ok ? 'success' : 'failure';
@@ -108,16 +113,29 @@ export class Notifier {
         at: clock.now(),
         kind: 'notify',
         result,
-        message: last.ok ? `${channel.name}: ${event.kind} sent` : `${channel.name}: ${event.kind} not sent (${last.error ?? 'failed'})`,
+        message: last.ok
+          ? `${channel.name}: ${event.kind} sent`
+          : `${channel.name}: ${event.kind} not sent (${last.error ?? 'failed'})`,
         durationMs: clock.now() - started,
-        detail: { channel: channel.name, type: channel.type, event: event.kind, attempts, ...(last.httpStatus === undefined ? {} : { httpStatus: last.httpStatus }) },
+        detail: {
+          channel: channel.name,
+          type: channel.type,
+          event: event.kind,
+          attempts,
+          ...(last.httpStatus === undefined ? {} : { httpStatus: last.httpStatus }),
+        },
       });
     } catch (err) {
       log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not record a notification');
     }
     this.deps.onResult?.(channel.name, result);
-    if (last.ok) log.info({ channel: channel.name, event: event.kind, clientId: event.clientId, attempts }, 'notification sent');
-    else log.warn({ channel: channel.name, event: event.kind, clientId: event.clientId, attempts, error: last.error }, 'notification not sent');
+    if (last.ok)
+      log.info({ channel: channel.name, event: event.kind, clientId: event.clientId, attempts }, 'notification sent');
+    else
+      log.warn(
+        { channel: channel.name, event: event.kind, clientId: event.clientId, attempts, error: last.error },
+        'notification not sent',
+      );
     return { channel: channel.name, ok: last.ok, attempts, ...(last.error === undefined ? {} : { error: last.error }) };
   }
 }

@@ -67,7 +67,10 @@ export class StateWatcher {
       try {
         await this.lookAt(account, facts);
       } catch (err) {
-        this.deps.log.error({ clientId: account.clientId, err: errorMessage(err) }, 'watching the account for notifications failed');
+        this.deps.log.error(
+          { clientId: account.clientId, err: errorMessage(err) },
+          'watching the account for notifications failed',
+        );
       }
     }
   }
@@ -120,13 +123,25 @@ export class StateWatcher {
           break;
         }
         case 'attention':
-          event = { ...base, title: `Dhan token keeper stopped: ${account.name}`, text: `${who}: ${record?.attention ? attentionText(record.attention) : 'a person must act'}` };
+          event = {
+            ...base,
+            title: `Dhan token keeper stopped: ${account.name}`,
+            text: `${who}: ${record?.attention ? attentionText(record.attention) : 'a person must act'}`,
+          };
           break;
         case 'attention-lifted':
-          event = { ...base, title: `Dhan token keeper resumed: ${account.name}`, text: `${who}: automatic refresh resumes` };
+          event = {
+            ...base,
+            title: `Dhan token keeper resumed: ${account.name}`,
+            text: `${who}: automatic refresh resumes`,
+          };
           break;
         case 'token-dead':
-          event = { ...base, title: `No live Dhan token: ${account.name}`, text: `${who}: the token is dead and no new one could be obtained yet; bots using it will fail` };
+          event = {
+            ...base,
+            title: `No live Dhan token: ${account.name}`,
+            text: `${who}: the token is dead and no new one could be obtained yet; bots using it will fail`,
+          };
           break;
         case 'recovered':
           event = {
@@ -147,7 +162,8 @@ export class StateWatcher {
   private async link(clientId: string): Promise<string | undefined> {
     const { store, clock, loginLink } = this.deps;
     if (!loginLink) return undefined;
-    if ((await store.consents.countStartedSince(clientId, clock.now() - 24 * 3_600_000)) >= AUTO_CONSENTS_PER_DAY) return undefined;
+    if ((await store.consents.countStartedSince(clientId, clock.now() - 24 * 3_600_000)) >= AUTO_CONSENTS_PER_DAY)
+      return undefined;
     try {
       return await loginLink(clientId);
     } catch (err) {

@@ -42,7 +42,9 @@ export async function checkSinks(accounts: readonly SinkAccount[]): Promise<stri
     const names = sinkNames(account.sinks);
     return account.sinks.map(async (sink, i) => {
       const problem = await checkOne(sink);
-      return problem === undefined ? undefined : `account ${account.clientId}, sink ${names[i] ?? sink.type}: ${problem}`;
+      return problem === undefined
+        ? undefined
+        : `account ${account.clientId}, sink ${names[i] ?? sink.type}: ${problem}`;
     });
   });
   return (await Promise.all(checks)).filter((p): p is string => p !== undefined);

@@ -21,7 +21,8 @@ function hookEnv(token: PublishedToken): NodeJS.ProcessEnv {
 }
 
 function describeFailure(run: HookRun, config: ExecSinkConfig): string {
-  if (run.spawnError !== undefined) return `could not start ${config.command[0] ?? '(empty command)'}: ${run.spawnError}`;
+  if (run.spawnError !== undefined)
+    return `could not start ${config.command[0] ?? '(empty command)'}: ${run.spawnError}`;
   if (run.aborted) return 'stopped: publishing was aborted';
   if (run.timedOut) return `did not finish within ${config.timeoutMs} ms; stopped with ${run.signal ?? 'SIGTERM'}`;
   if (run.signal !== null) return `killed by ${run.signal}`;
@@ -29,7 +30,11 @@ function describeFailure(run: HookRun, config: ExecSinkConfig): string {
 }
 
 /** Runs the hook, retrying a failed one. */
-export async function runExecSink(config: ExecSinkConfig, token: PublishedToken, ctx: SinkContext): Promise<SinkOutcome> {
+export async function runExecSink(
+  config: ExecSinkConfig,
+  token: PublishedToken,
+  ctx: SinkContext,
+): Promise<SinkOutcome> {
   const input = `${JSON.stringify(token)}\n`;
   const env = hookEnv(token);
   const { last, attempts } = await withRetries(ctx.retryDelaysMs, ctx.clock, ctx.signal, async (attempt) => {
@@ -55,5 +60,7 @@ export async function runExecSink(config: ExecSinkConfig, token: PublishedToken,
     return { run, ok, retryable: !run.aborted };
   });
   const exitCode = last.run.exitCode === null ? {} : { exitCode: last.run.exitCode };
-  return last.ok ? { ok: true, attempts, ...exitCode } : { ok: false, attempts, error: describeFailure(last.run, config), ...exitCode };
+  return last.ok
+    ? { ok: true, attempts, ...exitCode }
+    : { ok: false, attempts, error: describeFailure(last.run, config), ...exitCode };
 }

@@ -31,10 +31,14 @@ export async function checkWritable(config: FileSinkConfig): Promise<void> {
   try {
     await probeWritable(config.path);
   } catch (err) {
-    throw new KeeperError('publish-file-not-writable', `cannot write the token file ${config.path}: ${errorMessage(err)}`, {
-      hint: `create ${dirname(config.path)} and make it writable by the keeper's user`,
-      cause: err,
-    });
+    throw new KeeperError(
+      'publish-file-not-writable',
+      `cannot write the token file ${config.path}: ${errorMessage(err)}`,
+      {
+        hint: `create ${dirname(config.path)} and make it writable by the keeper's user`,
+        cause: err,
+      },
+    );
   }
   if (config.group !== undefined) await resolveGroup(config.group);
 }

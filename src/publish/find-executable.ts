@@ -17,7 +17,10 @@ async function isExecutableFile(path: string): Promise<boolean> {
  * Where spawn would find `program`: itself when it names a path, else the first executable
  * file on PATH (the PATH the hook also gets). Undefined when there is none.
  */
-export async function findExecutable(program: string, pathEnv: string | undefined = process.env['PATH']): Promise<string | undefined> {
+export async function findExecutable(
+  program: string,
+  pathEnv: string | undefined = process.env['PATH'],
+): Promise<string | undefined> {
   if (program.includes('/')) return (await isExecutableFile(program)) ? program : undefined;
   for (const dir of (pathEnv ?? '').split(delimiter)) {
     // An empty PATH entry means the current folder, which a daemon's hooks must not depend on.

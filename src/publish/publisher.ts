@@ -73,7 +73,9 @@ export class Publisher {
     const mismatch = token.clientId === clientId ? undefined : 'the token belongs to another account; not published';
 
     const settled = await Promise.allSettled(
-      sinks.map((sink, i) => this.runSink(clientId, names[i] ?? sink.type, sink, published, token, { signal, redact, mismatch })),
+      sinks.map((sink, i) =>
+        this.runSink(clientId, names[i] ?? sink.type, sink, published, token, { signal, redact, mismatch }),
+      ),
     );
     return settled.map((s, i) => {
       if (s.status === 'fulfilled') return s.value;

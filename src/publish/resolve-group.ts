@@ -32,7 +32,10 @@ export async function resolveGroup(group: string): Promise<number> {
  */
 async function viaGetent(group: string): Promise<number | 'missing' | undefined> {
   try {
-    const { stdout } = await run('getent', ['group', group], { timeout: 5_000, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
+    const { stdout } = await run('getent', ['group', group], {
+      timeout: 5_000,
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+    });
     return gidFromLine(stdout.split('\n')[0] ?? '', group) ?? 'missing';
   } catch (err) {
     if (typeof err === 'object' && err !== null && 'code' in err && err.code === GETENT_NOT_FOUND) return 'missing';

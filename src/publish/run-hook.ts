@@ -59,7 +59,12 @@ function errorCode(err: unknown): string {
  * The hook leads its own process group, so a timeout stops what it started too: a shell script
  * whose `sleep` outlived it would otherwise keep running, and keep our pipes open.
  */
-export function runHook(command: readonly string[], input: string, env: NodeJS.ProcessEnv, options: HookRunOptions): Promise<HookRun> {
+export function runHook(
+  command: readonly string[],
+  input: string,
+  env: NodeJS.ProcessEnv,
+  options: HookRunOptions,
+): Promise<HookRun> {
   const { clock, signal } = options;
   const startedAt = clock.now();
   const stdout = new OutputCapture(OUTPUT_LIMIT + options.secretLength);

@@ -59,7 +59,13 @@ function retryableStatus(status: number): boolean {
 function networkError(err: unknown): string {
   const cause: unknown = err instanceof Error ? err.cause : undefined;
   for (const e of [cause, err]) {
-    if (typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' && /^[A-Z0-9_]+$/.test(e.code)) {
+    if (
+      typeof e === 'object' &&
+      e !== null &&
+      'code' in e &&
+      typeof e.code === 'string' &&
+      /^[A-Z0-9_]+$/.test(e.code)
+    ) {
       return `network error (${e.code})`;
     }
   }
@@ -72,7 +78,11 @@ export function signBody(secret: string, payload: string): string {
   return `sha256=${createHmac('sha256', secret).update(payload, 'utf8').digest('hex')}`;
 }
 
-export async function runWebhookSink(config: WebhookSinkConfig, token: PublishedToken, ctx: SinkContext): Promise<SinkOutcome> {
+export async function runWebhookSink(
+  config: WebhookSinkConfig,
+  token: PublishedToken,
+  ctx: SinkContext,
+): Promise<SinkOutcome> {
   const { href, authorization } = target(config.url);
   const payload = body(config, token);
   const headers: Record<string, string> = {
@@ -112,12 +122,24 @@ export async function runWebhookSink(config: WebhookSinkConfig, token: Published
       const status = res.status;
       if (status >= 200 && status < 300) result = { ok: true, retryable: false, httpStatus: status, error: undefined };
       else if (res.type === 'opaqueredirect' || (status >= 300 && status < 400)) {
-        result = { ok: false, retryable: false, httpStatus: status, error: `HTTP ${status}: redirects are not followed — give the final URL` };
+        result = {
+          ok: false,
+          retryable: false,
+          httpStatus: status,
+          error: `HTTP ${status}: redirects are not followed — give the final URL`,
+        };
       } else result = { ok: false, retryable: retryableStatus(status), httpStatus: status, error: `HTTP ${status}` };
     } catch (err) {
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the timeout's callback sets timedOut while fetch is awaited.
-      if (timedOut) result = { ok: false, retryable: true, httpStatus: undefined, error: `no answer within ${config.timeoutMs} ms` };
-      else if (ctx.signal?.aborted) result = { ok: false, retryable: false, httpStatus: undefined, error: 'stopped: publishing was aborted' };
+      if (timedOut)
+        result = {
+          ok: false,
+          retryable: true,
+          httpStatus: undefined,
+          error: `no answer within ${config.timeoutMs} ms`,
+        };
+      else if (ctx.signal?.aborted)
+        result = { ok: false, retryable: false, httpStatus: undefined, error: 'stopped: publishing was aborted' };
       else result = { ok: false, retryable: true, httpStatus: undefined, error: networkError(err) };
     } finally {
       timer.cancel();
@@ -132,5 +154,7 @@ export async function runWebhookSink(config: WebhookSinkConfig, token: Published
   if (ctx.signal?.aborted) return { ok: false, attempts: 0, error: 'stopped: publishing was aborted' };
   const { last, attempts } = await withRetries(ctx.retryDelaysMs, ctx.clock, ctx.signal, tryOnce);
   const status = last.httpStatus === undefined ? {} : { httpStatus: last.httpStatus };
-  return last.ok ? { ok: true, attempts, ...status } : { ok: false, attempts, error: last.error ?? 'failed', ...status };
+  return last.ok
+    ? { ok: true, attempts, ...status }
+    : { ok: false, attempts, error: last.error ?? 'failed', ...status };
 }

@@ -16,13 +16,32 @@ export function authenticate(deps: ServerDeps, ctx: RequestContext): ApiKeyConfi
   }
   ctx.logFields.keyName = 'unknown';
   // Logged and counted, aggregated, by the handler once the answer is out.
-  ctx.logFields.rejected = deps.keys.size === 0 ? 'no-keys' : result.reason === 'missing' ? 'missing-key' : result.reason === 'scheme' ? 'bad-scheme' : 'unknown-key';
+  ctx.logFields.rejected =
+    deps.keys.size === 0
+      ? 'no-keys'
+      : result.reason === 'missing'
+        ? 'missing-key'
+        : result.reason === 'scheme'
+          ? 'bad-scheme'
+          : 'unknown-key';
   if (deps.keys.size === 0) {
-    sendError(ctx.res, 401, 'unauthorized', 'no API keys are configured, so tokens cannot be read over HTTP — add server.apiKeys to the config', CHALLENGE);
+    sendError(
+      ctx.res,
+      401,
+      'unauthorized',
+      'no API keys are configured, so tokens cannot be read over HTTP — add server.apiKeys to the config',
+      CHALLENGE,
+    );
     return undefined;
   }
   if (result.reason === 'missing') {
-    sendError(ctx.res, 401, 'unauthorized', 'send Authorization: Bearer <key> with a key from server.apiKeys', CHALLENGE);
+    sendError(
+      ctx.res,
+      401,
+      'unauthorized',
+      'send Authorization: Bearer <key> with a key from server.apiKeys',
+      CHALLENGE,
+    );
     return undefined;
   }
   sendError(

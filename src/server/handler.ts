@@ -7,7 +7,16 @@ import { serveHealth, serveMetrics, serveReady, serveStatus } from './info-route
 import { readBody } from './read-body.js';
 import { sendError } from './respond.js';
 import { serveToken } from './token-route.js';
-import { MAX_FORM_BYTES, parseActionPath, serveAction, serveAsset, serveLogin, serveLogout, serveUiEvents, serveUiState } from './ui-routes.js';
+import {
+  MAX_FORM_BYTES,
+  parseActionPath,
+  serveAction,
+  serveAsset,
+  serveLogin,
+  serveLogout,
+  serveUiEvents,
+  serveUiState,
+} from './ui-routes.js';
 
 const TOKEN_PREFIX = '/v1/tokens/';
 const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
@@ -32,7 +41,9 @@ function tokenClientId(pathname: string): string | undefined {
 }
 
 /** The status page's POSTs: the only requests here that change anything, or carry a body (the login form). */
-function postRoute(pathname: string): ((deps: ServerDeps, ctx: RequestContext, body: string) => void | Promise<void>) | undefined {
+function postRoute(
+  pathname: string,
+): ((deps: ServerDeps, ctx: RequestContext, body: string) => void | Promise<void>) | undefined {
   if (pathname === '/ui/login') return serveLogin;
   if (pathname === '/ui/logout') return (deps, ctx) => serveLogout(deps, ctx);
   const action = parseActionPath(pathname);
@@ -130,7 +141,11 @@ class Exchange implements RequestContext {
     const { deps, req } = this;
     const { keyName, clientId, rejected } = this.logFields;
     deps.connections.end(req.socket, keyName !== undefined && keyName !== 'unknown' && rejected === undefined);
-    if (rejected) deps.rejections.record(this.remote, rejected, { ...(keyName ? { keyName } : {}), ...(clientId ? { clientId } : {}) });
+    if (rejected)
+      deps.rejections.record(this.remote, rejected, {
+        ...(keyName ? { keyName } : {}),
+        ...(clientId ? { clientId } : {}),
+      });
     accessLog(deps, this, deps.clock.now() - this.started, aborted);
   }
 }
@@ -156,7 +171,10 @@ export function createHandler(deps: ServerDeps, isClosing: () => boolean, inFlig
 function dispatch(deps: ServerDeps, ctx: RequestContext, closing: boolean): void | Promise<void> {
   const { req, res } = ctx;
   if (closing) {
-    sendError(res, 503, 'shutting-down', 'the keeper is stopping — retry shortly', { 'retry-after': 1, connection: 'close' });
+    sendError(res, 503, 'shutting-down', 'the keeper is stopping — retry shortly', {
+      'retry-after': 1,
+      connection: 'close',
+    });
     return;
   }
   const pathname = ctx.url.pathname;
@@ -168,7 +186,13 @@ function dispatch(deps: ServerDeps, ctx: RequestContext, closing: boolean): void
   const close = body ? CLOSE : NONE;
   if (!fixed && tokenId === undefined) {
     ctx.logFields.rejected = 'not-found';
-    sendError(res, 404, 'not-found', 'no such endpoint — see /v1/tokens/{clientId}, /v1/status, /metrics, /healthz, /readyz, / (status page)', close);
+    sendError(
+      res,
+      404,
+      'not-found',
+      'no such endpoint — see /v1/tokens/{clientId}, /v1/status, /metrics, /healthz, /readyz, / (status page)',
+      close,
+    );
     return;
   }
   if (req.method !== 'GET') {
@@ -204,7 +228,9 @@ async function servePost(
   try {
     const body = await readBody(ctx.req, MAX_FORM_BYTES);
     if (body === undefined) {
-      sendError(ctx.res, 413, 'body-too-large', `a form here is at most ${MAX_FORM_BYTES} bytes`, { connection: 'close' });
+      sendError(ctx.res, 413, 'body-too-large', `a form here is at most ${MAX_FORM_BYTES} bytes`, {
+        connection: 'close',
+      });
       return;
     }
     await handle(deps, ctx, body);

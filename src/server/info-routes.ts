@@ -25,7 +25,11 @@ export function serveReady(deps: ServerDeps, ctx: RequestContext): void {
 export function serveStatus(deps: ServerDeps, ctx: RequestContext): void {
   const key = authenticate(deps, ctx);
   if (!key) return;
-  sendJson(ctx.res, 200, deps.provider.statuses().filter((s) => mayRead(key, s.clientId)));
+  sendJson(
+    ctx.res,
+    200,
+    deps.provider.statuses().filter((s) => mayRead(key, s.clientId)),
+  );
 }
 
 /**

@@ -59,11 +59,17 @@ function listenError(err: NodeJS.ErrnoException, address: string): KeeperError {
       });
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
-      return new KeeperError('server-address-unavailable', `cannot listen on ${address}: no such address on this machine`, {
-        hint: 'set server.listen to an address of this machine, like 127.0.0.1:9470',
+      return new KeeperError(
+        'server-address-unavailable',
+        `cannot listen on ${address}: no such address on this machine`,
+        {
+          hint: 'set server.listen to an address of this machine, like 127.0.0.1:9470',
+          cause: err,
+        },
+      );
+    default:
+      return new KeeperError('server-listen-failed', `cannot listen on ${address}: ${err.code ?? err.message}`, {
         cause: err,
       });
-    default:
-      return new KeeperError('server-listen-failed', `cannot listen on ${address}: ${err.code ?? err.message}`, { cause: err });
   }
 }

@@ -8,7 +8,8 @@ export interface TokenQuery {
   readonly waitSeconds: number;
 }
 
-export type QueryResult = { readonly ok: true; readonly query: TokenQuery } | { readonly ok: false; readonly message: string };
+export type QueryResult =
+  { readonly ok: true; readonly query: TokenQuery } | { readonly ok: false; readonly message: string };
 
 export const FINGERPRINT = /^[0-9a-f]{6,64}$/;
 export const SECONDS = /^\d{1,3}(\.\d{1,3})?$/;

@@ -57,7 +57,8 @@ export class RejectionLog {
     } catch {
       // A metric must never turn a refusal into a crash.
     }
-    const source = this.windows.has(`${remote} ${reason}`) || this.sources() < this.options.maxSources ? remote : 'other';
+    const source =
+      this.windows.has(`${remote} ${reason}`) || this.sources() < this.options.maxSources ? remote : 'other';
     const key = `${source} ${reason}`;
     const open = this.windows.get(key);
     if (open) {

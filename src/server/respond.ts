@@ -32,10 +32,14 @@ export function preparedJson(json: string, extraHeaders: readonly string[] = [])
   return {
     json,
     headers: [
-      'cache-control', 'no-store',
-      'x-content-type-options', 'nosniff',
-      'content-type', 'application/json; charset=utf-8',
-      'content-length', String(Buffer.byteLength(json)),
+      'cache-control',
+      'no-store',
+      'x-content-type-options',
+      'nosniff',
+      'content-type',
+      'application/json; charset=utf-8',
+      'content-length',
+      String(Buffer.byteLength(json)),
       ...extraHeaders,
     ],
   };
@@ -54,7 +58,13 @@ export function sendPreparedJson(res: ServerResponse, prepared: PreparedJson, st
  * request closes its connection: a client that asks wrongly (no key, a wrong key, junk) must
  * reconnect to ask again, so it cannot hold a keep-alive socket the bots need.
  */
-export function sendError(res: ServerResponse, status: number, error: string, message: string, headers: Headers = {}): void {
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  error: string,
+  message: string,
+  headers: Headers = {},
+): void {
   const close: Headers = status >= 400 && status < 500 ? { connection: 'close' } : {};
   sendJson(res, status, { error, message }, { ...close, ...headers });
 }

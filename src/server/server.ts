@@ -85,7 +85,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   let closing = false;
   const inFlight = new RequestCounter();
-  const server = createServer(LIMITS, createHandler(deps, () => closing, inFlight));
+  const server = createServer(
+    LIMITS,
+    createHandler(deps, () => closing, inFlight),
+  );
   // Instead of server.maxConnections, which refuses the newest connection and so lets a flood
   // of strangers lock the bots out.
   connections.attach(server);

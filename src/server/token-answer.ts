@@ -30,7 +30,12 @@ export class TokenAnswers {
     const cached = this.answers.get(token.clientId);
     if (cached?.tokenId === token.id && cached.accessToken === token.accessToken) return cached;
     const body = tokenResponseBody(token, this.zone);
-    const answer: TokenAnswer = { tokenId: token.id, accessToken: token.accessToken, fingerprint: body.fingerprint, body: preparedJson(JSON.stringify(body)) };
+    const answer: TokenAnswer = {
+      tokenId: token.id,
+      accessToken: token.accessToken,
+      fingerprint: body.fingerprint,
+      body: preparedJson(JSON.stringify(body)),
+    };
     this.answers.set(token.clientId, answer);
     return answer;
   }
@@ -43,7 +48,10 @@ export class TokenAnswers {
   noLiveToken(clientId: string): PreparedJson {
     let answer = this.noTokenAnswers.get(clientId);
     if (answer === undefined) {
-      const body = { error: 'no-live-token', message: `client ${clientId} has no live token right now; the keeper is working on it` };
+      const body = {
+        error: 'no-live-token',
+        message: `client ${clientId} has no live token right now; the keeper is working on it`,
+      };
       answer = preparedJson(JSON.stringify(body), ['retry-after', String(NO_TOKEN_RETRY_AFTER_S)]);
       this.noTokenAnswers.set(clientId, answer);
     }

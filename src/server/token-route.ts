@@ -23,7 +23,12 @@ export function serveToken(deps: ServerDeps, ctx: RequestContext, rawClientId: s
   ctx.logFields.clientId = clientId || 'invalid';
   if (!mayRead(key, clientId)) {
     ctx.logFields.rejected = 'forbidden';
-    sendError(ctx.res, 403, 'forbidden', `API key "${key.name}" may not read this client's token — list the client in its clients`);
+    sendError(
+      ctx.res,
+      403,
+      'forbidden',
+      `API key "${key.name}" may not read this client's token — list the client in its clients`,
+    );
     return;
   }
   if (!deps.provider.isKnownClient(clientId)) {
@@ -98,7 +103,13 @@ async function longPoll(deps: ServerDeps, ctx: RequestContext, clientId: string,
   }
 }
 
-function answer(deps: ServerDeps, ctx: RequestContext, clientId: string, query: TokenQuery, token: StoredToken | undefined): void {
+function answer(
+  deps: ServerDeps,
+  ctx: RequestContext,
+  clientId: string,
+  query: TokenQuery,
+  token: StoredToken | undefined,
+): void {
   if (!token) {
     sendPreparedJson(ctx.res, deps.answers.noLiveToken(clientId), 503);
     return;

@@ -25,7 +25,8 @@ export interface AccessInput {
  */
 export function resolveAccess(input: AccessInput): UiAccess {
   if (input.bearer !== undefined) {
-    if (!input.bearer.ok) return { ok: false, status: 401, error: 'unauthorized', message: 'the API key is not one of server.apiKeys' };
+    if (!input.bearer.ok)
+      return { ok: false, status: 401, error: 'unauthorized', message: 'the API key is not one of server.apiKeys' };
     if (!input.bearer.key.ui) return notUi(input.bearer.key);
     return { ok: true, via: 'bearer', key: input.bearer.key };
   }
@@ -35,13 +36,23 @@ export function resolveAccess(input: AccessInput): UiAccess {
   }
   if (!input.keysConfigured) {
     if (input.loopback) return { ok: true, via: 'anonymous' };
-    return { ok: false, status: 403, error: 'forbidden', message: 'without server.apiKeys the status page is served to this machine only' };
+    return {
+      ok: false,
+      status: 403,
+      error: 'forbidden',
+      message: 'without server.apiKeys the status page is served to this machine only',
+    };
   }
   return { ok: false, status: 401, error: 'login-required', message: 'log in with an API key that has ui: true' };
 }
 
 function notUi(key: ApiKeyConfig): UiAccess {
-  return { ok: false, status: 403, error: 'forbidden', message: `API key "${key.name}" may not open the status page — set ui: true on it` };
+  return {
+    ok: false,
+    status: 403,
+    error: 'forbidden',
+    message: `API key "${key.name}" may not open the status page — set ui: true on it`,
+  };
 }
 
 export function mayView(access: UiAccess, clientId: string): boolean {

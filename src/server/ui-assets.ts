@@ -40,10 +40,17 @@ export function loadUiAssets(): { assets: ReadonlyMap<string, UiAsset>; problem:
   try {
     for (const [path, file, contentType] of FILES) {
       const body = readFileSync(new URL(file, dir));
-      assets.set(path, { body, contentType, etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"` });
+      assets.set(path, {
+        body,
+        contentType,
+        etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"`,
+      });
     }
   } catch (err) {
-    return { assets: new Map(), problem: `status page files are missing beside the server (${(err as Error).message}) — rebuild with npm run build` };
+    return {
+      assets: new Map(),
+      problem: `status page files are missing beside the server (${(err as Error).message}) — rebuild with npm run build`,
+    };
   }
   return { assets, problem: undefined };
 }

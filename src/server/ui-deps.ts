@@ -9,7 +9,13 @@ import { buildSnapshot } from './ui-state.js';
 import type { UiSource } from './ui-types.js';
 
 /** The status page's parts for one server: its files, sessions, event streams and state builder. */
-export function createUiDeps(source: UiSource, provider: TokenProvider, clock: Clock, timezone: string, log: Logger): UiDeps {
+export function createUiDeps(
+  source: UiSource,
+  provider: TokenProvider,
+  clock: Clock,
+  timezone: string,
+  log: Logger,
+): UiDeps {
   const snapshot = () =>
     buildSnapshot({
       now: clock.now(),

@@ -31,7 +31,10 @@ function accessOf(deps: ServerDeps, ctx: RequestContext): UiAccess {
  * The page's parts and the viewer's access for a read route, or undefined once the refusal is
  * sent: a process that serves no page answers 404, a viewer without access gets the page's 401/403.
  */
-function readAccess(deps: ServerDeps, ctx: RequestContext): { ui: UiDeps; access: Extract<UiAccess, { ok: true }> } | undefined {
+function readAccess(
+  deps: ServerDeps,
+  ctx: RequestContext,
+): { ui: UiDeps; access: Extract<UiAccess, { ok: true }> } | undefined {
   const ui = deps.ui;
   if (!ui) {
     sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
@@ -172,7 +175,12 @@ export function parseActionPath(pathname: string): { clientId: string; action: U
  * The page's buttons. The command goes into the daemon's request queue, the same path as
  * `dhan-token-keeper renew`, so the page can do nothing the CLI could not.
  */
-export async function serveAction(deps: ServerDeps, ctx: RequestContext, clientId: string, action: UiAction): Promise<void> {
+export async function serveAction(
+  deps: ServerDeps,
+  ctx: RequestContext,
+  clientId: string,
+  action: UiAction,
+): Promise<void> {
   const ui = deps.ui;
   if (!ui) {
     sendError(ctx.res, 404, 'not-found', 'the status page is not served by this process');
@@ -194,12 +202,25 @@ export async function serveAction(deps: ServerDeps, ctx: RequestContext, clientI
     return;
   }
   if (access.via === 'anonymous') {
-    sendError(ctx.res, 403, 'read-only', 'the page is read-only without a key — configure server.apiKeys with ui: true and log in');
+    sendError(
+      ctx.res,
+      403,
+      'read-only',
+      'the page is read-only without a key — configure server.apiKeys with ui: true and log in',
+    );
     return;
   }
   if (!mayAct(access, clientId)) {
-    deps.log.warn({ keyName: access.key.name, clientId, action }, 'status page action refused: key not allowed this client');
-    sendError(ctx.res, 403, 'forbidden', `API key "${access.key.name}" may not act on this account — list the client in its clients`);
+    deps.log.warn(
+      { keyName: access.key.name, clientId, action },
+      'status page action refused: key not allowed this client',
+    );
+    sendError(
+      ctx.res,
+      403,
+      'forbidden',
+      `API key "${access.key.name}" may not act on this account — list the client in its clients`,
+    );
     return;
   }
   if (!deps.provider.isKnownClient(clientId) || !mayRead(access.key, clientId)) {

@@ -27,7 +27,8 @@ export function markOf(event: Pick<HistoryEvent, 'kind' | 'result' | 'errorKind'
   if (event.kind === 'reset') return 'lift';
   if (event.result === 'pending' || event.result === 'info') return undefined;
   if (event.errorKind === 'token-invalid') return 'dead';
-  if (event.result === 'success') return event.kind === 'generate' || event.kind === 'renew' || event.kind === 'import' ? 'swap' : undefined;
+  if (event.result === 'success')
+    return event.kind === 'generate' || event.kind === 'renew' || event.kind === 'import' ? 'swap' : undefined;
   return 'failure';
 }
 
@@ -43,7 +44,9 @@ export function timelineEvents(history: readonly HistoryEvent[]): TimelineEvent[
 }
 
 /** What the keeper will do next, in words a trader reads at a glance. */
-export function nextActionOf(status: Pick<AccountStatus, 'state' | 'mode' | 'nextActionAt' | 'secondsLeft'>): string | null {
+export function nextActionOf(
+  status: Pick<AccountStatus, 'state' | 'mode' | 'nextActionAt' | 'secondsLeft'>,
+): string | null {
   if (status.state === 'attention') return 'nothing until a person acts';
   if (status.state === 'refreshing') return 'refreshing now';
   if (status.nextActionAt === null) return null;
@@ -54,12 +57,15 @@ export function nextActionOf(status: Pick<AccountStatus, 'state' | 'mode' | 'nex
 }
 
 /** The exact command that lifts a stop, or null when nothing is stopped. */
-export function liftCommandOf(status: Pick<AccountStatus, 'state' | 'mode' | 'clientId' | 'secondsLeft'>): string | null {
+export function liftCommandOf(
+  status: Pick<AccountStatus, 'state' | 'mode' | 'clientId' | 'secondsLeft'>,
+): string | null {
   // A wider word than today's AccountState: the page renders states added later too.
   const state: string = status.state;
   const dead = status.secondsLeft === null || status.secondsLeft <= 0;
   // Only a person can bring a renew-only account a token; a reset alone would stop again.
-  if (status.mode === 'renew-only' && dead && state !== 'refreshing') return `dhan-token-keeper import ${status.clientId} < token.txt`;
+  if (status.mode === 'renew-only' && dead && state !== 'refreshing')
+    return `dhan-token-keeper import ${status.clientId} < token.txt`;
   if (state === 'attention') return `dhan-token-keeper reset ${status.clientId}`;
   if (state === 'login-needed') return `dhan-token-keeper login ${status.clientId}`;
   return null;

@@ -28,7 +28,9 @@ export function loadSimAccounts(path: string): SimAccount[] {
   try {
     doc = parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`${path}: cannot read simulator accounts: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`${path}: cannot read simulator accounts: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   if (!Array.isArray(doc)) {
     throw new Error(`${path}: expected a YAML list of accounts ({clientId, pin, totpSecret, name?})`);
@@ -53,7 +55,8 @@ function parseAccount(entry: unknown, where: string): SimAccount {
   let pin: string;
   if (typeof rawPin === 'string' && rawPin !== '') pin = rawPin;
   // YAML reads `pin: 012345` as the number 12345; only a number that keeps all its digits is safe.
-  else if (typeof rawPin === 'number' && Number.isSafeInteger(rawPin) && String(rawPin).length === 6) pin = String(rawPin);
+  else if (typeof rawPin === 'number' && Number.isSafeInteger(rawPin) && String(rawPin).length === 6)
+    pin = String(rawPin);
   else throw new Error(`${named}: pin must be a quoted string of digits, e.g. pin: "012345"`);
 
   const totpSecret = entry['totpSecret'];
@@ -78,7 +81,8 @@ function parseApp(entry: Record<string, unknown>, where: string): Partial<SimApp
     throw new Error(`${where}: apiKey and apiSecret must both be non-empty strings (the API-key login's app)`);
   }
   if (redirectUrl === undefined) return { apiKey, apiSecret };
-  if (typeof redirectUrl !== 'string' || !URL.canParse(redirectUrl)) throw new Error(`${where}: redirectUrl must be an absolute URL`);
+  if (typeof redirectUrl !== 'string' || !URL.canParse(redirectUrl))
+    throw new Error(`${where}: redirectUrl must be an absolute URL`);
   return { apiKey, apiSecret, redirectUrl };
 }
 
@@ -89,7 +93,9 @@ export function parseAppBody(value: unknown): SimApp {
   if (unknown.length > 0) throw new Error(`unknown app key(s) ${unknown.join(', ')}`);
   const app = parseApp(value, 'app');
   if (app.apiKey === undefined || app.apiSecret === undefined) throw new Error('the app needs apiKey and apiSecret');
-  return app.redirectUrl === undefined ? { apiKey: app.apiKey, apiSecret: app.apiSecret } : { apiKey: app.apiKey, apiSecret: app.apiSecret, redirectUrl: app.redirectUrl };
+  return app.redirectUrl === undefined
+    ? { apiKey: app.apiKey, apiSecret: app.apiSecret }
+    : { apiKey: app.apiKey, apiSecret: app.apiSecret, redirectUrl: app.redirectUrl };
 }
 
 type EnumOptions = Omit<SimAccountOptions, 'nightlyLogoutAt'>;

@@ -55,12 +55,18 @@ export class ConsentDesk {
     const used = this.daily.get(clientId);
     const count = used?.day === day ? used.count : 0;
     if (count >= CONSENTS_PER_DAY) {
-      return { status: 400, body: { status: 'error', message: `Consent limit of ${CONSENTS_PER_DAY} per day reached` } };
+      return {
+        status: 400,
+        body: { status: 'error', message: `Consent limit of ${CONSENTS_PER_DAY} per day reached` },
+      };
     }
     this.daily.set(clientId, { day, count: count + 1 });
     const record: ConsentRecord = { consentAppId: randomUUID(), clientId, status: 'GENERATED', tokenId: undefined };
     this.consents.set(record.consentAppId, record);
-    return { status: 200, body: { consentAppId: record.consentAppId, consentAppStatus: 'GENERATED', status: 'success' } };
+    return {
+      status: 200,
+      body: { consentAppId: record.consentAppId, consentAppStatus: 'GENERATED', status: 'success' },
+    };
   }
 
   /** The account a login page is for, when the consent exists and awaits a login. */
@@ -76,7 +82,8 @@ export class ConsentDesk {
     if (!record) return { problem: `no consent ${consentAppId}` };
     if (record.status !== 'GENERATED') return { problem: `consent ${consentAppId} was already used` };
     const app = this.apps.get(record.clientId);
-    if (app?.redirectUrl === undefined) return { problem: `the app of ${record.clientId} has no redirect URL registered` };
+    if (app?.redirectUrl === undefined)
+      return { problem: `the app of ${record.clientId} has no redirect URL registered` };
     record.status = 'APPROVED';
     record.tokenId = randomUUID();
     this.byTokenId.set(record.tokenId, record);

@@ -71,7 +71,9 @@ export class DhanState {
       try {
         key = decodeBase32Secret(account.totpSecret);
       } catch (err) {
-        throw new Error(`simulator: account ${account.clientId}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw new Error(`simulator: account ${account.clientId}: ${err instanceof Error ? err.message : String(err)}`, {
+          cause: err,
+        });
       }
       this.accounts.set(account.clientId, {
         account,
@@ -86,7 +88,10 @@ export class DhanState {
       this.generationCodeSteps[account.clientId] = [];
       if (account.apiKey !== undefined && account.apiSecret !== undefined) {
         const { apiKey, apiSecret, redirectUrl } = account;
-        this.consents.registerApp(account.clientId, redirectUrl === undefined ? { apiKey, apiSecret } : { apiKey, apiSecret, redirectUrl });
+        this.consents.registerApp(
+          account.clientId,
+          redirectUrl === undefined ? { apiKey, apiSecret } : { apiKey, apiSecret, redirectUrl },
+        );
       }
     }
   }
@@ -116,7 +121,9 @@ export class DhanState {
   noteGenerationCode(req: SimRequest): void {
     const state = this.accounts.get(req.query.get('dhanClientId') ?? '');
     if (!state) return;
-    this.generationCodeSteps[state.account.clientId]?.push(stepOfCode(state.key, req.query.get('totp'), this.clock.now()) ?? null);
+    this.generationCodeSteps[state.account.clientId]?.push(
+      stepOfCode(state.key, req.query.get('totp'), this.clock.now()) ?? null,
+    );
   }
 
   countWrongMethod(): void {
@@ -143,7 +150,11 @@ export class DhanState {
   }
 
   private consumeConsent(req: SimRequest): Reply {
-    const result = this.consents.consume(req.query.get('tokenId') ?? req.query.get('tokenid') ?? undefined, req.header('app_id'), req.header('app_secret'));
+    const result = this.consents.consume(
+      req.query.get('tokenId') ?? req.query.get('tokenid') ?? undefined,
+      req.header('app_id'),
+      req.header('app_secret'),
+    );
     if ('status' in result) return result;
     const state = this.mustAccount(result.clientId);
     // Dhan documents it for this flow: a new token invalidates the account's previous one.
@@ -171,7 +182,8 @@ export class DhanState {
     const clientId = req.query.get('dhanClientId') ?? '';
     const state = this.accounts.get(clientId);
     if (!state) return this.refuse(clientId, generationRefused('Invalid client id'));
-    if (!state.options.totpEnabled) return this.refuse(clientId, generationRefused('TOTP is not enabled for this account'));
+    if (!state.options.totpEnabled)
+      return this.refuse(clientId, generationRefused('TOTP is not enabled for this account'));
     if (req.query.get('pin') !== state.account.pin) return this.refuse(clientId, generationRefused('Invalid Pin'));
     const now = this.clock.now();
     const step = acceptedStep(state.key, req.query.get('totp'), now, state.lastTotpStep);
@@ -249,7 +261,10 @@ export class DhanState {
     this.applyLogouts();
     state.options = { ...state.options, ...parseAccountOptions(options) };
     // A logout time set now takes effect from its next occurrence, not retroactively.
-    state.lastLogoutAt = state.options.nightlyLogoutAt === null ? undefined : lastOccurrence(state.options.nightlyLogoutAt, this.clock.now());
+    state.lastLogoutAt =
+      state.options.nightlyLogoutAt === null
+        ? undefined
+        : lastOccurrence(state.options.nightlyLogoutAt, this.clock.now());
   }
 
   /**
@@ -297,7 +312,9 @@ export class DhanState {
       consentsToday,
       wrongMethod: this.wrongMethod,
       generationsRefused: { ...this.generationsRefused },
-      generationCodeSteps: Object.fromEntries(Object.entries(this.generationCodeSteps).map(([clientId, steps]) => [clientId, [...steps]])),
+      generationCodeSteps: Object.fromEntries(
+        Object.entries(this.generationCodeSteps).map(([clientId, steps]) => [clientId, [...steps]]),
+      ),
       liveTokens,
     };
   }

@@ -6,7 +6,14 @@ interface Entry {
   remaining: number;
 }
 
-const ENDPOINTS: readonly (SimEndpoint | 'any')[] = ['generate', 'renew', 'profile', 'consent-generate', 'consent-consume', 'any'];
+const ENDPOINTS: readonly (SimEndpoint | 'any')[] = [
+  'generate',
+  'renew',
+  'profile',
+  'consent-generate',
+  'consent-consume',
+  'any',
+];
 
 /** Queued misbehaviours, matched in the order they were added; one fault per request. */
 export class FaultBook {
@@ -83,7 +90,9 @@ function actionProblem(action: Record<string, unknown>): string | undefined {
       return isStatus(action['status']) ? undefined : 'status must be an HTTP status code (200 or 400)';
     case 'delay':
       if (!isNonNegativeInt(action['ms'])) return 'ms must be a whole number of milliseconds';
-      return optional(action['onDisconnect'], (v) => v === 'process' || v === 'discard') ? undefined : 'onDisconnect must be "process" or "discard"';
+      return optional(action['onDisconnect'], (v) => v === 'process' || v === 'discard')
+        ? undefined
+        : 'onDisconnect must be "process" or "discard"';
     case 'raw':
       if (typeof action['body'] !== 'string') return 'body must be a string';
       if (!optional(action['status'], isStatus)) return 'status must be an HTTP status code';

@@ -14,11 +14,17 @@ const TWO_MINUTES_MS = 2 * 60 * 1000;
 export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
   const tokenLifetimeMs = options.tokenLifetimeMs ?? DAY_MS;
   const generateIntervalMs = options.generateIntervalMs ?? TWO_MINUTES_MS;
-  if (!(Number.isFinite(tokenLifetimeMs) && tokenLifetimeMs > 0)) throw new Error('simulator: tokenLifetimeMs must be positive');
+  if (!(Number.isFinite(tokenLifetimeMs) && tokenLifetimeMs > 0))
+    throw new Error('simulator: tokenLifetimeMs must be positive');
   if (!(Number.isFinite(generateIntervalMs) && generateIntervalMs >= 0)) {
     throw new Error('simulator: generateIntervalMs must not be negative');
   }
-  const state = new DhanState({ accounts: options.accounts, clock: options.clock, tokenLifetimeMs, generateIntervalMs });
+  const state = new DhanState({
+    accounts: options.accounts,
+    clock: options.clock,
+    tokenLifetimeMs,
+    generateIntervalMs,
+  });
   const faults = new FaultBook();
   const { server, cancelDelays } = createSimServer(state, faults, options.clock);
 

@@ -17,7 +17,10 @@ export function loginPage(page: LoginPage): string {
 </form>`,
       );
     case 'gone':
-      return layout('Login link not valid', '<p>This login link is unknown or was already used. Start a new login from the app.</p>');
+      return layout(
+        'Login link not valid',
+        '<p>This login link is unknown or was already used. Start a new login from the app.</p>',
+      );
     case 'refused':
       return layout('Login not possible', `<p>${escapeHtml(page.problem)}</p>`);
   }
@@ -32,7 +35,6 @@ ${body}
 </body></html>
 `;
 }
-
 
 // Its own copy: the simulator shares no code with the keeper but the clock.
 function escapeHtml(text: string): string {

@@ -32,13 +32,26 @@ const DHAN_ERRORS: Readonly<Record<string, DhanErrorSpec>> = {
   },
   'DH-903': {
     type: 'User_Account',
-    message: "Errors related to User's Account. Check if the required segments are activated or other requirements are met.",
+    message:
+      "Errors related to User's Account. Check if the required segments are activated or other requirements are met.",
     status: 400,
   },
-  'DH-904': { type: 'Rate_Limit', message: 'Too many requests on server from single user breaching rate limits.', status: 429 },
-  'DH-905': { type: 'Input_Exception', message: 'Missing required fields, bad values for parameters etc.', status: 400 },
+  'DH-904': {
+    type: 'Rate_Limit',
+    message: 'Too many requests on server from single user breaching rate limits.',
+    status: 429,
+  },
+  'DH-905': {
+    type: 'Input_Exception',
+    message: 'Missing required fields, bad values for parameters etc.',
+    status: 400,
+  },
   'DH-906': { type: 'Order_Error', message: 'Incorrect request for order and cannot be processed.', status: 400 },
-  'DH-907': { type: 'Data_Error', message: 'System is unable to fetch data due to incorrect parameters or no data present.', status: 400 },
+  'DH-907': {
+    type: 'Data_Error',
+    message: 'System is unable to fetch data due to incorrect parameters or no data present.',
+    status: 400,
+  },
   'DH-908': { type: 'Internal_Server_Error', message: 'Internal server error.', status: 500 },
   'DH-909': { type: 'Network_Error', message: 'Network error.', status: 503 },
   'DH-910': { type: 'Others', message: 'Other error.', status: 500 },

@@ -43,7 +43,12 @@ export function createSimServer(state: DhanState, faults: FaultBook, clock: Cloc
       delays.add(entry);
     });
 
-  const send = (res: ServerResponse, status: number, text: string | undefined, contentType = 'application/json'): void => {
+  const send = (
+    res: ServerResponse,
+    status: number,
+    text: string | undefined,
+    contentType = 'application/json',
+  ): void => {
     // Node's automatic Date would be real time; Dhan's Date must follow the injected clock.
     res.sendDate = false;
     res.setHeader('date', new Date(clock.now()).toUTCString());

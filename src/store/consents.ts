@@ -71,7 +71,9 @@ export class ConsentStore {
       claim: db.prepare<{ id: number; hash: string }>(
         `UPDATE consents SET status = 'consuming', token_id_hash = @hash WHERE id = @id AND status = 'open'`,
       ),
-      reopen: db.prepare<[number]>(`UPDATE consents SET status = 'open', token_id_hash = NULL WHERE id = ? AND status = 'consuming'`),
+      reopen: db.prepare<[number]>(
+        `UPDATE consents SET status = 'open', token_id_hash = NULL WHERE id = ? AND status = 'consuming'`,
+      ),
       finish: db.prepare<{ id: number; status: 'done' | 'failed'; at: number; message: string }>(
         `UPDATE consents SET status = @status, finished_at = @at, message = @message WHERE id = @id`,
       ),

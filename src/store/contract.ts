@@ -66,7 +66,12 @@ export interface AsyncStore {
   abandonPending(clientId: string | null, at: number, message: string): Promise<number>;
   pruneHistory(olderThan: number): Promise<number>;
 
-  acquireLease(owner: LeaseOwner, now: number, ttlMs: number, canStealFromSameHost?: (pid: number) => boolean): Promise<LeaseResult>;
+  acquireLease(
+    owner: LeaseOwner,
+    now: number,
+    ttlMs: number,
+    canStealFromSameHost?: (pid: number) => boolean,
+  ): Promise<LeaseResult>;
   heartbeatLease(owner: LeaseOwner, now: number): Promise<boolean>;
   releaseLease(owner: LeaseOwner): Promise<boolean>;
   leaseHolder(): Promise<LeaseHolder | undefined>;

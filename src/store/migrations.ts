@@ -123,8 +123,16 @@ export const MIGRATIONS: readonly Migration[] = [
       widenChecks(db, [
         ['accounts', "('auto', 'renew-only', 'generate-only')", "('auto', 'renew-only', 'generate-only', 'consent')"],
         ['tokens', "('web', 'import', 'totp', 'renew')", "('web', 'import', 'totp', 'renew', 'consent')"],
-        ['events', "'attention', 'reset', 'recover', 'start', 'stop')", "'attention', 'reset', 'recover', 'start', 'stop', 'consent', 'login-needed', 'notify')"],
-        ['requests', "('renew', 'generate', 'reset', 'import')", "('renew', 'generate', 'reset', 'import', 'consent-start', 'consent-finish')"],
+        [
+          'events',
+          "'attention', 'reset', 'recover', 'start', 'stop')",
+          "'attention', 'reset', 'recover', 'start', 'stop', 'consent', 'login-needed', 'notify')",
+        ],
+        [
+          'requests',
+          "('renew', 'generate', 'reset', 'import')",
+          "('renew', 'generate', 'reset', 'import', 'consent-start', 'consent-finish')",
+        ],
       ]);
       db.exec(`
         -- Every consent this keeper asked Dhan for. Only these may be finished by a tokenId, once,
@@ -178,7 +186,10 @@ export const MIGRATIONS: readonly Migration[] = [
  * text (https://www.sqlite.org/lang_altertable.html#otheralter), which needs the connection's
  * defensive mode off for the length of the edit. Each edit must hit exactly its table.
  */
-function widenChecks(db: Database.Database, edits: readonly (readonly [table: string, from: string, to: string])[]): void {
+function widenChecks(
+  db: Database.Database,
+  edits: readonly (readonly [table: string, from: string, to: string])[],
+): void {
   const version = db.pragma('schema_version', { simple: true }) as number;
   db.unsafeMode(true);
   try {
@@ -187,7 +198,8 @@ function widenChecks(db: Database.Database, edits: readonly (readonly [table: st
       `UPDATE sqlite_schema SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = ? AND instr(sql, ?) > 0`,
     );
     for (const [table, from, to] of edits) {
-      if (update.run(from, to, table, from).changes !== 1) throw new Error(`widening the CHECK of ${table}: its stored text is not as expected`);
+      if (update.run(from, to, table, from).changes !== 1)
+        throw new Error(`widening the CHECK of ${table}: its stored text is not as expected`);
     }
     db.pragma(`schema_version = ${version + 1}`);
   } finally {
@@ -224,11 +236,7 @@ export function tooNewError(path: string, found: number, known: number): KeeperE
  * version under that lock: two processes starting at once apply each step exactly once,
  * and a failing step leaves the database at the previous version.
  */
-export function migrate(
-  db: Database.Database,
-  path: string,
-  migrations: readonly Migration[] = MIGRATIONS,
-): number {
+export function migrate(db: Database.Database, path: string, migrations: readonly Migration[] = MIGRATIONS): number {
   assertOrdered(migrations);
   const known = migrations.length;
   const found = schemaVersion(db);

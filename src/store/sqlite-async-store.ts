@@ -120,7 +120,12 @@ export class SqliteAsyncStore implements AsyncStore {
 
   saveToken(t: NewToken, fence?: LeaderFence): Promise<StoredToken> {
     if (fence !== undefined) {
-      return Promise.reject(new KeeperError('store-no-leadership', 'SQLite has one keeper per file (the lease): leadership fences need PostgreSQL'));
+      return Promise.reject(
+        new KeeperError(
+          'store-no-leadership',
+          'SQLite has one keeper per file (the lease): leadership fences need PostgreSQL',
+        ),
+      );
     }
     return this.#call(() => this.#store.saveToken(t));
   }
@@ -165,7 +170,12 @@ export class SqliteAsyncStore implements AsyncStore {
     return this.#call(() => this.#store.pruneHistory(olderThan));
   }
 
-  acquireLease(owner: LeaseOwner, now: number, ttlMs: number, canStealFromSameHost?: (pid: number) => boolean): Promise<LeaseResult> {
+  acquireLease(
+    owner: LeaseOwner,
+    now: number,
+    ttlMs: number,
+    canStealFromSameHost?: (pid: number) => boolean,
+  ): Promise<LeaseResult> {
     return this.#call(() => this.#store.acquireLease(owner, now, ttlMs, canStealFromSameHost));
   }
   heartbeatLease(owner: LeaseOwner, now: number): Promise<boolean> {

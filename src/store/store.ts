@@ -99,7 +99,13 @@ export class Store {
   readonly consents: ConsentStore;
   #tokenWrites = 0;
 
-  private constructor(db: Database.Database, path: string, readonly: boolean, seal: TokenSeal | undefined, hideSealed: boolean) {
+  private constructor(
+    db: Database.Database,
+    path: string,
+    readonly: boolean,
+    seal: TokenSeal | undefined,
+    hideSealed: boolean,
+  ) {
     this.#db = db;
     this.path = path;
     this.readonly = readonly;
@@ -270,7 +276,9 @@ export class Store {
   }
 
   #request(r: RequestRow): KeeperRequest {
-    return toRequest(r.payload === null ? r : { ...r, payload: this.#openText(r.payload, requestBinding(r.id, r.client_id)) });
+    return toRequest(
+      r.payload === null ? r : { ...r, payload: this.#openText(r.payload, requestBinding(r.id, r.client_id)) },
+    );
   }
 
   /**
@@ -493,7 +501,8 @@ export class Store {
     // synchronous=NORMAL: durable at the next FULL commit or checkpoint, in order), instead of
     // syncing the disk every few seconds of a quiet day. Inside a caller's transaction the
     // setting cannot change, so there it commits like everything else.
-    if (this.#db.inTransaction) return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
+    if (this.#db.inTransaction)
+      return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
     this.#db.pragma('synchronous = NORMAL');
     try {
       return this.#sql.heartbeatLease.run({ pid: owner.pid, host: owner.host, now }).changes === 1;
@@ -652,7 +661,10 @@ export interface RequestRow {
   result: string | null;
 }
 
-export type AccountParams = Omit<AccountRecord, 'renewRefusedKinds' | 'attention'> & { renewRefusedKinds: string; attention: string | null };
+export type AccountParams = Omit<AccountRecord, 'renewRefusedKinds' | 'attention'> & {
+  renewRefusedKinds: string;
+  attention: string | null;
+};
 export type EventParams = Omit<HistoryEvent, 'id' | 'detail'> & { detail: string | null };
 
 // The casts from TEXT to union types below are safe: CHECK constraints admit only their members.
@@ -675,7 +687,11 @@ export function toAccount(r: AccountRow): AccountRecord {
 }
 
 export function accountParams(a: AccountRecord): AccountParams {
-  return { ...a, renewRefusedKinds: JSON.stringify(a.renewRefusedKinds), attention: a.attention === null ? null : JSON.stringify(a.attention) };
+  return {
+    ...a,
+    renewRefusedKinds: JSON.stringify(a.renewRefusedKinds),
+    attention: a.attention === null ? null : JSON.stringify(a.attention),
+  };
 }
 
 export function toToken(r: TokenRow): StoredToken {
@@ -758,9 +774,13 @@ export function keyMissing(path: string): KeeperError {
 
 export function keyWrong(path: string, check: string): KeeperError {
   const kid = check.split(':')[2] ?? '?';
-  return new KeeperError('store-key-wrong', `the tokens in ${path} are sealed with another encryption key (key id ${kid})`, {
-    hint: 'point storage.encryptionKeyFile at the key the database was sealed with (or rotate-key from it)',
-  });
+  return new KeeperError(
+    'store-key-wrong',
+    `the tokens in ${path} are sealed with another encryption key (key id ${kid})`,
+    {
+      hint: 'point storage.encryptionKeyFile at the key the database was sealed with (or rotate-key from it)',
+    },
+  );
 }
 
 export function unknownAccount(clientId: string): KeeperError {
@@ -822,7 +842,9 @@ function prepareStatements(db: Database.Database) {
       `SELECT 1 AS one FROM tokens WHERE substr(access_token, 1, 11) = 'dtk-sealed:' LIMIT 1`,
     ),
     getMeta: db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`),
-    putMeta: db.prepare<{ key: string; value: string }>(`INSERT OR REPLACE INTO meta (key, value) VALUES (@key, @value)`),
+    putMeta: db.prepare<{ key: string; value: string }>(
+      `INSERT OR REPLACE INTO meta (key, value) VALUES (@key, @value)`,
+    ),
     currentToken: db.prepare<[string], TokenRow>(
       `SELECT * FROM tokens WHERE client_id = ? AND superseded_at IS NULL ORDER BY id DESC LIMIT 1`,
     ),

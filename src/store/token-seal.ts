@@ -71,7 +71,8 @@ export class TokenSeal {
   readonly #key: Buffer;
 
   constructor(key: Buffer) {
-    if (key.length !== KEY_BYTES) throw new KeeperError('seal-key', `an encryption key has 32 bytes, got ${key.length}`);
+    if (key.length !== KEY_BYTES)
+      throw new KeeperError('seal-key', `an encryption key has 32 bytes, got ${key.length}`);
     this.#key = Buffer.from(key);
     this.keyId = keyIdOf(key);
   }
@@ -99,7 +100,10 @@ export class TokenSeal {
     decipher.setAAD(Buffer.from(binding, 'utf8'));
     decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
     try {
-      return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+      return Buffer.concat([
+        decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)),
+        decipher.final(),
+      ]).toString('utf8');
     } catch {
       throw corrupt(binding);
     }
@@ -128,7 +132,11 @@ function wrongKey(binding: string, kid: string | undefined): KeeperError {
 }
 
 function corrupt(binding: string): KeeperError {
-  return new KeeperError('store-sealed-corrupt', `${binding} does not open with this encryption key: the value was altered or copied from another row`, {
-    hint: 'restore the row from a backup, or reset the account and let the keeper generate a new token',
-  });
+  return new KeeperError(
+    'store-sealed-corrupt',
+    `${binding} does not open with this encryption key: the value was altered or copied from another row`,
+    {
+      hint: 'restore the row from a backup, or reset the account and let the keeper generate a new token',
+    },
+  );
 }

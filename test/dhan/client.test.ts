@@ -4,7 +4,13 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
 import { DhanClient, DhanError, decodeJwtPayload } from '../../src/dhan/index.js';
-import type { DhanCallReport, DhanClientOptions, DhanEndpoint, DhanErrorKind, IssuedToken } from '../../src/dhan/index.js';
+import type {
+  DhanCallReport,
+  DhanClientOptions,
+  DhanEndpoint,
+  DhanErrorKind,
+  IssuedToken,
+} from '../../src/dhan/index.js';
 import { startSimulator, type SimAccount, type Simulator } from '../../src/sim/index.js';
 import { IST_OFFSET_MS, expectNoSecrets, jwtExpiringAt, recorded, withToken } from '../helpers/dhan.js';
 import { dhanReadings } from '../fixtures/dhan-readings.js';
@@ -92,11 +98,17 @@ describe('generate', () => {
     expect(token.expiryTime).toBe('2026-01-06T09:00:00.000');
     expect(sim.isLive(token.accessToken)).toBe(true);
     expect(reports).toEqual([
-      { endpoint: 'generate', outcome: 'success', durationMs: expect.any(Number), httpStatus: 200, clockSkewMs: expect.any(Number) },
+      {
+        endpoint: 'generate',
+        outcome: 'success',
+        durationMs: expect.any(Number),
+        httpStatus: 200,
+        clockSkewMs: expect.any(Number),
+      },
     ]);
   });
 
-  it('reads an opaque token\'s expiry from expiryTime as IST, whatever the process zone', async () => {
+  it("reads an opaque token's expiry from expiryTime as IST, whatever the process zone", async () => {
     sim.setAccountOptions(A.clientId, { tokenFormat: 'opaque' });
     await clock.advance(1_234);
     const now = clock.now();
@@ -120,10 +132,13 @@ describe('generate', () => {
 
   it('refuses a wrong PIN, a reused TOTP code and a TOTP-less account as credentials-rejected', async () => {
     const c = client();
-    const wrongPin = await failure(c.generateToken({ clientId: A.clientId, pin: '999999', totp: totp(A) }), 'credentials-rejected');
+    const wrongPin = await failure(
+      c.generateToken({ clientId: A.clientId, pin: '999999', totp: totp(A) }),
+      'credentials-rejected',
+    );
     secrets.push('999999');
     expect(wrongPin.message).toMatch(/PIN and TOTP secret/);
-    expect(wrongPin.message).toContain("Invalid Pin");
+    expect(wrongPin.message).toContain('Invalid Pin');
     expect(wrongPin.httpStatus).toBe(200);
 
     const code = totp(A);
@@ -211,7 +226,9 @@ describe('renew', () => {
     sim.killTokens(A.clientId);
     const err = await failure(c.renewToken({ clientId: A.clientId, accessToken: first.accessToken }), 'token-invalid');
     expect(err.dhanCode).toBe('DH-901');
-    expect(err.message).toContain('Dhan refused the token renewal (DH-901: Client ID or user generated access token is invalid or expired.)');
+    expect(err.message).toContain(
+      'Dhan refused the token renewal (DH-901: Client ID or user generated access token is invalid or expired.)',
+    );
   });
 
   it('a TOTP token Dhan will not renew is token-invalid (DH-906 "Invalid Token")', async () => {
@@ -227,7 +244,10 @@ describe('renew', () => {
     const c = client();
     const first = await generate(c);
     sim.setAccountOptions(A.clientId, { dataAccess: false });
-    const renew = await failure(c.renewToken({ clientId: A.clientId, accessToken: first.accessToken }), 'access-denied');
+    const renew = await failure(
+      c.renewToken({ clientId: A.clientId, accessToken: first.accessToken }),
+      'access-denied',
+    );
     expect(renew.dhanCode).toBe('DH-902');
     expect(renew.message).toMatch(/not a token problem/);
     await failure(c.getProfile(first.accessToken), 'access-denied');
@@ -271,7 +291,12 @@ describe('renew', () => {
     expect(err.oldTokenMayBeDead).toBe(true);
     expect(err.httpStatus).toBeUndefined();
     expect(sim.isLive(first.accessToken)).toBe(false);
-    expect(reports.at(-1)).toMatchObject({ endpoint: 'renew', outcome: 'transient', httpStatus: undefined, clockSkewMs: undefined });
+    expect(reports.at(-1)).toMatchObject({
+      endpoint: 'renew',
+      outcome: 'transient',
+      httpStatus: undefined,
+      clockSkewMs: undefined,
+    });
   });
 
   it('a dropped connection is transient and maybe processed (we cannot tell it from a lost answer)', async () => {
@@ -307,7 +332,10 @@ describe('broken answers and networks', () => {
     sim.addFault({ endpoint: 'profile', action: { type: 'raw', body: '{"dhanClientId":"10000' } });
     const truncated = await failure(c.getProfile(token.accessToken), 'transient');
     expect(truncated.maybeProcessed).toBe(true);
-    sim.addFault({ endpoint: 'profile', action: { type: 'raw', status: 502, body: '<html>Bad Gateway</html>', contentType: 'text/html' } });
+    sim.addFault({
+      endpoint: 'profile',
+      action: { type: 'raw', status: 502, body: '<html>Bad Gateway</html>', contentType: 'text/html' },
+    });
     const html = await failure(c.getProfile(token.accessToken), 'transient');
     expect(html.httpStatus).toBe(502);
     expect(html.maybeProcessed).toBe(false);
@@ -351,7 +379,13 @@ describe('broken answers and networks', () => {
     expect(err.maybeProcessed).toBe(false);
     expect(err.message).toMatch(/connection refused/);
     expect(reports).toEqual([
-      { endpoint: 'generate', outcome: 'transient', durationMs: expect.any(Number), httpStatus: undefined, clockSkewMs: undefined },
+      {
+        endpoint: 'generate',
+        outcome: 'transient',
+        durationMs: expect.any(Number),
+        httpStatus: undefined,
+        clockSkewMs: undefined,
+      },
     ]);
   });
 
@@ -361,7 +395,9 @@ describe('broken answers and networks', () => {
     sim.addFault({ endpoint: 'renew', action: { type: 'delay', ms: 2_000 } });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
-    const err: unknown = await c.renewToken({ clientId: A.clientId, accessToken: first.accessToken }, controller.signal).catch((e: unknown) => e);
+    const err: unknown = await c
+      .renewToken({ clientId: A.clientId, accessToken: first.accessToken }, controller.signal)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err).not.toBeInstanceOf(DhanError);
     expect((err as Error).name).toBe('AbortError');
@@ -497,7 +533,8 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
       const c = replayClient();
       if (want === 'success') {
         const result = await call(c, endpoint);
-        if (endpoint !== 'profile' && endpoint !== 'consent-generate') expect(result).toMatchObject({ accessToken: JWT });
+        if (endpoint !== 'profile' && endpoint !== 'consent-generate')
+          expect(result).toMatchObject({ accessToken: JWT });
       } else {
         const err = await failure(call(c, endpoint), want);
         expect(err.httpStatus).toBe(status);
@@ -537,7 +574,10 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
     const c = replayClient();
     replay(200, JSON.stringify(recorded('consent_generate_ok').body));
     replay(200, withToken(recorded('consent_consume_ok').body, JWT));
-    await expect(call(c, 'consent-generate')).resolves.toEqual({ consentAppId: '940b0ca1-3ff4-4476-b46e-03a3ce7dc55d', consentAppStatus: 'GENERATED' });
+    await expect(call(c, 'consent-generate')).resolves.toEqual({
+      consentAppId: '940b0ca1-3ff4-4476-b46e-03a3ce7dc55d',
+      consentAppStatus: 'GENERATED',
+    });
     await expect(call(c, 'consent-consume')).resolves.toMatchObject({ accessToken: JWT, dhanClientId: '1000000001' });
     const [gen, consume] = seen;
     expect(gen).toMatchObject({ method: 'POST', url: `/app/generate-consent?client_id=${A.clientId}` });
@@ -600,7 +640,11 @@ describe('raw replay of dhan-responses.json over HTTP', () => {
     const compressed = gzipSync(inflated);
     expect(compressed.length).toBeLessThan(1024 * 1024);
     queue.push((res) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(compressed.length) });
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+        'content-length': String(compressed.length),
+      });
       res.end(compressed);
     });
     secrets.push(JWT);
@@ -644,5 +688,9 @@ const countingFetch: typeof fetch = async (input, init) => {
       controller.enqueue(chunk);
     },
   });
-  return new Response(res.body.pipeThrough(counter), { status: res.status, statusText: res.statusText, headers: res.headers });
+  return new Response(res.body.pipeThrough(counter), {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
 };

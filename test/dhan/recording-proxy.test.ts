@@ -26,7 +26,9 @@ describe('recording proxy in front of the simulator', () => {
     const query = new URLSearchParams({ dhanClientId: A.clientId, pin: A.pin, totp: totpAt(A.totpSecret, Date.now()) });
     const res = await fetch(`${proxy.url}/app/generateAccessToken?${query.toString()}`, { method: 'POST' });
     const body = (await res.json()) as { accessToken: string };
-    const renewed = await fetch(`${proxy.url}/v2/RenewToken`, { headers: { 'access-token': body.accessToken, dhanClientId: A.clientId } });
+    const renewed = await fetch(`${proxy.url}/v2/RenewToken`, {
+      headers: { 'access-token': body.accessToken, dhanClientId: A.clientId },
+    });
     expect(renewed.status).toBe(200);
     await fetch(`${proxy.url}/v2/profile`, { headers: { 'access-token': body.accessToken } });
     expect(proxy.calls.map((c) => [c.keeper, c.endpoint, c.clientId, c.status, c.abandoned])).toEqual([
@@ -47,7 +49,10 @@ describe('recording proxy in front of the simulator', () => {
       proxy!.onCallStart = () => resolve();
     });
     const abort = new AbortController();
-    const request = fetch(`${proxy.url}/v2/RenewToken`, { headers: { 'access-token': old, dhanClientId: A.clientId }, signal: abort.signal });
+    const request = fetch(`${proxy.url}/v2/RenewToken`, {
+      headers: { 'access-token': old, dhanClientId: A.clientId },
+      signal: abort.signal,
+    });
     await started;
     expect(proxy.inFlight()).toBe(1);
     abort.abort();

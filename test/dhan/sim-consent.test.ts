@@ -8,8 +8,18 @@ import { startSimulator, type SimAccount, type Simulator } from '../../src/sim/i
  * matters (headers, 302, the login page) and by our own client where the parsed result does.
  */
 
-const APP = { apiKey: 'sim-app-id-0001', apiSecret: 'sim-app-secret-0001', redirectUrl: 'http://127.0.0.1:9470/v1/consent/callback' };
-const A: SimAccount = { clientId: '1000000501', pin: '123456', totpSecret: 'JBSWY3DPEHPK3PXP', name: 'ASHA RAO', ...APP };
+const APP = {
+  apiKey: 'sim-app-id-0001',
+  apiSecret: 'sim-app-secret-0001',
+  redirectUrl: 'http://127.0.0.1:9470/v1/consent/callback',
+};
+const A: SimAccount = {
+  clientId: '1000000501',
+  pin: '123456',
+  totpSecret: 'JBSWY3DPEHPK3PXP',
+  name: 'ASHA RAO',
+  ...APP,
+};
 const B: SimAccount = { clientId: '1000000502', pin: '654321', totpSecret: 'GEZDGNBVGY3TQOJQ' };
 /** 09:00 IST on 5 Jan 2026. */
 const T0 = Date.UTC(2026, 0, 5, 3, 30, 0);
@@ -21,7 +31,13 @@ let client: DhanClient;
 beforeEach(async () => {
   clock = new FakeClock(T0);
   sim = await startSimulator({ accounts: [A, B], clock });
-  client = new DhanClient({ authBaseUrl: sim.baseUrl, apiBaseUrl: sim.baseUrl, timezone: 'Asia/Kolkata', requestTimeoutMs: 5_000, clock });
+  client = new DhanClient({
+    authBaseUrl: sim.baseUrl,
+    apiBaseUrl: sim.baseUrl,
+    timezone: 'Asia/Kolkata',
+    requestTimeoutMs: 5_000,
+    clock,
+  });
 });
 
 afterEach(async () => {
@@ -54,10 +70,16 @@ describe('generate-consent', () => {
   });
 
   it('refuses a wrong key or secret, an account without an app, or a GET', async () => {
-    expect(await kindOf(client.generateConsent(A.clientId, { ...creds, apiSecret: 'wrong-secret' }))).toBe('credentials-rejected');
-    expect(await kindOf(client.generateConsent(A.clientId, { ...creds, apiKey: 'wrong-key' }))).toBe('credentials-rejected');
+    expect(await kindOf(client.generateConsent(A.clientId, { ...creds, apiSecret: 'wrong-secret' }))).toBe(
+      'credentials-rejected',
+    );
+    expect(await kindOf(client.generateConsent(A.clientId, { ...creds, apiKey: 'wrong-key' }))).toBe(
+      'credentials-rejected',
+    );
     expect(await kindOf(client.generateConsent(B.clientId, creds))).toBe('credentials-rejected');
-    const get = await fetch(`${sim.baseUrl}/app/generate-consent?client_id=${A.clientId}`, { headers: { app_id: APP.apiKey, app_secret: APP.apiSecret } });
+    const get = await fetch(`${sim.baseUrl}/app/generate-consent?client_id=${A.clientId}`, {
+      headers: { app_id: APP.apiKey, app_secret: APP.apiSecret },
+    });
     expect(get.status).toBe(400);
     expect(sim.stats().calls['consent-generate'][A.clientId]).toBe(3);
   });
@@ -115,9 +137,15 @@ describe('login page and approval', () => {
       body: JSON.stringify({ apiKey: 'b-key-0001', apiSecret: 'b-secret-0001', redirectUrl: 'http://127.0.0.1:1/cb' }),
     });
     expect(put.status).toBe(204);
-    const { consentAppId } = await client.generateConsent(B.clientId, { apiKey: 'b-key-0001', apiSecret: 'b-secret-0001' });
+    const { consentAppId } = await client.generateConsent(B.clientId, {
+      apiKey: 'b-key-0001',
+      apiSecret: 'b-secret-0001',
+    });
     expect(sim.approveConsent(consentAppId).location).toMatch(/^http:\/\/127\.0\.0\.1:1\/cb\?tokenId=/);
-    const bad = await fetch(`${sim.baseUrl}/__sim/accounts/${B.clientId}/app`, { method: 'PUT', body: JSON.stringify({ apiKey: 'x' }) });
+    const bad = await fetch(`${sim.baseUrl}/__sim/accounts/${B.clientId}/app`, {
+      method: 'PUT',
+      body: JSON.stringify({ apiKey: 'x' }),
+    });
     expect(bad.status).toBe(400);
   });
 });
@@ -137,7 +165,9 @@ describe('consumeApp-consent', () => {
   it('refuses a wrong secret without spending the tokenId; takes POST and tokenid too', async () => {
     const { consentAppId } = await client.generateConsent(A.clientId, creds);
     const { tokenId } = sim.approveConsent(consentAppId);
-    expect(await kindOf(client.consumeConsent(tokenId, { ...creds, apiSecret: 'nope-nope' }))).toBe('credentials-rejected');
+    expect(await kindOf(client.consumeConsent(tokenId, { ...creds, apiSecret: 'nope-nope' }))).toBe(
+      'credentials-rejected',
+    );
     const res = await fetch(`${sim.baseUrl}/app/consumeApp-consent?tokenid=${tokenId}`, {
       method: 'POST',
       headers: { app_id: APP.apiKey, app_secret: APP.apiSecret },
@@ -158,7 +188,9 @@ describe('consumeApp-consent', () => {
     const { consentAppId } = await client.generateConsent(A.clientId, creds);
     const token = await client.consumeConsent(sim.approveConsent(consentAppId).tokenId, creds);
     expect(sim.isLive(web.accessToken)).toBe(false);
-    const refused = await client.renewToken({ clientId: A.clientId, accessToken: token.accessToken }).catch((err: unknown) => err);
+    const refused = await client
+      .renewToken({ clientId: A.clientId, accessToken: token.accessToken })
+      .catch((err: unknown) => err);
     expect(refused).toMatchObject({ kind: 'renew-refused', dhanCode: 'DH-905', httpStatus: 500 });
     expect(sim.isLive(token.accessToken)).toBe(true);
     sim.setAccountOptions(A.clientId, { renewableConsentTokens: true });

@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
-import { loadSimAccounts, startSimulator, type SimAccount, type Simulator, type SimulatorOptions } from '../../src/sim/index.js';
+import {
+  loadSimAccounts,
+  startSimulator,
+  type SimAccount,
+  type Simulator,
+  type SimulatorOptions,
+} from '../../src/sim/index.js';
 import { decodeBase32Secret, hotp } from '../../src/sim/totp-verify.js';
 import { totpAt } from '../helpers/totp.js';
 
@@ -15,7 +21,14 @@ const B: SimAccount = { clientId: '1000000402', pin: '654321', totpSecret: 'gezd
 const T0 = Date.UTC(2026, 0, 5, 3, 30, 0, 284);
 const DAY = 86_400_000;
 
-const SIX_FIELDS = ['accessToken', 'dhanClientId', 'dhanClientName', 'dhanClientUcc', 'expiryTime', 'givenPowerOfAttorney'];
+const SIX_FIELDS = [
+  'accessToken',
+  'dhanClientId',
+  'dhanClientName',
+  'dhanClientUcc',
+  'expiryTime',
+  'givenPowerOfAttorney',
+];
 const DH901 = {
   errorType: 'Invalid_Authentication',
   errorCode: 'DH-901',
@@ -83,7 +96,10 @@ async function token(account: SimAccount = A): Promise<string> {
 }
 
 function renewRequest(accessToken: string, clientId: string = A.clientId, method = 'GET'): Promise<Response> {
-  return fetch(`${sim.baseUrl}/v2/RenewToken`, { method, headers: { 'access-token': accessToken, dhanClientId: clientId } });
+  return fetch(`${sim.baseUrl}/v2/RenewToken`, {
+    method,
+    headers: { 'access-token': accessToken, dhanClientId: clientId },
+  });
 }
 
 async function renew(accessToken: string, clientId: string = A.clientId, method = 'GET'): Promise<Answer> {
@@ -128,7 +144,11 @@ describe('generateAccessToken', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/json');
     expect(Object.keys(res.body).sort()).toEqual(SIX_FIELDS);
-    expect(res.body).toMatchObject({ dhanClientId: A.clientId, dhanClientName: 'JOHN DOE', givenPowerOfAttorney: false });
+    expect(res.body).toMatchObject({
+      dhanClientId: A.clientId,
+      dhanClientName: 'JOHN DOE',
+      givenPowerOfAttorney: false,
+    });
     expect(res.body.dhanClientUcc).toMatch(/^[A-Z]{5}\d{4}[A-Z]$/);
     // 03:30:00.284 UTC + 24 h, written as IST wall-clock time without an offset.
     expect(res.body.expiryTime).toBe('2026-01-06T09:00:00.284');
@@ -190,7 +210,11 @@ describe('generateAccessToken', () => {
 
   it('lists the TOTP step of every code sent, faults and refusals included, so a test sees a code sent twice', async () => {
     const step = Math.floor(T0 / 30_000);
-    sim.addFault({ endpoint: 'generate', clientId: A.clientId, action: { type: 'dhan-error', code: 'DH-908', status: 500 } });
+    sim.addFault({
+      endpoint: 'generate',
+      clientId: A.clientId,
+      action: { type: 'dhan-error', code: 'DH-908', status: 500 },
+    });
     expect((await generate(A)).status).toBe(500);
     expectToken(await generate(A));
     expect((await generate(A, { totp: totp(A, -1) })).body.message).toBe('Invalid TOTP');
@@ -335,7 +359,11 @@ describe('RenewToken', () => {
     sim.setAccountOptions(A.clientId, { renewableTotpTokens: false, renewRefusal: 'not-allowed-905' });
     const refused500 = await renew(totpToken);
     expect(refused500.status).toBe(500);
-    expect(refused500.body).toEqual({ errorType: 'Input_Exception', errorCode: 'DH-905', errorMessage: 'Renewal of token not allowed for this token type' });
+    expect(refused500.body).toEqual({
+      errorType: 'Input_Exception',
+      errorCode: 'DH-905',
+      errorMessage: 'Renewal of token not allowed for this token type',
+    });
     sim.setAccountOptions(A.clientId, { renewRefusal: 'no-token-200' });
     const noToken = await renew(totpToken);
     expect(noToken.status).toBe(200);
@@ -481,12 +509,17 @@ describe('faults', () => {
   });
 
   it('delay: refuses an onDisconnect it does not know', async () => {
-    expect(() => sim.addFault({ endpoint: 'renew', action: { type: 'delay', ms: 1, onDisconnect: 'maybe' as 'discard' } })).toThrow(/onDisconnect/);
+    expect(() =>
+      sim.addFault({ endpoint: 'renew', action: { type: 'delay', ms: 1, onDisconnect: 'maybe' as 'discard' } }),
+    ).toThrow(/onDisconnect/);
   });
 
   it('raw: sends the text as given', async () => {
     sim.addFault({ endpoint: 'generate', action: { type: 'raw', body: '{"accessTo' } });
-    sim.addFault({ endpoint: 'generate', action: { type: 'raw', body: '<html>bad gateway</html>', status: 502, contentType: 'text/html' } });
+    sim.addFault({
+      endpoint: 'generate',
+      action: { type: 'raw', body: '<html>bad gateway</html>', status: 502, contentType: 'text/html' },
+    });
     const truncated = await fetch(`${sim.baseUrl}/app/generateAccessToken`, { method: 'POST' });
     expect(truncated.status).toBe(200);
     expect(await truncated.text()).toBe('{"accessTo');
@@ -550,7 +583,11 @@ describe('faults', () => {
 
 describe('control surface over HTTP', () => {
   it('adds and clears faults', async () => {
-    const added = await control('POST', '/__sim/faults', { endpoint: 'profile', times: 5, action: { type: 'status', status: 500 } });
+    const added = await control('POST', '/__sim/faults', {
+      endpoint: 'profile',
+      times: 5,
+      action: { type: 'status', status: 500 },
+    });
     expect(added.status).toBe(201);
     expect(typeof added.body.id).toBe('number');
     const live = await token();
@@ -572,7 +609,9 @@ describe('control surface over HTTP', () => {
     expect((await control('POST', `/__sim/accounts/${A.clientId}/kill`)).status).toBe(204);
     expect(sim.isLive(web.body.accessToken)).toBe(false);
 
-    expect((await control('PATCH', `/__sim/accounts/${A.clientId}`, { renewField: 'token', tokenFormat: 'opaque' })).status).toBe(204);
+    expect(
+      (await control('PATCH', `/__sim/accounts/${A.clientId}`, { renewField: 'token', tokenFormat: 'opaque' })).status,
+    ).toBe(204);
     const renewed = await renew(await token());
     expect(renewed.body.token).toHaveLength(64);
 
@@ -653,10 +692,14 @@ describe('loadSimAccounts', () => {
   it('names the bad entry without printing secrets', () => {
     expect(load('clientId: 1')).toThrow(/expected a YAML list/);
     expect(load('- pin: "123456"\n  totpSecret: JBSWY3DPEHPK3PXP')).toThrow(/entry 1: clientId/);
-    expect(load('- clientId: 7\n  pin: 012345\n  totpSecret: JBSWY3DPEHPK3PXP')).toThrow(/entry 1 \(clientId 7\): pin must be a quoted/);
+    expect(load('- clientId: 7\n  pin: 012345\n  totpSecret: JBSWY3DPEHPK3PXP')).toThrow(
+      /entry 1 \(clientId 7\): pin must be a quoted/,
+    );
     const badSecret = load('- clientId: 7\n  pin: "123456"\n  totpSecret: JBSWY3DPEHPK3PX1');
     expect(badSecret).toThrow(/entry 1 \(clientId 7\): totpSecret/);
     expect(() => badSecret()).toThrow(expect.objectContaining({ message: expect.not.stringContaining('PX1') }));
-    expect(load('- clientId: 7\n  pin: "123456"\n  totpSecret: JBSWY3DPEHPK3PXP\n  pn: 1')).toThrow(/unknown key\(s\) pn/);
+    expect(load('- clientId: 7\n  pin: "123456"\n  totpSecret: JBSWY3DPEHPK3PXP\n  pn: 1')).toThrow(
+      /unknown key\(s\) pn/,
+    );
   });
 });

@@ -17,11 +17,19 @@ let dir: string;
 let configPath: string;
 
 beforeAll(async () => {
-  sim = await startSimulator({ accounts: [{ clientId: AUTO, pin: PIN, totpSecret: TOTP_SECRET }], clock: systemClock, generateIntervalMs: 1_000 });
+  sim = await startSimulator({
+    accounts: [{ clientId: AUTO, pin: PIN, totpSecret: TOTP_SECRET }],
+    clock: systemClock,
+    generateIntervalMs: 1_000,
+  });
   dir = tempDir();
   configPath = writeSecretFile(
     join(dir, 'config.yaml'),
-    configYaml({ simUrl: sim.baseUrl, minGenerateInterval: '1s', accounts: [{ clientId: AUTO, name: 'auto', pin: PIN, totpSecret: TOTP_SECRET }] }),
+    configYaml({
+      simUrl: sim.baseUrl,
+      minGenerateInterval: '1s',
+      accounts: [{ clientId: AUTO, name: 'auto', pin: PIN, totpSecret: TOTP_SECRET }],
+    }),
   );
 });
 afterAll(() => sim.close());
@@ -30,7 +38,10 @@ afterEach(() => children.killAll());
 function requestRows(): Array<{ status: string; result: string | null }> {
   const db = new Database(join(dir, 'keeper.db'), { readonly: true });
   try {
-    return db.prepare('SELECT status, result FROM requests ORDER BY id').all() as Array<{ status: string; result: string | null }>;
+    return db.prepare('SELECT status, result FROM requests ORDER BY id').all() as Array<{
+      status: string;
+      result: string | null;
+    }>;
   } finally {
     db.close();
   }
@@ -59,13 +70,22 @@ describe('CLI outcomes', () => {
   it('notices a daemon that dies mid-command, says so, and the next daemon ends the taken row', async () => {
     // A live token first, and a renewal (no TOTP step or generation interval to wait out) held
     // by the simulator while the keeper dies.
-    const imported = await children.run(['import', AUTO, '--config', configPath], { input: sim.issueWebToken(AUTO).accessToken });
+    const imported = await children.run(['import', AUTO, '--config', configPath], {
+      input: sim.issueWebToken(AUTO).accessToken,
+    });
     expect(imported.code, imported.proc.dump()).toBe(0);
     const keeper = await startKeeper(children, configPath);
-    await waitUntil(() => keeper.proc.logLines().some((l) => l['msg'] === 'dhan-token-keeper started'), { timeoutMs: 10_000, what: 'start' });
+    await waitUntil(() => keeper.proc.logLines().some((l) => l['msg'] === 'dhan-token-keeper started'), {
+      timeoutMs: 10_000,
+      what: 'start',
+    });
     sim.addFault({ endpoint: 'renew', clientId: AUTO, action: { type: 'delay', ms: 20_000 } });
     const cli = children.spawn(['renew', AUTO, '--config', configPath]);
-    await keeper.proc.waitFor(() => keeper.proc.logLines().some((l) => l['msg'] === 'carrying out a command from the CLI'), 20_000, 'the daemon taking the command');
+    await keeper.proc.waitFor(
+      () => keeper.proc.logLines().some((l) => l['msg'] === 'carrying out a command from the CLI'),
+      20_000,
+      'the daemon taking the command',
+    );
     keeper.proc.kill('SIGKILL');
     const started = Date.now();
     const exit = await cli.waitForExit(60_000);
@@ -77,7 +97,10 @@ describe('CLI outcomes', () => {
 
     sim.clearFaults();
     const restarted = await startKeeper(children, configPath);
-    await waitUntil(() => requestRows().at(-1)?.status === 'failed', { timeoutMs: 15_000, what: 'the taken row to be failed' });
+    await waitUntil(() => requestRows().at(-1)?.status === 'failed', {
+      timeoutMs: 15_000,
+      what: 'the taken row to be failed',
+    });
     expect(requestRows().at(-1)?.result).toMatch(/stopped while carrying out/);
     restarted.proc.kill('SIGTERM');
     await restarted.proc.waitForExit(15_000);

@@ -120,7 +120,10 @@ accounts:
     const dir = tempDir();
     const path = writeSecretFile(
       join(dir, 'env-config.yaml'),
-      configYaml({ simUrl: 'http://127.0.0.1:9', accounts: [{ clientId: '1000000299', name: 'viaenv', pin: PIN, totpSecret: TOTP_SECRET }] }),
+      configYaml({
+        simUrl: 'http://127.0.0.1:9',
+        accounts: [{ clientId: '1000000299', name: 'viaenv', pin: PIN, totpSecret: TOTP_SECRET }],
+      }),
     );
     // The working directory has no config.yaml, so only the variable can lead to this file.
     const res = await children.run(['check-config'], { env: { DHAN_TOKEN_KEEPER_CONFIG: path }, cwd: dir });
@@ -132,15 +135,25 @@ accounts:
 
   it('prints the probe interval the rate limit stretches it to', async () => {
     const dir = tempDir();
-    const accounts = ['1000000301', '1000000302', '1000000303'].map((clientId, i) => ({ clientId, name: `a${i}`, pin: PIN, totpSecret: TOTP_SECRET }));
+    const accounts = ['1000000301', '1000000302', '1000000303'].map((clientId, i) => ({
+      clientId,
+      name: `a${i}`,
+      pin: PIN,
+      totpSecret: TOTP_SECRET,
+    }));
     const check = async (renewalYaml: string): Promise<string> => {
-      const path = writeSecretFile(join(dir, 'config.yaml'), configYaml({ simUrl: 'http://127.0.0.1:9', accounts, renewalYaml }));
+      const path = writeSecretFile(
+        join(dir, 'config.yaml'),
+        configYaml({ simUrl: 'http://127.0.0.1:9', accounts, renewalYaml }),
+      );
       const res = await children.run(['check-config', '--config', path]);
       expect(res.code, res.proc.dump()).toBe(0);
       return res.stdout;
     };
     // Three accounts at one probe per 1,000 s in all: each every 50 minutes.
-    expect(await check('  maxProbeRate: 0.001')).toContain('probe every 15m, at most 0.001/s in all: every 50m for 3 accounts,');
+    expect(await check('  maxProbeRate: 0.001')).toContain(
+      'probe every 15m, at most 0.001/s in all: every 50m for 3 accounts,',
+    );
     expect(await check('')).toContain('probe every 15m, at most 3/s in all,');
     expect(await check('  maxProbeRate: "off"')).toContain('probe every 15m, no limit on the rate,');
     expect(await check('  probeInterval: "off"')).toContain('probe off,');
@@ -154,18 +167,34 @@ describe('simulate', () => {
       join(dir, 'sim-accounts.yaml'),
       `- clientId: "1000000101"\n  pin: "${PIN}"\n  totpSecret: ${TOTP_SECRET}\n  name: E2E TRADER\n`,
     );
-    const sim = children.spawn(['simulate', '--listen', '127.0.0.1:0', '--accounts', accounts, '--token-lifetime', '30s', '--generate-interval', '10s']);
+    const sim = children.spawn([
+      'simulate',
+      '--listen',
+      '127.0.0.1:0',
+      '--accounts',
+      accounts,
+      '--token-lifetime',
+      '30s',
+      '--generate-interval',
+      '10s',
+    ]);
     const firstLine = await sim.waitForLine(() => true, 20_000);
     expect(sim.stdoutLines()[0]).toBe(firstLine);
     expect(firstLine).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const base = firstLine;
 
     // Generation: POST with PIN and a TOTP code in the query, as Dhan documents it (docs/dhan-quirks.md, "Endpoints").
-    const wrongPin = await fetch(`${base}/app/generateAccessToken?dhanClientId=1000000101&pin=000000&totp=${totpAt(TOTP_SECRET, Date.now())}`, { method: 'POST' });
+    const wrongPin = await fetch(
+      `${base}/app/generateAccessToken?dhanClientId=1000000101&pin=000000&totp=${totpAt(TOTP_SECRET, Date.now())}`,
+      { method: 'POST' },
+    );
     const wrongPinBody = (await wrongPin.json()) as { status?: string };
     expect(wrongPinBody.status).toBe('error');
 
-    const gen = await fetch(`${base}/app/generateAccessToken?dhanClientId=1000000101&pin=${PIN}&totp=${totpAt(TOTP_SECRET, Date.now())}`, { method: 'POST' });
+    const gen = await fetch(
+      `${base}/app/generateAccessToken?dhanClientId=1000000101&pin=${PIN}&totp=${totpAt(TOTP_SECRET, Date.now())}`,
+      { method: 'POST' },
+    );
     expect(gen.status).toBe(200);
     const generated = (await gen.json()) as { dhanClientId: string; accessToken: string; expiryTime: string };
     expect(generated.dhanClientId).toBe('1000000101');
@@ -187,7 +216,9 @@ describe('simulate', () => {
     expect(post.status).toBe(400);
     expect(((await post.json()) as { errorCode: string }).errorCode).toBe('DH-905');
 
-    const renew = await fetch(`${base}/v2/RenewToken`, { headers: { 'access-token': generated.accessToken, dhanClientId: '1000000101' } });
+    const renew = await fetch(`${base}/v2/RenewToken`, {
+      headers: { 'access-token': generated.accessToken, dhanClientId: '1000000101' },
+    });
     expect(renew.status).toBe(200);
     const renewed = (await renew.json()) as { accessToken: string };
     expect(renewed.accessToken).not.toBe(generated.accessToken);
@@ -198,7 +229,10 @@ describe('simulate', () => {
     const newProfile = await fetch(`${base}/v2/profile`, { headers: { 'access-token': renewed.accessToken } });
     expect(newProfile.status).toBe(200);
 
-    const stats = (await (await fetch(`${base}/__sim/stats`)).json()) as { wrongMethod: number; calls: { renew: Record<string, number> } };
+    const stats = (await (await fetch(`${base}/__sim/stats`)).json()) as {
+      wrongMethod: number;
+      calls: { renew: Record<string, number> };
+    };
     expect(stats.wrongMethod).toBe(1);
     expect(stats.calls.renew['1000000101']).toBe(2);
 
@@ -220,7 +254,11 @@ describe('import, token, status and history without a daemon', () => {
 
   beforeAll(async () => {
     sim = await startSimulator({
-      accounts: [IMPORT_CLIENT, FILE_CLIENT, EMPTY_CLIENT, OPAQUE_CLIENT].map((clientId) => ({ clientId, pin: PIN, totpSecret: TOTP_SECRET })),
+      accounts: [IMPORT_CLIENT, FILE_CLIENT, EMPTY_CLIENT, OPAQUE_CLIENT].map((clientId) => ({
+        clientId,
+        pin: PIN,
+        totpSecret: TOTP_SECRET,
+      })),
       clock: systemClock,
     });
     sim.setAccountOptions(OPAQUE_CLIENT, { tokenFormat: 'opaque' });
@@ -230,7 +268,12 @@ describe('import, token, status and history without a daemon', () => {
       configYaml({
         simUrl: sim.baseUrl,
         accounts: [
-          { clientId: IMPORT_CLIENT, name: 'imported', mode: 'renew-only', sinksYaml: fileSinkYaml('./tokens/imported.json') },
+          {
+            clientId: IMPORT_CLIENT,
+            name: 'imported',
+            mode: 'renew-only',
+            sinksYaml: fileSinkYaml('./tokens/imported.json'),
+          },
           { clientId: FILE_CLIENT, name: 'fromfile', mode: 'renew-only' },
           { clientId: EMPTY_CLIENT, name: 'empty', mode: 'renew-only' },
           { clientId: OPAQUE_CLIENT, name: 'opaque', mode: 'renew-only' },
@@ -242,7 +285,9 @@ describe('import, token, status and history without a daemon', () => {
 
   it('imports a web token from stdin; token prints exactly it; status --json shows it valid with its real expiry', async () => {
     const web = sim.issueWebToken(IMPORT_CLIENT);
-    const imported = await children.run(['import', IMPORT_CLIENT, '--config', configPath], { input: `${web.accessToken}\n` });
+    const imported = await children.run(['import', IMPORT_CLIENT, '--config', configPath], {
+      input: `${web.accessToken}\n`,
+    });
     expect(imported.code, imported.proc.dump()).toBe(0);
     expect(imported.stdout).not.toContain(web.accessToken);
     expect(imported.stderr).not.toContain(web.accessToken);
@@ -283,7 +328,9 @@ describe('import, token, status and history without a daemon', () => {
   });
 
   it('refuses garbage on stdin with exit 2 and stores nothing', async () => {
-    const res = await children.run(['import', EMPTY_CLIENT, '--config', configPath], { input: 'this is not a token; "quotes" and\ttabs\n' });
+    const res = await children.run(['import', EMPTY_CLIENT, '--config', configPath], {
+      input: 'this is not a token; "quotes" and\ttabs\n',
+    });
     expect(res.code, res.proc.dump()).toBe(2);
     expect(res.stderr).toMatch(/error:/);
     const empty = await children.run(['import', EMPTY_CLIENT, '--config', configPath], { input: '' });
@@ -304,14 +351,28 @@ describe('import, token, status and history without a daemon', () => {
   it('history --json is an array, newest first, holding the imports', async () => {
     const res = await children.run(['history', '--json', '--config', configPath]);
     expect(res.code, res.proc.dump()).toBe(0);
-    const events = JSON.parse(res.stdout) as Array<{ clientId: string | null; kind: string; result: string; at: number | string }>;
+    const events = JSON.parse(res.stdout) as Array<{
+      clientId: string | null;
+      kind: string;
+      result: string;
+      at: number | string;
+    }>;
     expect(Array.isArray(events)).toBe(true);
     const imports = events.filter((e) => e.kind === 'import' && e.result === 'success');
     expect(imports.map((e) => e.clientId)).toEqual([FILE_CLIENT, IMPORT_CLIENT]);
     const times = events.map((e) => (typeof e.at === 'number' ? e.at : Date.parse(e.at)));
     expect(times).toEqual([...times].sort((a, b) => b - a));
 
-    const limited = await children.run(['history', '--json', '--client', IMPORT_CLIENT, '--limit', '1', '--config', configPath]);
+    const limited = await children.run([
+      'history',
+      '--json',
+      '--client',
+      IMPORT_CLIENT,
+      '--limit',
+      '1',
+      '--config',
+      configPath,
+    ]);
     const one = JSON.parse(limited.stdout) as Array<{ clientId: string }>;
     expect(one).toHaveLength(1);
     expect(one[0]?.clientId).toBe(IMPORT_CLIENT);
@@ -327,19 +388,30 @@ describe('import, token, status and history without a daemon', () => {
     const web = sim.issueWebToken(OPAQUE_CLIENT);
     expect(web.accessToken).not.toContain('.');
     const expiryOf = async (): Promise<number> =>
-      Date.parse((await statusJson(children, configPath, { env })).find((r) => r.clientId === OPAQUE_CLIENT)?.expiresAt ?? '');
+      Date.parse(
+        (await statusJson(children, configPath, { env })).find((r) => r.clientId === OPAQUE_CLIENT)?.expiresAt ?? '',
+      );
 
     // Nothing to read the expiry from: refused, saying what to pass.
-    const bare = await children.run(['import', OPAQUE_CLIENT, '--no-verify', '--config', configPath], { env, input: web.accessToken });
+    const bare = await children.run(['import', OPAQUE_CLIENT, '--no-verify', '--config', configPath], {
+      env,
+      input: web.accessToken,
+    });
     expect(bare.code, bare.proc.dump()).toBe(2);
     expect(bare.stderr).toMatch(/--expiry-time/);
 
-    const withTime = await children.run(['import', OPAQUE_CLIENT, '--no-verify', '--expiry-time', web.expiryTime, '--config', configPath], { env, input: web.accessToken });
+    const withTime = await children.run(
+      ['import', OPAQUE_CLIENT, '--no-verify', '--expiry-time', web.expiryTime, '--config', configPath],
+      { env, input: web.accessToken },
+    );
     expect(withTime.code, withTime.proc.dump()).toBe(0);
     expect(Math.abs((await expiryOf()) - web.expiresAt)).toBeLessThan(1_000);
 
     // /v2/profile gives the validity to the minute (DD/MM/YYYY HH:mm, IST).
-    const verified = await children.run(['import', OPAQUE_CLIENT, '--verify', '--config', configPath], { env, input: web.accessToken });
+    const verified = await children.run(['import', OPAQUE_CLIENT, '--verify', '--config', configPath], {
+      env,
+      input: web.accessToken,
+    });
     expect(verified.code, verified.proc.dump()).toBe(0);
     const shown = await expiryOf();
     expect(shown).toBeLessThanOrEqual(web.expiresAt);
@@ -347,7 +419,10 @@ describe('import, token, status and history without a daemon', () => {
 
     // --verify refuses a token Dhan no longer accepts.
     sim.issueWebToken(OPAQUE_CLIENT); // issuing a new one kills web.accessToken, as Dhan does
-    const dead = await children.run(['import', OPAQUE_CLIENT, '--verify', '--config', configPath], { env, input: web.accessToken });
+    const dead = await children.run(['import', OPAQUE_CLIENT, '--verify', '--config', configPath], {
+      env,
+      input: web.accessToken,
+    });
     expect(dead.code).toBe(1);
     expect(dead.stderr).toMatch(/DH-901/);
     expect(dead.stderr).not.toContain(web.accessToken);
@@ -356,7 +431,14 @@ describe('import, token, status and history without a daemon', () => {
   it('sends warnings to stderr only: token and --json stay clean for scripts', async () => {
     // A config readable by others draws a warning on every command.
     const loose = join(dir, 'loose.yaml');
-    writeFileSync(loose, configYaml({ simUrl: sim.baseUrl, accounts: [{ clientId: IMPORT_CLIENT, name: 'imported', mode: 'renew-only' }] }), { mode: 0o644 });
+    writeFileSync(
+      loose,
+      configYaml({
+        simUrl: sim.baseUrl,
+        accounts: [{ clientId: IMPORT_CLIENT, name: 'imported', mode: 'renew-only' }],
+      }),
+      { mode: 0o644 },
+    );
     const expected = (await children.run(['token', IMPORT_CLIENT, '--config', configPath])).stdout;
 
     const token = await children.run(['token', IMPORT_CLIENT, '--config', loose]);

@@ -20,7 +20,11 @@ afterEach(() => children.killAll());
  */
 describe('commands outside the service, where the credentials are not available', () => {
   it('status, token, history and renew work; acting without a daemon asks for the credentials', async () => {
-    const sim = await startSimulator({ accounts: [{ clientId: ID, pin: PIN, totpSecret: SECRET }], clock: systemClock, tokenLifetimeMs: 10 * 60_000 });
+    const sim = await startSimulator({
+      accounts: [{ clientId: ID, pin: PIN, totpSecret: SECRET }],
+      clock: systemClock,
+      tokenLifetimeMs: 10 * 60_000,
+    });
     try {
       const dir = tempDir();
       const credentials = join(dir, 'credentials');
@@ -59,10 +63,15 @@ accounts:
       writeFileSync(elsewhere, readFileSync(config, 'utf8'), { mode: 0o600 });
       const direct = await children.run(['generate', ID, '--config', elsewhere], shell);
       expect(direct.code).toBe(2);
-      expect(direct.stderr).toMatch(/set CREDENTIALS_DIRECTORY to the folder the unit's LoadCredential= lines read from/);
+      expect(direct.stderr).toMatch(
+        /set CREDENTIALS_DIRECTORY to the folder the unit's LoadCredential= lines read from/,
+      );
 
       const keeper = await startKeeper(children, config, service);
-      await waitUntil(() => sim.stats().calls.generate[ID] === 1 || undefined, { timeoutMs: 20_000, what: 'the first generation' });
+      await waitUntil(() => sim.stats().calls.generate[ID] === 1 || undefined, {
+        timeoutMs: 20_000,
+        what: 'the first generation',
+      });
 
       const status = await children.run(['status', '--json', '--config', config], shell);
       expect(status.code, status.stderr).toBe(0);

@@ -29,7 +29,9 @@ describe('npm run demo', () => {
     const page = /status page at (http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1];
     expect(page, out).toBeDefined();
     expect((await fetch(`${page}/`)).status).toBe(200);
-    const state = (await (await fetch(`${page}/v1/ui/state`)).json()) as { accounts: Array<{ clientId: string; state: string }> };
+    const state = (await (await fetch(`${page}/v1/ui/state`)).json()) as {
+      accounts: Array<{ clientId: string; state: string }>;
+    };
     expect(state.accounts.map((a) => a.clientId)).toEqual(['1000000001']);
     expect(['valid', 'refreshing']).toContain(state.accounts[0]?.state);
     child.kill('SIGINT');

@@ -3,7 +3,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { startSimulator } from '../../src/sim/index.js';
 import type { Simulator } from '../../src/sim/simulator-api.js';
-import { Children, configYaml, fileSinkYaml, readJsonSink, startKeeper, tempDir, waitUntil, writeSecretFile, type RunningKeeper } from '../helpers/cli.js';
+import {
+  Children,
+  configYaml,
+  fileSinkYaml,
+  readJsonSink,
+  startKeeper,
+  tempDir,
+  waitUntil,
+  writeSecretFile,
+  type RunningKeeper,
+} from '../helpers/cli.js';
 import { dropSchemas, PG_URL, uniqueSchema, withAdmin } from '../helpers/postgres.js';
 
 /*
@@ -30,19 +40,35 @@ function config(name: string, sink: boolean): string {
     minGenerateInterval: '1s',
     serverYaml: `  listen: 127.0.0.1:0\n  apiKeys:\n    - name: bot\n      key: ${KEY}\n      clients: ["*"]`,
     extraYaml: 'ha:\n  takeoverAfter: 5s\n',
-    accounts: [{ clientId: CLIENT, name: 'main', pin: PIN, totpSecret: TOTP_SECRET, ...(sink ? { sinksYaml: fileSinkYaml(`./${name}.json`) } : {}) }],
-  }).replace('storage:\n  path: ./keeper.db', `storage:\n  url: ${PG_URL}\n  schema: ${schema}\n  passwordFile: ./pg-password`);
+    accounts: [
+      {
+        clientId: CLIENT,
+        name: 'main',
+        pin: PIN,
+        totpSecret: TOTP_SECRET,
+        ...(sink ? { sinksYaml: fileSinkYaml(`./${name}.json`) } : {}),
+      },
+    ],
+  }).replace(
+    'storage:\n  path: ./keeper.db',
+    `storage:\n  url: ${PG_URL}\n  schema: ${schema}\n  passwordFile: ./pg-password`,
+  );
   return writeSecretFile(join(dir, `${name}.yaml`), yaml);
 }
 
 async function leaderOf(keepers: readonly RunningKeeper[]): Promise<RunningKeeper> {
-  return waitUntil(() => keepers.find((k) => k.proc.logLines().some((l) => l['msg'] === 'this keeper leads now')), { timeoutMs: 20_000, what: 'a keeper to lead' });
+  return waitUntil(() => keepers.find((k) => k.proc.logLines().some((l) => l['msg'] === 'this keeper leads now')), {
+    timeoutMs: 20_000,
+    what: 'a keeper to lead',
+  });
 }
 
 /** Every HTTP answer the test read, for the leak check at the end. */
 const served: string[] = [];
 
-async function statusRows(url: string): Promise<Array<{ state: string; leader?: { pid: number; host: string } | null }>> {
+async function statusRows(
+  url: string,
+): Promise<Array<{ state: string; leader?: { pid: number; host: string } | null }>> {
   const res = await fetch(`${url}/v1/status`, { headers: { authorization: `Bearer ${KEY}` } });
   expect(res.status).toBe(200);
   const text = await res.text();
@@ -51,7 +77,11 @@ async function statusRows(url: string): Promise<Array<{ state: string; leader?: 
 }
 
 beforeAll(async () => {
-  sim = await startSimulator({ accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: TOTP_SECRET }], clock: systemClock, generateIntervalMs: 1_000 });
+  sim = await startSimulator({
+    accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: TOTP_SECRET }],
+    clock: systemClock,
+    generateIntervalMs: 1_000,
+  });
   dir = tempDir('dtk-ha-cli-');
   writeSecretFile(join(dir, 'pg-password'), `${PG_PASSWORD}\n`);
 });
@@ -73,7 +103,10 @@ describe('two keepers on PostgreSQL, driven from the CLI', () => {
     const standbySink = join(dir, leader === a ? 'vps-b.json' : 'vps-a.json');
 
     // Every keeper's sink gets the leader's token; only the leader called Dhan.
-    const first = await waitUntil(() => readJsonSink(standbySink)?.accessToken, { timeoutMs: 20_000, what: "the standby's sink" });
+    const first = await waitUntil(() => readJsonSink(standbySink)?.accessToken, {
+      timeoutMs: 20_000,
+      what: "the standby's sink",
+    });
     expect(sim.isLive(first)).toBe(true);
 
     // Who leads, from the admin machine's CLI and from the standby's API.
@@ -83,12 +116,19 @@ describe('two keepers on PostgreSQL, driven from the CLI', () => {
     expect(text.stdout).toMatch(new RegExp(`^leader: pid ${leaderPid} on \\S+ since `));
     const json = await children.run(['status', '--json', '--config', admin]);
     expect((JSON.parse(json.stdout) as Array<{ leader: { pid: number } }>)[0]?.leader.pid).toBe(leaderPid);
-    await waitUntil(async () => (await statusRows(standby.url))[0]?.leader?.pid === leaderPid, { timeoutMs: 10_000, what: "the standby's /v1/status to name the leader" });
+    await waitUntil(async () => (await statusRows(standby.url))[0]?.leader?.pid === leaderPid, {
+      timeoutMs: 10_000,
+      what: "the standby's /v1/status to name the leader",
+    });
 
     // A renewal asked from the admin machine is carried out by the leader, and the standby's
     // long-poll and sink hear of it.
-    const fingerprint = (await (await fetch(`${standby.url}/v1/tokens/${CLIENT}`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { fingerprint: string };
-    const poll = fetch(`${standby.url}/v1/tokens/${CLIENT}?after=${fingerprint.fingerprint}&wait=30`, { headers: { authorization: `Bearer ${KEY}` } });
+    const fingerprint = (await (
+      await fetch(`${standby.url}/v1/tokens/${CLIENT}`, { headers: { authorization: `Bearer ${KEY}` } })
+    ).json()) as { fingerprint: string };
+    const poll = fetch(`${standby.url}/v1/tokens/${CLIENT}?after=${fingerprint.fingerprint}&wait=30`, {
+      headers: { authorization: `Bearer ${KEY}` },
+    });
     const renew = await children.run(['renew', CLIENT, '--config', admin]);
     expect(renew.code, renew.proc.dump()).toBe(0);
     expect(renew.stdout).toMatch(/renewed: new token [0-9a-f]{12}/);
@@ -97,12 +137,18 @@ describe('two keepers on PostgreSQL, driven from the CLI', () => {
     const renewed = (await woken.json()) as { accessToken: string };
     expect(sim.isLive(renewed.accessToken)).toBe(true);
     expect(sim.isLive(first)).toBe(false);
-    await waitUntil(() => readJsonSink(standbySink)?.accessToken === renewed.accessToken, { timeoutMs: 10_000, what: "the renewed token in the standby's sink" });
+    await waitUntil(() => readJsonSink(standbySink)?.accessToken === renewed.accessToken, {
+      timeoutMs: 10_000,
+      what: "the renewed token in the standby's sink",
+    });
 
     // The leader dies; the standby takes over within ha.takeoverAfter and keeps the token.
     const killedAt = Date.now();
     leader.proc.kill('SIGKILL');
-    await waitUntil(() => standby.proc.logLines().some((l) => l['msg'] === 'this keeper leads now'), { timeoutMs: 15_000, what: 'the standby to take over' });
+    await waitUntil(() => standby.proc.logLines().some((l) => l['msg'] === 'this keeper leads now'), {
+      timeoutMs: 15_000,
+      what: 'the standby to take over',
+    });
     console.log(`ha-cli: takeover ${Date.now() - killedAt} ms after SIGKILL`);
     const after = await children.run(['status', '--config', admin]);
     expect(after.stdout).toMatch(new RegExp(`^leader: pid ${standby.proc.pid} on `));
@@ -128,7 +174,10 @@ describe('two keepers on PostgreSQL, driven from the CLI', () => {
     // Nothing any process printed, and no status, metrics or history answer, carries a secret:
     // the database password, the TOTP secret or any token the keepers stored. (The PIN, six
     // digits a timestamp may contain by chance, is test/e2e/leak.test.ts's, with a PIN made for it.)
-    const stored = await withAdmin(async (client) => (await client.query<{ access_token: string }>(`SELECT access_token FROM "${schema}".tokens`)).rows);
+    const stored = await withAdmin(
+      async (client) =>
+        (await client.query<{ access_token: string }>(`SELECT access_token FROM "${schema}".tokens`)).rows,
+    );
     const secrets: Array<[string, string]> = [
       ['database password', PG_PASSWORD],
       ['TOTP secret', TOTP_SECRET],

@@ -20,7 +20,10 @@ let configPath: string;
 /** The token with its payload rewritten: what an attacker can do without Dhan's key. */
 function forge(token: string, claims: Record<string, unknown>): string {
   const [header, payload, signature] = token.split('.');
-  const body = { ...(JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as Record<string, unknown>), ...claims };
+  const body = {
+    ...(JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as Record<string, unknown>),
+    ...claims,
+  };
   return `${header}.${Buffer.from(JSON.stringify(body)).toString('base64url')}.${signature}`;
 }
 
@@ -32,7 +35,10 @@ async function currentToken(): Promise<string> {
 beforeAll(async () => {
   sim = await startSimulator({ accounts: [{ clientId: WEB, pin: PIN, totpSecret: TOTP_SECRET }], clock: systemClock });
   const dir = tempDir();
-  configPath = writeSecretFile(join(dir, 'config.yaml'), configYaml({ simUrl: sim.baseUrl, accounts: [{ clientId: WEB, name: 'web', mode: 'renew-only' }] }));
+  configPath = writeSecretFile(
+    join(dir, 'config.yaml'),
+    configYaml({ simUrl: sim.baseUrl, accounts: [{ clientId: WEB, name: 'web', mode: 'renew-only' }] }),
+  );
 });
 afterAll(() => sim.close());
 afterEach(() => children.killAll());
@@ -62,12 +68,15 @@ describe('import', () => {
     expect(replace.stderr).toMatch(/live token/);
 
     expect(await currentToken()).toBe(web.accessToken);
-    for (const r of [byDefault, offline, replace]) expect(r.stderr + r.stdout).not.toContain(web.accessToken.split('.')[2]!);
+    for (const r of [byDefault, offline, replace])
+      expect(r.stderr + r.stdout).not.toContain(web.accessToken.split('.')[2]!);
   });
 
   it('refuses a token input larger than a token at once, from a file or stdin', async () => {
     const started = Date.now();
-    const zero = await children.run(['import', WEB, '--token-file', '/dev/zero', '--config', configPath], { timeoutMs: 20_000 });
+    const zero = await children.run(['import', WEB, '--token-file', '/dev/zero', '--config', configPath], {
+      timeoutMs: 20_000,
+    });
     expect(zero.code, zero.proc.dump()).toBe(2);
     expect(zero.stderr).toMatch(/--token-file \/dev\/zero holds more than \d+ bytes/);
     const big = await children.run(['import', WEB, '--config', configPath], { input: 'x'.repeat(2 * 1024 * 1024) });

@@ -72,7 +72,14 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
       { clientId: MAIN, pin: PIN_MAIN, totpSecret: SECRET_MAIN },
       { clientId: WRONG, pin: PIN_AT_DHAN_FOR_WRONG, totpSecret: SECRET_WRONG },
       { clientId: WEB, pin: PIN_MAIN, totpSecret: SECRET_MAIN },
-      { clientId: CONSENT, pin: PIN_MAIN, totpSecret: SECRET_MAIN, apiKey: APP_KEY, apiSecret: APP_SECRET, redirectUrl: 'http://127.0.0.1:9/v1/consent/callback' },
+      {
+        clientId: CONSENT,
+        pin: PIN_MAIN,
+        totpSecret: SECRET_MAIN,
+        apiKey: APP_KEY,
+        apiSecret: APP_SECRET,
+        redirectUrl: 'http://127.0.0.1:9/v1/consent/callback',
+      },
     ],
     clock: systemClock,
     tokenLifetimeMs: 30_000,
@@ -130,8 +137,15 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     - type: webhook
       url: ${notified.url}/notify-hook
       secret: ${NOTIFY_HOOK_SECRET}`,
-      }).replace(`    name: main\n    mode: auto\n`, `    name: main\n    mode: auto\n    pin: \${LEAK_TEST_PIN}\n    totpSecretFile: ./totp-main\n`)
-        .replace('storage:\n  path: ./keeper.db\n', 'storage:\n  path: ./keeper.db\n  encryptionKeyFile: ./storage.key\n'),
+      })
+        .replace(
+          `    name: main\n    mode: auto\n`,
+          `    name: main\n    mode: auto\n    pin: \${LEAK_TEST_PIN}\n    totpSecretFile: ./totp-main\n`,
+        )
+        .replace(
+          'storage:\n  path: ./keeper.db\n',
+          'storage:\n  path: ./keeper.db\n  encryptionKeyFile: ./storage.key\n',
+        ),
     );
     const env = { LEAK_TEST_PIN: PIN_MAIN };
 
@@ -141,14 +155,19 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     const keeper = await startKeeper(children, configPath, { env });
     const served: string[] = [];
     const serve = async (path: string, key?: string): Promise<number> => {
-      const res = await fetch(`${keeper.url}${path}`, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` } });
+      const res = await fetch(`${keeper.url}${path}`, {
+        headers: key === undefined ? {} : { authorization: `Bearer ${key}` },
+      });
       served.push(`${path} ${res.status} ${JSON.stringify(Object.fromEntries(res.headers))}\n${await res.text()}`);
       return res.status;
     };
 
     // An import handed to the running daemon.
     const web = sim.issueWebToken(WEB);
-    const imported = await children.run(['import', WEB, '--config', configPath], { env, input: `${web.accessToken}\n` });
+    const imported = await children.run(['import', WEB, '--config', configPath], {
+      env,
+      input: `${web.accessToken}\n`,
+    });
     expect(imported.code, imported.proc.dump()).toBe(0);
 
     // The 503 then a successful renewal of the main account, and the wrong PIN in attention.
@@ -157,16 +176,26 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
       what: 'a successful renewal after the 503',
     });
     expect(callsOf(sim.stats(), MAIN).renew).toBeGreaterThanOrEqual(2);
-    await waitUntil(async () => (await statusJson(children, configPath, { env })).find((r) => r.clientId === WRONG)?.state === 'attention', {
-      timeoutMs: 30_000,
-      intervalMs: 1_000,
-      what: 'the wrong-PIN account in attention',
-    });
-    await waitUntil(async () => (await statusJson(children, configPath, { env })).find((r) => r.clientId === WEB)?.attention?.includes('import') === true, {
-      timeoutMs: 60_000,
-      intervalMs: 1_000,
-      what: 'the renew-only account asking for an import after a refused renewal',
-    });
+    await waitUntil(
+      async () =>
+        (await statusJson(children, configPath, { env })).find((r) => r.clientId === WRONG)?.state === 'attention',
+      {
+        timeoutMs: 30_000,
+        intervalMs: 1_000,
+        what: 'the wrong-PIN account in attention',
+      },
+    );
+    await waitUntil(
+      async () =>
+        (await statusJson(children, configPath, { env }))
+          .find((r) => r.clientId === WEB)
+          ?.attention?.includes('import') === true,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 1_000,
+        what: 'the renew-only account asking for an import after a refused renewal',
+      },
+    );
     // attention (wrong PIN) and login-needed (apikey), each on three channels.
     await waitUntil(() => notified.received.length >= 6, { timeoutMs: 30_000, what: 'six notifications' });
     const test = await children.run(['notify-test', '--config', configPath], { env });
@@ -181,15 +210,24 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     await serve('/healthz');
     // The status page: its files, its data, its event stream, its login and an action from it.
     for (const path of ['/', '/ui/app.js', '/ui/app.css', '/v1/ui/state']) expect(await serve(path, API_KEY)).toBe(200);
-    const login = await fetch(`${keeper.url}/ui/login`, { method: 'POST', body: new URLSearchParams({ key: API_KEY }), redirect: 'manual' });
+    const login = await fetch(`${keeper.url}/ui/login`, {
+      method: 'POST',
+      body: new URLSearchParams({ key: API_KEY }),
+      redirect: 'manual',
+    });
     expect(login.status).toBe(303);
     const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-    served.push(`/ui/login ${login.status} ${JSON.stringify(Object.fromEntries(login.headers))}\n${await login.text()}`);
+    served.push(
+      `/ui/login ${login.status} ${JSON.stringify(Object.fromEntries(login.headers))}\n${await login.text()}`,
+    );
     const uiState = await fetch(`${keeper.url}/v1/ui/state`, { headers: { cookie } });
     const uiText = await uiState.text();
     served.push(uiText);
     const csrf = (JSON.parse(uiText) as { viewer: { csrf: string } }).viewer.csrf;
-    const action = await fetch(`${keeper.url}/v1/ui/actions/${MAIN}/renew`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf } });
+    const action = await fetch(`${keeper.url}/v1/ui/actions/${MAIN}/renew`, {
+      method: 'POST',
+      headers: { cookie, 'x-csrf-token': csrf },
+    });
     served.push(`action ${action.status}\n${await action.text()}`);
     expect(action.status).toBe(200);
     const stream = await fetch(`${keeper.url}/v1/ui/events`, { headers: { cookie } });
@@ -198,7 +236,9 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     await reader.cancel();
     expect(await serve(`/v1/tokens/${MAIN}`, `${API_KEY.slice(0, -4)}beef`)).toBe(401);
     expect(await serve(`/v1/tokens/${MAIN}`)).toBe(401);
-    const tokenAnswer = await fetch(`${keeper.url}/v1/tokens/${MAIN}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    const tokenAnswer = await fetch(`${keeper.url}/v1/tokens/${MAIN}`, {
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
     expect(tokenAnswer.status).toBe(200);
     const servedToken = ((await tokenAnswer.json()) as { accessToken: string }).accessToken;
     for (const args of [['status'], ['status', '--json'], ['history'], ['history', '--json', '--limit', '1000']]) {
@@ -217,14 +257,19 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
 
     // Every token the keeper ever held, from its own database, plus those seen on the way.
     const db = new Database(join(dir, 'keeper.db'), { readonly: true });
-    const sealed = (db.prepare('SELECT access_token FROM tokens').all() as Array<{ access_token: string }>).map((r) => r.access_token);
+    const sealed = (db.prepare('SELECT access_token FROM tokens').all() as Array<{ access_token: string }>).map(
+      (r) => r.access_token,
+    );
     db.close();
     expect(sealed.filter((t) => t !== '').every(isSealed)).toBe(true);
     const store = Store.open(join(dir, 'keeper.db'), { readonly: true, key: STORAGE_KEY });
-    const stored = [MAIN, WRONG, WEB].flatMap((id) => store.listTokens(id, 1000).map((t) => t.accessToken)).filter((t) => t !== '');
+    const stored = [MAIN, WRONG, WEB]
+      .flatMap((id) => store.listTokens(id, 1000).map((t) => t.accessToken))
+      .filter((t) => t !== '');
     store.close();
     const tokens = new Set([...stored, web.accessToken, servedToken]);
-    for (const { body } of receiver.requests) tokens.add((JSON.parse(body.toString('utf8')) as { accessToken: string }).accessToken);
+    for (const { body } of receiver.requests)
+      tokens.add((JSON.parse(body.toString('utf8')) as { accessToken: string }).accessToken);
     expect(stored.length).toBeGreaterThanOrEqual(4);
 
     // Each message as it arrived, minus what carries a channel's own credential by design: the
@@ -260,8 +305,15 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
       ['notify webhook secret', NOTIFY_HOOK_SECRET],
     ];
     // A stolen database file (and its WAL) shows no token either.
-    const fileBytes = Buffer.concat(['keeper.db', 'keeper.db-wal'].map((f) => join(dir, f)).filter((f) => existsSync(f)).map((f) => readFileSync(f)));
-    const inFile = [...tokens].filter((token) => fileBytes.includes(token) || fileBytes.includes(token.split('.')[2] ?? token));
+    const fileBytes = Buffer.concat(
+      ['keeper.db', 'keeper.db-wal']
+        .map((f) => join(dir, f))
+        .filter((f) => existsSync(f))
+        .map((f) => readFileSync(f)),
+    );
+    const inFile = [...tokens].filter(
+      (token) => fileBytes.includes(token) || fileBytes.includes(token.split('.')[2] ?? token),
+    );
     expect(inFile, 'tokens found in the database file').toEqual([]);
     for (const token of tokens) {
       secrets.push([`token …${token.slice(-6)}`, token]);
@@ -272,7 +324,9 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     const leaks = secrets.filter(([, secret]) => printed.includes(secret)).map(([what]) => what);
     expect(leaks, 'secrets found in printed output or HTTP answers').toEqual([]);
     expect(printed).not.toMatch(/[?&](pin|totp)=/i);
-    console.log(`e2e-leak: searched ${printed.length} characters from ${children.all.length} processes, ${served.length} HTTP answers and ${messages.length} notifications for ${secrets.length} secrets (${tokens.size} tokens)`);
+    console.log(
+      `e2e-leak: searched ${printed.length} characters from ${children.all.length} processes, ${served.length} HTTP answers and ${messages.length} notifications for ${secrets.length} secrets (${tokens.size} tokens)`,
+    );
   } finally {
     await sim.close();
     await receiver.close();

@@ -49,7 +49,9 @@ function world(): { dir: string; config: string; sink: string } {
     join(dir, 'config.yaml'),
     configYaml({
       simUrl: sim.baseUrl,
-      accounts: [{ clientId: CLIENT, name: 'consent', mode: 'consent', ...APP, sinksYaml: fileSinkYaml('./token.json') }],
+      accounts: [
+        { clientId: CLIENT, name: 'consent', mode: 'consent', ...APP, sinksYaml: fileSinkYaml('./token.json') },
+      ],
     }),
   );
   return { dir, config, sink };
@@ -122,8 +124,14 @@ describe('login through a running keeper', () => {
     // With a login waiting, a forged tokenId is refused by Dhan and the login stays open for the real one.
     const started = await children.run(['login', CLIENT, '--no-wait', '--no-qr', '--config', w.config]);
     expect(started.code, started.proc.dump()).toBe(0);
-    const loginUrl = started.stdout.split('\n').find((l) => LOGIN_LINE.test(l))?.trim() ?? '';
-    const forgedWhileOpen = await fetch(`${keeper.url}/v1/consent/callback?tokenid=11111111-2222-4333-8444-555555555555`);
+    const loginUrl =
+      started.stdout
+        .split('\n')
+        .find((l) => LOGIN_LINE.test(l))
+        ?.trim() ?? '';
+    const forgedWhileOpen = await fetch(
+      `${keeper.url}/v1/consent/callback?tokenid=11111111-2222-4333-8444-555555555555`,
+    );
     expect(forgedWhileOpen.status).toBe(502);
     expect(await forgedWhileOpen.text()).toContain('Nothing was changed');
     expect(readJsonSink(w.sink)?.accessToken).toBe(before);
@@ -133,10 +141,13 @@ describe('login through a running keeper', () => {
     const { location } = await approveInBrowserNoFollow(loginUrl);
     const pasted = await children.run(['login', CLIENT, '--paste', location, '--config', w.config]);
     expect(pasted.code, pasted.proc.dump()).toBe(0);
-    const after = await waitUntil(() => (readJsonSink(w.sink)?.accessToken !== before ? readJsonSink(w.sink) : undefined), {
-      timeoutMs: 10_000,
-      what: 'the new token in the sink',
-    });
+    const after = await waitUntil(
+      () => (readJsonSink(w.sink)?.accessToken !== before ? readJsonSink(w.sink) : undefined),
+      {
+        timeoutMs: 10_000,
+        what: 'the new token in the sink',
+      },
+    );
     expect(after.source).toBe('consent');
     expect(sim.isLive(after.accessToken)).toBe(true);
     expect(sim.isLive(before ?? '')).toBe(false);
@@ -148,7 +159,9 @@ describe('login --paste at the prompt', () => {
     const w = world();
     const keeper = await startKeeper(children, w.config);
     sim.registerApp(CLIENT, { ...APP, redirectUrl: `${keeper.url}/v1/consent/callback` });
-    const login = children.spawn(['login', CLIENT, '--paste', '--no-qr', '--config', w.config], { keepStdinOpen: true });
+    const login = children.spawn(['login', CLIENT, '--paste', '--no-qr', '--config', w.config], {
+      keepStdinOpen: true,
+    });
     const loginUrl = (await login.waitForLine(LOGIN_LINE, 30_000)).trim();
     // The person's browser could not reach the keeper: the address is copied, not followed.
     const { location } = await approveInBrowserNoFollow(loginUrl);
@@ -176,7 +189,11 @@ describe('login with no keeper running', () => {
     const started = await children.run(['login', CLIENT, '--no-wait', '--config', w.config]);
     expect(started.code, started.proc.dump()).toBe(0);
     expect(started.stdout).toMatch(/--paste/);
-    const loginUrl = started.stdout.split('\n').find((l) => LOGIN_LINE.test(l))?.trim() ?? '';
+    const loginUrl =
+      started.stdout
+        .split('\n')
+        .find((l) => LOGIN_LINE.test(l))
+        ?.trim() ?? '';
     const { location } = await approveInBrowserNoFollow(loginUrl);
     expect(location.startsWith('http://127.0.0.1:9/v1/consent/callback?tokenId=')).toBe(true);
 

@@ -25,7 +25,11 @@ describe('what a newcomer reads', () => {
     const hint = /in another terminal: (.+)$/m.exec(demo.stdout)?.[1];
     expect(hint, demo.stdout).toMatch(/^node \S+cli\.js status --config \S+$/);
     // As a user would type it, from the repository, with no dhan-token-keeper on PATH.
-    const r = spawnSync('sh', ['-c', hint!], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, PATH: `${process.execPath.replace(/\/node$/, '')}:/usr/bin:/bin` } });
+    const r = spawnSync('sh', ['-c', hint!], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${process.execPath.replace(/\/node$/, '')}:/usr/bin:/bin` },
+    });
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
   }, 90_000);
 

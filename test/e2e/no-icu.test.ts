@@ -86,7 +86,10 @@ describe('ICU', () => {
         `  avoid:\n    - { days: daily, from: "${istClock(6).text}", to: "${istClock(7).text}" }\n    - { days: [sat, sun], from: "01:00", to: "02:00", timezone: Etc/UTC }\n`,
       );
       const configPath = writeSecretFile(join(dir, 'config.yaml'), config);
-      const env = { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${pathToFileURL(trapPath).href}`.trim(), ICU_TRAP_FILE: trapFile };
+      const env = {
+        NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${pathToFileURL(trapPath).href}`.trim(),
+        ICU_TRAP_FILE: trapFile,
+      };
       const keeper = await startKeeper(children, configPath, { env });
 
       await waitUntil(() => callsOf(sim.stats(), A).renew >= 1 && callsOf(sim.stats(), B).profile >= 1, {
@@ -94,7 +97,14 @@ describe('ICU', () => {
         what: 'a renewal and a probe',
       });
       const auth = { authorization: `Bearer ${KEY}` };
-      for (const path of [`/v1/tokens/${A}`, `/v1/tokens/${B}?wait=1&after=${'0'.repeat(64)}`, '/v1/status', '/metrics', '/readyz', '/healthz']) {
+      for (const path of [
+        `/v1/tokens/${A}`,
+        `/v1/tokens/${B}?wait=1&after=${'0'.repeat(64)}`,
+        '/v1/status',
+        '/metrics',
+        '/readyz',
+        '/healthz',
+      ]) {
         const res = await fetch(`${keeper.url}${path}`, { headers: auth });
         expect(res.status, path).toBe(200);
         await res.arrayBuffer();

@@ -4,7 +4,17 @@ import { systemClock } from '../../src/clock.js';
 import { startSimulator } from '../../src/sim/index.js';
 import type { Simulator } from '../../src/sim/simulator-api.js';
 import { FakeNotifyServer } from '../helpers/fake-notify.js';
-import { Children, configYaml, fileSinkYaml, readJsonSink, startKeeper, statusJson, tempDir, waitUntil, writeSecretFile } from '../helpers/cli.js';
+import {
+  Children,
+  configYaml,
+  fileSinkYaml,
+  readJsonSink,
+  startKeeper,
+  statusJson,
+  tempDir,
+  waitUntil,
+  writeSecretFile,
+} from '../helpers/cli.js';
 
 /*
  * Notifications' "Done when", through a spawned keeper against the simulator and a fake
@@ -28,7 +38,13 @@ beforeAll(async () => {
   // One-minute tokens: the consent account's whole day passes in a minute.
   sim = await startSimulator({
     accounts: [
-      { clientId: CONSENT, pin: '111111', totpSecret: 'JBSWY3DPEHPK3PXP', ...APP, redirectUrl: 'http://127.0.0.1:9/v1/consent/callback' },
+      {
+        clientId: CONSENT,
+        pin: '111111',
+        totpSecret: 'JBSWY3DPEHPK3PXP',
+        ...APP,
+        redirectUrl: 'http://127.0.0.1:9/v1/consent/callback',
+      },
       { clientId: TOTP, pin: PIN, totpSecret: TOTP_SECRET },
     ],
     clock: systemClock,
@@ -49,7 +65,8 @@ function notifyYaml(channels: string): string {
 }
 const telegramYaml = (accounts: string): string =>
   `    - type: telegram\n      name: phone\n      botToken: "${BOT}"\n      chatId: 42\n      apiBaseUrl: ${fake.url}\n      accounts: [${accounts}]\n`;
-const ntfyYaml = (accounts: string): string => `    - type: ntfy\n      url: ${fake.url}\n      topic: dhan-${accounts}\n      accounts: [${accounts}]\n`;
+const ntfyYaml = (accounts: string): string =>
+  `    - type: ntfy\n      url: ${fake.url}\n      topic: dhan-${accounts}\n      accounts: [${accounts}]\n`;
 
 describe('a consent account Dhan will not renew', () => {
   it('goes to login-needed at askBefore, one Telegram message carries the link, and after the login "recovered" follows', async () => {
@@ -58,7 +75,9 @@ describe('a consent account Dhan will not renew', () => {
       join(dir, 'config.yaml'),
       configYaml({
         simUrl: sim.baseUrl,
-        accounts: [{ clientId: CONSENT, name: 'apikey', mode: 'consent', ...APP, sinksYaml: fileSinkYaml('./token.json') }],
+        accounts: [
+          { clientId: CONSENT, name: 'apikey', mode: 'consent', ...APP, sinksYaml: fileSinkYaml('./token.json') },
+        ],
         renewalYaml: '  renewBefore: 70%\n  jitter: 0s\n',
         extraYaml: `consent:\n  askBefore: 25s\n${notifyYaml(telegramYaml(CONSENT))}`,
       }),
@@ -94,7 +113,10 @@ describe('a consent account Dhan will not renew', () => {
     const page = await fetch(approve.headers.get('location') ?? '');
     expect(page.status).toBe(200);
 
-    const recovered = await waitUntil(() => messages().find((m) => /live again/.test(m.text)), { timeoutMs: 20_000, what: 'the recovered message' });
+    const recovered = await waitUntil(() => messages().find((m) => /live again/.test(m.text)), {
+      timeoutMs: 20_000,
+      what: 'the recovered message',
+    });
     expect(recovered.text).toMatch(/Dhan token live again: apikey/);
     expect(messages().filter((m) => m.text.includes('consentApp-login'))).toHaveLength(1);
     const now = readJsonSink(join(dir, 'token.json'));
@@ -124,9 +146,15 @@ describe('a TOTP account with a wrong PIN', () => {
       }),
     );
     const keeper = await startKeeper(children, config);
-    await waitUntil(async () => (await statusJson(children, config))[0]?.state === 'attention', { timeoutMs: 60_000, what: 'attention' });
+    await waitUntil(async () => (await statusJson(children, config))[0]?.state === 'attention', {
+      timeoutMs: 60_000,
+      what: 'attention',
+    });
     const telegram = (): Array<{ text: string }> => fake.telegram(BOT).filter((m) => m.text.includes('totp'));
-    await waitUntil(() => telegram().length > 0 && fake.ntfy(`dhan-${TOTP}`).length > 0, { timeoutMs: 15_000, what: 'both messages' });
+    await waitUntil(() => telegram().length > 0 && fake.ntfy(`dhan-${TOTP}`).length > 0, {
+      timeoutMs: 15_000,
+      what: 'both messages',
+    });
     // Sweeps run every minute here, the watcher every second: give repeats a chance to show.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(telegram()).toHaveLength(1);

@@ -105,7 +105,12 @@ describe('the Python client (clients/python)', () => {
         resolve(null);
       });
     });
-    console.log(out.split('\n').filter((l) => /python follower|^Ran |^OK|FAILED/.test(l)).join('\n'));
+    console.log(
+      out
+        .split('\n')
+        .filter((l) => /python follower|^Ran |^OK|FAILED/.test(l))
+        .join('\n'),
+    );
     expect(code, out).toBe(0);
     // Every test ran; none was skipped.
     expect(out).toMatch(/^Ran 5 tests/m);

@@ -4,7 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { startSimulator } from '../../src/sim/index.js';
 import type { Simulator } from '../../src/sim/simulator-api.js';
-import { Children, configYaml, sleep, startKeeper, tempDir, waitUntil, writeSecretFile, type RunningKeeper } from '../helpers/cli.js';
+import {
+  Children,
+  configYaml,
+  sleep,
+  startKeeper,
+  tempDir,
+  waitUntil,
+  writeSecretFile,
+  type RunningKeeper,
+} from '../helpers/cli.js';
 
 /*
  * /readyz from outside: a `run` whose second account is still waiting for its first token
@@ -55,7 +64,10 @@ afterAll(async () => {
 
 describe('/readyz', () => {
   it('stays 503 while an account has no token, and turns 200 once it has one', async () => {
-    await waitUntil(async () => (await get(`/v1/tokens/${FAST}`, KEY)).status === 200, { timeoutMs: 30_000, what: "the fast account's token" });
+    await waitUntil(async () => (await get(`/v1/tokens/${FAST}`, KEY)).status === 200, {
+      timeoutMs: 30_000,
+      what: "the fast account's token",
+    });
 
     // Sample while the slow account has no token: its token answer after the probe proves it had none during it.
     let sampled = 0;
@@ -73,7 +85,10 @@ describe('/readyz', () => {
     }
     expect(sampled).toBeGreaterThan(0);
 
-    await waitUntil(async () => (await get('/readyz')).status === 200, { timeoutMs: 30_000, what: '/readyz 200 once both accounts have a token' });
+    await waitUntil(async () => (await get('/readyz')).status === 200, {
+      timeoutMs: 30_000,
+      what: '/readyz 200 once both accounts have a token',
+    });
     expect((await get(`/v1/tokens/${SLOW}`, KEY)).status).toBe(200);
   });
 });

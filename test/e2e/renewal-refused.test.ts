@@ -31,7 +31,10 @@ const LIFETIME_MS = 40_000;
 const OBSERVE_MS = 120_000;
 
 describe('run with Dhan refusing renewal of TOTP tokens (HTTP 500 DH-905)', () => {
-  it('learns once, then generates: the sink stays live for several generations and status never shows attention', async ({ expect, onTestFinished }) => {
+  it('learns once, then generates: the sink stays live for several generations and status never shows attention', async ({
+    expect,
+    onTestFinished,
+  }) => {
     const children = new Children();
     onTestFinished(() => children.killAll());
     const sim = await startSimulator({
@@ -49,7 +52,15 @@ describe('run with Dhan refusing renewal of TOTP tokens (HTTP 500 DH-905)', () =
       join(dir, 'config.yaml'),
       configYaml({
         simUrl: sim.baseUrl,
-        accounts: [{ clientId: CLIENT, name: 'main', pin: PIN, totpSecret: TOTP_SECRET, sinksYaml: fileSinkYaml('./tokens/main.json') }],
+        accounts: [
+          {
+            clientId: CLIENT,
+            name: 'main',
+            pin: PIN,
+            totpSecret: TOTP_SECRET,
+            sinksYaml: fileSinkYaml('./tokens/main.json'),
+          },
+        ],
       }),
     );
     const keeper = await startKeeper(children, configPath);
@@ -76,7 +87,10 @@ describe('run with Dhan refusing renewal of TOTP tokens (HTTP 500 DH-905)', () =
       if (deadSince !== undefined) maxGap = Math.max(maxGap, Date.now() - deadSince);
     })();
 
-    await waitUntil(() => callsOf(sim.stats(), CLIENT).renew >= 1, { timeoutMs: 60_000, what: 'the first (refused) renewal' });
+    await waitUntil(() => callsOf(sim.stats(), CLIENT).renew >= 1, {
+      timeoutMs: 60_000,
+      what: 'the first (refused) renewal',
+    });
     const states: string[] = [];
     while (Date.now() - startedAt < OBSERVE_MS) {
       const row = (await statusJson(children, configPath)).find((r) => r.clientId === CLIENT);
@@ -87,7 +101,9 @@ describe('run with Dhan refusing renewal of TOTP tokens (HTTP 500 DH-905)', () =
     await observer;
 
     const calls = callsOf(sim.stats(), CLIENT);
-    console.log(`e2e DH-905 (500): max gap with a dead token in the sink ${maxGap} ms; calls ${JSON.stringify(calls)}; states seen ${[...new Set(states)].join(',')}`);
+    console.log(
+      `e2e DH-905 (500): max gap with a dead token in the sink ${maxGap} ms; calls ${JSON.stringify(calls)}; states seen ${[...new Set(states)].join(',')}`,
+    );
     expect(calls.renew, keeper.proc.dump(20_000)).toBe(1);
     expect(calls.generate).toBeGreaterThanOrEqual(4);
     expect(maxGap, keeper.proc.dump(20_000)).toBeLessThan(2_000);
@@ -100,7 +116,10 @@ describe('run with Dhan refusing renewal of TOTP tokens (HTTP 500 DH-905)', () =
 });
 
 describe('run with renewal.refreshAt and renewal.probeAt', () => {
-  it('refreshes at each refreshAt moment and replaces a killed token at the next probeAt moment', async ({ expect, onTestFinished }) => {
+  it('refreshes at each refreshAt moment and replaces a killed token at the next probeAt moment', async ({
+    expect,
+    onTestFinished,
+  }) => {
     const children = new Children();
     onTestFinished(() => children.killAll());
     const sim = await startSimulator({
@@ -118,17 +137,31 @@ describe('run with renewal.refreshAt and renewal.probeAt', () => {
         simUrl: sim.baseUrl,
         // Six-field expressions (seconds first): moments every 20 s and probes every 15 s keep the
         // test short; the interval probe is off so that only probeAt can find the killed token.
-        renewalYaml: '  probeInterval: "off"\n  refreshAt: ["*/20 * * * * *"]\n  refreshAtSkipIfNewerThan: 5s\n  probeAt: ["7,22,37,52 * * * * *"]\n',
-        accounts: [{ clientId: CLIENT, name: 'main', pin: PIN, totpSecret: TOTP_SECRET, sinksYaml: fileSinkYaml('./tokens/main.json') }],
+        renewalYaml:
+          '  probeInterval: "off"\n  refreshAt: ["*/20 * * * * *"]\n  refreshAtSkipIfNewerThan: 5s\n  probeAt: ["7,22,37,52 * * * * *"]\n',
+        accounts: [
+          {
+            clientId: CLIENT,
+            name: 'main',
+            pin: PIN,
+            totpSecret: TOTP_SECRET,
+            sinksYaml: fileSinkYaml('./tokens/main.json'),
+          },
+        ],
       }),
     );
     const keeper = await startKeeper(children, configPath);
     await waitUntil(() => readJsonSink(sinkPath), { timeoutMs: 30_000, what: 'the first token' });
     const rows = await statusJson(children, configPath);
-    expect((rows[0] as { nextRefreshAt?: string | null } | undefined)?.nextRefreshAt).toMatch(/:(00|20|40)\.000\+05:30$/);
+    expect((rows[0] as { nextRefreshAt?: string | null } | undefined)?.nextRefreshAt).toMatch(
+      /:(00|20|40)\.000\+05:30$/,
+    );
 
     // Refreshes land on :00, :20 and :40, each a renewal of an hour-long token.
-    await waitUntil(() => callsOf(sim.stats(), CLIENT).renew >= 2, { timeoutMs: 60_000, what: 'two refreshAt renewals' });
+    await waitUntil(() => callsOf(sim.stats(), CLIENT).renew >= 2, {
+      timeoutMs: 60_000,
+      what: 'two refreshAt renewals',
+    });
     const renewedSecond = new Date(Date.parse(readJsonSink(sinkPath)?.expiresAt ?? '') - 3_600_000).getUTCSeconds();
     expect([0, 1, 20, 21, 40, 41]).toContain(renewedSecond);
 
@@ -136,12 +169,17 @@ describe('run with renewal.refreshAt and renewal.probeAt', () => {
     const killed = readJsonSink(sinkPath)?.accessToken ?? '';
     sim.killTokens(CLIENT);
     const killedAt = Date.now();
-    await waitUntil(() => {
-      const now = readJsonSink(sinkPath)?.accessToken;
-      return now !== undefined && now !== killed && sim.isLive(now);
-    }, { timeoutMs: 40_000, what: 'a live token after the kill' });
+    await waitUntil(
+      () => {
+        const now = readJsonSink(sinkPath)?.accessToken;
+        return now !== undefined && now !== killed && sim.isLive(now);
+      },
+      { timeoutMs: 40_000, what: 'a live token after the kill' },
+    );
     const replacedMs = Date.now() - killedAt;
-    console.log(`e2e refreshAt/probeAt: renewals ${callsOf(sim.stats(), CLIENT).renew}, killed token replaced in ${replacedMs} ms`);
+    console.log(
+      `e2e refreshAt/probeAt: renewals ${callsOf(sim.stats(), CLIENT).renew}, killed token replaced in ${replacedMs} ms`,
+    );
     expect(replacedMs).toBeLessThan(25_000);
     keeper.proc.kill('SIGTERM');
     expect((await keeper.proc.waitForExit(15_000)).code).toBe(0);

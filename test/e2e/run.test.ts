@@ -83,11 +83,14 @@ async function recordingProxy(target: string): Promise<RecordingProxy> {
       try {
         const parsed = JSON.parse(text) as { accessToken?: unknown; token?: unknown; expiryTime?: unknown };
         const token = parsed.accessToken ?? parsed.token;
-        if (typeof token === 'string' && typeof parsed.expiryTime === 'string') expiryTimes.set(token, parsed.expiryTime);
+        if (typeof token === 'string' && typeof parsed.expiryTime === 'string')
+          expiryTimes.set(token, parsed.expiryTime);
       } catch {
         // Not JSON: nothing to record, pass it on as is.
       }
-      const out: Record<string, string> = { 'content-type': upstream.headers.get('content-type') ?? 'application/json' };
+      const out: Record<string, string> = {
+        'content-type': upstream.headers.get('content-type') ?? 'application/json',
+      };
       // The keeper measures clock skew from Dhan's Date header.
       const date = upstream.headers.get('date');
       if (date !== null) out['date'] = date;
@@ -119,7 +122,10 @@ function sinkToken(path: string): string | undefined {
 // Concurrent tests must use the hooks and expect of their own context: the global ones may bind
 // to the other test and, say, close its simulator halfway through.
 describe.concurrent('run keeps tokens alive (issue 3, tokens of 30 s)', () => {
-  it('renews with GET without a gap, falls back from non-renewable tokens, recovers a lost renewal, stops on a wrong PIN; second instance refused; SIGTERM', async ({ expect, onTestFinished }) => {
+  it('renews with GET without a gap, falls back from non-renewable tokens, recovers a lost renewal, stops on a wrong PIN; second instance refused; SIGTERM', async ({
+    expect,
+    onTestFinished,
+  }) => {
     const children = new Children();
     onTestFinished(() => children.killAll());
     const A = '1000000301'; // plain: renewal rhythm and the gap measurement
@@ -146,7 +152,13 @@ describe.concurrent('run keeps tokens alive (issue 3, tokens of 30 s)', () => {
           { clientId: A, name: 'a', pin: PIN, totpSecret: TOTP_SECRET, sinksYaml: fileSinkYaml('./tokens/a.json') },
           { clientId: B, name: 'b', pin: PIN, totpSecret: TOTP_SECRET, sinksYaml: fileSinkYaml('./tokens/b.json') },
           { clientId: C, name: 'c', pin: PIN, totpSecret: TOTP_SECRET, sinksYaml: fileSinkYaml('./tokens/c.json') },
-          { clientId: D, name: 'd', pin: WRONG_PIN, totpSecret: TOTP_SECRET, sinksYaml: fileSinkYaml('./tokens/d.json') },
+          {
+            clientId: D,
+            name: 'd',
+            pin: WRONG_PIN,
+            totpSecret: TOTP_SECRET,
+            sinksYaml: fileSinkYaml('./tokens/d.json'),
+          },
         ],
       }),
     );
@@ -186,10 +198,17 @@ describe.concurrent('run keeps tokens alive (issue 3, tokens of 30 s)', () => {
           lostToken = previousTokenC;
         }
         previousTokenC = tokenC;
-        if (lostRenewalAt !== undefined && recoveredAt === undefined && tokenC !== undefined && tokenC !== lostToken && sim.isLive(tokenC)) {
+        if (
+          lostRenewalAt !== undefined &&
+          recoveredAt === undefined &&
+          tokenC !== undefined &&
+          tokenC !== lostToken &&
+          sim.isLive(tokenC)
+        ) {
           recoveredAt = now;
         }
-        if (generateCallsD60s === undefined && now - startedAt >= 60_000) generateCallsD60s = callsOf(sim.stats(), D).generate;
+        if (generateCallsD60s === undefined && now - startedAt >= 60_000)
+          generateCallsD60s = callsOf(sim.stats(), D).generate;
         await sleep(100);
       }
       if (deadSinceA !== undefined) maxGapA = Math.max(maxGapA, Date.now() - deadSinceA);
@@ -204,18 +223,24 @@ describe.concurrent('run keeps tokens alive (issue 3, tokens of 30 s)', () => {
     expect(keeper.proc.running).toBe(true);
 
     // The wrong PIN: attention, and the daemon still serves.
-    await waitUntil(async () => (await statusJson(children, configPath)).find((r) => r.clientId === D)?.state === 'attention', {
-      timeoutMs: 30_000,
-      intervalMs: 1_000,
-      what: 'account d in attention',
-    });
+    await waitUntil(
+      async () => (await statusJson(children, configPath)).find((r) => r.clientId === D)?.state === 'attention',
+      {
+        timeoutMs: 30_000,
+        intervalMs: 1_000,
+        what: 'account d in attention',
+      },
+    );
     const health = await fetch(`${keeper.url}/healthz`);
     expect(health.status).toBe(200);
 
     await observer;
     // B generates about every 20 s, but each generation may wait for a fresh TOTP step (30 s):
     // give a loaded machine a little longer to show the third one.
-    await waitUntil(() => callsOf(sim.stats(), B).generate >= 3, { timeoutMs: 30_000, what: 'a third generation for b' }).catch(() => undefined);
+    await waitUntil(() => callsOf(sim.stats(), B).generate >= 3, {
+      timeoutMs: 30_000,
+      what: 'a third generation for b',
+    }).catch(() => undefined);
     const stats = sim.stats();
     const [a, b, c, d] = [A, B, C, D].map((id) => callsOf(stats, id));
     console.log(
@@ -264,7 +289,10 @@ describe.concurrent('run keeps tokens alive (issue 3, tokens of 30 s)', () => {
     expect(keeper.proc.stdout).toMatch(/dhan-token-keeper stopped/);
   }, 180_000);
 
-  it('restart after SIGKILL reuses tokens; renew is handed to the daemon; a token killed at Dhan is replaced within a probe interval; expiry right with TZ=UTC and opaque tokens', async ({ expect, onTestFinished }) => {
+  it('restart after SIGKILL reuses tokens; renew is handed to the daemon; a token killed at Dhan is replaced within a probe interval; expiry right with TZ=UTC and opaque tokens', async ({
+    expect,
+    onTestFinished,
+  }) => {
     const children = new Children();
     onTestFinished(() => children.killAll());
     const E = '1000000311'; // imported web token (JWT)
@@ -336,7 +364,9 @@ describe.concurrent('run keeps tokens alive (issue 3, tokens of 30 s)', () => {
     await waitUntil(
       () => {
         const now = sim.stats();
-        return callsOf(now, E).profile > callsOf(before, E).profile && callsOf(now, F).profile > callsOf(before, F).profile;
+        return (
+          callsOf(now, E).profile > callsOf(before, E).profile && callsOf(now, F).profile > callsOf(before, F).profile
+        );
       },
       { timeoutMs: 30_000, what: 'the restarted keeper to check both stored tokens with /v2/profile' },
     );
@@ -363,7 +393,10 @@ describe.concurrent('run keeps tokens alive (issue 3, tokens of 30 s)', () => {
     expect(sim.isLive(renewedE)).toBe(true);
     expect(sim.isLive(web.accessToken)).toBe(false);
     expect(callsOf(sim.stats(), E).renew).toBe(callsOf(afterRestart, E).renew + 1);
-    await waitUntil(() => sinkToken(sink('e')) === renewedE, { timeoutMs: 10_000, what: 'the renewed token in the sink' });
+    await waitUntil(() => sinkToken(sink('e')) === renewedE, {
+      timeoutMs: 10_000,
+      what: 'the renewed token in the sink',
+    });
     expect(keeper.proc.logLines().some((l) => l['msg'] === 'carrying out a command from the CLI')).toBe(true);
 
     // A login elsewhere kills the token at Dhan: the probe finds out and the keeper replaces it.
@@ -377,7 +410,9 @@ describe.concurrent('run keeps tokens alive (issue 3, tokens of 30 s)', () => {
       { timeoutMs: 40_000, intervalMs: 100, what: 'a live replacement of the killed token in the sink' },
     );
     const replacedMs = Date.now() - killedAt;
-    console.log(`e2e-run: token killed at Dhan replaced in the sink after ${replacedMs} ms (probe interval ${PROBE_MS} ms ±10%)`);
+    console.log(
+      `e2e-run: token killed at Dhan replaced in the sink after ${replacedMs} ms (probe interval ${PROBE_MS} ms ±10%)`,
+    );
     // One probe interval (+10% jitter) plus a generation on a loaded machine.
     expect(replacedMs).toBeLessThan(PROBE_MS * 1.1 + 4_000);
     rows = await statusJson(children, configPath, { env });

@@ -162,7 +162,9 @@ describe('token API against a running keeper', () => {
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('www-authenticate')).toMatch(/^Bearer/);
 
-    const basic = await fetch(`${keeper.url}/v1/tokens/${MAIN}`, { headers: { authorization: `Basic ${Buffer.from(`x:${BOT_KEY}`).toString('base64')}` } });
+    const basic = await fetch(`${keeper.url}/v1/tokens/${MAIN}`, {
+      headers: { authorization: `Basic ${Buffer.from(`x:${BOT_KEY}`).toString('base64')}` },
+    });
     expect(basic.status).toBe(401);
 
     const forbidden = await get(`/v1/tokens/${MAIN}`, OTHER_KEY);
@@ -176,7 +178,9 @@ describe('token API against a running keeper', () => {
     expect(ok.status).toBe(200);
     expect(ok.headers.get('cache-control')).toMatch(/no-store/);
     const body = (await ok.json()) as TokenBody;
-    expect(Object.keys(body).sort()).toEqual(['accessToken', 'clientId', 'expiresAt', 'expiryTime', 'fingerprint', 'obtainedAt', 'source'].sort());
+    expect(Object.keys(body).sort()).toEqual(
+      ['accessToken', 'clientId', 'expiresAt', 'expiryTime', 'fingerprint', 'obtainedAt', 'source'].sort(),
+    );
     expect(body.clientId).toBe(MAIN);
     expect(sim.isLive(body.accessToken)).toBe(true);
     expect(body.fingerprint).toBe(fingerprint(body.accessToken));
@@ -184,7 +188,10 @@ describe('token API against a running keeper', () => {
     expect(Date.parse(body.expiresAt)).toBeGreaterThan(Date.now());
     expect(['totp', 'renew']).toContain(body.source);
 
-    await waitUntil(async () => (await get(`/v1/tokens/${SIDE}`, OTHER_KEY)).status === 200, { timeoutMs: 20_000, what: 'the side account token' });
+    await waitUntil(async () => (await get(`/v1/tokens/${SIDE}`, OTHER_KEY)).status === 200, {
+      timeoutMs: 20_000,
+      what: 'the side account token',
+    });
 
     const noToken = await get(`/v1/tokens/${WEBONLY}`, BOT_KEY);
     expect(noToken.status).toBe(503);
@@ -195,7 +202,11 @@ describe('token API against a running keeper', () => {
     const statusAll = await get('/v1/status', BOT_KEY);
     expect(statusAll.status).toBe(200);
     const statusText = await statusAll.text();
-    expect((JSON.parse(statusText) as Array<{ clientId: string }>).map((r) => r.clientId).sort()).toEqual([MAIN, SIDE, WEBONLY]);
+    expect((JSON.parse(statusText) as Array<{ clientId: string }>).map((r) => r.clientId).sort()).toEqual([
+      MAIN,
+      SIDE,
+      WEBONLY,
+    ]);
     expect(statusText).not.toContain(body.accessToken);
     const statusOther = (await (await get('/v1/status', OTHER_KEY)).json()) as Array<{ clientId: string }>;
     expect(statusOther.map((r) => r.clientId)).toEqual([SIDE]);
@@ -230,10 +241,13 @@ describe('token API against a running keeper', () => {
       const answeredAt = Date.now();
       const text = await res.text();
       try {
-        await waitUntil(() => {
-          check();
-          return sinkChangedAt !== undefined || res.status !== 200;
-        }, { timeoutMs: 5_000, intervalMs: 5, what: 'the sink to show the swap too' });
+        await waitUntil(
+          () => {
+            check();
+            return sinkChangedAt !== undefined || res.status !== 200;
+          },
+          { timeoutMs: 5_000, intervalMs: 5, what: 'the sink to show the swap too' },
+        );
       } finally {
         watcher.close();
         clearInterval(poller);
@@ -244,7 +258,9 @@ describe('token API against a running keeper', () => {
       expect(after.accessToken).not.toBe(before.accessToken);
       expect(sim.isLive(after.accessToken)).toBe(true);
       latencyMs = answeredAt - (sinkChangedAt ?? answeredAt);
-      console.log(`e2e-serve: long-poll answered ${latencyMs} ms after the sink file changed (parked ${answeredAt - startedAt} ms)`);
+      console.log(
+        `e2e-serve: long-poll answered ${latencyMs} ms after the sink file changed (parked ${answeredAt - startedAt} ms)`,
+      );
     }
     expect(latencyMs, 'a long-poll that was parked when the renewal happened').toBeDefined();
     expect(Math.abs(latencyMs ?? Infinity)).toBeLessThan(1_000);
@@ -255,23 +271,32 @@ describe('sinks of a running keeper', () => {
   it('an env file sourced by bash yields the live token', async () => {
     let envToken = '';
     for (let attempt = 0; attempt < 3; attempt += 1) {
-      envToken = execFileSync('bash', ['-c', 'set -a; . "$1"; printf %s "$DHAN_ACCESS_TOKEN"', 'bash', sinkEnv()], { encoding: 'utf8' });
+      envToken = execFileSync('bash', ['-c', 'set -a; . "$1"; printf %s "$DHAN_ACCESS_TOKEN"', 'bash', sinkEnv()], {
+        encoding: 'utf8',
+      });
       // A renewal between reading and asking Dhan would make a live token look dead: ask again.
       if (sim.isLive(envToken)) break;
       await sleep(300);
     }
     expect(envToken.length).toBeGreaterThan(20);
     expect(sim.isLive(envToken)).toBe(true);
-    const vars = execFileSync('bash', ['-c', 'set -a; . "$1"; printf "%s\\n%s" "$DHAN_CLIENT_ID" "$DHAN_TOKEN_EXPIRES_AT"', 'bash', sinkEnv()], { encoding: 'utf8' }).split('\n');
+    const vars = execFileSync(
+      'bash',
+      ['-c', 'set -a; . "$1"; printf "%s\\n%s" "$DHAN_CLIENT_ID" "$DHAN_TOKEN_EXPIRES_AT"', 'bash', sinkEnv()],
+      { encoding: 'utf8' },
+    ).split('\n');
     expect(vars[0]).toBe(MAIN);
     expect(Date.parse(vars[1] ?? '')).toBeGreaterThan(Date.now() - 1_000);
   });
 
   it('an exec hook gets the token as JSON on stdin, never in its argv or environment', async () => {
-    const token = await waitUntil(() => {
-      const t = readJsonSink(sinkJson())?.accessToken;
-      return t !== undefined && existsSync(join(dir, `exec-${fingerprint(t)}.json`)) ? t : undefined;
-    }, { timeoutMs: 30_000, what: 'the exec hook to run for the token in the json sink' });
+    const token = await waitUntil(
+      () => {
+        const t = readJsonSink(sinkJson())?.accessToken;
+        return t !== undefined && existsSync(join(dir, `exec-${fingerprint(t)}.json`)) ? t : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the exec hook to run for the token in the json sink' },
+    );
     const seen = JSON.parse(readFileSync(join(dir, `exec-${fingerprint(token)}.json`), 'utf8')) as {
       stdin: string;
       argv: string[];
@@ -299,13 +324,19 @@ describe('sinks of a running keeper', () => {
       expect(body.clientId).toBe(MAIN);
       expect(body.fingerprint).toBe(fingerprint(body.accessToken));
       // The signature covers exactly these bytes: any other body fails.
-      const forged = `sha256=${createHmac('sha256', HOOK_SECRET).update(`${d.raw.toString('utf8')} `).digest('hex')}`;
+      const forged = `sha256=${createHmac('sha256', HOOK_SECRET)
+        .update(`${d.raw.toString('utf8')} `)
+        .digest('hex')}`;
       expect(forged).not.toBe(d.signature);
     }
     const latest = JSON.parse(deliveries().at(-1)?.raw.toString('utf8') ?? '{}') as { accessToken: string };
     const sinkNow = readJsonSink(sinkJson())?.accessToken;
     // The latest delivery carries the token the file sink holds (or its successor is on its way).
-    if (latest.accessToken !== sinkNow) await waitUntil(() => deliveries().some((d) => d.raw.toString('utf8').includes(sinkNow ?? '-')), { timeoutMs: 10_000, what: 'the webhook for the current token' });
+    if (latest.accessToken !== sinkNow)
+      await waitUntil(() => deliveries().some((d) => d.raw.toString('utf8').includes(sinkNow ?? '-')), {
+        timeoutMs: 10_000,
+        what: 'the webhook for the current token',
+      });
   });
 });
 

@@ -20,7 +20,9 @@ describe('refusals at start', () => {
     for (const command of ['check-config', 'run']) {
       const res = await children.run([command, '--config', config], { timeoutMs: 20_000 });
       expect({ command, code: res.code }).toEqual({ command, code: 2 });
-      expect(res.stderr).toMatch(/server\.listen: 0\.0\.0\.0 is reachable from other machines and no API key is configured/);
+      expect(res.stderr).toMatch(
+        /server\.listen: 0\.0\.0\.0 is reachable from other machines and no API key is configured/,
+      );
     }
   });
 });

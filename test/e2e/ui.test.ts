@@ -6,7 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { startSimulator } from '../../src/sim/index.js';
 import type { Simulator } from '../../src/sim/simulator-api.js';
-import { Children, REPO_ROOT, configYaml, fileSinkYaml, startKeeper, tempDir, waitUntil, writeSecretFile, type RunningKeeper } from '../helpers/cli.js';
+import {
+  Children,
+  REPO_ROOT,
+  configYaml,
+  fileSinkYaml,
+  startKeeper,
+  tempDir,
+  waitUntil,
+  writeSecretFile,
+  type RunningKeeper,
+} from '../helpers/cli.js';
 
 /*
  * The status page as a person uses it: Debian's Chromium (never a downloaded browser) against
@@ -31,7 +41,8 @@ let keeper: RunningKeeper;
 let configPath: string;
 let browser: Browser;
 const tokensSeen = new Set<string>();
-const shotsDir = process.env['DTK_SCREENSHOTS'] === '1' ? join(REPO_ROOT, 'docs', 'screenshots') : tempDir('dtk-shots-');
+const shotsDir =
+  process.env['DTK_SCREENSHOTS'] === '1' ? join(REPO_ROOT, 'docs', 'screenshots') : tempDir('dtk-shots-');
 
 async function liveToken(): Promise<{ accessToken: string; fingerprint: string; obtainedAt: string }> {
   const res = await fetch(`${keeper.url}/v1/tokens/${MAIN}`, { headers: { authorization: `Bearer ${BOT_KEY}` } });
@@ -126,7 +137,13 @@ beforeAll(async () => {
       clients: ["*"]`,
       renewalYaml: `  avoid:\n    - { days: mon-fri, from: "09:15", to: "15:30" }`,
       accounts: [
-        { clientId: MAIN, name: 'main', pin: PIN, totpSecret: TOTP_SECRET, sinksYaml: fileSinkYaml('./tokens/main.env', 'env') },
+        {
+          clientId: MAIN,
+          name: 'main',
+          pin: PIN,
+          totpSecret: TOTP_SECRET,
+          sinksYaml: fileSinkYaml('./tokens/main.env', 'env'),
+        },
         { clientId: SIDE, name: 'side', pin: WRONG_PIN, totpSecret: TOTP_SECRET },
         { clientId: WEBONLY, name: 'web', mode: 'renew-only' },
       ],
@@ -137,14 +154,23 @@ beforeAll(async () => {
     async () => {
       const res = await fetch(`${keeper.url}/v1/status`, { headers: { authorization: `Bearer ${BOT_KEY}` } });
       const rows = (await res.json()) as Array<{ clientId: string; state: string }>;
-      return rows.find((r) => r.clientId === MAIN)?.state === 'valid' && rows.find((r) => r.clientId === SIDE)?.state === 'attention';
+      return (
+        rows.find((r) => r.clientId === MAIN)?.state === 'valid' &&
+        rows.find((r) => r.clientId === SIDE)?.state === 'attention'
+      );
     },
     { timeoutMs: 30_000, what: 'main valid and side in attention' },
   );
   await liveToken();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--disable-component-update', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-background-networking',
+      '--disable-gpu',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
   });
   mkdirSync(shotsDir, { recursive: true });
 }, 90_000);
@@ -183,7 +209,9 @@ describe('the status page in a browser', () => {
     // The state is a word, not only a colour.
     expect(await card(MAIN).locator('.badge').textContent()).toBe('valid');
     expect(await card(SIDE).locator('.lift-command').textContent()).toBe(`dhan-token-keeper reset ${SIDE}`);
-    expect(await card(WEBONLY).locator('.lift-command').textContent()).toBe(`dhan-token-keeper import ${WEBONLY} < token.txt`);
+    expect(await card(WEBONLY).locator('.lift-command').textContent()).toBe(
+      `dhan-token-keeper import ${WEBONLY} < token.txt`,
+    );
     expect(await card(SIDE).locator('.stop').textContent()).toMatch(/refused|PIN|TOTP|credential/i);
     // Timeline: MAIN's first generation failed (503) then succeeded; SIDE stopped.
     expect(await card(MAIN).locator('rect.failure').count()).toBeGreaterThanOrEqual(1);
@@ -214,7 +242,9 @@ describe('the status page in a browser', () => {
     const poll = fetch(`${keeper.url}/v1/tokens/${MAIN}?after=${before.fingerprint}&wait=60`, {
       headers: { authorization: `Bearer ${BOT_KEY}` },
     }).then(async (res) => ({ at: Date.now(), body: (await res.json()) as { accessToken: string } }));
-    const seen = page.waitForFunction(obtainedChanged, { id: MAIN, before: obtainedBefore }, { timeout: 30_000 }).then(() => Date.now());
+    const seen = page
+      .waitForFunction(obtainedChanged, { id: MAIN, before: obtainedBefore }, { timeout: 30_000 })
+      .then(() => Date.now());
     const renew = await children.run(['renew', MAIN, '--config', configPath]);
     expect(renew.code, renew.proc.dump()).toBe(0);
     const [swap, pageAt] = await Promise.all([poll, seen]);
@@ -250,7 +280,9 @@ describe('the status page in a browser', () => {
     const action = `${keeper.url}/v1/ui/actions/${MAIN}/renew`;
     expect((await fetch(action, { method: 'POST' })).status).toBe(401);
     expect((await fetch(action, { method: 'POST', headers: { authorization: `Bearer ${BOT_KEY}` } })).status).toBe(403);
-    expect((await fetch(action, { method: 'POST', headers: { authorization: `Bearer ${LOOKER_KEY}` } })).status).toBe(403);
+    expect((await fetch(action, { method: 'POST', headers: { authorization: `Bearer ${LOOKER_KEY}` } })).status).toBe(
+      403,
+    );
     // A cookie session needs its CSRF token, and a POST from another origin is refused.
     const login = await fetch(`${keeper.url}/ui/login`, {
       method: 'POST',
@@ -262,8 +294,17 @@ describe('the status page in a browser', () => {
     expect(login.headers.get('set-cookie')).toMatch(/HttpOnly; SameSite=Strict/);
     expect(login.headers.get('set-cookie')).not.toContain(TRADER_KEY);
     expect((await fetch(action, { method: 'POST', headers: { cookie } })).status).toBe(403);
-    const state = (await (await fetch(`${keeper.url}/v1/ui/state`, { headers: { cookie } })).json()) as { viewer: { csrf: string } };
-    expect((await fetch(action, { method: 'POST', headers: { cookie, 'x-csrf-token': state.viewer.csrf, origin: 'http://evil.example' } })).status).toBe(403);
+    const state = (await (await fetch(`${keeper.url}/v1/ui/state`, { headers: { cookie } })).json()) as {
+      viewer: { csrf: string };
+    };
+    expect(
+      (
+        await fetch(action, {
+          method: 'POST',
+          headers: { cookie, 'x-csrf-token': state.viewer.csrf, origin: 'http://evil.example' },
+        })
+      ).status,
+    ).toBe(403);
     // The looker sees only its account, and no button for an account it may not act on.
     const lookerContext = await browser.newContext();
     const lookerPage = await logIn(lookerContext, LOOKER_KEY);
@@ -294,9 +335,17 @@ describe('the status page in a browser', () => {
       ['phone-dark.png', { width: 375, height: 812 }, 'dark'],
     ];
     for (const [file, viewport, colorScheme] of shots) {
-      const context = await browser.newContext({ viewport, colorScheme, deviceScaleFactor: 1, timezoneId: 'Europe/London', locale: 'en-GB' });
+      const context = await browser.newContext({
+        viewport,
+        colorScheme,
+        deviceScaleFactor: 1,
+        timezoneId: 'Europe/London',
+        locale: 'en-GB',
+      });
       const page = await logIn(context, TRADER_KEY);
-      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+      const overflow = await page.evaluate<number>(
+        'document.documentElement.scrollWidth - document.documentElement.clientWidth',
+      );
       expect(overflow, `${file}: horizontal scroll`).toBeLessThanOrEqual(0);
       // Everything the page loaded (HTML, CSS, script, the first state), as it travelled.
       const weight = await page.evaluate<number>(

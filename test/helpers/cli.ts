@@ -125,10 +125,14 @@ export class CliProcess {
   async waitForLine(match: RegExp | ((line: string) => boolean), timeoutMs: number): Promise<string> {
     const test = typeof match === 'function' ? match : (line: string) => match.test(line);
     let found: string | undefined;
-    await this.waitFor(() => {
-      found = this.stdoutLines().find(test);
-      return found !== undefined;
-    }, timeoutMs, `a stdout line matching ${String(match)}`);
+    await this.waitFor(
+      () => {
+        found = this.stdoutLines().find(test);
+        return found !== undefined;
+      },
+      timeoutMs,
+      `a stdout line matching ${String(match)}`,
+    );
     // waitFor only resolves once `found` is set.
     return found as string;
   }
@@ -139,7 +143,9 @@ export class CliProcess {
     return new Promise<void>((resolveWait, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(waiter);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} from ${this.describe()}\n${this.dump()}`));
+        reject(
+          new Error(`timed out after ${timeoutMs} ms waiting for ${what} from ${this.describe()}\n${this.dump()}`),
+        );
       }, timeoutMs);
       const waiter: Waiter = () => {
         if (test()) {
@@ -259,19 +265,30 @@ export interface RunningKeeper {
  * Starts `run` and waits for pino's "dhan-token-keeper started" line, which carries the URL
  * (the config binds port 0, so the URL is only known from the log).
  */
-export async function startKeeper(children: Children, configPath: string, options: SpawnOptions & { readonly timeoutMs?: number } = {}): Promise<RunningKeeper> {
+export async function startKeeper(
+  children: Children,
+  configPath: string,
+  options: SpawnOptions & { readonly timeoutMs?: number } = {},
+): Promise<RunningKeeper> {
   const proc = children.spawn(['run', '--config', configPath], options);
   let url: string | undefined;
-  await proc.waitFor(() => {
-    const started = proc.logLines().find((l) => l['msg'] === 'dhan-token-keeper started');
-    if (typeof started?.['url'] === 'string') url = started['url'];
-    return url !== undefined;
-  }, options.timeoutMs ?? 30_000, 'the "dhan-token-keeper started" log line');
+  await proc.waitFor(
+    () => {
+      const started = proc.logLines().find((l) => l['msg'] === 'dhan-token-keeper started');
+      if (typeof started?.['url'] === 'string') url = started['url'];
+      return url !== undefined;
+    },
+    options.timeoutMs ?? 30_000,
+    'the "dhan-token-keeper started" log line',
+  );
   return { proc, url: url as string };
 }
 
 /** Polls `check` until it returns a value other than undefined/false. */
-export async function waitUntil<T>(check: () => T | undefined | false | Promise<T | undefined | false>, options: { timeoutMs: number; intervalMs?: number; what: string }): Promise<T> {
+export async function waitUntil<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  options: { timeoutMs: number; intervalMs?: number; what: string },
+): Promise<T> {
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     const value = await check();
@@ -310,14 +327,21 @@ export interface StatusRow {
   readonly nextActionAt?: string | null;
 }
 
-export async function statusJson(children: Children, configPath: string, options: SpawnOptions = {}): Promise<StatusRow[]> {
+export async function statusJson(
+  children: Children,
+  configPath: string,
+  options: SpawnOptions = {},
+): Promise<StatusRow[]> {
   const res = await children.run(['status', '--json', '--config', configPath], options);
   if (res.code !== 0) throw new Error(`status --json exited ${res.code}\n${res.proc.dump()}`);
   return JSON.parse(res.stdout) as StatusRow[];
 }
 
 /** The in-test simulator's call counters for one account, read over nothing but its API. */
-export function callsOf(stats: { calls: Record<'generate' | 'renew' | 'profile', Record<string, number>> }, clientId: string): { generate: number; renew: number; profile: number } {
+export function callsOf(
+  stats: { calls: Record<'generate' | 'renew' | 'profile', Record<string, number>> },
+  clientId: string,
+): { generate: number; renew: number; profile: number } {
   return {
     generate: stats.calls.generate[clientId] ?? 0,
     renew: stats.calls.renew[clientId] ?? 0,

@@ -110,25 +110,28 @@ export async function startRecordingProxy(keeper: number, target: string): Promi
     calls.push(call);
     proxy.onCallStart?.(call);
     const headers = { ...req.headers, host: upstream.host };
-    const out = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent: false }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-      answer.on('end', () => {
-        if (call.end !== undefined) return;
-        const body = Buffer.concat(chunks);
-        const token = answeredToken(body.toString('utf8'));
-        call.end = Date.now();
-        call.status = answer.statusCode;
-        call.tokenHash = token === undefined ? undefined : tokenHash(token);
-        const passed: Record<string, string> = {};
-        for (const name of ['content-type', 'date']) {
-          const value = answer.headers[name];
-          if (typeof value === 'string') passed[name] = value;
-        }
-        res.writeHead(answer.statusCode ?? 502, passed).end(body);
-      });
-      answer.on('error', () => res.destroy());
-    });
+    const out = httpRequest(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent: false },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => {
+          if (call.end !== undefined) return;
+          const body = Buffer.concat(chunks);
+          const token = answeredToken(body.toString('utf8'));
+          call.end = Date.now();
+          call.status = answer.statusCode;
+          call.tokenHash = token === undefined ? undefined : tokenHash(token);
+          const passed: Record<string, string> = {};
+          for (const name of ['content-type', 'date']) {
+            const value = answer.headers[name];
+            if (typeof value === 'string') passed[name] = value;
+          }
+          res.writeHead(answer.statusCode ?? 502, passed).end(body);
+        });
+        answer.on('error', () => res.destroy());
+      },
+    );
     out.on('error', () => {
       if (call.end === undefined) call.end = Date.now();
       res.destroy();

@@ -18,7 +18,8 @@ export const DHAN_RESPONSES = JSON.parse(
 
 export function recorded(name: string): RecordedResponse {
   const entry = DHAN_RESPONSES[name];
-  if (typeof entry !== 'object' || entry === null || !('status' in entry)) throw new Error(`no recorded response ${name}`);
+  if (typeof entry !== 'object' || entry === null || !('status' in entry))
+    throw new Error(`no recorded response ${name}`);
   return entry;
 }
 

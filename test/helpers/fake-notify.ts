@@ -29,7 +29,12 @@ export class FakeNotifyServer {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        self?.received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        self?.received.push({
+          method: req.method ?? '',
+          path: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
         const fail = self?.failNext;
         if (fail && fail.times > 0) {
           fail.times--;
@@ -47,7 +52,9 @@ export class FakeNotifyServer {
 
   /** Telegram sendMessage bodies, parsed. */
   telegram(botToken: string): Array<{ chat_id: string; text: string }> {
-    return this.received.filter((r) => r.path === `/bot${botToken}/sendMessage`).map((r) => JSON.parse(r.body) as { chat_id: string; text: string });
+    return this.received
+      .filter((r) => r.path === `/bot${botToken}/sendMessage`)
+      .map((r) => JSON.parse(r.body) as { chat_id: string; text: string });
   }
 
   ntfy(topic: string): Received[] {

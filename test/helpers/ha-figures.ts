@@ -75,7 +75,11 @@ export function otherLeaderAt(samples: readonly LeaderSample[], pid: number, at:
 }
 
 /** Dhan calls made by a keeper while the leadership row showed another keeper leading. */
-export function callsFromNonLeaders(calls: readonly DhanCall[], lives: readonly KeeperLife[], samples: readonly LeaderSample[]): DhanCall[] {
+export function callsFromNonLeaders(
+  calls: readonly DhanCall[],
+  lives: readonly KeeperLife[],
+  samples: readonly LeaderSample[],
+): DhanCall[] {
   return calls.filter((call) => {
     const pid = pidAt(lives, call.keeper, call.start);
     return pid !== undefined && otherLeaderAt(samples, pid, call.start);

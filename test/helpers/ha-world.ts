@@ -120,7 +120,11 @@ export class HaWorld {
     void proc.exited.then(() => {
       life.end ??= Date.now();
     });
-    await proc.waitFor(() => proc.logLines().some((l) => l['msg'] === 'dhan-token-keeper started'), timeoutMs, 'the "dhan-token-keeper started" line');
+    await proc.waitFor(
+      () => proc.logLines().some((l) => l['msg'] === 'dhan-token-keeper started'),
+      timeoutMs,
+      'the "dhan-token-keeper started" line',
+    );
     return proc;
   }
 
@@ -160,7 +164,9 @@ export class HaWorld {
             client.on('error', () => undefined);
             await client.connect();
           }
-          const r = await client.query<{ epoch: string; pid: number }>(`SELECT epoch, pid FROM "${this.options.schema}".leadership WHERE id = 1`);
+          const r = await client.query<{ epoch: string; pid: number }>(
+            `SELECT epoch, pid FROM "${this.options.schema}".leadership WHERE id = 1`,
+          );
           const row = r.rows[0];
           if (row !== undefined) this.leaderSamples.push({ at: Date.now(), epoch: Number(row.epoch), pid: row.pid });
         } catch {
@@ -176,12 +182,19 @@ export class HaWorld {
   }
 
   /** Resolves with the leader once the row names one of our running keepers under a new epoch. */
-  async waitForLeader(options: { notEpoch?: number; timeoutMs: number }): Promise<{ slot: KeeperSlot; epoch: number; at: number }> {
+  async waitForLeader(options: {
+    notEpoch?: number;
+    timeoutMs: number;
+  }): Promise<{ slot: KeeperSlot; epoch: number; at: number }> {
     const deadline = Date.now() + options.timeoutMs;
     for (;;) {
       const leader = this.currentLeader();
-      if (leader !== undefined && leader.epoch !== options.notEpoch) return { ...leader, at: this.leaderSamples.at(-1)!.at };
-      if (Date.now() > deadline) throw new Error(`no leader within ${options.timeoutMs} ms; last sample ${JSON.stringify(this.leaderSamples.at(-1))}`);
+      if (leader !== undefined && leader.epoch !== options.notEpoch)
+        return { ...leader, at: this.leaderSamples.at(-1)!.at };
+      if (Date.now() > deadline)
+        throw new Error(
+          `no leader within ${options.timeoutMs} ms; last sample ${JSON.stringify(this.leaderSamples.at(-1))}`,
+        );
       await sleep(20);
     }
   }
@@ -220,7 +233,10 @@ export class HaWorld {
     return withClient(async (client) => {
       // Two statements on purpose: in one WHERE clause, PostgreSQL may call pg_terminate_backend
       // before it filters by port, and end every session on the server.
-      const r = await client.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND pid <> pg_backend_pid()`, [ports]);
+      const r = await client.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND pid <> pg_backend_pid()`,
+        [ports],
+      );
       let ended = 0;
       for (const { pid } of r.rows) {
         const t = await client.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [pid]);

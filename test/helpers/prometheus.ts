@@ -17,7 +17,6 @@ export function onPath(command: string): string | undefined {
   return undefined;
 }
 
-
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -127,7 +126,9 @@ export class Prometheus {
         {
           global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
           rule_files: rules,
-          scrape_configs: [{ job_name: options.jobName, metrics_path: '/metrics', static_configs: [{ targets: [options.target] }] }],
+          scrape_configs: [
+            { job_name: options.jobName, metrics_path: '/metrics', static_configs: [{ targets: [options.target] }] },
+          ],
         },
         null,
         2,
@@ -192,9 +193,10 @@ export class Prometheus {
 
   /** An instant query, evaluated now. Throws on a PromQL error or a non-vector result. */
   async query(promql: string): Promise<Sample[]> {
-    const data = await this.api<{ resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> }>(
-      `/api/v1/query?query=${encodeURIComponent(promql)}`,
-    );
+    const data = await this.api<{
+      resultType: string;
+      result: Array<{ metric: Record<string, string>; value: [number, string] }>;
+    }>(`/api/v1/query?query=${encodeURIComponent(promql)}`);
     if (data.resultType !== 'vector') throw new Error(`${promql}: expected a vector, got ${data.resultType}`);
     return data.result.map((r) => ({ metric: r.metric, at: r.value[0], value: Number(r.value[1]) }));
   }
@@ -216,8 +218,11 @@ export class Prometheus {
   }
 
   async targets(): Promise<Array<{ labels: Record<string, string>; health: string; lastError: string }>> {
-    return (await this.api<{ activeTargets: Array<{ labels: Record<string, string>; health: string; lastError: string }> }>('/api/v1/targets'))
-      .activeTargets;
+    return (
+      await this.api<{ activeTargets: Array<{ labels: Record<string, string>; health: string; lastError: string }> }>(
+        '/api/v1/targets',
+      )
+    ).activeTargets;
   }
 
   async version(): Promise<string> {

@@ -97,7 +97,12 @@ export class StandbyConsumer {
             else this.swapsSeen.fromLeader += 1;
             this.switches.push({ at: Date.now(), url: target.url, fingerprint: body.fingerprint, obtainedAt });
             if (held !== undefined && obtainedAt < held.obtainedAt) {
-              this.staleAnswers.push({ at: Date.now(), url: target.url, heldObtainedAt: held.obtainedAt, answeredObtainedAt: obtainedAt });
+              this.staleAnswers.push({
+                at: Date.now(),
+                url: target.url,
+                heldObtainedAt: held.obtainedAt,
+                answeredObtainedAt: obtainedAt,
+              });
             }
           }
           this.#token = { accessToken: body.accessToken, fingerprint: body.fingerprint, obtainedAt };

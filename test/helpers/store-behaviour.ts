@@ -167,12 +167,19 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
     describe('schema', () => {
       it('migrates a new database to the latest version', async () => {
         expect(await sut.schemaVersion()).toBe(sut.schemaVersionExpected);
-        expect(await sut.tables()).toEqual(expect.arrayContaining(['accounts', 'events', 'lease', 'requests', 'tokens']));
+        expect(await sut.tables()).toEqual(
+          expect.arrayContaining(['accounts', 'events', 'lease', 'requests', 'tokens']),
+        );
       });
 
       it('keeps every kind of data across a reopen', async () => {
         await seedAccounts();
-        await store.updateAccount(ACC, { attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0, lastTotpStep: STEP0 });
+        await store.updateAccount(ACC, {
+          attention: PIN_STOP,
+          renewRefusedKinds: ['consumer:APP'],
+          lastGenerateAt: T0,
+          lastTotpStep: STEP0,
+        });
         const saved = await store.saveToken(token(ACC, 1));
         const pending = await store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
         expect(await store.acquireLease({ pid: 1, host: 'vps' }, T0, 30 * SEC)).toEqual({ ok: true });
@@ -181,7 +188,12 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
 
         const again = await reopen();
         expect(await sut.schemaVersion()).toBe(sut.schemaVersionExpected);
-        expect(await again.getAccount(ACC)).toMatchObject({ attention: PIN_STOP, renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0, lastTotpStep: STEP0 });
+        expect(await again.getAccount(ACC)).toMatchObject({
+          attention: PIN_STOP,
+          renewRefusedKinds: ['consumer:APP'],
+          lastGenerateAt: T0,
+          lastTotpStep: STEP0,
+        });
         expect(await again.currentToken(ACC)).toEqual(saved);
         expect((await again.pendingEvents(ACC)).map((e) => e.id)).toEqual([pending]);
         expect(await again.leaseHolder()).toMatchObject({ pid: 1, host: 'vps' });
@@ -213,7 +225,11 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         await seedAccounts();
         await store.updateAccount(ACC, { attention: PIN_STOP, consecutiveFailures: 3 });
         expect((await store.getAccount(ACC))?.attention).toEqual(PIN_STOP);
-        const next = await store.updateAccount(ACC, { attention: null, renewRefusedKinds: ['source:totp', 'consumer:APP'], lastResult: 'renew ok' });
+        const next = await store.updateAccount(ACC, {
+          attention: null,
+          renewRefusedKinds: ['source:totp', 'consumer:APP'],
+          lastResult: 'renew ok',
+        });
         expect(next).toMatchObject({
           attention: null,
           consecutiveFailures: 3,
@@ -226,7 +242,12 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
 
       it('an upsert renames and changes mode but keeps learned state', async () => {
         await seedAccounts();
-        await store.updateAccount(ACC, { renewRefusedKinds: ['source:totp'], lastGenerateAt: T0, lastTotpStep: STEP0, nextActionAt: T0 + HOUR });
+        await store.updateAccount(ACC, {
+          renewRefusedKinds: ['source:totp'],
+          lastGenerateAt: T0,
+          lastTotpStep: STEP0,
+          nextActionAt: T0 + HOUR,
+        });
         const again = await store.upsertAccount({ clientId: ACC, name: 'renamed', mode: 'generate-only' });
         expect(again).toMatchObject({
           name: 'renamed',
@@ -241,8 +262,14 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       it('the last TOTP step is written with lastGenerateAt and stays when lastGenerateAt is rolled back', async () => {
         await seedAccounts();
         // As the worker does: both before the call, then only lastGenerateAt back after Dhan's refusal.
-        expect(await store.updateAccount(ACC, { lastGenerateAt: T0, lastTotpStep: STEP0 })).toMatchObject({ lastGenerateAt: T0, lastTotpStep: STEP0 });
-        expect(await store.updateAccount(ACC, { lastGenerateAt: null })).toMatchObject({ lastGenerateAt: null, lastTotpStep: STEP0 });
+        expect(await store.updateAccount(ACC, { lastGenerateAt: T0, lastTotpStep: STEP0 })).toMatchObject({
+          lastGenerateAt: T0,
+          lastTotpStep: STEP0,
+        });
+        expect(await store.updateAccount(ACC, { lastGenerateAt: null })).toMatchObject({
+          lastGenerateAt: null,
+          lastTotpStep: STEP0,
+        });
         await store.close();
         const again = await reopen();
         expect(await again.getAccount(ACC)).toMatchObject({ lastGenerateAt: null, lastTotpStep: STEP0 });
@@ -282,7 +309,9 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       it('a failed save leaves the previous token current', async () => {
         const t1 = await store.saveToken(token(ACC, 1));
         // A source the schema rejects makes the insert fail after the supersede ran.
-        expect(String(await rejected(store.saveToken(token(ACC, 2, { source: 'bogus' as NewToken['source'] }))))).toMatch(/CHECK/i);
+        expect(
+          String(await rejected(store.saveToken(token(ACC, 2, { source: 'bogus' as NewToken['source'] })))),
+        ).toMatch(/CHECK/i);
         expect(await store.currentToken(ACC)).toEqual(t1);
         expect(await store.listTokens(ACC, 10)).toEqual([t1]);
       });
@@ -320,7 +349,8 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         const NONE = '1000000003';
         const DEAD = '1000000004';
         const REVIVED = '1000000005';
-        for (const clientId of [NONE, DEAD, REVIVED]) await store.upsertAccount({ clientId, name: clientId, mode: 'auto' });
+        for (const clientId of [NONE, DEAD, REVIVED])
+          await store.upsertAccount({ clientId, name: clientId, mode: 'auto' });
         const t1 = await store.saveToken(token(ACC, 1));
         const o1 = await store.saveToken(token(OTHER, 1));
         const t2 = await store.saveToken(token(ACC, 2, { source: 'renew' }));
@@ -355,18 +385,32 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         const t2 = await store.saveToken(token(ACC, 2));
         const t3 = await store.saveToken(token(ACC, 3));
         expect(await store.pruneTokenSecrets(T0 + 2 * HOUR + 1)).toBe(1);
-        expect((await store.listTokens(ACC, 10)).map((t) => t.accessToken)).toEqual([t3.accessToken, t2.accessToken, '']);
+        expect((await store.listTokens(ACC, 10)).map((t) => t.accessToken)).toEqual([
+          t3.accessToken,
+          t2.accessToken,
+          '',
+        ]);
         // The current token is never pruned, however old.
         expect(await store.pruneTokenSecrets(T0 + 100 * DAY)).toBe(1);
         expect((await store.listTokens(ACC, 10)).map((t) => t.accessToken)).toEqual([t3.accessToken, '', '']);
-        expect((await store.listTokens(ACC, 10))[2]).toMatchObject({ id: t1.id, obtainedAt: t1.obtainedAt, supersededAt: t2.obtainedAt });
+        expect((await store.listTokens(ACC, 10))[2]).toMatchObject({
+          id: t1.id,
+          obtainedAt: t1.obtainedAt,
+          supersededAt: t2.obtainedAt,
+        });
         expect(await sut.scalar(`SELECT count(*) FROM tokens WHERE access_token = ''`)).toBe(2);
       });
     });
 
     describe('history', () => {
       it('adds an event and reads it back', async () => {
-        const e = await store.addEvent({ clientId: ACC, at: T0, kind: 'sink', result: 'success', detail: { sink: 'file', n: 1 } });
+        const e = await store.addEvent({
+          clientId: ACC,
+          at: T0,
+          kind: 'sink',
+          result: 'success',
+          detail: { sink: 'file', n: 1 },
+        });
         expect(e).toEqual({
           id: e.id,
           clientId: ACC,
@@ -386,10 +430,22 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       });
 
       it('a pending row is finished once, keeping what was begun', async () => {
-        const id = await store.beginEvent({ clientId: ACC, at: T0, kind: 'renew', expiryBefore: T0 + HOUR, detail: { attempt: 1 } });
+        const id = await store.beginEvent({
+          clientId: ACC,
+          at: T0,
+          kind: 'renew',
+          expiryBefore: T0 + HOUR,
+          detail: { attempt: 1 },
+        });
         expect(await store.pendingEvents(ACC)).toMatchObject([{ id, result: 'pending' }]);
         expect(
-          await store.finishEvent(id, { result: 'success', durationMs: 420, expiryAfter: T0 + DAY, message: 'renew ok', detail: { status: 200 } }),
+          await store.finishEvent(id, {
+            result: 'success',
+            durationMs: 420,
+            expiryAfter: T0 + DAY,
+            message: 'renew ok',
+            detail: { status: 200 },
+          }),
         ).toBe(true);
         expect(await store.getEvent(id)).toEqual({
           id,
@@ -436,14 +492,25 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         const at = [T0 + 2, T0 + 1, T0 + 3, T0 + 1];
         const ids: number[] = [];
         for (const [i, t] of at.entries()) {
-          ids.push((await store.addEvent({ clientId: i === 2 ? OTHER : ACC, at: t, kind: i === 1 ? 'generate' : 'renew', result: 'success' })).id);
+          ids.push(
+            (
+              await store.addEvent({
+                clientId: i === 2 ? OTHER : ACC,
+                at: t,
+                kind: i === 1 ? 'generate' : 'renew',
+                result: 'success',
+              })
+            ).id,
+          );
         }
         const [e0, e1, e2, e3] = ids;
         expect((await store.listEvents()).map((e) => e.id)).toEqual([e2, e0, e3, e1]);
         expect((await store.listEvents({ limit: 2 })).map((e) => e.id)).toEqual([e2, e0]);
         expect((await store.listEvents({ clientId: ACC })).map((e) => e.id)).toEqual([e0, e3, e1]);
         expect((await store.listEvents({ kinds: ['generate'] })).map((e) => e.id)).toEqual([e1]);
-        expect((await store.listEvents({ clientId: OTHER, kinds: ['renew', 'generate'] })).map((e) => e.id)).toEqual([e2]);
+        expect((await store.listEvents({ clientId: OTHER, kinds: ['renew', 'generate'] })).map((e) => e.id)).toEqual([
+          e2,
+        ]);
         expect(await store.listEvents({ kinds: [] })).toEqual([]);
       });
 
@@ -493,7 +560,12 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       it('the holder may acquire again, keeping acquiredAt', async () => {
         await store.acquireLease(A, T0, TTL);
         expect(await store.acquireLease(A, T0 + 10 * SEC, TTL)).toEqual({ ok: true });
-        expect(await store.leaseHolder()).toEqual({ ...A, acquiredAt: T0, heartbeatAt: T0 + 10 * SEC, expiresAt: T0 + 10 * SEC + TTL });
+        expect(await store.leaseHolder()).toEqual({
+          ...A,
+          acquiredAt: T0,
+          heartbeatAt: T0 + 10 * SEC,
+          expiresAt: T0 + 10 * SEC + TTL,
+        });
       });
 
       it('expires at heartbeat + ttl', async () => {
@@ -517,7 +589,12 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         await store.acquireLease(A, T0, TTL);
         const dead = vi.fn((pid: number) => pid === A.pid);
         expect(await store.acquireLease(B, T0 + SEC, TTL, dead)).toEqual({ ok: true });
-        expect(await store.leaseHolder()).toEqual({ ...B, acquiredAt: T0 + SEC, heartbeatAt: T0 + SEC, expiresAt: T0 + SEC + TTL });
+        expect(await store.leaseHolder()).toEqual({
+          ...B,
+          acquiredAt: T0 + SEC,
+          heartbeatAt: T0 + SEC,
+          expiresAt: T0 + SEC + TTL,
+        });
         expect(await store.heartbeatLease(A, T0 + 2 * SEC)).toBe(false);
       });
 
@@ -585,7 +662,11 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       it('a request nobody took can be cancelled, dropping its payload', async () => {
         const id = await store.enqueueRequest(ACC, 'import', PAYLOAD, T0);
         expect(await store.cancelRequest(id, 'no keeper is running')).toBe(true);
-        expect(await store.getRequest(id)).toMatchObject({ status: 'failed', payload: null, result: 'no keeper is running' });
+        expect(await store.getRequest(id)).toMatchObject({
+          status: 'failed',
+          payload: null,
+          result: 'no keeper is running',
+        });
         expect(await store.takeRequests()).toEqual([]);
         const taken = await store.enqueueRequest(ACC, 'renew', null, T0);
         await store.takeRequests();
@@ -613,7 +694,11 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
 
         const next = await reopen();
         expect(await next.failAbandonedRequests('the keeper stopped before finishing it')).toBe(1);
-        expect(await next.getRequest(abandoned)).toMatchObject({ status: 'failed', payload: null, result: 'the keeper stopped before finishing it' });
+        expect(await next.getRequest(abandoned)).toMatchObject({
+          status: 'failed',
+          payload: null,
+          result: 'the keeper stopped before finishing it',
+        });
         expect(await next.getRequest(finished)).toMatchObject({ status: 'done', result: 'renewed' });
         expect(await next.getRequest(queued)).toMatchObject({ status: 'queued' });
         expect(await next.failAbandonedRequests('again')).toBe(0);
@@ -627,7 +712,12 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       beforeEach(() => store.upsertAccount({ clientId: APIKEY, name: 'apikey', mode: 'consent' }));
 
       it('a consent starts open, is found by id and app id, and keeps what it was given', async () => {
-        const c = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
+        const c = await store.consents.start({
+          clientId: APIKEY,
+          consentAppId: 'app-1',
+          loginUrl: LOGIN_URL,
+          startedAt: T0,
+        });
         expect(c).toEqual({
           id: c.id,
           clientId: APIKEY,
@@ -642,12 +732,21 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         expect(await store.consents.byConsentAppId('app-1')).toEqual(c);
         expect(await store.consents.get(c.id + 100)).toBeUndefined();
         expect(await store.consents.byConsentAppId('app-unknown')).toBeUndefined();
-        await expect(store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 + 1 })).rejects.toThrow();
-        await expect(store.consents.start({ clientId: '9999999999', consentAppId: 'app-2', loginUrl: LOGIN_URL, startedAt: T0 })).rejects.toThrow();
+        await expect(
+          store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 + 1 }),
+        ).rejects.toThrow();
+        await expect(
+          store.consents.start({ clientId: '9999999999', consentAppId: 'app-2', loginUrl: LOGIN_URL, startedAt: T0 }),
+        ).rejects.toThrow();
       });
 
       it('a tokenId is claimed once: claim, replay by hash, reopen, finish', async () => {
-        const c = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
+        const c = await store.consents.start({
+          clientId: APIKEY,
+          consentAppId: 'app-1',
+          loginUrl: LOGIN_URL,
+          startedAt: T0,
+        });
         expect(await store.consents.claim(c.id, 'hash-1')).toBe(true);
         expect(await store.consents.claim(c.id, 'hash-2')).toBe(false);
         expect(await store.consents.get(c.id)).toMatchObject({ status: 'consuming' });
@@ -659,7 +758,11 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         expect(await store.consents.byTokenIdHash('hash-1')).toBeUndefined();
         expect(await store.consents.claim(c.id, 'hash-3')).toBe(true);
         await store.consents.finish(c.id, 'done', T0 + 5 * SEC, 'token saved');
-        expect(await store.consents.get(c.id)).toMatchObject({ status: 'done', finishedAt: T0 + 5 * SEC, message: 'token saved' });
+        expect(await store.consents.get(c.id)).toMatchObject({
+          status: 'done',
+          finishedAt: T0 + 5 * SEC,
+          message: 'token saved',
+        });
         // A finished consent is not reopened, nor claimed again.
         await store.consents.reopen(c.id);
         expect(await store.consents.get(c.id)).toMatchObject({ status: 'done' });
@@ -667,7 +770,12 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       });
 
       it('one winner when two connections claim the same consent at the same moment', async () => {
-        const c = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
+        const c = await store.consents.start({
+          clientId: APIKEY,
+          consentAppId: 'app-1',
+          loginUrl: LOGIN_URL,
+          startedAt: T0,
+        });
         const other = await reopen();
         const results = await Promise.all([store.consents.claim(c.id, 'hash-a'), other.consents.claim(c.id, 'hash-b')]);
         expect(results.filter(Boolean)).toHaveLength(1);
@@ -675,9 +783,24 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
 
       it('newest open consent since a time, per account or any; recent and counts', async () => {
         await store.upsertAccount({ clientId: OTHER, name: 'spare', mode: 'consent' });
-        const a = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
-        const b = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-2', loginUrl: LOGIN_URL, startedAt: T0 + 10 * SEC });
-        const o = await store.consents.start({ clientId: OTHER, consentAppId: 'app-3', loginUrl: LOGIN_URL, startedAt: T0 + 20 * SEC });
+        const a = await store.consents.start({
+          clientId: APIKEY,
+          consentAppId: 'app-1',
+          loginUrl: LOGIN_URL,
+          startedAt: T0,
+        });
+        const b = await store.consents.start({
+          clientId: APIKEY,
+          consentAppId: 'app-2',
+          loginUrl: LOGIN_URL,
+          startedAt: T0 + 10 * SEC,
+        });
+        const o = await store.consents.start({
+          clientId: OTHER,
+          consentAppId: 'app-3',
+          loginUrl: LOGIN_URL,
+          startedAt: T0 + 20 * SEC,
+        });
         expect((await store.consents.newestOpen(T0))?.id).toBe(o.id);
         expect((await store.consents.newestOpen(T0, APIKEY))?.id).toBe(b.id);
         await store.consents.finish(b.id, 'failed', T0 + 11 * SEC, 'expired');
@@ -692,13 +815,22 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
 
       it('a login request keeps its first since, updates reason and deadline, and is cleared once', async () => {
         await store.upsertAccount({ clientId: OTHER, name: 'spare', mode: 'consent' });
-        expect(await store.consents.requestLogin({ clientId: APIKEY, since: T0, reason: 'no token', deadline: null })).toEqual({
+        expect(
+          await store.consents.requestLogin({ clientId: APIKEY, since: T0, reason: 'no token', deadline: null }),
+        ).toEqual({
           clientId: APIKEY,
           since: T0,
           reason: 'no token',
           deadline: null,
         });
-        expect(await store.consents.requestLogin({ clientId: APIKEY, since: T0 + HOUR, reason: 'token dies soon', deadline: T0 + DAY })).toEqual({
+        expect(
+          await store.consents.requestLogin({
+            clientId: APIKEY,
+            since: T0 + HOUR,
+            reason: 'token dies soon',
+            deadline: T0 + DAY,
+          }),
+        ).toEqual({
           clientId: APIKEY,
           since: T0,
           reason: 'token dies soon',
@@ -710,7 +842,9 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         expect(await store.consents.clearLoginRequest(APIKEY)).toBe(true);
         expect(await store.consents.clearLoginRequest(APIKEY)).toBe(false);
         expect(await store.consents.loginRequest(APIKEY)).toBeUndefined();
-        await expect(store.consents.requestLogin({ clientId: '9999999999', since: T0, reason: 'x', deadline: null })).rejects.toThrow();
+        await expect(
+          store.consents.requestLogin({ clientId: '9999999999', since: T0, reason: 'x', deadline: null }),
+        ).rejects.toThrow();
       });
 
       it('join the store transaction: rolled back with it, invisible to others until commit', async () => {
@@ -726,7 +860,12 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         expect(await store.consents.loginRequests()).toEqual([]);
 
         await store.transaction(async (tx) => {
-          const c = await tx.consents.start({ clientId: APIKEY, consentAppId: 'app-2', loginUrl: LOGIN_URL, startedAt: T0 });
+          const c = await tx.consents.start({
+            clientId: APIKEY,
+            consentAppId: 'app-2',
+            loginUrl: LOGIN_URL,
+            startedAt: T0,
+          });
           expect(await tx.consents.claim(c.id, 'hash-1')).toBe(true);
           expect(await reader.consents.byConsentAppId('app-2')).toBeUndefined();
         });
@@ -734,13 +873,20 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
       });
 
       it('are kept across a reopen and seen by a reader', async () => {
-        const c = await store.consents.start({ clientId: APIKEY, consentAppId: 'app-1', loginUrl: LOGIN_URL, startedAt: T0 });
+        const c = await store.consents.start({
+          clientId: APIKEY,
+          consentAppId: 'app-1',
+          loginUrl: LOGIN_URL,
+          startedAt: T0,
+        });
         await store.consents.requestLogin({ clientId: APIKEY, since: T0, reason: 'no token', deadline: T0 + DAY });
         await store.close();
         const again = await reopen();
         expect(await again.consents.get(c.id)).toEqual(c);
         const reader = await openReader();
-        expect(await reader.consents.loginRequests()).toEqual([{ clientId: APIKEY, since: T0, reason: 'no token', deadline: T0 + DAY }]);
+        expect(await reader.consents.loginRequests()).toEqual([
+          { clientId: APIKEY, since: T0, reason: 'no token', deadline: T0 + DAY },
+        ]);
       });
     });
 
@@ -792,7 +938,13 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
           throw new Error('rolled back');
         });
         await entered;
-        const outside = store.addEvent({ clientId: ACC, at: T0 + 1, kind: 'probe', result: 'info', message: 'outside' });
+        const outside = store.addEvent({
+          clientId: ACC,
+          at: T0 + 1,
+          kind: 'probe',
+          result: 'info',
+          message: 'outside',
+        });
         try {
           const reader = await openReader();
           expect((await reader.listEvents()).map((e) => e.message)).not.toContain('in tx');
@@ -853,9 +1005,13 @@ function describeSqliteOnly(getSut: () => StoreUnderTest): void {
     }
 
     async function holdWriteLock(holdMs: number): Promise<LockHolder> {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', LOCK_HOLDER, betterSqliteUrl, path, String(holdMs)], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', LOCK_HOLDER, betterSqliteUrl, path, String(holdMs)],
+        {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
+      );
       children.push(child);
       let out = '';
       let err = '';
@@ -978,7 +1134,9 @@ function describeSqliteOnly(getSut: () => StoreUnderTest): void {
         const t3 = store.saveToken(token(ACC, 3));
         store.pruneTokenSecrets(T0 + 100 * DAY);
         store.close();
-        const bytes = Buffer.concat([path, `${path}-wal`].filter((p) => fs.existsSync(p)).map((p) => fs.readFileSync(p)));
+        const bytes = Buffer.concat(
+          [path, `${path}-wal`].filter((p) => fs.existsSync(p)).map((p) => fs.readFileSync(p)),
+        );
         expect(bytes.includes(t1.accessToken)).toBe(false);
         expect(bytes.includes(t2.accessToken)).toBe(false);
         expect(bytes.includes(t3.accessToken)).toBe(true);
@@ -1013,7 +1171,9 @@ function describeSqliteOnly(getSut: () => StoreUnderTest): void {
         expect(store.currentToken(ACC)).toEqual(t1);
         expect(store.listAccounts()).toHaveLength(2);
         const impatient = track(Store.open(path, { busyTimeoutMs: 0 }));
-        expect(caught(() => impatient.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info' }))).toMatchObject({
+        expect(
+          caught(() => impatient.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info' })),
+        ).toMatchObject({
           code: 'SQLITE_BUSY',
         });
 

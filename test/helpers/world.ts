@@ -34,10 +34,14 @@ export function fakeClockSweep(clock: Clock, everyMs: number): SweepStarter {
   return (tick) => {
     const controller = new AbortController();
     const arm = (): void => {
-      clock.setTimer(everyMs, () => {
-        tick();
-        arm();
-      }, controller.signal);
+      clock.setTimer(
+        everyMs,
+        () => {
+          tick();
+          arm();
+        },
+        controller.signal,
+      );
     };
     arm();
     return async () => controller.abort();
@@ -93,7 +97,15 @@ export class World {
     const dir = mkdtempSync(join(tmpdir(), 'dtk-world-'));
     const world = new World(clock, dir, options);
     world.sim = await startSimulator({
-      accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: SECRET, ...APP, redirectUrl: 'http://127.0.0.1:9470/v1/consent/callback' }],
+      accounts: [
+        {
+          clientId: CLIENT,
+          pin: PIN,
+          totpSecret: SECRET,
+          ...APP,
+          redirectUrl: 'http://127.0.0.1:9470/v1/consent/callback',
+        },
+      ],
       clock,
       tokenLifetimeMs: options.tokenLifetimeMs ?? DAY,
       generateIntervalMs: options.generateIntervalMs ?? 120_000,
@@ -203,7 +215,9 @@ ${creds}    sinks:
 
   /** The stored current token (in a PostgreSQL world: as the keeper last committed or read it). */
   current(): StoredToken | undefined {
-    return this.options.postgresSchema === undefined ? this.store.currentToken(CLIENT) : this.keeper.worker(CLIENT)?.current;
+    return this.options.postgresSchema === undefined
+      ? this.store.currentToken(CLIENT)
+      : this.keeper.worker(CLIENT)?.current;
   }
 
   async close(): Promise<void> {

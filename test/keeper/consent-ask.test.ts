@@ -6,7 +6,12 @@ import { CLIENT, DAY, HOUR, World } from '../helpers/world.js';
 
 /** Monday 5 Jan 2026, 00:00 IST. */
 const MON = Date.UTC(2026, 0, 4, 18, 30);
-const MARKET: AvoidWindow = { days: [1, 2, 3, 4, 5], fromMinute: 9 * 60, toMinute: 15 * 60 + 30, timezone: 'Asia/Kolkata' };
+const MARKET: AvoidWindow = {
+  days: [1, 2, 3, 4, 5],
+  fromMinute: 9 * 60,
+  toMinute: 15 * 60 + 30,
+  timezone: 'Asia/Kolkata',
+};
 
 function input(over: Partial<AskInput>): AskInput {
   return { now: MON, token: { expiresAt: MON + DAY }, renewRefused: true, askBeforeMs: 2 * HOUR, avoid: [], ...over };
@@ -14,11 +19,27 @@ function input(over: Partial<AskInput>): AskInput {
 
 describe('askPlan: when a consent account asks a person to log in', () => {
   const cases: [string, Partial<AskInput>, ReturnType<typeof askPlan>][] = [
-    ['no token at all: now', { token: undefined }, { ask: 'now', deadline: null, reason: 'no token yet: log in with the API key' }],
-    ['an expired token: now', { token: { expiresAt: MON - 1 } }, { ask: 'now', deadline: null, reason: 'the token has expired: log in with the API key' }],
+    [
+      'no token at all: now',
+      { token: undefined },
+      { ask: 'now', deadline: null, reason: 'no token yet: log in with the API key' },
+    ],
+    [
+      'an expired token: now',
+      { token: { expiresAt: MON - 1 } },
+      { ask: 'now', deadline: null, reason: 'the token has expired: log in with the API key' },
+    ],
     ['a renewable token: never', { renewRefused: false }, { ask: 'no' }],
-    ['not renewable: askBefore ahead of expiry', {}, { ask: 'later', at: MON + DAY - 2 * HOUR, reason: expect.stringMatching(/does not renew/) as unknown as string }],
-    ['not renewable, inside askBefore: now', { now: MON + DAY - HOUR }, { ask: 'now', deadline: MON + DAY, reason: expect.stringMatching(/does not renew/) as unknown as string }],
+    [
+      'not renewable: askBefore ahead of expiry',
+      {},
+      { ask: 'later', at: MON + DAY - 2 * HOUR, reason: expect.stringMatching(/does not renew/) as unknown as string },
+    ],
+    [
+      'not renewable, inside askBefore: now',
+      { now: MON + DAY - HOUR },
+      { ask: 'now', deadline: MON + DAY, reason: expect.stringMatching(/does not renew/) as unknown as string },
+    ],
     [
       'the moment falls in market hours: moved to before the market opens',
       // Expires Monday 12:00 IST: 10:00 is in the market, so ask by 08:55.
@@ -33,16 +54,36 @@ describe('askPlan: when a consent account asks a person to log in', () => {
     [
       'renewal.refreshAt owed before the askBefore moment: asked then',
       { token: { expiresAt: MON + 20 * HOUR }, refreshAt: MON + 8 * HOUR + 30 * 60_000 },
-      { ask: 'later', at: MON + 8 * HOUR + 30 * 60_000, reason: expect.stringMatching(/renewal\.refreshAt/) as unknown as string },
+      {
+        ask: 'later',
+        at: MON + 8 * HOUR + 30 * 60_000,
+        reason: expect.stringMatching(/renewal\.refreshAt/) as unknown as string,
+      },
     ],
     [
       'renewal.refreshAt already owed: asked now, the deadline still the expiry',
       { now: MON + 9 * HOUR, token: { expiresAt: MON + 20 * HOUR }, refreshAt: MON + 8 * HOUR + 30 * 60_000 },
-      { ask: 'now', deadline: MON + 20 * HOUR, reason: expect.stringMatching(/renewal\.refreshAt/) as unknown as string },
+      {
+        ask: 'now',
+        deadline: MON + 20 * HOUR,
+        reason: expect.stringMatching(/renewal\.refreshAt/) as unknown as string,
+      },
     ],
-    ['renewal.refreshAt after the askBefore moment changes nothing', { refreshAt: MON + DAY - HOUR }, { ask: 'later', at: MON + DAY - 2 * HOUR, reason: expect.stringMatching(/does not renew/) as unknown as string }],
-    ['renewal.refreshAt on a renewable token: the planner renews then, nobody is asked', { renewRefused: false, refreshAt: MON + HOUR }, { ask: 'no' }],
-    ['a moment outside the windows stays', { token: { expiresAt: MON + 20 * HOUR }, avoid: [MARKET] }, { ask: 'later', at: MON + 18 * HOUR, reason: expect.any(String) as unknown as string }],
+    [
+      'renewal.refreshAt after the askBefore moment changes nothing',
+      { refreshAt: MON + DAY - HOUR },
+      { ask: 'later', at: MON + DAY - 2 * HOUR, reason: expect.stringMatching(/does not renew/) as unknown as string },
+    ],
+    [
+      'renewal.refreshAt on a renewable token: the planner renews then, nobody is asked',
+      { renewRefused: false, refreshAt: MON + HOUR },
+      { ask: 'no' },
+    ],
+    [
+      'a moment outside the windows stays',
+      { token: { expiresAt: MON + 20 * HOUR }, avoid: [MARKET] },
+      { ask: 'later', at: MON + 18 * HOUR, reason: expect.any(String) as unknown as string },
+    ],
   ];
   for (const [what, over, want] of cases) {
     it(what, () => expect(askPlan(input(over))).toEqual(want));
@@ -71,7 +112,10 @@ describe('a consent account in a keeper, on a fake clock against the simulator',
     const w = (world = await World.create({ mode: 'consent' }));
     await w.keeper.start();
     await w.keeper.settle();
-    expect(w.keeper.statuses()[0]).toMatchObject({ state: 'login-needed', loginNeeded: 'no token yet: log in with the API key' });
+    expect(w.keeper.statuses()[0]).toMatchObject({
+      state: 'login-needed',
+      loginNeeded: 'no token yet: log in with the API key',
+    });
     expect(w.keeper.readiness().ready).toBe(false);
 
     await login(w);
@@ -125,7 +169,10 @@ describe('a consent account in a keeper, on a fake clock against the simulator',
     const fresh = await consent.start(CLIENT);
     if (!fresh.ok) throw new Error(fresh.message);
     // A tokenId Dhan does not know leaves the consent open for the real one.
-    expect(await consent.finish('00000000-0000-4000-8000-000000000000')).toMatchObject({ result: 'refused', status: 502 });
+    expect(await consent.finish('00000000-0000-4000-8000-000000000000')).toMatchObject({
+      result: 'refused',
+      status: 502,
+    });
     expect(w.store.consents.byConsentAppId(fresh.consentAppId)?.status).toBe('open');
     const { tokenId } = w.sim.approveConsent(fresh.consentAppId);
     expect(await consent.finish(tokenId, { clientId: '9999999999' })).toMatchObject({ result: 'no-consent' });
@@ -133,7 +180,9 @@ describe('a consent account in a keeper, on a fake clock against the simulator',
     expect(await consent.finish(tokenId)).toMatchObject({ result: 'replayed', status: 409 });
     expect(await consent.finish('<script>')).toMatchObject({ result: 'invalid', status: 400 });
     expect(w.store.consents.byConsentAppId(fresh.consentAppId)).toMatchObject({ status: 'done' });
-    const history = w.store.listEvents({ clientId: CLIENT, kinds: ['consent'] }).map((e) => `${e.result} ${e.message ?? ''}`);
+    const history = w.store
+      .listEvents({ clientId: CLIENT, kinds: ['consent'] })
+      .map((e) => `${e.result} ${e.message ?? ''}`);
     expect(history.some((h) => h.startsWith('success logged in: token'))).toBe(true);
     expect(JSON.stringify(history)).not.toContain(tokenId);
   });

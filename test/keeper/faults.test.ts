@@ -27,7 +27,6 @@ async function untilPlannedRefresh(w: World): Promise<void> {
   await w.runFor(next - w.clock.now() - 1);
 }
 
-
 function events(w: World, kind: 'renew' | 'generate' | 'probe' | 'attention' | 'recover') {
   return w.store.listEvents({ clientId: CLIENT, kinds: [kind], limit: 1000 }).reverse();
 }
@@ -56,7 +55,15 @@ describe('keeper against the simulator, fault by fault', () => {
   it('rides out a 503 burst with backoff that really waits, then renews', async () => {
     const w = await started();
     await untilPlannedRefresh(w);
-    w.sim.addFault({ endpoint: 'renew', times: 4, action: { type: 'status', status: 503, body: { errorType: 'Server', errorCode: 'DH-908', errorMessage: 'Internal server error.' } } });
+    w.sim.addFault({
+      endpoint: 'renew',
+      times: 4,
+      action: {
+        type: 'status',
+        status: 503,
+        body: { errorType: 'Server', errorCode: 'DH-908', errorMessage: 'Internal server error.' },
+      },
+    });
     await w.runFor(10 * 60_000);
     const renews = events(w, 'renew');
     expect(renews.map((e) => e.result)).toEqual(['failure', 'failure', 'failure', 'failure', 'success']);
@@ -169,7 +176,12 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(w.keeper.worker(CLIENT)!.plan()).toMatchObject({ action: 'wait', then: 'generate' });
     // A Dhan Web token (SELF) imported later is still renewed: the lesson is about APP tokens only.
     const web = w.sim.issueWebToken(CLIENT);
-    await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime });
+    await adoptToken(w.keeper.worker(CLIENT)!, {
+      accessToken: web.accessToken,
+      source: 'web',
+      expiresAt: web.expiresAt,
+      expiryTime: web.expiryTime,
+    });
     expect(w.keeper.worker(CLIENT)!.plan()).toMatchObject({ then: 'renew' });
   });
 
@@ -178,18 +190,36 @@ describe('keeper against the simulator, fault by fault', () => {
     const w = world;
     await w.keeper.start();
     const web = w.sim.issueWebToken(CLIENT);
-    await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime });
+    await adoptToken(w.keeper.worker(CLIENT)!, {
+      accessToken: web.accessToken,
+      source: 'web',
+      expiresAt: web.expiresAt,
+      expiryTime: web.expiryTime,
+    });
     w.keeper.scheduler.poke(CLIENT);
     await w.keeper.settle();
     w.sim.addFault({ endpoint: 'renew', action: { type: 'dhan-error', code: 'DH-905', status: 500 } });
     await untilPlannedRefresh(w);
     await w.runFor(5_000);
     expect(w.sim.stats().calls.profile[CLIENT]).toBeGreaterThanOrEqual(1);
-    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ scope: 'account', cause: 'import-needed', wayOut: expect.stringMatching(/import/) as unknown });
+    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({
+      scope: 'account',
+      cause: 'import-needed',
+      wayOut: expect.stringMatching(/import/) as unknown,
+    });
     // The token is still live and still published while a person is asked.
     expect(w.sim.isLive(sinkToken(w.sinkPath))).toBe(true);
     const fresh = w.sim.issueWebToken(CLIENT);
-    expect((await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: fresh.accessToken, source: 'web', expiresAt: fresh.expiresAt, expiryTime: fresh.expiryTime })).ok).toBe(true);
+    expect(
+      (
+        await adoptToken(w.keeper.worker(CLIENT)!, {
+          accessToken: fresh.accessToken,
+          source: 'web',
+          expiresAt: fresh.expiresAt,
+          expiryTime: fresh.expiryTime,
+        })
+      ).ok,
+    ).toBe(true);
     expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
     w.keeper.scheduler.poke(CLIENT);
     await w.runFor(DAY);
@@ -252,7 +282,16 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ scope: 'account', cause: 'access-denied' });
     w.sim.setAccountOptions(CLIENT, { dataAccess: true });
     const web = w.sim.issueWebToken(CLIENT);
-    expect((await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime })).ok).toBe(true);
+    expect(
+      (
+        await adoptToken(w.keeper.worker(CLIENT)!, {
+          accessToken: web.accessToken,
+          source: 'web',
+          expiresAt: web.expiresAt,
+          expiryTime: web.expiryTime,
+        })
+      ).ok,
+    ).toBe(true);
     expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
     w.keeper.scheduler.poke(CLIENT);
     await w.runFor(DAY);
@@ -261,11 +300,29 @@ describe('keeper against the simulator, fault by fault', () => {
   });
 
   it('a config change lifts a stop it fixes: other credentials lift a credentials stop, credentials lift an import-needed stop', () => {
-    const account = { mode: 'auto', pin: '123456', totpSecret: 'JBSWY3DPEHPK3PXP', credentialsFingerprint: 'fp-new' } as unknown as AccountConfig;
-    const pinStop: Attention = { scope: 'generation', cause: 'credentials-refused', reason: 'refused twice', wayOut: 'fix', since: 0, credentialsFingerprint: 'fp-old' };
+    const account = {
+      mode: 'auto',
+      pin: '123456',
+      totpSecret: 'JBSWY3DPEHPK3PXP',
+      credentialsFingerprint: 'fp-new',
+    } as unknown as AccountConfig;
+    const pinStop: Attention = {
+      scope: 'generation',
+      cause: 'credentials-refused',
+      reason: 'refused twice',
+      wayOut: 'fix',
+      since: 0,
+      credentialsFingerprint: 'fp-old',
+    };
     expect(liftedByConfig(pinStop, account)).toMatch(/credentials changed/);
     expect(liftedByConfig({ ...pinStop, credentialsFingerprint: 'fp-new' }, account)).toBeUndefined();
-    const importStop: Attention = { scope: 'account', cause: 'import-needed', reason: 'no token', wayOut: 'import', since: 0 };
+    const importStop: Attention = {
+      scope: 'account',
+      cause: 'import-needed',
+      reason: 'no token',
+      wayOut: 'import',
+      since: 0,
+    };
     expect(liftedByConfig(importStop, account)).toMatch(/generate/);
     expect(liftedByConfig(importStop, { ...account, mode: 'renew-only' })).toBeUndefined();
     expect(liftedByConfig({ ...importStop, cause: 'access-denied' }, account)).toBeUndefined();
@@ -276,7 +333,14 @@ describe('keeper against the simulator, fault by fault', () => {
     world = await World.create();
     const w = world;
     w.store.upsertAccount({ clientId: CLIENT, name: 'main', mode: 'auto' });
-    w.store.saveToken({ clientId: CLIENT, accessToken: 'x'.repeat(40), source: 'web', obtainedAt: w.clock.now() - 2 * DAY, expiresAt: w.clock.now() - DAY, expiryTime: '2026-01-04T19:30:00.000' });
+    w.store.saveToken({
+      clientId: CLIENT,
+      accessToken: 'x'.repeat(40),
+      source: 'web',
+      obtainedAt: w.clock.now() - 2 * DAY,
+      expiresAt: w.clock.now() - DAY,
+      expiryTime: '2026-01-04T19:30:00.000',
+    });
     await w.keeper.start();
     await w.keeper.settle();
     expect(w.current()!.source).toBe('totp');
@@ -291,7 +355,10 @@ describe('keeper against the simulator, fault by fault', () => {
     const gens = events(w, 'generate');
     expect(gens.map((e) => e.result)).toEqual(['failure', 'failure']);
     expect(gens[1]!.at - gens[0]!.at).toBeLessThanOrEqual(30_000);
-    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({ scope: 'generation', wayOut: expect.stringMatching(/PIN or TOTP secret/) as unknown });
+    expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({
+      scope: 'generation',
+      wayOut: expect.stringMatching(/PIN or TOTP secret/) as unknown,
+    });
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
     await w.runFor(DAY);
     expect(w.sim.stats().calls.generate[CLIENT]).toBe(2);
@@ -315,7 +382,16 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
     const web = w.sim.issueWebToken(CLIENT);
     const worker = w.keeper.worker(CLIENT)!;
-    expect((await adoptToken(worker, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime })).ok).toBe(true);
+    expect(
+      (
+        await adoptToken(worker, {
+          accessToken: web.accessToken,
+          source: 'web',
+          expiresAt: web.expiresAt,
+          expiryTime: web.expiryTime,
+        })
+      ).ok,
+    ).toBe(true);
     w.keeper.scheduler.poke(CLIENT);
     await w.runFor(3 * DAY);
     const stats = w.sim.stats();
@@ -357,7 +433,11 @@ describe('keeper against the simulator, fault by fault', () => {
     expect(w.sim.stats().calls.renew[CLIENT]).toBeGreaterThanOrEqual(2);
     expect(w.sim.stats().calls.renew[CLIENT]).toBeLessThanOrEqual(12);
     const attention = w.store.getAccount(CLIENT)!.attention;
-    expect(attention).toMatchObject({ scope: 'account', cause: 'access-denied', reason: expect.stringMatching(/DH-902/) as unknown });
+    expect(attention).toMatchObject({
+      scope: 'account',
+      cause: 'access-denied',
+      reason: expect.stringMatching(/DH-902/) as unknown,
+    });
     expect(attention!.since - firstRefusal).toBeGreaterThanOrEqual(10 * 60_000);
   });
 
@@ -383,7 +463,11 @@ describe('keeper against the simulator, fault by fault', () => {
     await w.runFor(4 * HOUR);
     // A live answer is not history (only dead ones are): the simulator counts the calls.
     expect(profileCalls() - callsAtStart).toBe(3);
-    expect(w.logLines.some((line) => line.includes('every 1h 23m instead of 15m: 1 account at renewal.maxProbeRate 0.0002/s'))).toBe(true);
+    expect(
+      w.logLines.some((line) =>
+        line.includes('every 1h 23m instead of 15m: 1 account at renewal.maxProbeRate 0.0002/s'),
+      ),
+    ).toBe(true);
 
     w.sim.killTokens(CLIENT);
     await w.runFor(84 * 60_000);
@@ -419,7 +503,12 @@ describe('keeper against the simulator, fault by fault', () => {
     await w.keeper.settle();
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
     const web = w.sim.issueWebToken(CLIENT);
-    const outcome = await adoptToken(w.keeper.worker(CLIENT)!, { accessToken: web.accessToken, source: 'web', expiresAt: web.expiresAt, expiryTime: web.expiryTime });
+    const outcome = await adoptToken(w.keeper.worker(CLIENT)!, {
+      accessToken: web.accessToken,
+      source: 'web',
+      expiresAt: web.expiresAt,
+      expiryTime: web.expiryTime,
+    });
     expect(outcome.ok).toBe(true);
     w.keeper.scheduler.poke(CLIENT);
     await w.runFor(2 * DAY);
@@ -465,7 +554,9 @@ describe('keeper crash recovery (a crash at each step of a refresh)', () => {
     const token = w.current()!;
     w.store.beginEvent({ clientId: CLIENT, at: w.clock.now(), kind: 'renew', expiryBefore: token.expiresAt });
     // Dhan renews (and kills the old token); the answer dies with the process.
-    const res = await fetch(`${w.sim.baseUrl}/v2/RenewToken`, { headers: { 'access-token': token.accessToken, dhanClientId: CLIENT } });
+    const res = await fetch(`${w.sim.baseUrl}/v2/RenewToken`, {
+      headers: { 'access-token': token.accessToken, dhanClientId: CLIENT },
+    });
     expect(res.status).toBe(200);
     await w.restart();
     expect(w.current()).toBeUndefined();
@@ -480,16 +571,25 @@ describe('keeper crash recovery (a crash at each step of a refresh)', () => {
   it('crash after the new token was stored, before the sinks were written: the start rewrites them', async () => {
     const w = await started();
     const stale = sinkToken(w.sinkPath);
-    const renewed = await fetch(`${w.sim.baseUrl}/v2/RenewToken`, { headers: { 'access-token': stale, dhanClientId: CLIENT } });
+    const renewed = await fetch(`${w.sim.baseUrl}/v2/RenewToken`, {
+      headers: { 'access-token': stale, dhanClientId: CLIENT },
+    });
     const body = (await renewed.json()) as { accessToken: string; expiryTime: string };
-    w.store.saveToken({ clientId: CLIENT, accessToken: body.accessToken, source: 'renew', obtainedAt: w.clock.now(), expiresAt: w.clock.now() + DAY, expiryTime: body.expiryTime });
+    w.store.saveToken({
+      clientId: CLIENT,
+      accessToken: body.accessToken,
+      source: 'renew',
+      obtainedAt: w.clock.now(),
+      expiresAt: w.clock.now() + DAY,
+      expiryTime: body.expiryTime,
+    });
     expect(sinkToken(w.sinkPath)).toBe(stale);
     await w.restart();
     expect(sinkToken(w.sinkPath)).toBe(body.accessToken);
     expect(w.sim.stats().calls.generate[CLIENT]).toBe(1);
   });
 
-  it('crash mid-generation: the persisted last-generation time keeps a restart loop inside Dhan\'s 2-minute rule', async () => {
+  it("crash mid-generation: the persisted last-generation time keeps a restart loop inside Dhan's 2-minute rule", async () => {
     world = await World.create();
     const w = world;
     w.sim.addFault({ endpoint: 'generate', action: { type: 'drop-after-commit' } });

@@ -191,37 +191,40 @@ describe('interval probes keep their promise', () => {
     ['the default interval, latest jitter', 900_000, 0.999_999],
     ['the default interval, earliest jitter', 900_000, 0],
   ];
-  it.each(rows)('%s: every gap between probes of an account stays within 0.85–1.1 intervals', async (_name, intervalMs, draw) => {
-    const clock = new FakeClock();
-    const store = openStore();
-    store.upsertAccount({ clientId: '1000000001', name: 'a', mode: 'auto' });
-    const probedAt: number[] = [];
-    const worker = {
-      clientId: '1000000001',
-      busy: false,
-      state: undefined,
-      idle: async () => undefined,
-      published: async () => undefined,
-      plan: () => ({ action: 'wait', at: clock.now() + 86_400_000 }),
-      probe: async () => void probedAt.push(clock.now()),
-    } as unknown as AccountWorker;
-    const scheduler = new Scheduler({
-      clock,
-      store: new SqliteAsyncStore(store),
-      workers: [worker],
-      log: silentLogger(),
-      probeIntervalMs: intervalMs,
-      startSweep: noSweep,
-      random: () => draw,
-    });
-    scheduler.start();
-    await clock.advance(intervalMs * 20);
-    await scheduler.stop();
-    const gaps = probedAt.slice(1).map((at, i) => at - (probedAt[i] as number));
-    expect(gaps.length).toBeGreaterThanOrEqual(15);
-    for (const gap of gaps) {
-      expect(gap).toBeLessThanOrEqual(intervalMs * 1.1);
-      expect(gap).toBeGreaterThanOrEqual(intervalMs * 0.85);
-    }
-  });
+  it.each(rows)(
+    '%s: every gap between probes of an account stays within 0.85–1.1 intervals',
+    async (_name, intervalMs, draw) => {
+      const clock = new FakeClock();
+      const store = openStore();
+      store.upsertAccount({ clientId: '1000000001', name: 'a', mode: 'auto' });
+      const probedAt: number[] = [];
+      const worker = {
+        clientId: '1000000001',
+        busy: false,
+        state: undefined,
+        idle: async () => undefined,
+        published: async () => undefined,
+        plan: () => ({ action: 'wait', at: clock.now() + 86_400_000 }),
+        probe: async () => void probedAt.push(clock.now()),
+      } as unknown as AccountWorker;
+      const scheduler = new Scheduler({
+        clock,
+        store: new SqliteAsyncStore(store),
+        workers: [worker],
+        log: silentLogger(),
+        probeIntervalMs: intervalMs,
+        startSweep: noSweep,
+        random: () => draw,
+      });
+      scheduler.start();
+      await clock.advance(intervalMs * 20);
+      await scheduler.stop();
+      const gaps = probedAt.slice(1).map((at, i) => at - (probedAt[i] as number));
+      expect(gaps.length).toBeGreaterThanOrEqual(15);
+      for (const gap of gaps) {
+        expect(gap).toBeLessThanOrEqual(intervalMs * 1.1);
+        expect(gap).toBeGreaterThanOrEqual(intervalMs * 0.85);
+      }
+    },
+  );
 });

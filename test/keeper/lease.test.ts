@@ -29,7 +29,9 @@ describe('single-instance lease', () => {
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
     try {
       store.acquireLease({ pid: other.pid!, host: hostname() }, Date.now(), 15_000);
-      await expect(new Lease(new SqliteAsyncStore(store)).acquire()).rejects.toThrow(new RegExp(`another keeper \\(pid ${other.pid} on ${hostname()}\\)`));
+      await expect(new Lease(new SqliteAsyncStore(store)).acquire()).rejects.toThrow(
+        new RegExp(`another keeper \\(pid ${other.pid} on ${hostname()}\\)`),
+      );
     } finally {
       other.kill();
     }

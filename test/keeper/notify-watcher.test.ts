@@ -28,7 +28,10 @@ describe('StateWatcher', () => {
   let fake: FakeNotifyServer;
   let store: Store;
   let clock: FakeClock;
-  const accounts = Array.from({ length: 50 }, (_, i) => ({ clientId: String(1_000_000_001 + i), name: `a${i}` })) as unknown as AccountConfig[];
+  const accounts = Array.from({ length: 50 }, (_, i) => ({
+    clientId: String(1_000_000_001 + i),
+    name: `a${i}`,
+  })) as unknown as AccountConfig[];
   const first = accounts[0]!.clientId;
   let facts: Map<string, WatchedFacts>;
   let factReads: number;
@@ -50,7 +53,16 @@ describe('StateWatcher', () => {
   });
 
   function token(clientId: string, id: number, expiresAt: number): StoredToken {
-    return { id, clientId, accessToken: `tok-${id}`, source: 'totp', obtainedAt: expiresAt - 24 * HOUR, expiresAt, expiryTime: '', supersededAt: null };
+    return {
+      id,
+      clientId,
+      accessToken: `tok-${id}`,
+      source: 'totp',
+      obtainedAt: expiresAt - 24 * HOUR,
+      expiresAt,
+      expiryTime: '',
+      supersededAt: null,
+    };
   }
 
   /** A store every one of whose reads fails the test: the watcher must not need one to look. */
@@ -67,7 +79,17 @@ describe('StateWatcher', () => {
       config: {
         repeatEveryMs: HOUR,
         dailySummary: undefined,
-        channels: [{ type: 'telegram', name: 'phone', events: ['attention', 'attention-lifted', 'token-dead', 'recovered'], accounts: '*', botToken: BOT, chatId: '42', apiBaseUrl: fake.url }],
+        channels: [
+          {
+            type: 'telegram',
+            name: 'phone',
+            events: ['attention', 'attention-lifted', 'token-dead', 'recovered'],
+            accounts: '*',
+            botToken: BOT,
+            chatId: '42',
+            apiBaseUrl: fake.url,
+          },
+        ],
       },
       accounts,
       store: new SqliteAsyncStore(store),
@@ -128,7 +150,13 @@ describe('StateWatcher', () => {
     const { watcher: w, notifier } = watcher();
     await w.look();
     const stopped: AccountRecord = store.updateAccount(first, {
-      attention: { scope: 'account', cause: 'access-denied', reason: 'Dhan blocked the account', wayOut: 'unblock it', since: clock.now() },
+      attention: {
+        scope: 'account',
+        cause: 'access-denied',
+        reason: 'Dhan blocked the account',
+        wayOut: 'unblock it',
+        since: clock.now(),
+      },
     });
     facts.set(first, { ...facts.get(first)!, record: stopped });
     await w.look();

@@ -31,7 +31,8 @@ describe('eventsBetween: what a change of condition tells a person', () => {
     ['token-dead', 'login-needed', ['login-needed']],
   ];
   for (const [prev, next, want] of cases) {
-    it(`${String(prev)} → ${String(next)}: ${want.join(', ') || 'nothing'}`, () => expect(eventsBetween(prev, next)).toEqual(want));
+    it(`${String(prev)} → ${String(next)}: ${want.join(', ') || 'nothing'}`, () =>
+      expect(eventsBetween(prev, next)).toEqual(want));
   }
 
   it('conditionOf: attention first, then login, then a token dead past the grace', () => {
@@ -52,7 +53,10 @@ describe('Notifier against a fake Telegram, ntfy and webhook receiver', () => {
   let fake: FakeNotifyServer;
   let store: Store;
   let clock: FakeClock;
-  const accounts = [{ clientId: '1000000001', name: 'main' }, { clientId: '1000000002', name: 'spare' }] as unknown as AccountConfig[];
+  const accounts = [
+    { clientId: '1000000001', name: 'main' },
+    { clientId: '1000000002', name: 'spare' },
+  ] as unknown as AccountConfig[];
 
   beforeEach(async () => {
     fake = await FakeNotifyServer.start();
@@ -67,9 +71,32 @@ describe('Notifier against a fake Telegram, ntfy and webhook receiver', () => {
 
   function channels(): NotifyChannelConfig[] {
     return [
-      { type: 'telegram', name: 'phone', events: ['login-needed', 'attention', 'recovered'], accounts: '*', botToken: BOT, chatId: '42', apiBaseUrl: fake.url },
-      { type: 'ntfy', name: 'ntfy', events: ['attention'], accounts: ['spare'], url: fake.url, topic: 'dhan', token: NTFY_TOKEN },
-      { type: 'webhook', name: 'hook', events: ['attention'], accounts: ['1000000001'], url: `${fake.url}/hook`, secret: HOOK_SECRET },
+      {
+        type: 'telegram',
+        name: 'phone',
+        events: ['login-needed', 'attention', 'recovered'],
+        accounts: '*',
+        botToken: BOT,
+        chatId: '42',
+        apiBaseUrl: fake.url,
+      },
+      {
+        type: 'ntfy',
+        name: 'ntfy',
+        events: ['attention'],
+        accounts: ['spare'],
+        url: fake.url,
+        topic: 'dhan',
+        token: NTFY_TOKEN,
+      },
+      {
+        type: 'webhook',
+        name: 'hook',
+        events: ['attention'],
+        accounts: ['1000000001'],
+        url: `${fake.url}/hook`,
+        secret: HOOK_SECRET,
+      },
     ];
   }
   function notifier(config: Partial<NotifyConfig> = {}, results: string[] = []): Notifier {
@@ -98,12 +125,18 @@ describe('Notifier against a fake Telegram, ntfy and webhook receiver', () => {
     const n = notifier({}, results);
     expect(n.notify(event())).toBe(true);
     await n.idle();
-    expect(fake.telegram(BOT)).toEqual([{ chat_id: '42', text: expect.stringContaining('Dhan refused token generation'), disable_web_page_preview: true }]);
+    expect(fake.telegram(BOT)).toEqual([
+      { chat_id: '42', text: expect.stringContaining('Dhan refused token generation'), disable_web_page_preview: true },
+    ]);
     // ntfy only listens to "spare".
     expect(fake.ntfy('dhan')).toHaveLength(0);
     const hook = fake.received.find((r) => r.path === '/hook');
     expect(JSON.parse(hook?.body ?? '{}')).toMatchObject({ event: 'attention', clientId: '1000000001', name: 'main' });
-    expect(hook?.headers['x-dhan-token-signature']).toBe(`sha256=${createHmac('sha256', HOOK_SECRET).update(hook?.body ?? '').digest('hex')}`);
+    expect(hook?.headers['x-dhan-token-signature']).toBe(
+      `sha256=${createHmac('sha256', HOOK_SECRET)
+        .update(hook?.body ?? '')
+        .digest('hex')}`,
+    );
     expect(results.sort()).toEqual(['hook:success', 'phone:success']);
     const rows = store.listEvents({ kinds: ['notify'] });
     expect(rows.map((r) => r.message).sort()).toEqual(['hook: attention sent', 'phone: attention sent']);

@@ -44,11 +44,21 @@ function counting(store: AsyncStore): { store: AsyncStore; calls: Map<string, nu
 }
 
 /** Four accounts: one live, one renewed (two tokens), one that never had a token, one whose token died. */
-function fixture(): { config: Config; sync: Store; plain: SqliteAsyncStore; token: (clientId: string, n: number) => Parameters<Store['saveToken']>[0] } {
+function fixture(): {
+  config: Config;
+  sync: Store;
+  plain: SqliteAsyncStore;
+  token: (clientId: string, n: number) => Parameters<Store['saveToken']>[0];
+} {
   const dir = tempDir();
   const configPath = writeConfig(dir, {
     storage: { path: './keeper.db' },
-    accounts: CLIENTS.map((clientId, i) => ({ clientId, name: `a${i}`, pin: '${DHAN_PIN}', totpSecret: '${DHAN_TOTP_SECRET}' })),
+    accounts: CLIENTS.map((clientId, i) => ({
+      clientId,
+      name: `a${i}`,
+      pin: '${DHAN_PIN}',
+      totpSecret: '${DHAN_TOTP_SECRET}',
+    })),
   });
   const config = loadConfig(configPath, ENV).config;
   const sync = Store.open(join(dir, 'keeper.db'));
@@ -106,7 +116,17 @@ describe('accountStatuses() (the CLI status)', () => {
       [DEAD, 'missing'],
     ]);
     for (const [i, account] of config.accounts.entries()) {
-      const alone = accountStatus(config, account, { record: sync.getAccount(account.clientId), token: sync.currentToken(account.clientId), login: undefined, refreshing: false }, now);
+      const alone = accountStatus(
+        config,
+        account,
+        {
+          record: sync.getAccount(account.clientId),
+          token: sync.currentToken(account.clientId),
+          login: undefined,
+          refreshing: false,
+        },
+        now,
+      );
       expect(rows[i]).toEqual(alone);
     }
     expect(Object.fromEntries(calls)).toMatchObject({ listAccounts: 1, currentTokens: 1 });

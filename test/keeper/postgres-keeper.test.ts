@@ -62,7 +62,11 @@ describe('the keeper on PostgreSQL', () => {
     const schema = uniqueSchema('dtk_fence');
     schemas.push(schema);
     const leading: { fence: LeaderFence | undefined } = { fence: undefined };
-    world = await World.create({ postgresSchema: schema, logLevel: 'silent', leadership: { fence: () => leading.fence } });
+    world = await World.create({
+      postgresSchema: schema,
+      logLevel: 'silent',
+      leadership: { fence: () => leading.fence },
+    });
     const w = world;
     await setEpoch(schema, 1);
 

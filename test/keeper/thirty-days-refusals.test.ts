@@ -68,7 +68,11 @@ async function liveAMonth(w: World, logout: boolean): Promise<Month> {
   return {
     deadMs,
     deadAfterLogoutMs: afterLogout,
-    callsPerDay: { renew: perDay(stats.calls.renew[CLIENT]), generate: perDay(stats.calls.generate[CLIENT]), profile: perDay(stats.calls.profile[CLIENT]) },
+    callsPerDay: {
+      renew: perDay(stats.calls.renew[CLIENT]),
+      generate: perDay(stats.calls.generate[CLIENT]),
+      profile: perDay(stats.calls.profile[CLIENT]),
+    },
   };
 }
 
@@ -79,65 +83,87 @@ describe('30 virtual days per field-reported refusal of a TOTP token renewal', (
     ['HTTP 200 without a token', 'no-token-200'],
   ];
   for (const [label, shape] of shapes) {
-    it(`${label}: one refused renewal, then generation; never a dead token, never attention`, async () => {
-      world = await World.create({ logLevel: 'silent', sweepMs: 5 * 60_000, simAccount: { renewableTotpTokens: false, renewRefusal: shape } });
-      const w = world;
-      const month = await liveAMonth(w, false);
-      console.log(`30 virtual days, renewal refused as ${shape}: ${JSON.stringify({ deadSecondsInSink: month.deadMs / 1000, dhanCallsPerAccountDay: month.callsPerDay })}`);
-      expect(month.deadMs).toBe(0);
-      expect(w.sim.stats().calls.renew[CLIENT]).toBe(1);
-      expect(w.store.getAccount(CLIENT)!.renewRefusedKinds).toEqual(['consumer:APP']);
-      expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
-      expect(w.store.listEvents({ clientId: CLIENT, kinds: ['attention'], limit: 10 })).toEqual([]);
-      expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
-      // A token replaced when a third of its life is left: ~1.5 generations a day.
-      expect(month.callsPerDay.generate).toBeGreaterThan(1.3);
-      expect(month.callsPerDay.generate).toBeLessThan(2);
-    }, MONTH_TIMEOUT_MS);
+    it(
+      `${label}: one refused renewal, then generation; never a dead token, never attention`,
+      async () => {
+        world = await World.create({
+          logLevel: 'silent',
+          sweepMs: 5 * 60_000,
+          simAccount: { renewableTotpTokens: false, renewRefusal: shape },
+        });
+        const w = world;
+        const month = await liveAMonth(w, false);
+        console.log(
+          `30 virtual days, renewal refused as ${shape}: ${JSON.stringify({ deadSecondsInSink: month.deadMs / 1000, dhanCallsPerAccountDay: month.callsPerDay })}`,
+        );
+        expect(month.deadMs).toBe(0);
+        expect(w.sim.stats().calls.renew[CLIENT]).toBe(1);
+        expect(w.store.getAccount(CLIENT)!.renewRefusedKinds).toEqual(['consumer:APP']);
+        expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+        expect(w.store.listEvents({ clientId: CLIENT, kinds: ['attention'], limit: 10 })).toEqual([]);
+        expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
+        // A token replaced when a third of its life is left: ~1.5 generations a day.
+        expect(month.callsPerDay.generate).toBeGreaterThan(1.3);
+        expect(month.callsPerDay.generate).toBeLessThan(2);
+      },
+      MONTH_TIMEOUT_MS,
+    );
   }
 
-  it('nightly logout at 03:07 IST: every killed token is replaced within one probe interval, never attention', async () => {
-    world = await World.create({ logLevel: 'silent', sweepMs: 5 * 60_000, simAccount: { nightlyLogoutAt: LOGOUT_AT } });
-    const w = world;
-    const month = await liveAMonth(w, true);
-    const worst = Math.max(0, ...month.deadAfterLogoutMs);
-    console.log(
-      `30 virtual days, nightly logout at ${LOGOUT_AT} IST: ${JSON.stringify({
-        deadSecondsInSinkOutsideLogoutWindows: month.deadMs / 1000,
-        nightsKilled: month.deadAfterLogoutMs.length,
-        worstKillToLiveSeconds: worst / 1000,
-        dhanCallsPerAccountDay: month.callsPerDay,
-      })}`,
-    );
-    expect(month.deadMs).toBe(0);
-    expect(month.deadAfterLogoutMs.length).toBeGreaterThanOrEqual(29);
-    // The unavoidable window: from the kill to the next probe (15 min ± 10%), then one generation.
-    expect(worst).toBeLessThanOrEqual(PROBE_MS * 1.1 + 2 * 60_000);
-    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
-    expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
-  }, MONTH_TIMEOUT_MS);
+  it(
+    'nightly logout at 03:07 IST: every killed token is replaced within one probe interval, never attention',
+    async () => {
+      world = await World.create({
+        logLevel: 'silent',
+        sweepMs: 5 * 60_000,
+        simAccount: { nightlyLogoutAt: LOGOUT_AT },
+      });
+      const w = world;
+      const month = await liveAMonth(w, true);
+      const worst = Math.max(0, ...month.deadAfterLogoutMs);
+      console.log(
+        `30 virtual days, nightly logout at ${LOGOUT_AT} IST: ${JSON.stringify({
+          deadSecondsInSinkOutsideLogoutWindows: month.deadMs / 1000,
+          nightsKilled: month.deadAfterLogoutMs.length,
+          worstKillToLiveSeconds: worst / 1000,
+          dhanCallsPerAccountDay: month.callsPerDay,
+        })}`,
+      );
+      expect(month.deadMs).toBe(0);
+      expect(month.deadAfterLogoutMs.length).toBeGreaterThanOrEqual(29);
+      // The unavoidable window: from the kill to the next probe (15 min ± 10%), then one generation.
+      expect(worst).toBeLessThanOrEqual(PROBE_MS * 1.1 + 2 * 60_000);
+      expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+      expect(w.sim.isLive(w.current()!.accessToken)).toBe(true);
+    },
+    MONTH_TIMEOUT_MS,
+  );
 
-  it('nightly logout at 03:07 IST with probeAt one minute after it: each killed token is replaced within about a minute', async () => {
-    world = await World.create({
-      logLevel: 'silent',
-      sweepMs: 5 * 60_000,
-      simAccount: { nightlyLogoutAt: LOGOUT_AT },
-      renewalYaml: '  probeAt: ["8 3 * * *"]\n',
-    });
-    const w = world;
-    const month = await liveAMonth(w, true);
-    const worst = Math.max(0, ...month.deadAfterLogoutMs);
-    console.log(
-      `30 virtual days, nightly logout at ${LOGOUT_AT} IST, probeAt 03:08: ${JSON.stringify({
-        deadSecondsInSinkOutsideLogoutWindows: month.deadMs / 1000,
-        nightsKilled: month.deadAfterLogoutMs.length,
-        worstKillToLiveSeconds: worst / 1000,
-        dhanCallsPerAccountDay: month.callsPerDay,
-      })}`,
-    );
-    expect(month.deadMs).toBe(0);
-    expect(month.deadAfterLogoutMs.length).toBeGreaterThanOrEqual(29);
-    expect(worst).toBeLessThanOrEqual(60_000 + 5_000);
-    expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
-  }, MONTH_TIMEOUT_MS);
+  it(
+    'nightly logout at 03:07 IST with probeAt one minute after it: each killed token is replaced within about a minute',
+    async () => {
+      world = await World.create({
+        logLevel: 'silent',
+        sweepMs: 5 * 60_000,
+        simAccount: { nightlyLogoutAt: LOGOUT_AT },
+        renewalYaml: '  probeAt: ["8 3 * * *"]\n',
+      });
+      const w = world;
+      const month = await liveAMonth(w, true);
+      const worst = Math.max(0, ...month.deadAfterLogoutMs);
+      console.log(
+        `30 virtual days, nightly logout at ${LOGOUT_AT} IST, probeAt 03:08: ${JSON.stringify({
+          deadSecondsInSinkOutsideLogoutWindows: month.deadMs / 1000,
+          nightsKilled: month.deadAfterLogoutMs.length,
+          worstKillToLiveSeconds: worst / 1000,
+          dhanCallsPerAccountDay: month.callsPerDay,
+        })}`,
+      );
+      expect(month.deadMs).toBe(0);
+      expect(month.deadAfterLogoutMs.length).toBeGreaterThanOrEqual(29);
+      expect(worst).toBeLessThanOrEqual(60_000 + 5_000);
+      expect(w.store.getAccount(CLIENT)!.attention).toBeNull();
+    },
+    MONTH_TIMEOUT_MS,
+  );
 });

@@ -36,17 +36,42 @@ function faultFor(kind: number, random: () => number): Omit<FaultPlan, 'at'> {
   switch (kind) {
     case 0: {
       const lasts = minutes(5, 55);
-      return { describe: `outage of ${Math.round(lasts / 60_000)} min`, lasts, killsRenewal: false, apply: add({ endpoint: 'any', times: 100_000, action: { type: 'status', status: 503 } }) };
+      return {
+        describe: `outage of ${Math.round(lasts / 60_000)} min`,
+        lasts,
+        killsRenewal: false,
+        apply: add({ endpoint: 'any', times: 100_000, action: { type: 'status', status: 503 } }),
+      };
     }
     case 1:
-      return { describe: '429 burst', lasts: minutes(1, 10), killsRenewal: false, apply: add({ endpoint: 'any', times: 3, action: { type: 'dhan-error', code: 'DH-904', status: 429 } }) };
+      return {
+        describe: '429 burst',
+        lasts: minutes(1, 10),
+        killsRenewal: false,
+        apply: add({ endpoint: 'any', times: 3, action: { type: 'dhan-error', code: 'DH-904', status: 429 } }),
+      };
     case 2:
       // Windows of up to 50 min around a random moment: a renewal falls in some of them.
-      return { describe: 'renewal answer lost after commit', lasts: minutes(10, 50), killsRenewal: true, apply: add({ endpoint: 'renew', action: { type: 'drop-after-commit' } }) };
+      return {
+        describe: 'renewal answer lost after commit',
+        lasts: minutes(10, 50),
+        killsRenewal: true,
+        apply: add({ endpoint: 'renew', action: { type: 'drop-after-commit' } }),
+      };
     case 3:
-      return { describe: '200 without a token', lasts: minutes(10, 50), killsRenewal: true, apply: add({ endpoint: 'renew', action: { type: 'no-token', commit: true } }) };
+      return {
+        describe: '200 without a token',
+        lasts: minutes(10, 50),
+        killsRenewal: true,
+        apply: add({ endpoint: 'renew', action: { type: 'no-token', commit: true } }),
+      };
     default:
-      return { describe: 'generation rate-limited (HTTP 200 body)', lasts: minutes(10, 50), killsRenewal: false, apply: add({ endpoint: 'generate', action: { type: 'rate-limit-body', status: 200 } }) };
+      return {
+        describe: 'generation rate-limited (HTTP 200 body)',
+        lasts: minutes(10, 50),
+        killsRenewal: false,
+        apply: add({ endpoint: 'generate', action: { type: 'rate-limit-body', status: 200 } }),
+      };
   }
 }
 
@@ -57,7 +82,8 @@ describe('30 virtual days', () => {
     world = await World.create({
       logLevel: 'silent',
       sweepMs: 5 * 60_000,
-      renewalYaml: '  avoid:\n    - days: mon-fri\n      from: "09:00"\n      to: "15:45"\n      timezone: Asia/Kolkata\n',
+      renewalYaml:
+        '  avoid:\n    - days: mon-fri\n      from: "09:00"\n      to: "15:45"\n      timezone: Asia/Kolkata\n',
     });
     const w = world;
     const start = w.clock.now();
@@ -104,7 +130,8 @@ describe('30 virtual days', () => {
           fault.apply(w);
           w.clock.setTimer(fault.lasts, () => {
             const after = w.sim.stats();
-            if (fault.killsRenewal && (after.calls.renew[CLIENT] ?? 0) > (before.calls.renew[CLIENT] ?? 0)) met.push({ ...fault, at: next });
+            if (fault.killsRenewal && (after.calls.renew[CLIENT] ?? 0) > (before.calls.renew[CLIENT] ?? 0))
+              met.push({ ...fault, at: next });
             w.sim.clearFaults();
             aimedActive = false;
           });

@@ -33,7 +33,12 @@ describe('a generation queued behind other Dhan calls', () => {
 
     let releaseFirst: () => void = () => undefined;
     const sent: Array<{ clientId: string; code: string; at: number }> = [];
-    const issued = (): IssuedToken => ({ accessToken: `tok-${sent.length}`, expiresAt: clock.now() + 86_400_000, expiryTime: '2026-01-06T14:00:00.000', issuedAt: clock.now() });
+    const issued = (): IssuedToken => ({
+      accessToken: `tok-${sent.length}`,
+      expiresAt: clock.now() + 86_400_000,
+      expiryTime: '2026-01-06T14:00:00.000',
+      issuedAt: clock.now(),
+    });
     const dhan: DhanApi = {
       generateToken: (req) => {
         sent.push({ clientId: req.clientId, code: req.totp, at: clock.now() });

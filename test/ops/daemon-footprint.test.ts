@@ -32,7 +32,10 @@ interface Loaders {
 
 async function loaders(): Promise<Loaders> {
   const load = (await import(pathToFileURL(join(DIST, 'config', 'load.js')).href)) as Pick<Loaders, 'loadConfig'>;
-  const isolated = (await import(pathToFileURL(join(DIST, 'config', 'load-isolated.js')).href)) as Pick<Loaders, 'loadConfigIsolated'>;
+  const isolated = (await import(pathToFileURL(join(DIST, 'config', 'load-isolated.js')).href)) as Pick<
+    Loaders,
+    'loadConfigIsolated'
+  >;
   return { ...load, ...isolated };
 }
 
@@ -44,7 +47,11 @@ describe('what the daemon keeps in memory', () => {
     const { files, packages } = staticGraph(join(DIST, 'cli.js'));
     expect(files.length).toBeGreaterThan(50);
     for (const heavy of ['zod', 'yaml', 'js-yaml', 'pg']) expect([...packages], heavy).not.toContain(heavy);
-    expect(files.filter((f) => f.startsWith('sim/') || f === 'demo.js' || f === 'config/load.js' || f === 'config/schema.js')).toEqual([]);
+    expect(
+      files.filter(
+        (f) => f.startsWith('sim/') || f === 'demo.js' || f === 'config/load.js' || f === 'config/schema.js',
+      ),
+    ).toEqual([]);
     expect([...packages]).toEqual(expect.arrayContaining(['commander', 'better-sqlite3', 'pino', 'prom-client']));
   });
 

@@ -8,7 +8,19 @@
  * required in CI (process.env.CI), where .ci/run installs them.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,7 +78,8 @@ function tool(command: string, debianPackage: string): { present: boolean; requi
   return {
     present: path !== undefined || IN_CI,
     require: () => {
-      if (path === undefined) throw new Error(`${command} is not on PATH; CI must install Debian's ${debianPackage} package (.ci/run does)`);
+      if (path === undefined)
+        throw new Error(`${command} is not on PATH; CI must install Debian's ${debianPackage} package (.ci/run does)`);
       return path;
     },
   };
@@ -74,7 +87,11 @@ function tool(command: string, debianPackage: string): { present: boolean; requi
 const promtool = tool('promtool', 'prometheus');
 const systemdAnalyze = tool('systemd-analyze', 'systemd');
 
-function run(command: string, args: readonly string[], options: { cwd?: string; timeout?: number } = {}): SpawnSyncReturns<string> {
+function run(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; timeout?: number } = {},
+): SpawnSyncReturns<string> {
   return spawnSync(command, args, { encoding: 'utf8', timeout: options.timeout ?? 60_000, cwd: options.cwd ?? ROOT });
 }
 function output(result: SpawnSyncReturns<string>): string {
@@ -133,18 +150,31 @@ describe('docker-compose.yml', () => {
         const source = typeof volume === 'string' ? volume.split(':')[0] : (obj(volume, 'volume')['source'] as string);
         // Named volumes are created by compose; only paths come from the repo.
         if (source === undefined || !(source.startsWith('.') || isAbsolute(source))) continue;
-        expect(isAbsolute(source), `${name} mounts the absolute host path ${source}: use a path in the repo`).toBe(false);
+        expect(isAbsolute(source), `${name} mounts the absolute host path ${source}: use a path in the repo`).toBe(
+          false,
+        );
         mounts.push(source);
         expect(existsSync(resolve(DEPLOY, source)), `${name} mounts ${source}, which is not in deploy/`).toBe(true);
       }
       const build = obj(svc, name)['build'];
       if (build !== undefined) {
         const context = typeof build === 'string' ? build : (obj(build, 'build')['context'] as string);
-        const dockerfile = typeof build === 'string' ? 'Dockerfile' : ((obj(build, 'build')['dockerfile'] as string | undefined) ?? 'Dockerfile');
+        const dockerfile =
+          typeof build === 'string'
+            ? 'Dockerfile'
+            : ((obj(build, 'build')['dockerfile'] as string | undefined) ?? 'Dockerfile');
         expect(existsSync(resolve(DEPLOY, context, dockerfile)), `${name} builds ${context}/${dockerfile}`).toBe(true);
       }
     }
-    expect(mounts).toEqual(expect.arrayContaining(['./keeper/config.yaml', './prometheus', './grafana/provisioning', './grafana/dashboards', './bot']));
+    expect(mounts).toEqual(
+      expect.arrayContaining([
+        './keeper/config.yaml',
+        './prometheus',
+        './grafana/provisioning',
+        './grafana/dashboards',
+        './bot',
+      ]),
+    );
   });
 
   it('takes secrets from files that are git-ignored, each with an .example beside it', () => {
@@ -195,10 +225,16 @@ describe('docker-compose.yml', () => {
   });
 
   it('points Grafana at the dashboards folder that the provisioning reads', () => {
-    const provider = obj(readYaml('deploy', 'grafana', 'provisioning', 'dashboards', 'dashboards.yml'), 'dashboards.yml');
+    const provider = obj(
+      readYaml('deploy', 'grafana', 'provisioning', 'dashboards', 'dashboards.yml'),
+      'dashboards.yml',
+    );
     const path = (provider['providers'] as { options: { path: string } }[])[0]?.options.path;
     expect(service('grafana')['volumes']).toContain(`./grafana/dashboards:${String(path)}:ro`);
-    const datasources = obj(readYaml('deploy', 'grafana', 'provisioning', 'datasources', 'prometheus.yml'), 'datasource');
+    const datasources = obj(
+      readYaml('deploy', 'grafana', 'provisioning', 'datasources', 'prometheus.yml'),
+      'datasource',
+    );
     const uid = (datasources['datasources'] as { uid: string }[])[0]?.uid;
     for (const panel of dashboard().panels) expect(panel.datasource?.uid, panel.title).toBe(uid);
   });
@@ -238,7 +274,9 @@ describe('docker-compose.ha.yml', () => {
       expect(run('git', ['check-ignore', '-q', '--no-index', file]).status, `${file} must be git-ignored`).toBe(0);
     }
     const postgres = service('postgres');
-    expect(obj(postgres['environment'], 'environment')['POSTGRES_PASSWORD_FILE']).toBe('/run/secrets/postgres_password');
+    expect(obj(postgres['environment'], 'environment')['POSTGRES_PASSWORD_FILE']).toBe(
+      '/run/secrets/postgres_password',
+    );
     expect(postgres['secrets']).toEqual(['postgres_password']);
     // Compose secrets keep the host file's owner: the server must run as the keepers' uid to read the same file.
     expect(postgres['user']).toBe('1000:1000');
@@ -253,7 +291,12 @@ describe('docker-compose.ha.yml', () => {
       expect(keeper['read_only'], name).toBe(true);
       expect(keeper['cap_drop'], name).toEqual(['ALL']);
       expect(obj(obj(keeper['depends_on'], 'depends_on')['postgres'], 'postgres')['condition']).toBe('service_healthy');
-      expect((keeper['secrets'] as string[]).sort()).toEqual(['bot_api_key', 'dhan_pin', 'dhan_totp_secret', 'postgres_password']);
+      expect((keeper['secrets'] as string[]).sort()).toEqual([
+        'bot_api_key',
+        'dhan_pin',
+        'dhan_totp_secret',
+        'postgres_password',
+      ]);
       const volumes = keeper['volumes'] as string[];
       expect(volumes).toContain(`./keeper-ha/${name}.yaml:/config/config.yaml:ro`);
       data.add(volumes.find((v) => v.endsWith(':/data'))!);
@@ -271,15 +314,25 @@ describe('docker-compose.ha.yml', () => {
   it('gives both keepers configs that load, on the same database, schema and accounts', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dtk-ops-ha-'));
     try {
-      for (const [file, value] of [['dhan_pin', '123456'], ['dhan_totp_secret', 'JBSWY3DPEHPK3PXP'], ['bot_api_key', 'a'.repeat(64)], ['postgres_password', 'b'.repeat(48)]] as const) {
+      for (const [file, value] of [
+        ['dhan_pin', '123456'],
+        ['dhan_totp_secret', 'JBSWY3DPEHPK3PXP'],
+        ['bot_api_key', 'a'.repeat(64)],
+        ['postgres_password', 'b'.repeat(48)],
+      ] as const) {
         writeFileSync(join(dir, file), `${value}\n`, { mode: 0o600 });
       }
       const loaded = KEEPERS.map((name) => {
         const copy = join(dir, `${name}.yaml`);
-        writeFileSync(copy, readText('deploy', 'keeper-ha', `${name}.yaml`).replaceAll('/run/secrets/', `${dir}/`), { mode: 0o600 });
+        writeFileSync(copy, readText('deploy', 'keeper-ha', `${name}.yaml`).replaceAll('/run/secrets/', `${dir}/`), {
+          mode: 0o600,
+        });
         const { config, warnings } = loadConfig(copy, {});
         // The plain-HTTP listen warning is the compose network's, as for the single keeper; none about the database.
-        expect(warnings.filter((w) => !w.startsWith('server.listen')), name).toEqual([]);
+        expect(
+          warnings.filter((w) => !w.startsWith('server.listen')),
+          name,
+        ).toEqual([]);
         return config;
       });
       for (const config of loaded) {
@@ -318,7 +371,9 @@ describe('Dockerfile', () => {
     expect(has(/^USER node$/)).toBe(true);
     expect(has(/^VOLUME \/data$/)).toBe(true);
     expect(has(/^EXPOSE 9470$/)).toBe(true);
-    expect(has(/^HEALTHCHECK .*CMD \["node", "dist\/cli\.js", "healthcheck", "--config", "\/config\/config\.yaml"\]$/)).toBe(true);
+    expect(
+      has(/^HEALTHCHECK .*CMD \["node", "dist\/cli\.js", "healthcheck", "--config", "\/config\/config\.yaml"\]$/),
+    ).toBe(true);
     expect(has(/^ENTRYPOINT \["node", "dist\/cli\.js"\]$/)).toBe(true);
     expect(has(/^CMD \["run", "--config", "\/config\/config\.yaml"\]$/)).toBe(true);
     // Read-only root filesystem: temporary files go to the volume too.
@@ -331,12 +386,16 @@ describe('Dockerfile', () => {
       .filter((line) => line.startsWith('Environment='))
       .flatMap((line) => line.slice('Environment='.length).trim().split(/\s+/));
     expect(unitVars).toContain('MALLOC_ARENA_MAX=2');
-    const env = instructions.filter((line) => line.startsWith('ENV ')).flatMap((line) => line.slice(4).trim().split(/\s+/));
+    const env = instructions
+      .filter((line) => line.startsWith('ENV '))
+      .flatMap((line) => line.slice(4).trim().split(/\s+/));
     for (const pair of unitVars) expect(env).toContain(pair);
   });
 
   it('sends only what the build needs to the context', () => {
-    const ignore = readText('.dockerignore').split('\n').map((l) => l.trim());
+    const ignore = readText('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
     expect(ignore).toContain('**');
     for (const copied of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
       for (const source of (copied[1] ?? '').split(' ')) {
@@ -415,13 +474,22 @@ describe('Prometheus alert rules and the Grafana dashboard', () => {
     const cases = tests.flatMap((t) => t.alert_rule_test);
     for (const alert of ALERTS) {
       const mine = cases.filter((c) => c.alertname === alert);
-      expect(mine.some((c) => c.exp_alerts.length > 0), `${alert} firing`).toBe(true);
-      expect(mine.some((c) => c.exp_alerts.length === 0), `${alert} not firing`).toBe(true);
+      expect(
+        mine.some((c) => c.exp_alerts.length > 0),
+        `${alert} firing`,
+      ).toBe(true);
+      expect(
+        mine.some((c) => c.exp_alerts.length === 0),
+        `${alert} not firing`,
+      ).toBe(true);
     }
   });
 
   it('use only metric names that the keeper exports', () => {
-    const used = new Set([...alertRules().flatMap((r) => metricNames(r.expr)), ...strings(dashboard()).flatMap(metricNames)]);
+    const used = new Set([
+      ...alertRules().flatMap((r) => metricNames(r.expr)),
+      ...strings(dashboard()).flatMap(metricNames),
+    ]);
     const exported = new Set<string>(METRIC_NAMES);
     // What the registry itself serves, not only what the module says it does.
     const registered = new Set(
@@ -445,14 +513,23 @@ describe('Prometheus alert rules and the Grafana dashboard', () => {
       'dhan_token_refresh_failures_consecutive',
       'dhan_token_next_refresh_timestamp_seconds',
     ]) {
-      expect(strings(dashboard()).some((s) => s.includes(name)), `dashboard uses ${name}`).toBe(true);
+      expect(
+        strings(dashboard()).some((s) => s.includes(name)),
+        `dashboard uses ${name}`,
+      ).toBe(true);
     }
     const exprs = dashboardExprs();
     expect(exprs).toContain('dhan_token_expiry_timestamp_seconds{name=~"$account"} - time()');
     for (const q of ['0.5', '0.95', '0.99']) {
-      expect(exprs.some((e) => e.startsWith(`histogram_quantile(${q},`) && e.includes('dhan_api_request_duration_seconds_bucket'))).toBe(true);
+      expect(
+        exprs.some(
+          (e) => e.startsWith(`histogram_quantile(${q},`) && e.includes('dhan_api_request_duration_seconds_bucket'),
+        ),
+      ).toBe(true);
     }
-    expect(exprs.some((e) => /increase\(dhan_token_refresh_total\{[^}]*\}\[/.test(e) && e.includes('by (method, result)'))).toBe(true);
+    expect(
+      exprs.some((e) => /increase\(dhan_token_refresh_total\{[^}]*\}\[/.test(e) && e.includes('by (method, result)')),
+    ).toBe(true);
   });
 
   it.skipIf(!promtool.present)('pass promtool check rules and promtool test rules', () => {
@@ -461,7 +538,9 @@ describe('Prometheus alert rules and the Grafana dashboard', () => {
     expect(check.status, output(check)).toBe(0);
     const test = run(bin, ['test', 'rules', 'alerts.test.yml'], { cwd: PROM });
     expect(test.status, output(test)).toBe(0);
-    process.stdout.write(`promtool: ${check.stdout.trim().split('\n').pop() ?? ''}; test rules: ${test.stdout.trim().split('\n').pop() ?? ''}\n`);
+    process.stdout.write(
+      `promtool: ${check.stdout.trim().split('\n').pop() ?? ''}; test rules: ${test.stdout.trim().split('\n').pop() ?? ''}\n`,
+    );
   });
 
   it.skipIf(!promtool.present)('has dashboard queries that are valid PromQL', () => {
@@ -478,7 +557,10 @@ describe('Prometheus alert rules and the Grafana dashboard', () => {
           .replaceAll('$__interval', '1h')
           .replaceAll('$window', '6h'),
       }));
-      expect(rules.every((r) => !r.expr.includes('$')), 'an unknown Grafana variable').toBe(true);
+      expect(
+        rules.every((r) => !r.expr.includes('$')),
+        'an unknown Grafana variable',
+      ).toBe(true);
       writeFileSync(join(dir, 'dashboard.rules.yml'), JSON.stringify({ groups: [{ name: 'dashboard', rules }] }));
       const check = run(bin, ['check', 'rules', join(dir, 'dashboard.rules.yml')]);
       expect(check.status, output(check)).toBe(0);
@@ -490,7 +572,7 @@ describe('Prometheus alert rules and the Grafana dashboard', () => {
   it.skipIf(!promtool.present)('ship a prometheus.yml that promtool accepts and that loads the alert rules', () => {
     const bin = promtool.require();
     const config = obj(readYaml('deploy', 'prometheus', 'prometheus.yml'), 'prometheus.yml');
-    const jobs = (config['scrape_configs'] as { job_name: string; static_configs: { targets: string[] }[] }[]);
+    const jobs = config['scrape_configs'] as { job_name: string; static_configs: { targets: string[] }[] }[];
     const job = jobs.find((j) => j.job_name === 'dhan-token-keeper');
     expect(job?.static_configs[0]?.targets).toEqual(['keeper:9470']);
     expect(config['rule_files']).toEqual(['/etc/prometheus/alerts.yml']);
@@ -599,7 +681,9 @@ describe('scripts/install-systemd.sh', () => {
     const first = run('bash', [script, '--prefix', prefix, '--bin', '/usr/local/bin/dhan-token-keeper']);
     expect(first.status, output(first)).toBe(0);
     const unit = readFileSync(join(prefix, 'etc/systemd/system/dhan-token-keeper.service'), 'utf8');
-    expect(unit).toContain('ExecStart=/usr/local/bin/dhan-token-keeper run --config /etc/dhan-token-keeper/config.yaml');
+    expect(unit).toContain(
+      'ExecStart=/usr/local/bin/dhan-token-keeper run --config /etc/dhan-token-keeper/config.yaml',
+    );
     expect(unit.replace('/usr/local/bin/', '/usr/bin/')).toEqual(readFileSync(UNIT, 'utf8'));
     expect(mode('etc/dhan-token-keeper/credentials')).toBe('700');
     expect(mode('etc/dhan-token-keeper')).toBe('755');
@@ -641,7 +725,10 @@ describe.skipIf(process.env['DHAN_RELEASE_TEST'] !== '1')('release built by scri
   /** Runs as nobody when we are root (as CI is); a developer is already not root. */
   function asUser(args: readonly string[]): [string, string[]] {
     if (!asRoot) return [process.execPath, [...args]];
-    return ['setpriv', [`--reuid=${nobody.uid}`, `--regid=${nobody.gid}`, '--clear-groups', '--', process.execPath, ...args]];
+    return [
+      'setpriv',
+      [`--reuid=${nobody.uid}`, `--regid=${nobody.gid}`, '--clear-groups', '--', process.execPath, ...args],
+    ];
   }
 
   beforeAll(() => {
@@ -661,7 +748,8 @@ describe.skipIf(process.env['DHAN_RELEASE_TEST'] !== '1')('release built by scri
   it('holds the compiled CLI and production dependencies only', () => {
     expect(existsSync(join(out, 'dist', 'cli.js'))).toBe(true);
     expect(existsSync(join(out, 'node_modules', 'better-sqlite3'))).toBe(true);
-    for (const dev of ['typescript', 'vitest', 'fast-check']) expect(existsSync(join(out, 'node_modules', dev)), dev).toBe(false);
+    for (const dev of ['typescript', 'vitest', 'fast-check'])
+      expect(existsSync(join(out, 'node_modules', dev)), dev).toBe(false);
     expect(existsSync(join(out, 'src'))).toBe(false);
   });
 
@@ -682,12 +770,27 @@ describe.skipIf(process.env['DHAN_RELEASE_TEST'] !== '1')('release built by scri
     const work = join(parent, 'run');
     mkdirSync(work, { mode: 0o755 });
     const data = join(work, 'data');
-    writeFileSync(join(work, 'accounts.yaml'), '- {clientId: "1000000001", pin: "123456", totpSecret: "JBSWY3DPEHPK3PXP"}\n');
+    writeFileSync(
+      join(work, 'accounts.yaml'),
+      '- {clientId: "1000000001", pin: "123456", totpSecret: "JBSWY3DPEHPK3PXP"}\n',
+    );
     // The keeper's own folder, as StateDirectory= or the image's /data gives it.
     mkdirSync(data, { mode: 0o700 });
     if (asRoot) chownSync(data, nobody.uid, nobody.gid);
 
-    const sim = spawnChild(asUser([join(out, 'dist', 'cli.js'), 'simulate', '--listen', '127.0.0.1:0', '--accounts', join(work, 'accounts.yaml'), '--token-lifetime', '1h']), out);
+    const sim = spawnChild(
+      asUser([
+        join(out, 'dist', 'cli.js'),
+        'simulate',
+        '--listen',
+        '127.0.0.1:0',
+        '--accounts',
+        join(work, 'accounts.yaml'),
+        '--token-lifetime',
+        '1h',
+      ]),
+      out,
+    );
     const simUrl = await firstLine(sim);
     expect(simUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+/);
 

@@ -11,5 +11,10 @@ it('the package exports resolve to built code: the bot client and the library su
   `;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
-  expect(JSON.parse(r.stdout)).toEqual({ client: 'function', error: 'function', sim: 'function', version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+  expect(JSON.parse(r.stdout)).toEqual({
+    client: 'function',
+    error: 'function',
+    sim: 'function',
+    version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+  });
 });

@@ -54,7 +54,8 @@ const execFileAsync = promisify(execFile);
 /** The CLI must never pick up a developer's config or secrets from the environment. */
 function keeperEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of ['DHAN_TOKEN_KEEPER_CONFIG', 'DHAN_TOKEN_KEEPER_DEBUG', 'DHAN_PIN', 'DHAN_TOTP_SECRET']) delete env[name];
+  for (const name of ['DHAN_TOKEN_KEEPER_CONFIG', 'DHAN_TOKEN_KEEPER_DEBUG', 'DHAN_PIN', 'DHAN_TOTP_SECRET'])
+    delete env[name];
   return env;
 }
 
@@ -93,7 +94,8 @@ describe.skipIf(!PROMETHEUS && !IN_CI)('a real Prometheus scraping a running kee
   }
 
   beforeAll(async () => {
-    if (!PROMETHEUS) throw new Error("prometheus is not on PATH: CI must install Debian's prometheus package (.ci/run does)");
+    if (!PROMETHEUS)
+      throw new Error("prometheus is not on PATH: CI must install Debian's prometheus package (.ci/run does)");
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
     dir = mkdtempSync(join(tmpdir(), 'dtk-prom-e2e-'));
 
@@ -142,7 +144,11 @@ accounts:
       { mode: 0o600 },
     );
 
-    keeper = spawn(process.execPath, [CLI, 'run', '--config', configPath], { cwd: dir, env: keeperEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    keeper = spawn(process.execPath, [CLI, 'run', '--config', configPath], {
+      cwd: dir,
+      env: keeperEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     keeper.stdout?.on('data', (chunk: Buffer) => (keeperOut += chunk.toString('utf8')));
     keeper.stderr?.on('data', (chunk: Buffer) => (keeperOut += chunk.toString('utf8')));
     // The config binds port 0: the URL is only known from pino's start line.
@@ -164,7 +170,13 @@ accounts:
       { timeoutMs: 20_000, intervalMs: 50, describe: diagnostics },
     );
 
-    prom = await Prometheus.start({ binary: PROMETHEUS, dir, jobName: JOB, target: new URL(keeperUrl).host, ruleFiles: [ALERTS_YML] });
+    prom = await Prometheus.start({
+      binary: PROMETHEUS,
+      dir,
+      jobName: JOB,
+      target: new URL(keeperUrl).host,
+      ruleFiles: [ALERTS_YML],
+    });
     await waitFor('the keeper target to be scraped (up == 1)', async () => (await value(`up{job="${JOB}"}`)) === 1, {
       timeoutMs: 15_000,
       describe: async () => `${JSON.stringify(await prom!.targets())}\n${diagnostics()}`,
@@ -190,41 +202,57 @@ accounts:
     process.stdout.write(`prometheus-e2e: Prometheus ${await prom!.version()}\n`);
     expect(await value(`up{job="${JOB}"}`)).toBe(1);
     const info = await prom!.query('dhan_token_keeper_info');
-    expect(info.map((s) => ({ version: s.metric['version'], value: s.value }))).toEqual([{ version: VERSION, value: 1 }]);
+    expect(info.map((s) => ({ version: s.metric['version'], value: s.value }))).toEqual([
+      { version: VERSION, value: 1 },
+    ]);
 
     const rules = await prom!.rules();
     const alertNames = new Set(rules.filter((r) => r.type === 'alerting').map((r) => r.name));
-    expect([...alertNames].sort()).toEqual(
-      [
-        'DhanClockSkew',
-        'DhanTokenExpired',
-        'DhanTokenExpiringSoon',
-        'DhanTokenKeeperDown',
-        'DhanTokenKeeperNoLeader',
-        'DhanTokenLoginNeeded',
-        'DhanTokenNeedsAttention',
-        'DhanTokenRefreshFailing',
-      ],
-    );
+    expect([...alertNames].sort()).toEqual([
+      'DhanClockSkew',
+      'DhanTokenExpired',
+      'DhanTokenExpiringSoon',
+      'DhanTokenKeeperDown',
+      'DhanTokenKeeperNoLeader',
+      'DhanTokenLoginNeeded',
+      'DhanTokenNeedsAttention',
+      'DhanTokenRefreshFailing',
+    ]);
     // Rules are evaluated every second; give them one round against the real series.
-    await waitFor('every rule to be evaluated once', async () => (await prom!.rules()).every((r) => r.health !== 'unknown'), { timeoutMs: 5_000 });
-    for (const rule of await prom!.rules()) expect({ rule: rule.name, health: rule.health, error: rule.lastError ?? '' }).toMatchObject({ health: 'ok', error: '' });
+    await waitFor(
+      'every rule to be evaluated once',
+      async () => (await prom!.rules()).every((r) => r.health !== 'unknown'),
+      { timeoutMs: 5_000 },
+    );
+    for (const rule of await prom!.rules())
+      expect({ rule: rule.name, health: rule.health, error: rule.lastError ?? '' }).toMatchObject({
+        health: 'ok',
+        error: '',
+      });
   });
 
   it('stores every metric the registry defines, labelled by account', async () => {
     // The good account has a token, a plan and a sink by now; every name must reach Prometheus.
-    await waitFor('a valid token for the good account', async () => (await value(`dhan_token_valid{client_id="${GOOD}"}`)) === 1, {
-      timeoutMs: 20_000,
-      describe: diagnostics,
-    });
+    await waitFor(
+      'a valid token for the good account',
+      async () => (await value(`dhan_token_valid{client_id="${GOOD}"}`)) === 1,
+      {
+        timeoutMs: 20_000,
+        describe: diagnostics,
+      },
+    );
     const present = new Set((await prom!.query('{__name__=~"dhan_.+"}')).map((s) => s.metric['__name__']));
     for (const name of METRIC_NAMES) {
       // Its series are per notify channel, and this keeper has none.
       if (name === 'dhan_token_notify_total') continue;
       const stored = name === 'dhan_api_request_duration_seconds' ? `${name}_count` : name;
-      expect(present.has(stored), `${stored} is not in Prometheus; it has ${[...present].sort().join(', ')}`).toBe(true);
+      expect(present.has(stored), `${stored} is not in Prometheus; it has ${[...present].sort().join(', ')}`).toBe(
+        true,
+      );
     }
-    const labels = (await prom!.query(`dhan_token_valid`)).map((s) => `${s.metric['client_id']}/${s.metric['name']}`).sort();
+    const labels = (await prom!.query(`dhan_token_valid`))
+      .map((s) => `${s.metric['client_id']}/${s.metric['name']}`)
+      .sort();
     expect(labels).toEqual([`${GOOD}/good`, `${BAD}/bad`]);
   });
 
@@ -261,10 +289,14 @@ accounts:
     expect(generated).toBeGreaterThanOrEqual(1);
     const totalBefore = await value(`sum(dhan_token_refresh_total{client_id="${GOOD}",result="success"})`);
 
-    const renewed = await waitFor('a successful renewal of the good token', async () => {
-      const n = await success('renew');
-      return n !== undefined && n >= 1 ? n : undefined;
-    }, { timeoutMs: 45_000, intervalMs: 500, describe: diagnostics });
+    const renewed = await waitFor(
+      'a successful renewal of the good token',
+      async () => {
+        const n = await success('renew');
+        return n !== undefined && n >= 1 ? n : undefined;
+      },
+      { timeoutMs: 45_000, intervalMs: 500, describe: diagnostics },
+    );
     const totalAfter = await value(`sum(dhan_token_refresh_total{client_id="${GOOD}",result="success"})`);
     process.stdout.write(
       `prometheus-e2e: refresh_total good: generate/success ${generated}, renew/success ${renewed}, all successes ${totalBefore} -> ${totalAfter}\n`,
@@ -272,20 +304,32 @@ accounts:
     expect(totalAfter!).toBeGreaterThan(totalBefore!);
     expect(await value(`dhan_token_refresh_total{client_id="${GOOD}",result="failure",method="renew"}`)).toBe(0);
     // Prometheus sees the counter grow, as increase() in a dashboard would.
-    expect(await value(`increase(dhan_token_refresh_total{client_id="${GOOD}",method="renew",result="success"}[1m])`)).toBeGreaterThan(0);
+    expect(
+      await value(`increase(dhan_token_refresh_total{client_id="${GOOD}",method="renew",result="success"}[1m])`),
+    ).toBeGreaterThan(0);
     expect(await value(`dhan_token_valid{client_id="${GOOD}"}`)).toBe(1);
   }, 60_000);
 
   it('sets dhan_token_attention for the wrong PIN and fires DhanTokenNeedsAttention', async () => {
-    await waitFor('dhan_token_attention for the wrong-PIN account', async () => (await value(`dhan_token_attention{client_id="${BAD}"}`)) === 1, {
-      timeoutMs: 50_000,
-      intervalMs: 500,
-      describe: diagnostics,
-    });
+    await waitFor(
+      'dhan_token_attention for the wrong-PIN account',
+      async () => (await value(`dhan_token_attention{client_id="${BAD}"}`)) === 1,
+      {
+        timeoutMs: 50_000,
+        intervalMs: 500,
+        describe: diagnostics,
+      },
+    );
     // The rule has no `for:`, so it goes straight to firing at the next evaluation (1 s).
     const alert = await waitFor(
       'DhanTokenNeedsAttention to fire for the wrong-PIN account',
-      async () => (await prom!.alerts()).find((a) => a.labels['alertname'] === 'DhanTokenNeedsAttention' && a.labels['client_id'] === BAD && a.state === 'firing'),
+      async () =>
+        (await prom!.alerts()).find(
+          (a) =>
+            a.labels['alertname'] === 'DhanTokenNeedsAttention' &&
+            a.labels['client_id'] === BAD &&
+            a.state === 'firing',
+        ),
       { timeoutMs: 10_000, describe: async () => `${JSON.stringify(await prom!.alerts(), null, 1)}\n${diagnostics()}` },
     );
     expect(alert.labels).toMatchObject({ severity: 'critical', name: 'bad', job: JOB });
@@ -303,18 +347,27 @@ accounts:
     // What an operator would read next to the alert agrees with it.
     const bad = (await status()).find((r) => r.clientId === BAD);
     expect(bad).toMatchObject({ state: 'attention', expiresAt: null });
-    process.stdout.write(`prometheus-e2e: bad account: generate failures ${failures}, alert ${alert.state} since ${alert.activeAt}\n`);
+    process.stdout.write(
+      `prometheus-e2e: bad account: generate failures ${failures}, alert ${alert.state} since ${alert.activeAt}\n`,
+    );
   }, 70_000);
 
   it('measures Dhan calls and clock skew', async () => {
     const calls = await prom!.query('dhan_api_request_duration_seconds_count');
     const total = calls.reduce((sum, s) => sum + s.value, 0);
     process.stdout.write(
-      `prometheus-e2e: dhan_api_request_duration_seconds_count ${calls.filter((s) => s.value > 0).map((s) => `${s.metric['endpoint']}/${s.metric['outcome']}=${s.value}`).join(' ')}\n`,
+      `prometheus-e2e: dhan_api_request_duration_seconds_count ${calls
+        .filter((s) => s.value > 0)
+        .map((s) => `${s.metric['endpoint']}/${s.metric['outcome']}=${s.value}`)
+        .join(' ')}\n`,
     );
     expect(total).toBeGreaterThan(0);
-    expect(await value('sum(dhan_api_request_duration_seconds_count{endpoint="generate",outcome="success"})')).toBeGreaterThanOrEqual(1);
-    expect(await value('sum(dhan_api_request_duration_seconds_count{endpoint="renew",outcome="success"})')).toBeGreaterThanOrEqual(1);
+    expect(
+      await value('sum(dhan_api_request_duration_seconds_count{endpoint="generate",outcome="success"})'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      await value('sum(dhan_api_request_duration_seconds_count{endpoint="renew",outcome="success"})'),
+    ).toBeGreaterThanOrEqual(1);
     // The simulator shares this machine's clock; its Date header has 1 s resolution.
     expect(Math.abs((await value('dhan_api_clock_skew_seconds')) ?? Infinity)).toBeLessThan(2);
   });

@@ -7,7 +7,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { startSimulator } from '../../src/sim/index.js';
 import type { Simulator } from '../../src/sim/simulator-api.js';
-import { Children, REPO_ROOT, configYaml, fileSinkYaml, readJsonSink, startKeeper, tempDir, waitUntil, writeSecretFile, type RunningKeeper } from '../helpers/cli.js';
+import {
+  Children,
+  REPO_ROOT,
+  configYaml,
+  fileSinkYaml,
+  readJsonSink,
+  startKeeper,
+  tempDir,
+  waitUntil,
+  writeSecretFile,
+  type RunningKeeper,
+} from '../helpers/cli.js';
 
 /*
  * Every README block marked `<!-- recipe: NAME -->` runs here as written, against a running
@@ -78,13 +89,20 @@ function localise(code: string): string {
 
 function run(recipe: Recipe): { status: number | null; stdout: string; stderr: string } {
   const harness = EPILOGUES[recipe.name];
-  if (!harness) throw new Error(`README recipe "${recipe.name}" has no epilogue in test/ops/readme-recipes.test.ts: add one so it runs in CI`);
+  if (!harness)
+    throw new Error(
+      `README recipe "${recipe.name}" has no epilogue in test/ops/readme-recipes.test.ts: add one so it runs in CI`,
+    );
   const code = `${harness.prologue ?? ''}${localise(recipe.code)}${harness.epilogue}`;
   if (recipe.language === 'python') {
     const folder = mkdtempSync(join(dir, 'py-'));
     writeFileSync(join(folder, 'dhanhq.py'), DHANHQ_STAND_IN);
     writeFileSync(join(folder, 'recipe.py'), code);
-    const r = spawnSync('python3', [join(folder, 'recipe.py')], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PYTHONPATH: [folder, join(REPO_ROOT, 'clients', 'python')].join(':') } });
+    const r = spawnSync('python3', [join(folder, 'recipe.py')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, PYTHONPATH: [folder, join(REPO_ROOT, 'clients', 'python')].join(':') },
+    });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
   if (recipe.language === 'ts') {
@@ -92,9 +110,15 @@ function run(recipe: Recipe): { status: number | null; stdout: string; stderr: s
     const folder = join(REPO_ROOT, `.recipe-${process.pid}`);
     mkdirSync(folder, { recursive: true });
     try {
-      const js = ts.transpileModule(code, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+      const js = ts.transpileModule(code, {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      }).outputText;
       writeFileSync(join(folder, 'recipe.mjs'), js);
-      const r = spawnSync(process.execPath, [join(folder, 'recipe.mjs')], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, KEEPER_KEY: BOT_KEY } });
+      const r = spawnSync(process.execPath, [join(folder, 'recipe.mjs')], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, KEEPER_KEY: BOT_KEY },
+      });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     } finally {
       rmSync(folder, { recursive: true, force: true });
@@ -108,7 +132,10 @@ const recipes = markedRecipes(readme);
 const python = spawnSync('python3', ['--version'], { encoding: 'utf8' });
 
 beforeAll(async () => {
-  sim = await startSimulator({ accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: TOTP_SECRET }], clock: systemClock });
+  sim = await startSimulator({
+    accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: TOTP_SECRET }],
+    clock: systemClock,
+  });
   dir = tempDir();
   keyFile = writeSecretFile(join(dir, 'bot.key'), `${BOT_KEY}\n`);
   envSink = join(dir, 'tokens', 'main.env');
@@ -117,7 +144,15 @@ beforeAll(async () => {
     configYaml({
       simUrl: sim.baseUrl,
       serverYaml: `  listen: 127.0.0.1:0\n  apiKeys:\n    - name: bot\n      keyFile: ${keyFile}\n      clients: ["${CLIENT}"]`,
-      accounts: [{ clientId: CLIENT, name: 'main', pin: PIN, totpSecret: TOTP_SECRET, sinksYaml: fileSinkYaml('./tokens/main.json') + fileSinkYaml('./tokens/main.env', 'env') }],
+      accounts: [
+        {
+          clientId: CLIENT,
+          name: 'main',
+          pin: PIN,
+          totpSecret: TOTP_SECRET,
+          sinksYaml: fileSinkYaml('./tokens/main.json') + fileSinkYaml('./tokens/main.env', 'env'),
+        },
+      ],
     }),
   );
   keeper = await startKeeper(children, configPath);
@@ -131,16 +166,24 @@ afterAll(async () => {
 
 describe('README recipes', () => {
   it('are found by their marker', () => {
-    expect(recipes.map((r) => r.name)).toEqual(expect.arrayContaining(['python-long-poll', 'python-env-file', 'typescript-client']));
+    expect(recipes.map((r) => r.name)).toEqual(
+      expect.arrayContaining(['python-long-poll', 'python-env-file', 'typescript-client']),
+    );
   });
 
-  it.each(recipes.map((r) => [r.name, r] as const))('%s runs as written and gets the live token', (name, recipe) => {
-    if (recipe.language === 'python' && python.status !== 0) {
-      throw new Error(`python3 is needed for README recipe ${name} (.ci/run installs it when missing): ${python.stderr || python.error?.message}`);
-    }
-    const result = run(recipe);
-    expect(result.status, `${name}\n${result.stdout}\n${result.stderr}`).toBe(0);
-    const live = readJsonSink(join(dir, 'tokens', 'main.json'))?.accessToken;
-    expect(result.stdout.trim().split('\n').at(-1)).toBe(`TOKEN ${live}`);
-  }, 90_000);
+  it.each(recipes.map((r) => [r.name, r] as const))(
+    '%s runs as written and gets the live token',
+    (name, recipe) => {
+      if (recipe.language === 'python' && python.status !== 0) {
+        throw new Error(
+          `python3 is needed for README recipe ${name} (.ci/run installs it when missing): ${python.stderr || python.error?.message}`,
+        );
+      }
+      const result = run(recipe);
+      expect(result.status, `${name}\n${result.stdout}\n${result.stderr}`).toBe(0);
+      const live = readJsonSink(join(dir, 'tokens', 'main.json'))?.accessToken;
+      expect(result.stdout.trim().split('\n').at(-1)).toBe(`TOKEN ${live}`);
+    },
+    90_000,
+  );
 });

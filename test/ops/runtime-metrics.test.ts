@@ -41,7 +41,8 @@ function promotedPerYoungCollection(how: 'ours' | 'prom-client defaults'): numbe
     .map((line) => Number(/ promoted=(\d+)/.exec(line)?.[1]));
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 
 describe("Node's process metrics on /metrics", () => {
   it("are prom-client's defaults but nodejs_gc_duration_seconds", async () => {

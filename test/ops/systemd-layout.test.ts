@@ -92,63 +92,87 @@ accounts:
 function assertNoBreakingAdvice(results: readonly RunResult[], config: string): void {
   for (const r of results) {
     const printed = r.stdout + r.stderr;
-    expect(printed, r.proc.describe()).not.toMatch(new RegExp(`${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\n]*chmod`));
+    expect(printed, r.proc.describe()).not.toMatch(
+      new RegExp(`${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\n]*chmod`),
+    );
     expect(printed, r.proc.describe()).not.toMatch(/CREDENTIALS_DIRECTORY is not set —/);
     expect(printed, r.proc.describe()).not.toMatch(/permission denied/);
   }
 }
 
 describe('the systemd layout', () => {
-  it.skipIf(!isRoot)('works as a non-root service user and from an admin shell, and no command advises breaking it (needs root to act as the service user)', async () => {
-    sim = await startSimulator({ accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: TOTP_SECRET }], clock: systemClock, generateIntervalMs: 10_000 });
-    const { config, serviceCredentials } = layout(sim.baseUrl);
-    const service = { ...NOBODY, env: { CREDENTIALS_DIRECTORY: serviceCredentials } };
-    const admin = { env: { CREDENTIALS_DIRECTORY: undefined } };
-    const results: RunResult[] = [];
-    const run = async (args: string[], options: typeof service | typeof admin): Promise<RunResult> => {
-      const r = await children.run([...args, '--config', config], options);
-      results.push(r);
-      return r;
-    };
+  it.skipIf(!isRoot)(
+    'works as a non-root service user and from an admin shell, and no command advises breaking it (needs root to act as the service user)',
+    async () => {
+      sim = await startSimulator({
+        accounts: [{ clientId: CLIENT, pin: PIN, totpSecret: TOTP_SECRET }],
+        clock: systemClock,
+        generateIntervalMs: 10_000,
+      });
+      const { config, serviceCredentials } = layout(sim.baseUrl);
+      const service = { ...NOBODY, env: { CREDENTIALS_DIRECTORY: serviceCredentials } };
+      const admin = { env: { CREDENTIALS_DIRECTORY: undefined } };
+      const results: RunResult[] = [];
+      const run = async (args: string[], options: typeof service | typeof admin): Promise<RunResult> => {
+        const r = await children.run([...args, '--config', config], options);
+        results.push(r);
+        return r;
+      };
 
-    // As the service user, what ExecStart runs.
-    const checked = await run(['check-config'], service);
-    expect(checked.code, checked.proc.dump()).toBe(0);
-    expect(checked.stderr).not.toMatch(/warning:.*config\.yaml/);
-    const keeper = await startKeeper(children, config, service);
-    const tokenUrl = `${keeper.url}/v1/tokens/${CLIENT}`;
-    await waitUntil(async () => (await fetch(tokenUrl, { headers: { authorization: `Bearer ${BOT_KEY}` } })).status === 200, {
-      timeoutMs: 30_000,
-      what: 'a token from the service',
-    });
+      // As the service user, what ExecStart runs.
+      const checked = await run(['check-config'], service);
+      expect(checked.code, checked.proc.dump()).toBe(0);
+      expect(checked.stderr).not.toMatch(/warning:.*config\.yaml/);
+      const keeper = await startKeeper(children, config, service);
+      const tokenUrl = `${keeper.url}/v1/tokens/${CLIENT}`;
+      await waitUntil(
+        async () => (await fetch(tokenUrl, { headers: { authorization: `Bearer ${BOT_KEY}` } })).status === 200,
+        {
+          timeoutMs: 30_000,
+          what: 'a token from the service',
+        },
+      );
 
-    // From an admin shell (root, no CREDENTIALS_DIRECTORY), as the README's step 4 and runbook do.
-    const adminCheck = await run(['check-config'], admin);
-    expect(adminCheck.code, adminCheck.proc.dump()).toBe(0);
-    expect(adminCheck.stderr).toMatch(/reading the credentials from .*credentials, where the unit loads them from/);
-    for (const args of [['status'], ['token', CLIENT], ['history', '--limit', '5']]) {
-      const r = await run(args, admin);
-      expect(r.code, r.proc.dump()).toBe(0);
-    }
-    const reset = await run(['reset', CLIENT], admin);
-    expect(reset.code, reset.proc.dump()).toBe(0);
+      // From an admin shell (root, no CREDENTIALS_DIRECTORY), as the README's step 4 and runbook do.
+      const adminCheck = await run(['check-config'], admin);
+      expect(adminCheck.code, adminCheck.proc.dump()).toBe(0);
+      expect(adminCheck.stderr).toMatch(/reading the credentials from .*credentials, where the unit loads them from/);
+      for (const args of [['status'], ['token', CLIENT], ['history', '--limit', '5']]) {
+        const r = await run(args, admin);
+        expect(r.code, r.proc.dump()).toBe(0);
+      }
+      const reset = await run(['reset', CLIENT], admin);
+      expect(reset.code, reset.proc.dump()).toBe(0);
 
-    // Without a daemon, the commands that act directly find the credentials too.
-    keeper.proc.kill('SIGTERM');
-    expect((await keeper.proc.waitForExit(15_000)).code).toBe(0);
-    const direct = await run(['reset', CLIENT], admin);
-    expect(direct.code, direct.proc.dump()).toBe(0);
-    // …and the service starts again afterwards (an admin command must not leave root-owned files it cannot open).
-    const again = await startKeeper(children, config, service);
-    await waitUntil(async () => (await fetch(`${again.url}/v1/tokens/${CLIENT}`, { headers: { authorization: `Bearer ${BOT_KEY}` } })).status === 200, {
-      timeoutMs: 30_000,
-      what: 'a token from the restarted service',
-    });
-    await sleep(1_000); // run installs its signal handlers once recovery is done
-    again.proc.kill('SIGTERM');
-    const againExit = await again.proc.waitForExit(15_000);
-    expect(againExit.code, again.proc.dump()).toBe(0);
+      // Without a daemon, the commands that act directly find the credentials too.
+      keeper.proc.kill('SIGTERM');
+      expect((await keeper.proc.waitForExit(15_000)).code).toBe(0);
+      const direct = await run(['reset', CLIENT], admin);
+      expect(direct.code, direct.proc.dump()).toBe(0);
+      // …and the service starts again afterwards (an admin command must not leave root-owned files it cannot open).
+      const again = await startKeeper(children, config, service);
+      await waitUntil(
+        async () =>
+          (await fetch(`${again.url}/v1/tokens/${CLIENT}`, { headers: { authorization: `Bearer ${BOT_KEY}` } }))
+            .status === 200,
+        {
+          timeoutMs: 30_000,
+          what: 'a token from the restarted service',
+        },
+      );
+      await sleep(1_000); // run installs its signal handlers once recovery is done
+      again.proc.kill('SIGTERM');
+      const againExit = await again.proc.waitForExit(15_000);
+      expect(againExit.code, again.proc.dump()).toBe(0);
 
-    assertNoBreakingAdvice([...results, { code: 0, signal: null, stdout: keeper.proc.stdout, stderr: keeper.proc.stderr, proc: keeper.proc }], config);
-  }, 120_000);
+      assertNoBreakingAdvice(
+        [
+          ...results,
+          { code: 0, signal: null, stdout: keeper.proc.stdout, stderr: keeper.proc.stderr, proc: keeper.proc },
+        ],
+        config,
+      );
+    },
+    120_000,
+  );
 });

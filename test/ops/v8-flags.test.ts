@@ -44,7 +44,8 @@ describe("the daemon's V8 flags", () => {
     // back out (seen once in a full suite run on 2 busy cores: 3.7 MB): the largest of up to
     // three runs is what V8 does without the flags.
     let without = 0;
-    for (let attempt = 0; attempt < 3 && without <= 50; attempt++) without = Math.max(without, oldGenerationGrowthMb(false));
+    for (let attempt = 0; attempt < 3 && without <= 50; attempt++)
+      without = Math.max(without, oldGenerationGrowthMb(false));
     const withFlags = oldGenerationGrowthMb(true);
     expect(without).toBeGreaterThan(50);
     expect(withFlags).toBeLessThan(without / 3);

@@ -72,7 +72,12 @@ describe('publish: exec hook', () => {
     const outcome = await runExecSink(hook([process.execPath, recorder, out]), published, context());
     expect(outcome).toEqual({ ok: true, attempts: 1, exitCode: 0 });
 
-    const seen = JSON.parse(readFileSync(out, 'utf8')) as { stdin: string; cmdline: string; environ: string; env: Record<string, string> };
+    const seen = JSON.parse(readFileSync(out, 'utf8')) as {
+      stdin: string;
+      cmdline: string;
+      environ: string;
+      env: Record<string, string>;
+    };
     expect(JSON.parse(seen.stdin)).toEqual(published);
     expect(seen.cmdline.split('\0')).toContain(recorder);
     expect(seen.cmdline).not.toContain(JWT);
@@ -92,7 +97,11 @@ describe('publish: exec hook', () => {
   it('tries a failing hook three times, waiting between tries', async () => {
     const dir = dirs.make();
     const counter = join(dir, 'count');
-    const failing = script(dir, 'fail.mjs', `import fs from 'node:fs'; fs.appendFileSync(process.argv[2], 'x'); process.exit(3);`);
+    const failing = script(
+      dir,
+      'fail.mjs',
+      `import fs from 'node:fs'; fs.appendFileSync(process.argv[2], 'x'); process.exit(3);`,
+    );
     const startedAt = Date.now();
     const outcome = await runExecSink(hook([process.execPath, failing, counter]), published, context());
     expect(outcome).toEqual({ ok: false, attempts: 3, exitCode: 3, error: 'exited with code 3' });
@@ -108,11 +117,19 @@ describe('publish: exec hook', () => {
   it('stops a hanging hook within timeout + 2 s', async () => {
     const dir = dirs.make();
     const pidFile = join(dir, 'pid');
-    const hanging = script(dir, 'hang.mjs', `import fs from 'node:fs'; fs.appendFileSync(process.argv[2], process.pid + '\\n'); setInterval(() => {}, 1000);`);
+    const hanging = script(
+      dir,
+      'hang.mjs',
+      `import fs from 'node:fs'; fs.appendFileSync(process.argv[2], process.pid + '\\n'); setInterval(() => {}, 1000);`,
+    );
     const timeoutMs = 300;
     const { log, lines } = captureLog();
     const startedAt = Date.now();
-    const outcome = await runExecSink(hook([process.execPath, hanging, pidFile], timeoutMs), published, context({ log }));
+    const outcome = await runExecSink(
+      hook([process.execPath, hanging, pidFile], timeoutMs),
+      published,
+      context({ log }),
+    );
     const elapsed = Date.now() - startedAt;
     expect(outcome).toEqual({ ok: false, attempts: 3, error: 'did not finish within 300 ms; stopped with SIGTERM' });
     expect(elapsed).toBeLessThan(3 * (timeoutMs + 2_000) + 250);
@@ -129,14 +146,22 @@ describe('publish: exec hook', () => {
     const stubborn = script(dir, 'stubborn.mjs', `process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);`);
     const startedAt = Date.now();
     // Long enough for node to start and install its handler even on a loaded machine.
-    const outcome = await runExecSink(hook([process.execPath, stubborn], 1_000), published, context({ killGraceMs: 300, retryDelaysMs: [] }));
+    const outcome = await runExecSink(
+      hook([process.execPath, stubborn], 1_000),
+      published,
+      context({ killGraceMs: 300, retryDelaysMs: [] }),
+    );
     expect(outcome).toEqual({ ok: false, attempts: 1, error: 'did not finish within 1000 ms; stopped with SIGKILL' });
     expect(Date.now() - startedAt).toBeLessThan(1_000 + 300 + 1_500);
   });
 
   it('stops what the hook started too (its whole process group)', async () => {
     const startedAt = Date.now();
-    const outcome = await runExecSink(hook(['/bin/sh', '-c', 'sleep 30; true'], 200), published, context({ retryDelaysMs: [] }));
+    const outcome = await runExecSink(
+      hook(['/bin/sh', '-c', 'sleep 30; true'], 200),
+      published,
+      context({ retryDelaysMs: [] }),
+    );
     expect(outcome.ok).toBe(false);
     expect(outcome.error).toMatch(/did not finish within 200 ms/);
     expect(Date.now() - startedAt).toBeLessThan(2_500);
@@ -162,7 +187,11 @@ describe('publish: exec hook', () => {
     expect(lines.join('')).not.toContain(JWT);
     // No tell-tale piece of it either, where the cut falls inside the token.
     expect(lines.join('')).not.toContain(JWT.slice(0, 6));
-    const entry = JSON.parse(lines.find((l) => l.includes('hook failed')) ?? '{}') as { stdout: string; stderr: string; exitCode: number };
+    const entry = JSON.parse(lines.find((l) => l.includes('hook failed')) ?? '{}') as {
+      stdout: string;
+      stderr: string;
+      exitCode: number;
+    };
     expect(entry.stdout).toBe('reloaded bot with [redacted]');
     expect(entry.stderr.length).toBeLessThanOrEqual(4096);
     expect(entry.stderr.startsWith('e'.repeat(4090))).toBe(true);
@@ -175,7 +204,11 @@ describe('publish: exec hook', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 200);
     const startedAt = Date.now();
-    const outcome = await runExecSink(hook([process.execPath, hanging], 30_000), published, context({ signal: controller.signal }));
+    const outcome = await runExecSink(
+      hook([process.execPath, hanging], 30_000),
+      published,
+      context({ signal: controller.signal }),
+    );
     expect(outcome).toEqual({ ok: false, attempts: 1, error: 'stopped: publishing was aborted' });
     expect(Date.now() - startedAt).toBeLessThan(2_000);
   });

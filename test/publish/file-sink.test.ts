@@ -83,7 +83,9 @@ describe('publish: json file', () => {
       }
       process.stdout.write(JSON.stringify({ reads, bad, last }));
     `;
-    const reader = spawn(process.execPath, ['-e', readerScript, path, stopFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const reader = spawn(process.execPath, ['-e', readerScript, path, stopFile], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let output = '';
     reader.stdout.on('data', (c: Buffer) => (output += c.toString()));
     const exited = new Promise<void>((resolve) => reader.on('close', () => resolve()));
@@ -122,7 +124,9 @@ describe('publish: json file', () => {
     await runFileSink(fileSink(path), published);
     chmodSync(dir, 0o500);
     try {
-      await expect(runFileSink(fileSink(path), { ...published, accessToken: 'new-token-value' })).rejects.toThrow(/EACCES/);
+      await expect(runFileSink(fileSink(path), { ...published, accessToken: 'new-token-value' })).rejects.toThrow(
+        /EACCES/,
+      );
       expect(readdirSync(dir)).toEqual(['token.json']);
       expect(JSON.parse(readFileSync(path, 'utf8')).accessToken).toBe(JWT);
     } finally {
@@ -149,14 +153,20 @@ describe('publish: json file', () => {
   it('refuses an unknown group by name, without writing', async () => {
     const dir = dirs.make();
     const path = join(dir, 'token.json');
-    await expect(runFileSink(fileSink(path, { group: 'no-such-group-dtk' }), published)).rejects.toThrow(/group "no-such-group-dtk" does not exist/);
+    await expect(runFileSink(fileSink(path, { group: 'no-such-group-dtk' }), published)).rejects.toThrow(
+      /group "no-such-group-dtk" does not exist/,
+    );
     expect(readdirSync(dir)).toEqual([]);
   });
 });
 
 describe('publish: env file', () => {
   function sourced(path: string, variable: string): string {
-    const run = spawnSync('bash', ['--norc', '--noprofile', '-c', `set -a; source "$1"; printf %s "$${variable}"`, 'bash', path], { encoding: 'utf8', env: {}, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = spawnSync(
+      'bash',
+      ['--norc', '--noprofile', '-c', `set -a; source "$1"; printf %s "$${variable}"`, 'bash', path],
+      { encoding: 'utf8', env: {}, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     return run.stdout;
@@ -208,7 +218,9 @@ describe('publish: env file', () => {
     const dir = dirs.make();
     const path = join(dir, 'token.env');
     const bad = "abc'\ndef";
-    const err = await runFileSink(fileSink(path, { format: 'env' }), { ...published, accessToken: bad }).catch((e: unknown) => e);
+    const err = await runFileSink(fileSink(path, { format: 'env' }), { ...published, accessToken: bad }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toContain('DHAN_ACCESS_TOKEN');
     expect((err as Error).message).not.toContain('abc');
@@ -228,7 +240,9 @@ describe('publish: checkWritable', () => {
   it('names the path when the target is a folder or the folder cannot be made', async () => {
     const base = dirs.make();
     mkdirSync(join(base, 'token.json'));
-    await expect(checkWritable(fileSink(join(base, 'token.json')))).rejects.toThrow(`${join(base, 'token.json')} is a folder`);
+    await expect(checkWritable(fileSink(join(base, 'token.json')))).rejects.toThrow(
+      `${join(base, 'token.json')} is a folder`,
+    );
     writeFileSync(join(base, 'plain-file'), '');
     const under = join(base, 'plain-file', 'token.json');
     await expect(checkWritable(fileSink(under))).rejects.toThrow(`cannot write the token file ${under}`);
@@ -238,7 +252,9 @@ describe('publish: checkWritable', () => {
     const base = dirs.make();
     chmodSync(base, 0o500);
     try {
-      await expect(checkWritable(fileSink(join(base, 'token.json')))).rejects.toThrow(/cannot write the token file .*EACCES/);
+      await expect(checkWritable(fileSink(join(base, 'token.json')))).rejects.toThrow(
+        /cannot write the token file .*EACCES/,
+      );
     } finally {
       chmodSync(base, 0o700);
     }

@@ -53,7 +53,14 @@ describe('publish: Publisher', () => {
       { clientId: CLIENT, sink: `file:${join(dir, 'token.json')}`, type: 'file', ok: true, attempts: 1 },
       { clientId: CLIENT, sink: `file:${join(dir, 'token.env')}`, type: 'file', ok: true, attempts: 1 },
       { clientId: CLIENT, sink: 'exec:true', type: 'exec', ok: true, attempts: 1, exitCode: 0 },
-      { clientId: CLIENT, sink: `webhook:${r.url.slice('http://'.length)}`, type: 'webhook', ok: true, attempts: 1, httpStatus: 200 },
+      {
+        clientId: CLIENT,
+        sink: `webhook:${r.url.slice('http://'.length)}`,
+        type: 'webhook',
+        ok: true,
+        attempts: 1,
+        httpStatus: 200,
+      },
     ]);
     for (const result of results) expect(result.durationMs).toBeGreaterThanOrEqual(0);
     expect(new Set(seen)).toEqual(new Set(results));
@@ -94,7 +101,12 @@ describe('publish: Publisher', () => {
 
     controller.abort();
     const results = await publishing;
-    expect(results[0]).toMatchObject({ type: 'webhook', ok: false, attempts: 1, error: 'stopped: publishing was aborted' });
+    expect(results[0]).toMatchObject({
+      type: 'webhook',
+      ok: false,
+      attempts: 1,
+      error: 'stopped: publishing was aborted',
+    });
     expect(results[1]).toMatchObject({ type: 'file', ok: true });
   });
 
@@ -140,7 +152,10 @@ describe('publish: Publisher', () => {
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(parsed.every((l) => l['component'] === 'publish' && l['clientId'] === CLIENT)).toBe(true);
     expect(parsed.filter((l) => l['msg'] === 'token not published')).toHaveLength(5);
-    expect(parsed.find((l) => l['msg'] === 'token published')).toMatchObject({ sink: `file:${join(dir, 'good.json')}`, fingerprint: expect.stringMatching(/^[0-9a-f]{12}$/) });
+    expect(parsed.find((l) => l['msg'] === 'token published')).toMatchObject({
+      sink: `file:${join(dir, 'good.json')}`,
+      fingerprint: expect.stringMatching(/^[0-9a-f]{12}$/),
+    });
     expect(parsed.some((l) => typeof l['stdout'] === 'string' && l['stdout'].includes('[redacted]'))).toBe(true);
   });
 
@@ -214,7 +229,13 @@ describe('publish: checkSinks', () => {
           fileSink(join(dir, 'sub', 'token.json')),
           { type: 'exec', command: ['sh', '-c', 'true'], timeoutMs: 1_000 },
           { type: 'exec', command: [process.execPath, '-e', ''], timeoutMs: 1_000 },
-          { type: 'webhook', url: 'http://127.0.0.1:9/never-contacted', secret: undefined, includeToken: false, timeoutMs: 1_000 },
+          {
+            type: 'webhook',
+            url: 'http://127.0.0.1:9/never-contacted',
+            secret: undefined,
+            includeToken: false,
+            timeoutMs: 1_000,
+          },
         ],
       },
     ]);

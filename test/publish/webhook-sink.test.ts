@@ -56,14 +56,20 @@ describe('publish: webhook', () => {
     expect(req?.headers['user-agent']).toMatch(/^dhan-token-keeper\//);
     expect(req?.headers['x-dhan-token-timestamp']).toMatch(/^\d+$/);
     expect(signatureValid(req?.body ?? Buffer.alloc(0), req?.headers['x-dhan-token-signature'], SECRET)).toBe(true);
-    expect(signatureValid(req?.body ?? Buffer.alloc(0), req?.headers['x-dhan-token-signature'], 'wrong-secret')).toBe(false);
+    expect(signatureValid(req?.body ?? Buffer.alloc(0), req?.headers['x-dhan-token-signature'], 'wrong-secret')).toBe(
+      false,
+    );
     const body = JSON.parse(req?.body.toString('utf8') ?? '{}') as Record<string, unknown>;
     expect(body).toMatchObject({ ...published, event: 'token-changed', fingerprint: fingerprint(JWT) });
   });
 
   it('sends a notice without the token when includeToken is false, and no signature without a secret', async () => {
     const r = await receiver(answer(200));
-    const outcome = await runWebhookSink(webhook(r.url, { includeToken: false, secret: undefined }), published, context());
+    const outcome = await runWebhookSink(
+      webhook(r.url, { includeToken: false, secret: undefined }),
+      published,
+      context(),
+    );
     expect(outcome).toEqual({ ok: true, attempts: 1, httpStatus: 200 });
     const [req] = r.requests;
     const raw = req?.body.toString('utf8') ?? '';
@@ -106,7 +112,12 @@ describe('publish: webhook', () => {
 
   it('does not retry a 4xx that another try cannot fix', async () => {
     const r = await receiver(answer(401));
-    expect(await runWebhookSink(webhook(r.url), published, context())).toEqual({ ok: false, attempts: 1, httpStatus: 401, error: 'HTTP 401' });
+    expect(await runWebhookSink(webhook(r.url), published, context())).toEqual({
+      ok: false,
+      attempts: 1,
+      httpStatus: 401,
+      error: 'HTTP 401',
+    });
   });
 
   it('times out each try', async () => {
@@ -127,7 +138,8 @@ describe('publish: webhook', () => {
   it('turns user info into Basic auth and logs the URL without credentials', async () => {
     const r = await receiver(answer(500));
     const { log, lines } = captureLog();
-    const url = r.url.replace('http://', 'http://bot:p%40ssw0rd-userinfo@') + '/hooks/path-secret-123?key=query-secret-456';
+    const url =
+      r.url.replace('http://', 'http://bot:p%40ssw0rd-userinfo@') + '/hooks/path-secret-123?key=query-secret-456';
     const outcome = await runWebhookSink(webhook(url), published, context({ log, retryDelaysMs: [] }));
     expect(outcome).toEqual({ ok: false, attempts: 1, httpStatus: 500, error: 'HTTP 500' });
     const [req] = r.requests;
@@ -135,7 +147,8 @@ describe('publish: webhook', () => {
     expect(req?.url).toBe('/hooks/path-secret-123?key=query-secret-456');
     const logged = lines.join('');
     expect(logged).toContain(r.url);
-    for (const secret of ['p@ssw0rd', 'p%40ssw0rd', 'query-secret-456', 'path-secret-123', SECRET, JWT]) expect(logged).not.toContain(secret);
+    for (const secret of ['p@ssw0rd', 'p%40ssw0rd', 'query-secret-456', 'path-secret-123', SECRET, JWT])
+      expect(logged).not.toContain(secret);
   });
 
   it('waits on the injected clock between tries', async () => {
@@ -157,4 +170,3 @@ describe('publish: webhook', () => {
     expect(await running).toEqual({ ok: false, attempts: 3, httpStatus: 500, error: 'HTTP 500' });
   });
 });
-

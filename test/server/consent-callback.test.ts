@@ -13,9 +13,15 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.close()));
 });
 
-async function serve(callback: ConsentCallback | undefined, clock = new FakeClock(Date.UTC(2026, 0, 5))): Promise<RunningServer> {
+async function serve(
+  callback: ConsentCallback | undefined,
+  clock = new FakeClock(Date.UTC(2026, 0, 5)),
+): Promise<RunningServer> {
   const server = await startServer({
-    config: { listen: { host: '127.0.0.1', port: 0 }, apiKeys: [{ name: 'bot', key: 'bot-key-0123456789abcdef', clients: '*' }] },
+    config: {
+      listen: { host: '127.0.0.1', port: 0 },
+      apiKeys: [{ name: 'bot', key: 'bot-key-0123456789abcdef', clients: '*' }],
+    },
     timezone: 'Asia/Kolkata',
     provider: new FakeProvider({ '1000000001': 'main' }),
     log: silentLogger(),
@@ -57,7 +63,8 @@ describe('GET /v1/consent/callback', () => {
       return { status: 404, stored: false, message: 'no login' };
     }, clock);
     const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) statuses.push((await fetch(`${server.url}/v1/consent/callback?tokenId=guess-${i}-0000`)).status);
+    for (let i = 0; i < 12; i++)
+      statuses.push((await fetch(`${server.url}/v1/consent/callback?tokenId=guess-${i}-0000`)).status);
     expect(statuses).toEqual([...Array<number>(10).fill(404), 429, 429]);
     expect(calls).toBe(10);
     await clock.advance(60_000);
@@ -74,7 +81,9 @@ describe('GET /v1/consent/callback', () => {
 
 describe('tokenIdFromInput: what a person pastes', () => {
   it('takes the redirected address (tokenId or tokenid) or a bare tokenId', () => {
-    expect(tokenIdFromInput('http://127.0.0.1:9470/v1/consent/callback?tokenId=2f1c1e4e-aaaa-4bbb-8ccc-123456789abc\n')).toBe('2f1c1e4e-aaaa-4bbb-8ccc-123456789abc');
+    expect(
+      tokenIdFromInput('http://127.0.0.1:9470/v1/consent/callback?tokenId=2f1c1e4e-aaaa-4bbb-8ccc-123456789abc\n'),
+    ).toBe('2f1c1e4e-aaaa-4bbb-8ccc-123456789abc');
     expect(tokenIdFromInput(' https://example.com/cb?x=1&tokenid=abcdef12-3456 ')).toBe('abcdef12-3456');
     expect(tokenIdFromInput('abcdef12-3456')).toBe('abcdef12-3456');
   });

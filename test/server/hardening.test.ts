@@ -15,14 +15,19 @@ const MAIN = '1000000001';
 const BOT_KEY = 'bot-key-0123456789abcdef';
 const TOKEN = 'eyJ.main-token-1.sig';
 
-const config: ServerConfig = { listen: { host: '127.0.0.1', port: 0 }, apiKeys: [{ name: 'bot', key: BOT_KEY, clients: [MAIN] }] };
+const config: ServerConfig = {
+  listen: { host: '127.0.0.1', port: 0 },
+  apiKeys: [{ name: 'bot', key: BOT_KEY, clients: [MAIN] }],
+};
 
 const running: RunningServer[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.close()));
 });
 
-async function start(options: { log?: Logger; clock?: FakeClock; onRejected?: (r: RejectionReason) => void; maxConnections?: number } = {}): Promise<{ url: string; port: number; provider: FakeProvider }> {
+async function start(
+  options: { log?: Logger; clock?: FakeClock; onRejected?: (r: RejectionReason) => void; maxConnections?: number } = {},
+): Promise<{ url: string; port: number; provider: FakeProvider }> {
   const provider = new FakeProvider({ [MAIN]: 'main' });
   provider.swap(MAIN, TOKEN);
   const server = await startServer({
@@ -39,7 +44,11 @@ async function start(options: { log?: Logger; clock?: FakeClock; onRejected?: (r
 }
 
 /** Sends raw request text on one socket; resolves with everything received until the server closes it (or `waitMs`). */
-function rawExchange(port: number, text: string, waitMs = 2_000): Promise<{ received: string; closedByServer: boolean }> {
+function rawExchange(
+  port: number,
+  text: string,
+  waitMs = 2_000,
+): Promise<{ received: string; closedByServer: boolean }> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1', () => socket.write(text));
     let received = '';
@@ -61,22 +70,35 @@ describe('connections of clients without a valid key', () => {
   it('are closed after a refusal, so a keyless client cannot keep a socket', async () => {
     const { port } = await start();
     for (const headers of ['', `Authorization: Bearer wrong-key-000000000\r\n`, `Authorization: Basic abc\r\n`]) {
-      const { received, closedByServer } = await rawExchange(port, `GET /v1/tokens/${MAIN} HTTP/1.1\r\nHost: x\r\n${headers}Connection: keep-alive\r\n\r\n`);
+      const { received, closedByServer } = await rawExchange(
+        port,
+        `GET /v1/tokens/${MAIN} HTTP/1.1\r\nHost: x\r\n${headers}Connection: keep-alive\r\n\r\n`,
+      );
       expect(received).toMatch(/^HTTP\/1\.1 401/);
       expect(received.toLowerCase()).toContain('connection: close');
       expect(closedByServer).toBe(true);
     }
-    const bad = await rawExchange(port, `GET /v1/tokens/${MAIN}?wait=abc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${BOT_KEY}\r\n\r\n`);
+    const bad = await rawExchange(
+      port,
+      `GET /v1/tokens/${MAIN}?wait=abc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${BOT_KEY}\r\n\r\n`,
+    );
     expect(bad.received).toMatch(/^HTTP\/1\.1 400/);
     expect(bad.closedByServer).toBe(true);
-    const forbidden = await rawExchange(port, `GET /v1/tokens/1000000002 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${BOT_KEY}\r\n\r\n`);
+    const forbidden = await rawExchange(
+      port,
+      `GET /v1/tokens/1000000002 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${BOT_KEY}\r\n\r\n`,
+    );
     expect(forbidden.received).toMatch(/^HTTP\/1\.1 403/);
     expect(forbidden.closedByServer).toBe(true);
   });
 
   it('keeps a bot’s connection open after a good answer', async () => {
     const { port } = await start();
-    const ok = await rawExchange(port, `GET /v1/tokens/${MAIN} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${BOT_KEY}\r\n\r\n`, 500);
+    const ok = await rawExchange(
+      port,
+      `GET /v1/tokens/${MAIN} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${BOT_KEY}\r\n\r\n`,
+      500,
+    );
     expect(ok.received).toMatch(/^HTTP\/1\.1 200/);
     expect(ok.closedByServer).toBe(false);
   });
@@ -113,7 +135,9 @@ describe('refused requests in the log', () => {
     const counted: RejectionReason[] = [];
     const { url } = await start({ log: logs.log, clock, onRejected: (r) => counted.push(r) });
     for (let i = 0; i < 50; i++) {
-      const res = await fetch(`${url}/v1/tokens/${MAIN}`, { headers: { authorization: `Bearer wrong-key-${i}-must-not-leak` } });
+      const res = await fetch(`${url}/v1/tokens/${MAIN}`, {
+        headers: { authorization: `Bearer wrong-key-${i}-must-not-leak` },
+      });
       await res.arrayBuffer();
     }
     for (let i = 0; i < 5; i++) await (await fetch(`${url}/v1/tokens/${MAIN}`)).arrayBuffer();
@@ -135,10 +159,19 @@ describe('the debug access log', () => {
     const logs = captureLog();
     const { url } = await start({ log: logs.log });
     const secret = 'sk-live-secret-in-path-123';
-    for (const path of [`/v1/tokens/${secret}`, `/${secret}`, `/v1/tokens/${MAIN}?after=${secret}`, `/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=${secret}`]) {
+    for (const path of [
+      `/v1/tokens/${secret}`,
+      `/${secret}`,
+      `/v1/tokens/${MAIN}?after=${secret}`,
+      `/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=${secret}`,
+    ]) {
       await (await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${BOT_KEY}` } })).arrayBuffer();
     }
-    await (await fetch(`${url}/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}`, { headers: { authorization: `Bearer ${BOT_KEY}` } })).arrayBuffer();
+    await (
+      await fetch(`${url}/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}`, {
+        headers: { authorization: `Bearer ${BOT_KEY}` },
+      })
+    ).arrayBuffer();
     const access = logs.lines().filter((l) => l['msg'] === 'http request');
     expect(access).toHaveLength(5);
     expect(logs.text()).not.toContain(secret);
@@ -155,7 +188,10 @@ describe('the debug access log', () => {
       ['/anything/else', '(unknown)'],
     ];
     for (const [path, logged] of cases) expect(loggablePath(path)).toBe(logged);
-    expect(loggableQuery(new URLSearchParams('after=abcdef012345&wait=60'))).toEqual({ after: 'abcdef012345', wait: '60' });
+    expect(loggableQuery(new URLSearchParams('after=abcdef012345&wait=60'))).toEqual({
+      after: 'abcdef012345',
+      wait: '60',
+    });
     expect(loggableQuery(new URLSearchParams('after=KEY&wait=KEY'))).toEqual({ after: '(invalid)', wait: '(invalid)' });
     expect(loggableQuery(new URLSearchParams('other=1'))).toEqual({});
   });
@@ -165,7 +201,9 @@ describe('an empty after', () => {
   it('means "I hold no token": the live token at once, even with a wait', async () => {
     const { url } = await start();
     const started = performance.now();
-    const res = await fetch(`${url}/v1/tokens/${MAIN}?after=&wait=60`, { headers: { authorization: `Bearer ${BOT_KEY}` } });
+    const res = await fetch(`${url}/v1/tokens/${MAIN}?after=&wait=60`, {
+      headers: { authorization: `Bearer ${BOT_KEY}` },
+    });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { accessToken: string }).accessToken).toBe(TOKEN);
     expect(performance.now() - started).toBeLessThan(5_000);

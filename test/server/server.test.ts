@@ -47,7 +47,10 @@ async function start(
 const bearer = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` });
 
 /** Raw node:http, for what fetch will not send (a GET with a body). */
-function rawRequest(url: string, options: { method: string; headers: Record<string, string>; body?: string }): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+function rawRequest(
+  url: string,
+  options: { method: string; headers: Record<string, string>; body?: string },
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: options.method, headers: options.headers }, (res) => {
       let body = '';
@@ -104,8 +107,22 @@ describe('token API: authentication and authorisation', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     const body = (await res.json()) as Record<string, unknown>;
-    expect(Object.keys(body).sort()).toEqual(['accessToken', 'clientId', 'expiresAt', 'expiryTime', 'fingerprint', 'obtainedAt', 'source']);
-    expect(body).toMatchObject({ clientId: MAIN, accessToken: TOKEN, expiryTime: stored.expiryTime, source: 'renew', fingerprint: fingerprint(TOKEN) });
+    expect(Object.keys(body).sort()).toEqual([
+      'accessToken',
+      'clientId',
+      'expiresAt',
+      'expiryTime',
+      'fingerprint',
+      'obtainedAt',
+      'source',
+    ]);
+    expect(body).toMatchObject({
+      clientId: MAIN,
+      accessToken: TOKEN,
+      expiryTime: stored.expiryTime,
+      source: 'renew',
+      fingerprint: fingerprint(TOKEN),
+    });
     expect(body['fingerprint']).toMatch(/^[0-9a-f]{12}$/);
     expect(body['expiresAt']).toMatch(/\+05:30$/);
     expect(Date.parse(body['expiresAt'] as string)).toBe(stored.expiresAt);
@@ -129,7 +146,11 @@ describe('token API: authentication and authorisation', () => {
     const wrong = 'wrong-key-that-must-not-leak-42';
     await (await fetch(`${url}/v1/tokens/${MAIN}`, { headers: bearer(wrong) })).arrayBuffer();
     await (await fetch(`${url}/v1/tokens/${ALT}`, { headers: bearer(BOT_KEY) })).arrayBuffer();
-    await (await fetch(`${url}/v1/tokens/${MAIN}?after=abcdef012345&wait=0&apikey=query-secret-99`, { headers: bearer(BOT_KEY) })).arrayBuffer();
+    await (
+      await fetch(`${url}/v1/tokens/${MAIN}?after=abcdef012345&wait=0&apikey=query-secret-99`, {
+        headers: bearer(BOT_KEY),
+      })
+    ).arrayBuffer();
     await new Promise((r) => setTimeout(r, 20));
 
     const warns = logs.lines().filter((l) => l['level'] === 'warn');
@@ -138,9 +159,16 @@ describe('token API: authentication and authorisation', () => {
     expect(warns[1]).toMatchObject({ keyName: 'bot', clientId: ALT });
     const access = logs.lines().filter((l) => l['msg'] === 'http request');
     expect(access).toHaveLength(3);
-    expect(access[2]).toMatchObject({ path: `/v1/tokens/${MAIN}`, status: 200, after: 'abcdef012345', wait: '0', keyName: 'bot' });
+    expect(access[2]).toMatchObject({
+      path: `/v1/tokens/${MAIN}`,
+      status: 200,
+      after: 'abcdef012345',
+      wait: '0',
+      keyName: 'bot',
+    });
     const text = logs.text();
-    for (const secret of [wrong, BOT_KEY, OPS_KEY, TOKEN, 'query-secret-99', 'Bearer']) expect(text).not.toContain(secret);
+    for (const secret of [wrong, BOT_KEY, OPS_KEY, TOKEN, 'query-secret-99', 'Bearer'])
+      expect(text).not.toContain(secret);
   });
 
   it('logs an answer written at once as complete, and a long-poll its consumer left as aborted', async () => {
@@ -150,7 +178,10 @@ describe('token API: authentication and authorisation', () => {
     const { url } = await start(provider, { log: logs.log });
     await (await fetch(`${url}/v1/tokens/${MAIN}`, { headers: bearer(BOT_KEY) })).arrayBuffer();
     const leaving = new AbortController();
-    const parked = fetch(`${url}/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=30`, { headers: bearer(BOT_KEY), signal: leaving.signal });
+    const parked = fetch(`${url}/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=30`, {
+      headers: bearer(BOT_KEY),
+      signal: leaving.signal,
+    });
     await new Promise((r) => setTimeout(r, 100));
     leaving.abort();
     await expect(parked).rejects.toThrow();
@@ -185,7 +216,9 @@ describe('token API: long-poll', () => {
     provider.swap(MAIN, TOKEN);
     const { url } = await start(provider);
     const t0 = performance.now();
-    const res = await fetch(`${url}/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=1`, { headers: bearer(BOT_KEY) });
+    const res = await fetch(`${url}/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=1`, {
+      headers: bearer(BOT_KEY),
+    });
     const took = performance.now() - t0;
     expect(res.status).toBe(304);
     expect(await res.text()).toBe('');
@@ -272,7 +305,10 @@ describe('token API: long-poll', () => {
     provider.swap(MAIN, TOKEN);
     const { url } = await start(provider, { maxLongPolls: 2 });
     const poll = (signal?: AbortSignal) =>
-      fetch(`${url}/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=30`, { headers: bearer(BOT_KEY), ...(signal ? { signal } : {}) });
+      fetch(`${url}/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=30`, {
+        headers: bearer(BOT_KEY),
+        ...(signal ? { signal } : {}),
+      });
     const gone = new AbortController();
     const first = poll(gone.signal).catch((err: unknown) => err);
     const second = poll();
@@ -300,7 +336,9 @@ describe('token API: long-poll', () => {
     provider.swap(MAIN, TOKEN);
     const server = await start(provider);
     expect(provider.listenerCount()).toBe(1);
-    const pending = fetch(`${server.url}/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=60`, { headers: bearer(BOT_KEY) });
+    const pending = fetch(`${server.url}/v1/tokens/${MAIN}?after=${fingerprint(TOKEN)}&wait=60`, {
+      headers: bearer(BOT_KEY),
+    });
     await new Promise((r) => setTimeout(r, 100));
     const t0 = performance.now();
     await server.close();
@@ -324,7 +362,10 @@ describe('status, health, readiness and metrics', () => {
     const text = await ops.text();
     expect(text).not.toContain(TOKEN);
     expect((JSON.parse(text) as { clientId: string }[]).map((s) => s.clientId)).toEqual([MAIN, ALT]);
-    const bot = (await (await fetch(`${url}/v1/status`, { headers: bearer(BOT_KEY) })).json()) as { clientId: string; state: string }[];
+    const bot = (await (await fetch(`${url}/v1/status`, { headers: bearer(BOT_KEY) })).json()) as {
+      clientId: string;
+      state: string;
+    }[];
     expect(bot).toEqual([expect.objectContaining({ clientId: MAIN, state: 'valid' })]);
   });
 
@@ -366,10 +407,18 @@ describe('status, health, readiness and metrics', () => {
     const post = await fetch(`${url}/v1/tokens/${MAIN}`, { method: 'POST', headers: bearer(OPS_KEY) });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET');
-    const withBody = await rawRequest(`${url}/v1/tokens/${MAIN}`, { method: 'GET', headers: { ...bearer(OPS_KEY), 'content-length': '5' }, body: 'hello' });
+    const withBody = await rawRequest(`${url}/v1/tokens/${MAIN}`, {
+      method: 'GET',
+      headers: { ...bearer(OPS_KEY), 'content-length': '5' },
+      body: 'hello',
+    });
     expect(withBody.status).toBe(413);
     expect(withBody.body).not.toContain(TOKEN);
-    const chunked = await rawRequest(`${url}/v1/tokens/${MAIN}`, { method: 'GET', headers: { ...bearer(OPS_KEY), 'transfer-encoding': 'chunked' }, body: 'hello' });
+    const chunked = await rawRequest(`${url}/v1/tokens/${MAIN}`, {
+      method: 'GET',
+      headers: { ...bearer(OPS_KEY), 'transfer-encoding': 'chunked' },
+      body: 'hello',
+    });
     expect(chunked.status).toBe(413);
     const tooBig = await rawRequest(`${url}/healthz`, { method: 'GET', headers: { 'x-junk': 'x'.repeat(10_000) } });
     expect(tooBig.status).toBe(431);
@@ -386,12 +435,24 @@ describe('binding', () => {
       log: silentLogger(),
     });
     await expect(attempt).rejects.toBeInstanceOf(KeeperError);
-    await expect(attempt).rejects.toMatchObject({ code: 'server-unsafe-bind', message: expect.stringContaining('0.0.0.0:0') });
+    await expect(attempt).rejects.toMatchObject({
+      code: 'server-unsafe-bind',
+      message: expect.stringContaining('0.0.0.0:0'),
+    });
     expect(provider.listenerCount()).toBe(0);
   });
 
   it('knows loopback addresses', () => {
-    for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) {
+    for (const host of [
+      '127.0.0.1',
+      '127.1.2.3',
+      '::1',
+      '[::1]',
+      'localhost',
+      'LOCALHOST',
+      '0:0:0:0:0:0:0:1',
+      '::ffff:127.0.0.1',
+    ]) {
       expect({ host, loopback: isLoopbackHost(host) }).toEqual({ host, loopback: true });
     }
     for (const host of ['0.0.0.0', '::', '192.168.1.5', '10.0.0.1', 'example.com', '128.0.0.1', '::ffff:10.0.0.1']) {
@@ -403,8 +464,16 @@ describe('binding', () => {
     const provider = new FakeProvider({ [MAIN]: 'main' });
     const first = await start(provider);
     const port = Number(new URL(first.url).port);
-    const attempt = startServer({ config: config({ listen: { host: '127.0.0.1', port } }), timezone: 'Asia/Kolkata', provider, log: silentLogger() });
-    await expect(attempt).rejects.toMatchObject({ code: 'server-address-in-use', message: expect.stringContaining(`127.0.0.1:${port}`) });
+    const attempt = startServer({
+      config: config({ listen: { host: '127.0.0.1', port } }),
+      timezone: 'Asia/Kolkata',
+      provider,
+      log: silentLogger(),
+    });
+    await expect(attempt).rejects.toMatchObject({
+      code: 'server-address-in-use',
+      message: expect.stringContaining(`127.0.0.1:${port}`),
+    });
     expect(provider.listenerCount()).toBe(1);
   });
 });

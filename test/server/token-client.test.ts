@@ -66,7 +66,12 @@ describe('TokenClient.get', () => {
     provider.swap(MAIN, 'eyJ.one.sig');
     const { url } = await start(provider);
     const token = await new TokenClient({ baseUrl: url, apiKey: KEY, clientId: MAIN }).get();
-    expect(token).toMatchObject({ clientId: MAIN, accessToken: 'eyJ.one.sig', source: 'renew', fingerprint: fingerprint('eyJ.one.sig') });
+    expect(token).toMatchObject({
+      clientId: MAIN,
+      accessToken: 'eyJ.one.sig',
+      source: 'renew',
+      fingerprint: fingerprint('eyJ.one.sig'),
+    });
     expect(token.expiresAt).toMatch(/\+05:30$/);
   });
 
@@ -91,7 +96,9 @@ describe('TokenClient.get', () => {
     const provider = new FakeProvider({ [MAIN]: 'main' });
     const server = await start(provider);
     await server.close();
-    const err = await new TokenClient({ baseUrl: server.url, apiKey: KEY, clientId: MAIN }).get().catch((e: unknown) => e);
+    const err = await new TokenClient({ baseUrl: server.url, apiKey: KEY, clientId: MAIN })
+      .get()
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'network', status: undefined, retryable: true });
   });
 });
@@ -129,7 +136,10 @@ describe('TokenClient.watch', () => {
     const { url } = await start(provider);
     const stop = new AbortController();
     const tokens = collector();
-    const watching = new TokenClient({ baseUrl: url, apiKey: KEY, clientId: MAIN }).watch(tokens.onToken, { signal: stop.signal, waitSeconds: 1 });
+    const watching = new TokenClient({ baseUrl: url, apiKey: KEY, clientId: MAIN }).watch(tokens.onToken, {
+      signal: stop.signal,
+      waitSeconds: 1,
+    });
     await new Promise((r) => setTimeout(r, 1300)); // one long-poll ran out empty (503) and was retried
     const swappedAt = performance.now();
     provider.swap(MAIN, 'eyJ.first.sig');
@@ -150,7 +160,10 @@ describe('TokenClient.watch', () => {
     const port = Number(new URL(first.url).port);
     const stop = new AbortController();
     const tokens = collector();
-    const watching = new TokenClient({ baseUrl: first.url, apiKey: KEY, clientId: MAIN }).watch(tokens.onToken, { signal: stop.signal, waitSeconds: 30 });
+    const watching = new TokenClient({ baseUrl: first.url, apiKey: KEY, clientId: MAIN }).watch(tokens.onToken, {
+      signal: stop.signal,
+      waitSeconds: 30,
+    });
     expect((await tokens.next()).accessToken).toBe('eyJ.before.sig');
 
     await first.close();
@@ -172,7 +185,9 @@ describe('TokenClient.watch', () => {
   it('gives up on errors no retry can fix', async () => {
     const provider = new FakeProvider({ [MAIN]: 'main' });
     const { url } = await start(provider);
-    const watching = new TokenClient({ baseUrl: url, apiKey: 'wrong-key-0123456789abcdef', clientId: MAIN }).watch(() => undefined);
+    const watching = new TokenClient({ baseUrl: url, apiKey: 'wrong-key-0123456789abcdef', clientId: MAIN }).watch(
+      () => undefined,
+    );
     await expect(watching).rejects.toMatchObject({ code: 'unauthorized', status: 401 });
   });
 
@@ -183,7 +198,12 @@ describe('TokenClient.watch', () => {
       return Promise.reject(new TypeError('fetch failed'));
     };
     const stop = new AbortController();
-    const watching = new TokenClient({ baseUrl: 'http://127.0.0.1:9', apiKey: KEY, clientId: MAIN, fetch: failing }).watch(() => undefined, { signal: stop.signal });
+    const watching = new TokenClient({
+      baseUrl: 'http://127.0.0.1:9',
+      apiKey: KEY,
+      clientId: MAIN,
+      fetch: failing,
+    }).watch(() => undefined, { signal: stop.signal });
     await new Promise((r) => setTimeout(r, 1000));
     stop.abort();
     await watching;

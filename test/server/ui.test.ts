@@ -41,7 +41,10 @@ async function start(config: ServerConfig, provider = new FakeProvider({ [MAIN]:
 }
 
 const noKeys: ServerConfig = { listen: { host: '127.0.0.1', port: 0 }, apiKeys: [] };
-const withKeys: ServerConfig = { listen: { host: '127.0.0.1', port: 0 }, apiKeys: [{ name: 'trader', key: UI_KEY, clients: [MAIN], ui: true }] };
+const withKeys: ServerConfig = {
+  listen: { host: '127.0.0.1', port: 0 },
+  apiKeys: [{ name: 'trader', key: UI_KEY, clients: [MAIN], ui: true }],
+};
 
 describe('the status page routes', () => {
   it('serves the page under a strict CSP, and a read-only view on loopback without keys', async () => {
@@ -65,20 +68,28 @@ describe('the status page routes', () => {
   it('logs in with a form, sets an opaque HttpOnly cookie, and needs the CSRF token to act', async () => {
     const { server, ui } = await start(withKeys);
     expect((await fetch(`${server.url}/v1/ui/state`)).status).toBe(401);
-    const login = await fetch(`${server.url}/ui/login`, { method: 'POST', body: new URLSearchParams({ key: UI_KEY }), redirect: 'manual' });
+    const login = await fetch(`${server.url}/ui/login`, {
+      method: 'POST',
+      body: new URLSearchParams({ key: UI_KEY }),
+      redirect: 'manual',
+    });
     expect(login.status).toBe(303);
     const setCookie = login.headers.get('set-cookie') ?? '';
     expect(setCookie).toMatch(/^dtk_session=[A-Za-z0-9_-]{40,}; HttpOnly; SameSite=Strict; Path=\//);
     expect(setCookie).not.toContain(UI_KEY);
     const cookie = setCookie.split(';')[0]!;
-    const state = (await (await fetch(`${server.url}/v1/ui/state`, { headers: { cookie } })).json()) as { viewer: { csrf: string; canAct: string[] } };
+    const state = (await (await fetch(`${server.url}/v1/ui/state`, { headers: { cookie } })).json()) as {
+      viewer: { csrf: string; canAct: string[] };
+    };
     expect(state.viewer.canAct).toEqual([MAIN]);
     const url = `${server.url}/v1/ui/actions/${MAIN}/generate`;
     expect((await fetch(url, { method: 'POST', headers: { cookie } })).status).toBe(403);
     const ok = await fetch(url, { method: 'POST', headers: { cookie, 'x-csrf-token': state.viewer.csrf } });
     expect(ok.status).toBe(200);
     expect(ui.submitted).toEqual([[MAIN, 'generate']]);
-    expect((await fetch(`${server.url}/v1/ui/actions/${MAIN}/delete`, { method: 'POST', headers: { cookie } })).status).toBe(404);
+    expect(
+      (await fetch(`${server.url}/v1/ui/actions/${MAIN}/delete`, { method: 'POST', headers: { cookie } })).status,
+    ).toBe(404);
     const logout = await fetch(`${server.url}/ui/logout`, { method: 'POST', headers: { cookie }, redirect: 'manual' });
     expect(logout.headers.get('set-cookie')).toMatch(/Max-Age=0/);
     expect((await fetch(`${server.url}/v1/ui/state`, { headers: { cookie } })).status).toBe(401);
@@ -86,11 +97,19 @@ describe('the status page routes', () => {
 
   it('refuses a wrong key at the login form and a login form that is too big', async () => {
     const { server } = await start(withKeys);
-    const wrong = await fetch(`${server.url}/ui/login`, { method: 'POST', body: new URLSearchParams({ key: 'nope' }), redirect: 'manual' });
+    const wrong = await fetch(`${server.url}/ui/login`, {
+      method: 'POST',
+      body: new URLSearchParams({ key: 'nope' }),
+      redirect: 'manual',
+    });
     expect(wrong.status).toBe(303);
     expect(wrong.headers.get('location')).toBe('/?login=refused');
     expect(wrong.headers.get('set-cookie')).toBeNull();
-    const big = await fetch(`${server.url}/ui/login`, { method: 'POST', body: 'key=' + 'x'.repeat(10_000), redirect: 'manual' });
+    const big = await fetch(`${server.url}/ui/login`, {
+      method: 'POST',
+      body: 'key=' + 'x'.repeat(10_000),
+      redirect: 'manual',
+    });
     expect(big.status).toBe(413);
   });
 

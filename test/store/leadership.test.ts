@@ -39,26 +39,34 @@ setInterval(() => {}, 1000);
 `;
 
 describe('leadership timing (pure)', () => {
-  it.each([5_000, 6_000, 7_500, 10_000, 15_000, 30_000, 60_000, 120_000])('fits every bound for takeoverAfter %i ms', (takeoverAfter) => {
-    const t = leadershipTiming(takeoverAfter);
-    // A standby takes over from a silent leader within takeoverAfter…
-    expect(t.worstTakeoverMs).toBeLessThanOrEqual(takeoverAfter);
-    // …and the leader has stopped acting before the server can have dropped its lock.
-    expect(t.actWindowMs).toBeGreaterThan(0);
-    expect(t.actWindowMs).toBeLessThan(t.serverDropAfterMs);
-    expect(t.actWindowMs).toBeLessThan(takeoverAfter);
-    expect(t.queryTimeoutMs).toBeLessThanOrEqual(t.checkEveryMs);
-    expect(t.keepaliveCount).toBeGreaterThanOrEqual(2);
-    // A lone keeper that lost its lock leads again within takeoverAfter.
-    expect(t.standBackMs + t.checkEveryMs).toBeLessThanOrEqual(takeoverAfter);
-    expect(t.standBackMs).toBeGreaterThan(t.checkEveryMs);
-    // A paused leader is ended and replaced within takeoverAfter, after it stopped acting.
-    expect(t.staleHeartbeatMs + t.checkEveryMs).toBeLessThanOrEqual(takeoverAfter);
-    expect(t.staleHeartbeatMs).toBeGreaterThan(t.actWindowMs);
-  });
+  it.each([5_000, 6_000, 7_500, 10_000, 15_000, 30_000, 60_000, 120_000])(
+    'fits every bound for takeoverAfter %i ms',
+    (takeoverAfter) => {
+      const t = leadershipTiming(takeoverAfter);
+      // A standby takes over from a silent leader within takeoverAfter…
+      expect(t.worstTakeoverMs).toBeLessThanOrEqual(takeoverAfter);
+      // …and the leader has stopped acting before the server can have dropped its lock.
+      expect(t.actWindowMs).toBeGreaterThan(0);
+      expect(t.actWindowMs).toBeLessThan(t.serverDropAfterMs);
+      expect(t.actWindowMs).toBeLessThan(takeoverAfter);
+      expect(t.queryTimeoutMs).toBeLessThanOrEqual(t.checkEveryMs);
+      expect(t.keepaliveCount).toBeGreaterThanOrEqual(2);
+      // A lone keeper that lost its lock leads again within takeoverAfter.
+      expect(t.standBackMs + t.checkEveryMs).toBeLessThanOrEqual(takeoverAfter);
+      expect(t.standBackMs).toBeGreaterThan(t.checkEveryMs);
+      // A paused leader is ended and replaced within takeoverAfter, after it stopped acting.
+      expect(t.staleHeartbeatMs + t.checkEveryMs).toBeLessThanOrEqual(takeoverAfter);
+      expect(t.staleHeartbeatMs).toBeGreaterThan(t.actWindowMs);
+    },
+  );
 
   it('has the documented default and refuses a bound too short for whole-second keepalives', () => {
-    expect(leadershipTiming()).toMatchObject({ checkEveryMs: 3_000, serverDropAfterMs: 8_000, actWindowMs: 5_000, worstTakeoverMs: 11_000 });
+    expect(leadershipTiming()).toMatchObject({
+      checkEveryMs: 3_000,
+      serverDropAfterMs: 8_000,
+      actWindowMs: 5_000,
+      worstTakeoverMs: 11_000,
+    });
     expect(() => leadershipTiming(MIN_TAKEOVER_AFTER_MS - 1)).toThrow(RangeError);
   });
 
@@ -145,11 +153,19 @@ describe('leadership on a real PostgreSQL', () => {
 
     const cutAt = Date.now();
     await withAdmin((c) => c.query('SELECT pg_terminate_backend($1)', [a.leadership.backendPid]));
-    await waitUntil(() => a.leadership.fence() === undefined, { timeoutMs: 2_000, what: 'the old leader to stop acting' });
+    await waitUntil(() => a.leadership.fence() === undefined, {
+      timeoutMs: 2_000,
+      what: 'the old leader to stop acting',
+    });
     const stoppedAfter = Date.now() - cutAt;
-    await waitUntil(() => b.leadership.isLeader(), { timeoutMs: TAKEOVER_AFTER + 2_000, what: 'the standby to take over' });
+    await waitUntil(() => b.leadership.isLeader(), {
+      timeoutMs: TAKEOVER_AFTER + 2_000,
+      what: 'the standby to take over',
+    });
     const takeoverAfter = Date.now() - cutAt;
-    console.log(`leader stopped acting ${stoppedAfter} ms after pg_terminate_backend; standby took over after ${takeoverAfter} ms`);
+    console.log(
+      `leader stopped acting ${stoppedAfter} ms after pg_terminate_backend; standby took over after ${takeoverAfter} ms`,
+    );
     expect(takeoverAfter).toBeLessThanOrEqual(TAKEOVER_AFTER);
     expect(a.states.at(-1)).toMatchObject({ role: 'standby' });
     expect(b.leadership.fence()).toEqual({ epoch: 2 });
@@ -183,7 +199,9 @@ describe('leadership on a real PostgreSQL', () => {
     });
     await new Promise((r) => setTimeout(r, 100));
     // A takeover right now: it bumps the epoch, which must wait for the swap's FOR SHARE.
-    const bump = withAdmin((c) => c.query(`UPDATE "${schema}".leadership SET epoch = epoch + 1, host = 'vps-b', pid = 222 RETURNING epoch`));
+    const bump = withAdmin((c) =>
+      c.query(`UPDATE "${schema}".leadership SET epoch = epoch + 1, host = 'vps-b', pid = 222 RETURNING epoch`),
+    );
     await new Promise((r) => setTimeout(r, 200));
     let bumped = false;
     void bump.then(() => (bumped = true));
@@ -208,9 +226,14 @@ describe('leadership on a real PostgreSQL', () => {
       await admin.query(`LOCK TABLE "${schema}".leadership IN ACCESS EXCLUSIVE MODE`);
       const stalledAt = Date.now();
       try {
-        await waitUntil(() => !a.leadership.isLeader(), { timeoutMs: t.actWindowMs + t.queryTimeoutMs + 1_000, what: 'the stalled leader to stop acting' });
+        await waitUntil(() => !a.leadership.isLeader(), {
+          timeoutMs: t.actWindowMs + t.queryTimeoutMs + 1_000,
+          what: 'the stalled leader to stop acting',
+        });
         const stoppedAfter = Date.now() - stalledAt;
-        console.log(`a leader that could not confirm stopped acting after ${stoppedAfter} ms (window ${t.actWindowMs} ms)`);
+        console.log(
+          `a leader that could not confirm stopped acting after ${stoppedAfter} ms (window ${t.actWindowMs} ms)`,
+        );
         // The promise is takeoverAfter; by design it happens within the act window.
         expect(stoppedAfter).toBeLessThanOrEqual(TAKEOVER_AFTER);
         expect(b.leadership.isLeader()).toBe(false);
@@ -219,7 +242,10 @@ describe('leadership on a real PostgreSQL', () => {
       }
     });
     const answeredAt = Date.now();
-    await waitUntil(() => b.leadership.isLeader() || a.leadership.isLeader(), { timeoutMs: TAKEOVER_AFTER, what: 'a new leader' });
+    await waitUntil(() => b.leadership.isLeader() || a.leadership.isLeader(), {
+      timeoutMs: TAKEOVER_AFTER,
+      what: 'a new leader',
+    });
     expect(Date.now() - answeredAt).toBeLessThanOrEqual(TAKEOVER_AFTER);
     const leader = await b.leadership.leader();
     expect(leader?.epoch).toBe(2);
@@ -228,21 +254,40 @@ describe('leadership on a real PostgreSQL', () => {
 
   it('a paused leader (SIGSTOP) is ended and replaced within takeoverAfter, and commits nothing when it resumes', async () => {
     const { schema, store } = await world();
-    const child = spawn(process.execPath, ['--input-type=module', '-e', PAUSED_LEADER, distUrl('leadership.js'), distUrl('postgres-store.js'), PG_URL, schema, String(TAKEOVER_AFTER)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        PAUSED_LEADER,
+        distUrl('leadership.js'),
+        distUrl('postgres-store.js'),
+        PG_URL,
+        schema,
+        String(TAKEOVER_AFTER),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
     try {
-      await waitUntil(() => out.includes('fence {"epoch":1}'), { timeoutMs: 10_000, what: `the child to lead: ${out}` });
+      await waitUntil(() => out.includes('fence {"epoch":1}'), {
+        timeoutMs: 10_000,
+        what: `the child to lead: ${out}`,
+      });
       const b = keeper(schema, 'vps-b', 222);
       await b.leadership.start();
       expect(b.leadership.isLeader()).toBe(false);
 
       const pausedAt = Date.now();
       child.kill('SIGSTOP');
-      await waitUntil(() => b.leadership.isLeader(), { timeoutMs: TAKEOVER_AFTER * 2, what: 'the standby to take over from the paused leader' });
+      await waitUntil(() => b.leadership.isLeader(), {
+        timeoutMs: TAKEOVER_AFTER * 2,
+        what: 'the standby to take over from the paused leader',
+      });
       const tookOver = Date.now() - pausedAt;
       console.log(`standby took over ${tookOver} ms after the leader was paused (takeoverAfter ${TAKEOVER_AFTER} ms)`);
       // The bound holds from the leader's last heartbeat; query round trips on a loaded machine add a little.
@@ -250,7 +295,10 @@ describe('leadership on a real PostgreSQL', () => {
       expect(await b.leadership.leader()).toMatchObject({ epoch: 2, host: 'vps-b' });
 
       child.kill('SIGCONT');
-      await waitUntil(() => out.includes('may act'), { timeoutMs: 10_000, what: `the resumed child to report: ${out}` });
+      await waitUntil(() => out.includes('may act'), {
+        timeoutMs: 10_000,
+        what: `the resumed child to report: ${out}`,
+      });
       expect(out).toContain('commit refused not-leader');
       expect(out).toContain('may act false');
       expect(await store.currentToken('1000000001')).toBeUndefined();

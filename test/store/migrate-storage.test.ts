@@ -33,7 +33,13 @@ function seedSqlite(path: string, key: Buffer): Store {
   const store = Store.open(path, { key });
   store.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' });
   store.upsertAccount({ clientId: OTHER, name: 'spare', mode: 'renew-only' });
-  store.updateAccount(ACC, { renewRefusedKinds: ['consumer:APP'], lastGenerateAt: T0, lastTotpStep: Math.floor(T0 / 30_000), lastResult: 'renew ok', nextActionAt: T0 + 8 * HOUR });
+  store.updateAccount(ACC, {
+    renewRefusedKinds: ['consumer:APP'],
+    lastGenerateAt: T0,
+    lastTotpStep: Math.floor(T0 / 30_000),
+    lastResult: 'renew ok',
+    nextActionAt: T0 + 8 * HOUR,
+  });
   store.updateAccount(OTHER, {
     attention: {
       scope: 'account',
@@ -63,10 +69,20 @@ function seedSqlite(path: string, key: Buffer): Store {
   store.completeRequest(done, 'done', 'renewed');
   store.enqueueRequest(OTHER, 'import', JSON.stringify({ accessToken: 'eyJ.queued-migrated-secret' }), T0 + 5);
   store.upsertAccount({ clientId: APIKEY, name: 'apikey', mode: 'consent' });
-  const used = store.consents.start({ clientId: APIKEY, consentAppId: 'app-used', loginUrl: 'https://auth.example/login?consentAppId=app-used', startedAt: T0 });
+  const used = store.consents.start({
+    clientId: APIKEY,
+    consentAppId: 'app-used',
+    loginUrl: 'https://auth.example/login?consentAppId=app-used',
+    startedAt: T0,
+  });
   store.consents.claim(used.id, 'token-id-hash-1');
   store.consents.finish(used.id, 'done', T0 + 60_000, 'token saved');
-  store.consents.start({ clientId: APIKEY, consentAppId: 'app-open', loginUrl: 'https://auth.example/login?consentAppId=app-open', startedAt: T0 + HOUR });
+  store.consents.start({
+    clientId: APIKEY,
+    consentAppId: 'app-open',
+    loginUrl: 'https://auth.example/login?consentAppId=app-open',
+    startedAt: T0 + HOUR,
+  });
   store.consents.requestLogin({ clientId: APIKEY, since: T0, reason: 'the token dies soon', deadline: T0 + 24 * HOUR });
   return store;
 }
@@ -99,14 +115,29 @@ describe('migrate-storage', () => {
     expect(await pgStore.pendingEvents()).toEqual(sqlite.pendingEvents());
     for (const id of [1, 2]) expect(await pgStore.getRequest(id)).toEqual(sqlite.getRequest(id));
     expect(await pgStore.consents.recent(APIKEY)).toEqual(sqlite.consents.recent(APIKEY));
-    expect(await pgStore.consents.byTokenIdHash('token-id-hash-1')).toEqual(sqlite.consents.byTokenIdHash('token-id-hash-1'));
+    expect(await pgStore.consents.byTokenIdHash('token-id-hash-1')).toEqual(
+      sqlite.consents.byTokenIdHash('token-id-hash-1'),
+    );
     expect(await pgStore.consents.loginRequests()).toEqual(sqlite.consents.loginRequests());
     // The sequences continue after the copied ids.
-    const next = await pgStore.saveToken({ ...sqlite.currentToken(ACC)!, accessToken: 'eyJ.after-migration', obtainedAt: T0 + 9 * HOUR });
+    const next = await pgStore.saveToken({
+      ...sqlite.currentToken(ACC)!,
+      accessToken: 'eyJ.after-migration',
+      obtainedAt: T0 + 9 * HOUR,
+    });
     expect(next.id).toBe(4);
     expect(await pgStore.enqueueRequest(ACC, 'renew', null, T0)).toBe(3);
     expect((await pgStore.addEvent({ clientId: ACC, at: T0, kind: 'probe', result: 'info' })).id).toBe(4);
-    expect((await pgStore.consents.start({ clientId: APIKEY, consentAppId: 'app-next', loginUrl: 'https://auth.example/', startedAt: T0 })).id).toBe(3);
+    expect(
+      (
+        await pgStore.consents.start({
+          clientId: APIKEY,
+          consentAppId: 'app-next',
+          loginUrl: 'https://auth.example/',
+          startedAt: T0,
+        })
+      ).id,
+    ).toBe(3);
 
     const dump = execFileSync('pg_dump', ['--dbname', PG_URL, '--schema', schema, '--data-only'], { encoding: 'utf8' });
     expect(dump).not.toMatch(/migrated-secret/);
@@ -117,7 +148,16 @@ describe('migrate-storage', () => {
     expect(again.stderr).toContain('--overwrite');
     expect((await pgStore.currentToken(ACC))?.accessToken).toBe('eyJ.after-migration');
 
-    const forced = await children.run(['migrate-storage', '--from', path, '--to', PG_URL, '--schema', schema, '--overwrite']);
+    const forced = await children.run([
+      'migrate-storage',
+      '--from',
+      path,
+      '--to',
+      PG_URL,
+      '--schema',
+      schema,
+      '--overwrite',
+    ]);
     expect(forced.code, forced.proc.dump()).toBe(0);
     expect(await pgStore.listTokens(ACC)).toEqual(sqlite.listTokens(ACC));
     sqlite.close();
@@ -155,7 +195,12 @@ describe('migrate-storage', () => {
       await target.query(`DELETE FROM events WHERE kind = 'start'`);
       await target.query(`UPDATE consents SET status = 'open' WHERE consent_app_id = 'app-used'`);
       const reports = await verifyCopy(source, target);
-      expect(reports.find((r) => r.table === 'accounts')).toEqual({ table: 'accounts', source: 3, target: 3, mismatched: [ACC, OTHER] });
+      expect(reports.find((r) => r.table === 'accounts')).toEqual({
+        table: 'accounts',
+        source: 3,
+        target: 3,
+        mismatched: [ACC, OTHER],
+      });
       expect(reports.find((r) => r.table === 'events')).toMatchObject({ source: 3, target: 2, mismatched: ['3'] });
       expect(reports.find((r) => r.table === 'consents')).toMatchObject({ source: 2, target: 2, mismatched: ['1'] });
       expect(reports.find((r) => r.table === 'tokens')?.mismatched).toEqual([]);

@@ -34,14 +34,21 @@ describe('SQLite migration 5: the last TOTP step', () => {
     const path = join(dir, 'keeper.db');
     const db = new Database(path);
     migrate(db, path, MIGRATIONS.slice(0, 4));
-    db.prepare(`INSERT INTO accounts (client_id, name, mode, last_generate_at, consecutive_failures, last_result) VALUES (?, 'main', 'auto', ?, 2, 'generate ok')`).run(ACC, GENERATED_AT);
+    db.prepare(
+      `INSERT INTO accounts (client_id, name, mode, last_generate_at, consecutive_failures, last_result) VALUES (?, 'main', 'auto', ?, 2, 'generate ok')`,
+    ).run(ACC, GENERATED_AT);
     db.prepare(`INSERT INTO accounts (client_id, name, mode) VALUES (?, 'never', 'auto')`).run(NEVER);
     db.close();
 
     const store = Store.open(path);
     try {
       const old = store.getAccount(ACC);
-      expect(old).toMatchObject({ lastGenerateAt: GENERATED_AT, lastTotpStep: null, consecutiveFailures: 2, lastResult: 'generate ok' });
+      expect(old).toMatchObject({
+        lastGenerateAt: GENERATED_AT,
+        lastTotpStep: null,
+        consecutiveFailures: 2,
+        lastResult: 'generate ok',
+      });
       expect(lastUsedTotpStep(old)).toBe(totpStep(GENERATED_AT));
       expect(lastUsedTotpStep(store.getAccount(NEVER))).toBeUndefined();
       const step = totpStep(GENERATED_AT) + 3;
@@ -68,7 +75,10 @@ describe('PostgreSQL migration 4: the last TOTP step', () => {
     await withAdmin(async (c) => {
       await c.query(`SET search_path = "${schema}"`);
       await pgMigrate(c, schema, `"${schema}"`, PG_MIGRATIONS.slice(0, 3));
-      await c.query(`INSERT INTO accounts (client_id, name, mode, last_generate_at, consecutive_failures) VALUES ($1, 'main', 'auto', $2, 2)`, [ACC, GENERATED_AT]);
+      await c.query(
+        `INSERT INTO accounts (client_id, name, mode, last_generate_at, consecutive_failures) VALUES ($1, 'main', 'auto', $2, 2)`,
+        [ACC, GENERATED_AT],
+      );
       await c.query(`INSERT INTO accounts (client_id, name, mode) VALUES ($1, 'never', 'auto')`, [NEVER]);
     });
     const store = await PostgresStore.open({ connection: { connectionString: PG_URL }, schema });
@@ -82,7 +92,9 @@ describe('PostgreSQL migration 4: the last TOTP step', () => {
     } finally {
       await store.close();
     }
-    const versions = await withAdmin((c) => c.query<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`));
+    const versions = await withAdmin((c) =>
+      c.query<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`),
+    );
     expect(versions.rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
     expect(PG_SCHEMA_VERSION).toBe(4);
   });

@@ -34,7 +34,12 @@ const token = (n: number) => ({
 });
 
 function sqliteStorage(key?: Buffer): StorageConfig {
-  return { path: join(tempDir('dtk-open-'), 'keeper.db'), historyRetentionMs: 86_400_000, encryptionKey: key?.toString('hex'), postgres: undefined };
+  return {
+    path: join(tempDir('dtk-open-'), 'keeper.db'),
+    historyRetentionMs: 86_400_000,
+    encryptionKey: key?.toString('hex'),
+    postgres: undefined,
+  };
 }
 
 function postgresStorage(key?: Buffer, password?: string): StorageConfig {
@@ -44,7 +49,11 @@ function postgresStorage(key?: Buffer, password?: string): StorageConfig {
     path: '/nonexistent/keeper.db',
     historyRetentionMs: 86_400_000,
     encryptionKey: key?.toString('hex'),
-    postgres: { connection: { connectionString: PG_URL, password, ssl: undefined }, schema, location: `${redactUrl(PG_URL)} (schema ${schema})` },
+    postgres: {
+      connection: { connectionString: PG_URL, password, ssl: undefined },
+      schema,
+      location: `${redactUrl(PG_URL)} (schema ${schema})`,
+    },
   };
 }
 
@@ -64,12 +73,14 @@ describe('openStorage', () => {
     const reader = await open(storage, { readonly: true });
     expect(await reader.store.currentToken(ACC)).toEqual(saved);
     await expect(reader.store.upsertAccount({ clientId: ACC, name: 'x', mode: 'auto' })).rejects.toThrow();
-    await expect(openStorage({ ...storage, encryptionKey: undefined }, { readonly: true })).rejects.toMatchObject({ code: 'store-key-missing' });
+    await expect(openStorage({ ...storage, encryptionKey: undefined }, { readonly: true })).rejects.toMatchObject({
+      code: 'store-key-missing',
+    });
     const hidden = await open({ ...storage, encryptionKey: undefined }, { readonly: true, withoutKey: 'hide-tokens' });
     expect((await hidden.store.currentToken(ACC))?.accessToken).toBe('');
   });
 
-  it('with storage.url: PostgreSQL in its schema, sealed with the key, with the connection for the keeper\'s other sessions', async () => {
+  it("with storage.url: PostgreSQL in its schema, sealed with the key, with the connection for the keeper's other sessions", async () => {
     const key = randomBytes(32);
     const storage = postgresStorage(key);
     const writer = await open(storage);
@@ -89,13 +100,17 @@ describe('openStorage', () => {
     } finally {
       await client.end();
     }
-    const sealed = await withAdmin((c) => c.query<{ t: string }>(`SELECT access_token AS t FROM "${writer.schema}".tokens`));
+    const sealed = await withAdmin((c) =>
+      c.query<{ t: string }>(`SELECT access_token AS t FROM "${writer.schema}".tokens`),
+    );
     expect(sealed.rows[0]?.t).toMatch(/^dtk-sealed:/);
 
     const reader = await open(storage, { readonly: true });
     expect(await reader.store.currentToken(ACC)).toEqual(saved);
     await expect(reader.store.upsertAccount({ clientId: ACC, name: 'x', mode: 'auto' })).rejects.toThrow(/read-only/);
-    await expect(openStorage({ ...storage, encryptionKey: undefined }, { readonly: true })).rejects.toMatchObject({ code: 'store-key-missing' });
+    await expect(openStorage({ ...storage, encryptionKey: undefined }, { readonly: true })).rejects.toMatchObject({
+      code: 'store-key-missing',
+    });
     const hidden = await open({ ...storage, encryptionKey: undefined }, { readonly: true, withoutKey: 'hide-tokens' });
     expect((await hidden.store.currentToken(ACC))?.accessToken).toBe('');
   });
@@ -110,7 +125,9 @@ describe('openStorage', () => {
   it('a reader on a schema no keeper has created yet is refused, and creates nothing', async () => {
     const storage = postgresStorage();
     await expect(openStorage(storage, { readonly: true })).rejects.toMatchObject({ code: 'store-outdated' });
-    const exists = await withAdmin((c) => c.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [storage.postgres?.schema]));
+    const exists = await withAdmin((c) =>
+      c.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [storage.postgres?.schema]),
+    );
     expect(exists.rowCount).toBe(0);
   });
 });
@@ -120,7 +137,11 @@ describe('the password file reaches node-postgres', () => {
   // password sets an empty one: a `password` field next to the URL would be dropped.
   it('goes into the URL as its password parameter, which node-postgres reads and redactUrl hides', () => {
     const password = 'p@ss word/&=+?#';
-    const config = pgClientConfig({ connectionString: 'postgres://keeper@db.internal:5432/keeper?application_name=dtk', password, ssl: undefined });
+    const config = pgClientConfig({
+      connectionString: 'postgres://keeper@db.internal:5432/keeper?application_name=dtk',
+      password,
+      ssl: undefined,
+    });
     const client = new pg.Client(config);
     expect(client.password).toBe(password);
     expect(client.user).toBe('keeper');
@@ -130,7 +151,11 @@ describe('the password file reaches node-postgres', () => {
   });
 
   it('works without a host too (a Unix socket in the host parameter)', () => {
-    const config = pgClientConfig({ connectionString: 'postgres:///keeper?host=/var/run/postgresql', password: 'pw-1', ssl: undefined });
+    const config = pgClientConfig({
+      connectionString: 'postgres:///keeper?host=/var/run/postgresql',
+      password: 'pw-1',
+      ssl: undefined,
+    });
     const client = new pg.Client(config);
     expect(client.password).toBe('pw-1');
     expect(client.host).toBe('/var/run/postgresql');

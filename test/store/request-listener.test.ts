@@ -21,7 +21,10 @@ afterEach(async () => {
 });
 afterAll(() => dropSchemas(schemas));
 
-async function storeIn(schema: string | undefined, connection: { connectionString: string; options?: string } = { connectionString: PG_URL }): Promise<PostgresStore> {
+async function storeIn(
+  schema: string | undefined,
+  connection: { connectionString: string; options?: string } = { connectionString: PG_URL },
+): Promise<PostgresStore> {
   const store = await PostgresStore.open({ connection, schema });
   stores.push(store);
   return store;
@@ -33,8 +36,17 @@ function fresh(): string {
   return schema;
 }
 
-function listen(schema: string | undefined, wakes: string[], connection: { connectionString: string; options?: string } = { connectionString: PG_URL }): RequestListener {
-  const listener = new RequestListener({ connection, schema, onRequest: () => wakes.push('wake'), reconnectAfterMs: 200 });
+function listen(
+  schema: string | undefined,
+  wakes: string[],
+  connection: { connectionString: string; options?: string } = { connectionString: PG_URL },
+): RequestListener {
+  const listener = new RequestListener({
+    connection,
+    schema,
+    onRequest: () => wakes.push('wake'),
+    reconnectAfterMs: 200,
+  });
   listeners.push(listener);
   return listener;
 }
@@ -43,7 +55,7 @@ function listen(schema: string | undefined, wakes: string[], connection: { conne
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
 
 describe('request notices over LISTEN/NOTIFY', () => {
-  it('a committed request in its schema wakes the keeper; a rolled-back one and another schema\'s never do', async () => {
+  it("a committed request in its schema wakes the keeper; a rolled-back one and another schema's never do", async () => {
     const schema = fresh();
     const store = await storeIn(schema);
     const elsewhere = await storeIn(fresh());
@@ -88,7 +100,7 @@ describe('request notices over LISTEN/NOTIFY', () => {
     await waitUntil(() => wakes.length >= 3, { timeoutMs: 5_000, what: 'a wake-up after reconnecting' });
   });
 
-  it('without a schema, listens for the one the server\'s search_path gives, as the store uses', async () => {
+  it("without a schema, listens for the one the server's search_path gives, as the store uses", async () => {
     const schema = fresh();
     await withAdmin((c) => c.query(`CREATE SCHEMA "${schema}"`));
     // Stands for a role whose search_path names the keeper's schema.
@@ -98,7 +110,12 @@ describe('request notices over LISTEN/NOTIFY', () => {
     const wakes: string[] = [];
     const notices: SwapNotice[] = [];
     await listen(undefined, wakes, connection).start();
-    const swaps = new SwapListener({ connection, schema: undefined, onSwap: (n) => notices.push(n), reconnectAfterMs: 200 });
+    const swaps = new SwapListener({
+      connection,
+      schema: undefined,
+      onSwap: (n) => notices.push(n),
+      reconnectAfterMs: 200,
+    });
     listeners.push(swaps);
     await swaps.start();
 
@@ -106,7 +123,14 @@ describe('request notices over LISTEN/NOTIFY', () => {
     await store.enqueueRequest(ACC, 'renew', null, 1);
     await waitUntil(() => wakes.length >= 2, { timeoutMs: 5_000, what: 'the wake-up' });
     await store.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' });
-    const saved = await store.saveToken({ clientId: ACC, accessToken: 'eyJ.req-listener', source: 'renew', obtainedAt: 1, expiresAt: 2, expiryTime: 'x' });
+    const saved = await store.saveToken({
+      clientId: ACC,
+      accessToken: 'eyJ.req-listener',
+      source: 'renew',
+      obtainedAt: 1,
+      expiresAt: 2,
+      expiryTime: 'x',
+    });
     await waitUntil(() => notices.length >= 1, { timeoutMs: 5_000, what: 'the swap notice' });
     await settle();
     expect(wakes).toHaveLength(2);

@@ -13,7 +13,8 @@ afterAll(() => dropSchemas(schemas));
 describeStoreBehaviour('PostgreSQL, a fresh schema per test', async () => {
   const schema = uniqueSchema();
   schemas.push(schema);
-  const open = (readonly = false, key?: Buffer): Promise<PostgresStore> => PostgresStore.open({ connection: { connectionString: PG_URL }, schema, readonly, key });
+  const open = (readonly = false, key?: Buffer): Promise<PostgresStore> =>
+    PostgresStore.open({ connection: { connectionString: PG_URL }, schema, readonly, key });
   const scalar = (sql: string): Promise<unknown> =>
     withAdmin(async (client) => {
       await client.query(`SET search_path = "${schema}"`);
@@ -30,7 +31,10 @@ describeStoreBehaviour('PostgreSQL, a fresh schema per test', async () => {
     schemaVersionExpected: PG_SCHEMA_VERSION,
     tables: () =>
       withAdmin(async (client) => {
-        const r = await client.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [schema]);
+        const r = await client.query<{ t: string }>(
+          `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
+          [schema],
+        );
         return r.rows.map((row) => row.t);
       }),
     scalar,
@@ -111,7 +115,11 @@ describe('PostgreSQL store: sealing, versions, durability', () => {
   it('refuses a schema from a newer keeper; a reader refuses an unmigrated one and cannot write', async () => {
     const schema = fresh();
     await (await open(schema)).close();
-    await withAdmin((c) => c.query(`INSERT INTO "${schema}".schema_migrations (version, description) VALUES ($1, 'future')`, [PG_SCHEMA_VERSION + 1]));
+    await withAdmin((c) =>
+      c.query(`INSERT INTO "${schema}".schema_migrations (version, description) VALUES ($1, 'future')`, [
+        PG_SCHEMA_VERSION + 1,
+      ]),
+    );
     await expect(open(schema)).rejects.toMatchObject({ code: 'store-too-new' });
     await expect(open(schema, { readonly: true })).rejects.toMatchObject({ code: 'store-too-new' });
 
@@ -148,11 +156,20 @@ describe('PostgreSQL store: sealing, versions, durability', () => {
     await store.addEvent({ clientId: '1000000002', at: 5, kind: 'login-needed', result: 'failure', message: 'log in' });
     await store.addEvent({ clientId: '1000000002', at: 6, kind: 'notify', result: 'success', message: 'phone: sent' });
     await store.enqueueRequest('1000000002', 'consent-finish', null, 7);
-    const consent = await store.consents.start({ clientId: '1000000002', consentAppId: 'abc-123', loginUrl: 'http://x/login', startedAt: 8 });
+    const consent = await store.consents.start({
+      clientId: '1000000002',
+      consentAppId: 'abc-123',
+      loginUrl: 'http://x/login',
+      startedAt: 8,
+    });
     expect(await store.consents.claim(consent.id, 'hash-1')).toBe(true);
     await withAdmin(async (c) => {
-      await expect(c.query(`INSERT INTO "${schema}".accounts (client_id, name, mode) VALUES ('3', 'x', 'bogus')`)).rejects.toThrow(/check constraint/);
-      await expect(c.query(`INSERT INTO "${schema}".events (client_id, at, kind, result) VALUES (NULL, 1, 'bogus', 'info')`)).rejects.toThrow(/check constraint/);
+      await expect(
+        c.query(`INSERT INTO "${schema}".accounts (client_id, name, mode) VALUES ('3', 'x', 'bogus')`),
+      ).rejects.toThrow(/check constraint/);
+      await expect(
+        c.query(`INSERT INTO "${schema}".events (client_id, at, kind, result) VALUES (NULL, 1, 'bogus', 'info')`),
+      ).rejects.toThrow(/check constraint/);
     });
   });
 

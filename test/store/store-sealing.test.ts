@@ -150,7 +150,9 @@ describe('a sealed SQLite store', () => {
     store.saveToken(token(OTHER, 1));
     store.close();
     const db = new Database(path);
-    db.prepare(`UPDATE tokens SET access_token = (SELECT access_token FROM tokens WHERE client_id = ?) WHERE client_id = ?`).run(ACC, OTHER);
+    db.prepare(
+      `UPDATE tokens SET access_token = (SELECT access_token FROM tokens WHERE client_id = ?) WHERE client_id = ?`,
+    ).run(ACC, OTHER);
     db.close();
     const again = open(path, { key });
     expect(again.currentToken(ACC)?.accessToken).toBe(token(ACC, 1).accessToken);
@@ -173,7 +175,9 @@ describe('a sealed SQLite store', () => {
     const sealed = open(path, { key });
     expect(sealed.keyId).toBe(new TokenSeal(key).keyId);
     expect(sealed.listTokens(ACC).map((t) => t.accessToken)).toEqual([t3.accessToken, t2.accessToken, '']);
-    expect(rawColumn(path, `SELECT access_token FROM tokens WHERE access_token <> ''`).every((v) => isSealed(String(v)))).toBe(true);
+    expect(
+      rawColumn(path, `SELECT access_token FROM tokens WHERE access_token <> ''`).every((v) => isSealed(String(v))),
+    ).toBe(true);
     sealed.close();
     const bytes = fileBytes(path);
     for (const secret of [t1.accessToken, t2.accessToken, t3.accessToken, 'plain-queued-secret']) {
@@ -275,14 +279,22 @@ describe('encryption at rest through the CLI', () => {
     expect(JSON.parse(status.stdout)).toMatchObject([{ clientId: ACC, state: 'valid' }]);
 
     // Without the key at all.
-    fs.writeFileSync(configPath, fs.readFileSync(configPath, 'utf8').replace('  encryptionKeyFile: ./storage.key\n', ''));
+    fs.writeFileSync(
+      configPath,
+      fs.readFileSync(configPath, 'utf8').replace('  encryptionKeyFile: ./storage.key\n', ''),
+    );
     const missing = await children.run(['token', ACC, '--config', configPath]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/sealed, and no encryption key was given/);
 
     // Back to the right key, then rotate to a new one.
     writeSecretFile(keyFile, key.toString('hex'));
-    fs.writeFileSync(configPath, fs.readFileSync(configPath, 'utf8').replace('  path: ./keeper.db\n', '  path: ./keeper.db\n  encryptionKeyFile: ./storage.key\n'));
+    fs.writeFileSync(
+      configPath,
+      fs
+        .readFileSync(configPath, 'utf8')
+        .replace('  path: ./keeper.db\n', '  path: ./keeper.db\n  encryptionKeyFile: ./storage.key\n'),
+    );
     const newKey = randomBytes(32);
     const newKeyFile = writeSecretFile(join(dir, 'new.key'), newKey.toString('base64'));
     const bad = await children.run(['rotate-key', '--new-key-file', join(dir, 'nope.key'), '--config', configPath]);
@@ -290,7 +302,9 @@ describe('encryption at rest through the CLI', () => {
     expect(bad.stderr).toMatch(/--new-key-file: .*no such file/);
     const rotated = await children.run(['rotate-key', '--new-key-file', newKeyFile, '--config', configPath]);
     expect(rotated.code, rotated.proc.dump()).toBe(0);
-    expect(rotated.stdout).toContain(`re-sealed 1 token(s) and 0 queued request(s) with key ${new TokenSeal(newKey).keyId}`);
+    expect(rotated.stdout).toContain(
+      `re-sealed 1 token(s) and 0 queued request(s) with key ${new TokenSeal(newKey).keyId}`,
+    );
     expect((await children.run(['token', ACC, '--config', configPath])).code).toBe(2);
     fs.copyFileSync(newKeyFile, keyFile);
     const after = await children.run(['token', ACC, '--config', configPath]);

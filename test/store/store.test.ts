@@ -34,7 +34,10 @@ describeStoreBehaviour('SQLite file in a temporary folder', async () => {
     openReader: async () => new SqliteAsyncStore(Store.open(path, { readonly: true })),
     schemaVersion: async () => query((db) => db.pragma('user_version', { simple: true }) as number),
     schemaVersionExpected: SCHEMA_VERSION,
-    tables: async () => query((db) => db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all()),
+    tables: async () =>
+      query((db) =>
+        db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all(),
+      ),
     scalar: async (sql) => query((db) => db.prepare(sql).pluck().get()),
     sqlite: { path, sync },
   };
@@ -45,10 +48,7 @@ describe('migrate()', () => {
   afterEach(() => db.close());
 
   const tables = (): string[] =>
-    db
-      .prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
-      .pluck()
-      .all();
+    db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all();
   const version = (): unknown => db.pragma('user_version', { simple: true });
 
   function steps(applied: number[], failAt?: number): Migration[] {
@@ -137,7 +137,10 @@ describe('migration 2: attention as one typed value, learned refusals by token k
         renewRefusedKinds: ['source:totp'],
       });
       expect(store.getAccount('1000000002')).toMatchObject({ attention: null, renewRefusedKinds: [] });
-      expect(store.getAccount('1000000003')).toMatchObject({ attention: null, renewRefusedKinds: ['source:totp', 'source:web'] });
+      expect(store.getAccount('1000000003')).toMatchObject({
+        attention: null,
+        renewRefusedKinds: ['source:totp', 'source:web'],
+      });
     } finally {
       store.close();
     }
@@ -151,8 +154,16 @@ describe('migration 4: the key check of sealed tokens, after the typed-attention
     const path = join(dir, 'keeper.db');
     const db = new Database(path);
     migrate(db, path, MIGRATIONS.slice(0, 2));
-    const attention = JSON.stringify({ scope: 'account', cause: 'import-needed', reason: 'no live token', wayOut: 'import one', since: 1 });
-    db.prepare(`INSERT INTO accounts (client_id, name, mode, attention_state, renew_refused_kinds) VALUES ('1000000001', 'main', 'auto', ?, '["consumer:APP"]')`).run(attention);
+    const attention = JSON.stringify({
+      scope: 'account',
+      cause: 'import-needed',
+      reason: 'no live token',
+      wayOut: 'import one',
+      since: 1,
+    });
+    db.prepare(
+      `INSERT INTO accounts (client_id, name, mode, attention_state, renew_refused_kinds) VALUES ('1000000001', 'main', 'auto', ?, '["consumer:APP"]')`,
+    ).run(attention);
     db.prepare(
       `INSERT INTO tokens (client_id, access_token, source, obtained_at, expires_at, expiry_time)
        VALUES ('1000000001', 'eyJ.plaintext-before-sealing', 'totp', 1, 2, '2026-07-08T07:41:12')`,

@@ -52,7 +52,7 @@ const token = (n: number): NewToken => ({
 });
 
 describe('swap notices over LISTEN/NOTIFY', () => {
-  it('every committed swap reaches a standby, in order; a rolled-back one and another schema\'s never do', async () => {
+  it("every committed swap reaches a standby, in order; a rolled-back one and another schema's never do", async () => {
     const { schema, store } = await leaderStore();
     const { store: elsewhere } = await leaderStore();
     const notices: { notice: SwapNotice; at: number }[] = [];
@@ -79,8 +79,11 @@ describe('swap notices over LISTEN/NOTIFY', () => {
     expect(notices.map((n) => n.notice)).toEqual(ids.map((tokenId) => ({ clientId: ACC, tokenId })));
 
     const latencies = notices.map((n) => Math.max(0, n.at - committedAt.get(n.notice.tokenId)!)).sort((a, b) => a - b);
-    const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
-    console.log(`swap notice latency after commit over ${latencies.length} swaps: p50 ${pct(50).toFixed(2)} ms, p99 ${pct(99).toFixed(2)} ms, max ${latencies.at(-1)!.toFixed(2)} ms`);
+    const pct = (p: number): number =>
+      latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
+    console.log(
+      `swap notice latency after commit over ${latencies.length} swaps: p50 ${pct(50).toFixed(2)} ms, p99 ${pct(99).toFixed(2)} ms, max ${latencies.at(-1)!.toFixed(2)} ms`,
+    );
   });
 
   it('reconnects after losing its connection and asks its owner to re-read', async () => {

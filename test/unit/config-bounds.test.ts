@@ -35,13 +35,17 @@ describe('config size and cost', () => {
     const path = join(tempDir(), 'config.yaml');
     const keys = Array.from({ length: 700_000 }, (_, i) => `k${i}: 1`).join('\n');
     writeFileSync(path, `${head}${keys}\n`, { mode: 0o600 });
-    expect(configError(path).problems).toEqual([`${path}: larger than 4 MiB, which no keeper config needs — is it the right file?`]);
+    expect(configError(path).problems).toEqual([
+      `${path}: larger than 4 MiB, which no keeper config needs — is it the right file?`,
+    ]);
   });
 
   it('still refuses a key given twice, naming it and its line', () => {
     const path = join(tempDir(), 'config.yaml');
     writeFileSync(path, `${head}log:\n  level: info\n  level: debug\n`, { mode: 0o600 });
-    expect(configError(path).problems).toEqual([`${path}: invalid YAML — Map keys must be unique at line 6, column 3: "level" is given twice in one mapping`]);
+    expect(configError(path).problems).toEqual([
+      `${path}: invalid YAML — Map keys must be unique at line 6, column 3: "level" is given twice in one mapping`,
+    ]);
   });
 
   it('allows merge keys more than once', () => {

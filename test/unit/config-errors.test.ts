@@ -154,10 +154,19 @@ describe('loadConfig: each bad variant names its key path', () => {
     ],
     [
       'a default name clashing with an explicit one',
-      variant((c) => (c['accounts'] as Raw[]).push({ clientId: '1000000002', mode: 'renew-only' }, { clientId: '1000000003', name: '1000000002', mode: 'renew-only' })),
+      variant((c) =>
+        (c['accounts'] as Raw[]).push(
+          { clientId: '1000000002', mode: 'renew-only' },
+          { clientId: '1000000003', name: '1000000002', mode: 'renew-only' },
+        ),
+      ),
       'accounts[2].name: "1000000002" is already used by accounts[1] — names must be unique',
     ],
-    ['a bad name', variant((_, a) => (a['name'] = 'my bot')), 'accounts[0].name: "my bot" is not a valid name — use letters, digits, _, . and - only'],
+    [
+      'a bad name',
+      variant((_, a) => (a['name'] = 'my bot')),
+      'accounts[0].name: "my bot" is not a valid name — use letters, digits, _, . and - only',
+    ],
     ['a PIN of 5 digits', variant((_, a) => (a['pin'] = '12345')), 'accounts[0].pin: must be 6 digits'],
     [
       'a PIN whose leading zero YAML dropped',
@@ -192,7 +201,11 @@ describe('loadConfig: each bad variant names its key path', () => {
       variant((_, a) => (a['clientId'] = 'DH-1001')),
       'accounts[0].clientId: "DH-1001" is not a client id — Dhan client ids are digits, like "1000000001"',
     ],
-    ['a bad mode', variant((_, a) => (a['mode'] = 'renew')), 'accounts[0].mode: "renew" is not one of auto, renew-only, generate-only, consent — did you mean renew-only?'],
+    [
+      'a bad mode',
+      variant((_, a) => (a['mode'] = 'renew')),
+      'accounts[0].mode: "renew" is not one of auto, renew-only, generate-only, consent — did you mean renew-only?',
+    ],
     [
       'a base URL that is not http(s)',
       variant((c) => (c['dhan'] = { authBaseUrl: 'ftp://auth.dhan.co' })),
@@ -248,12 +261,24 @@ describe('loadConfig: each bad variant names its key path', () => {
       variant((c) => {
         const sink = { type: 'file', path: './tokens/t.json' };
         (c['accounts'] as Raw[])[0]!['sinks'] = [sink];
-        (c['accounts'] as Raw[]).push({ clientId: '1000000002', mode: 'renew-only', sinks: [{ ...sink, path: 'tokens/t.json' }] });
+        (c['accounts'] as Raw[]).push({
+          clientId: '1000000002',
+          mode: 'renew-only',
+          sinks: [{ ...sink, path: 'tokens/t.json' }],
+        });
       }),
       'accounts[1].sinks[0].path: ' /* the rest names the file and accounts[0].sinks[0].path */,
     ],
-    ['maxConcurrency 0', variant((c) => (c['dhan'] = { maxConcurrency: 0 })), 'dhan.maxConcurrency: 0 is out of range — use a whole number from 1 to 64'],
-    ['maxConcurrency not whole', variant((c) => (c['dhan'] = { maxConcurrency: 2.5 })), 'dhan.maxConcurrency: must be a whole number from 1 to 64, not a number'],
+    [
+      'maxConcurrency 0',
+      variant((c) => (c['dhan'] = { maxConcurrency: 0 })),
+      'dhan.maxConcurrency: 0 is out of range — use a whole number from 1 to 64',
+    ],
+    [
+      'maxConcurrency not whole',
+      variant((c) => (c['dhan'] = { maxConcurrency: 2.5 })),
+      'dhan.maxConcurrency: must be a whole number from 1 to 64, not a number',
+    ],
     [
       'a refreshAt that is not a cron expression',
       variant((c) => (c['renewal'] = { refreshAt: ['30 8 * * mon-fry'] })),
@@ -296,18 +321,28 @@ describe('loadConfig: each bad variant names its key path', () => {
     ],
     [
       'an avoid window in a bad zone',
-      variant((c) => (c['renewal'] = { avoid: [{ days: 'daily', from: '09:00', to: '10:00', timezone: 'Mars/Olympus' }] })),
+      variant(
+        (c) => (c['renewal'] = { avoid: [{ days: 'daily', from: '09:00', to: '10:00', timezone: 'Mars/Olympus' }] }),
+      ),
       'renewal.avoid[0].timezone: "Mars/Olympus" is not a time zone — use an IANA name like Asia/Kolkata or UTC',
     ],
     ['empty accounts', { accounts: [] }, 'accounts: is empty — list at least one account with its clientId'],
     ['no accounts', { log: { level: 'info' } }, 'accounts: missing — list at least one account with its clientId'],
-    ['a bad log level', variant((c) => (c['log'] = { level: 'debg' })), 'log.level: "debg" is not one of fatal, error, warn, info, debug, trace, silent — did you mean debug?'],
+    [
+      'a bad log level',
+      variant((c) => (c['log'] = { level: 'debg' })),
+      'log.level: "debg" is not one of fatal, error, warn, info, debug, trace, silent — did you mean debug?',
+    ],
     [
       'a section of the wrong type',
       variant((c) => (c['dhan'] = 'https://api.dhan.co')),
       'dhan: must be a mapping of authBaseUrl, apiBaseUrl, timezone, requestTimeout, minGenerateInterval, maxConcurrency, not a string',
     ],
-    ['sinks that are not a list', variant((_, a) => (a['sinks'] = { type: 'file' })), 'accounts[0].sinks: must be a list, not a mapping'],
+    [
+      'sinks that are not a list',
+      variant((_, a) => (a['sinks'] = { type: 'file' })),
+      'accounts[0].sinks: must be a list, not a mapping',
+    ],
     [
       'an api key without a key',
       variant((c) => (c['server'] = { apiKeys: [{ name: 'bot', clients: ['*'] }] })),
@@ -325,7 +360,15 @@ describe('loadConfig: each bad variant names its key path', () => {
     ],
     [
       'duplicate api key names',
-      variant((c) => (c['server'] = { apiKeys: [{ name: 'bot', key: 'a'.repeat(20), clients: '*' }, { name: 'bot', key: 'b'.repeat(20), clients: '*' }] })),
+      variant(
+        (c) =>
+          (c['server'] = {
+            apiKeys: [
+              { name: 'bot', key: 'a'.repeat(20), clients: '*' },
+              { name: 'bot', key: 'b'.repeat(20), clients: '*' },
+            ],
+          }),
+      ),
       'server.apiKeys[1].name: "bot" is already used by server.apiKeys[0] — names must be unique',
     ],
     [
@@ -342,10 +385,18 @@ describe('loadConfig: each bad variant names its key path', () => {
   });
 
   it('a refreshAt inside an avoid window is an error naming the entry, a moment, and the fix', () => {
-    const config = variant((c) => (c['renewal'] = { avoid: [{ days: 'mon-fri', from: '09:00', to: '15:45' }], refreshAt: ['30 8 * * 1-5', '0 10 * * 1-5'] }));
+    const config = variant(
+      (c) =>
+        (c['renewal'] = {
+          avoid: [{ days: 'mon-fri', from: '09:00', to: '15:45' }],
+          refreshAt: ['30 8 * * 1-5', '0 10 * * 1-5'],
+        }),
+    );
     const problems = reject(config);
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(/^renewal\.refreshAt\[1\]: "0 10 \* \* 1-5" fires inside an avoid window \(e\.g\. \w{3} 10:00 Asia\/Kolkata\).*move it before the window opens/);
+    expect(problems[0]).toMatch(
+      /^renewal\.refreshAt\[1\]: "0 10 \* \* 1-5" fires inside an avoid window \(e\.g\. \w{3} 10:00 Asia\/Kolkata\).*move it before the window opens/,
+    );
   });
 
   it('names a missing environment variable and its key', () => {
@@ -360,7 +411,9 @@ describe('loadConfig: each bad variant names its key path', () => {
       delete a['totpSecret'];
       a['totpSecretFile'] = 'secrets/totp';
     });
-    expect(problemsOf(writeConfig(dir, config))).toEqual([`accounts[0].totpSecretFile: ${join(dir, 'secrets', 'totp')}: no such file`]);
+    expect(problemsOf(writeConfig(dir, config))).toEqual([
+      `accounts[0].totpSecretFile: ${join(dir, 'secrets', 'totp')}: no such file`,
+    ]);
   });
 
   it('rejects an empty secret file and an empty secret variable', () => {

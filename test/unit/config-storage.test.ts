@@ -39,7 +39,13 @@ describe('storage on PostgreSQL', () => {
           url: 'postgres://keeper@${DB_HOST}:5432/keeper',
           passwordFile: 'secrets/pg-password',
           schema: 'dhan_token_keeper',
-          ssl: { ca: 'tls/ca.pem', cert: 'tls/client.pem', key: 'tls/client.key', rejectUnauthorized: true, servername: 'db.internal' },
+          ssl: {
+            ca: 'tls/ca.pem',
+            cert: 'tls/client.pem',
+            key: 'tls/client.key',
+            rejectUnauthorized: true,
+            servername: 'db.internal',
+          },
         },
         { ha: { takeoverAfter: '30s' } },
       ),
@@ -59,8 +65,15 @@ describe('storage on PostgreSQL', () => {
   });
 
   it('takes postgresql:// and a password inside the URL when no file is given, keeping it out of location', () => {
-    const { config } = loadConfig(writeConfig(tempDir(), withStorage({ url: 'postgresql://keeper:${PGPW}@db/keeper' }, { ha: {} })), { ...ENV, PGPW: URL_PASSWORD });
-    expect(config.storage.postgres?.connection).toEqual({ connectionString: `postgresql://keeper:${URL_PASSWORD}@db/keeper`, password: undefined, ssl: undefined });
+    const { config } = loadConfig(
+      writeConfig(tempDir(), withStorage({ url: 'postgresql://keeper:${PGPW}@db/keeper' }, { ha: {} })),
+      { ...ENV, PGPW: URL_PASSWORD },
+    );
+    expect(config.storage.postgres?.connection).toEqual({
+      connectionString: `postgresql://keeper:${URL_PASSWORD}@db/keeper`,
+      password: undefined,
+      ssl: undefined,
+    });
     expect(config.storage.postgres?.location).toBe('postgresql://keeper:***@db/keeper');
     expect(config.storage.postgres?.schema).toBeUndefined();
     expect(config.ha).toEqual({ takeoverAfterMs: 15_000 });
@@ -69,7 +82,11 @@ describe('storage on PostgreSQL', () => {
   it('warns about a certificate that is not checked, and about a password written into a readable config', () => {
     const dir = tempDir();
     const { warnings } = loadConfig(
-      writeConfig(dir, withStorage({ url: `postgres://keeper:${URL_PASSWORD}@db/keeper`, ssl: { rejectUnauthorized: false } }), 0o644),
+      writeConfig(
+        dir,
+        withStorage({ url: `postgres://keeper:${URL_PASSWORD}@db/keeper`, ssl: { rejectUnauthorized: false } }),
+        0o644,
+      ),
       ENV,
     );
     const text = warnings.join('\n');
@@ -80,8 +97,16 @@ describe('storage on PostgreSQL', () => {
 
   const cases: [string, Record<string, unknown>, string][] = [
     ['a URL that is not one', withStorage({ url: 'not a url' }), 'storage.url: is not a URL — write e.g. postgres://'],
-    ['another database', withStorage({ url: `mysql://root:${URL_PASSWORD}@db/x` }), 'storage.url: must start with postgres:// or postgresql://'],
-    ['options= in the URL', withStorage({ url: 'postgres://db/x?options=-c%20search_path%3Dother' }), 'storage.url: must not set options='],
+    [
+      'another database',
+      withStorage({ url: `mysql://root:${URL_PASSWORD}@db/x` }),
+      'storage.url: must start with postgres:// or postgresql://',
+    ],
+    [
+      'options= in the URL',
+      withStorage({ url: 'postgres://db/x?options=-c%20search_path%3Dother' }),
+      'storage.url: must not set options=',
+    ],
     [
       'a password in the URL and a password file',
       withStorage({ url: `postgres://keeper:${URL_PASSWORD}@db/x`, passwordFile: 'config.yaml' }),
@@ -92,16 +117,52 @@ describe('storage on PostgreSQL', () => {
       withStorage({ url: 'postgres://db/x?sslmode=verify-full', ssl: { servername: 'db' } }),
       'storage.ssl: is set, and storage.url sets TLS too (sslmode)',
     ],
-    ['a schema name that cannot be used', withStorage({ url: 'postgres://db/x', schema: 'my-schema' }), 'storage.schema: "my-schema" is not a usable schema name'],
+    [
+      'a schema name that cannot be used',
+      withStorage({ url: 'postgres://db/x', schema: 'my-schema' }),
+      'storage.schema: "my-schema" is not a usable schema name',
+    ],
     ['a schema without a URL', withStorage({ schema: 'dtk' }), 'storage.schema: is set, but storage.url is not'],
-    ['a password file without a URL', withStorage({ passwordFile: 'x' }), 'storage.passwordFile: is set, but storage.url is not'],
-    ['ha without a URL', { ...baseConfig(), ha: { takeoverAfter: '20s' } }, 'ha: is set, but storage.url is not — several keepers share one PostgreSQL database: set storage.url, or remove ha'],
-    ['a takeover faster than the keepalives allow', withStorage({ url: 'postgres://db/x' }, { ha: { takeoverAfter: '2s' } }), 'ha.takeoverAfter: "2s" is too short — use at least 5s'],
-    ['an unknown ha key', withStorage({ url: 'postgres://db/x' }, { ha: { takeover: '20s' } }), 'ha.takeover: unknown key — did you mean takeoverAfter?'],
-    ['a client certificate without its key', withStorage({ url: 'postgres://db/x', ssl: { cert: '/dev/null' } }), 'storage.ssl.cert:'],
-    ['a missing CA file', withStorage({ url: 'postgres://db/x', ssl: { ca: 'nowhere/ca.pem' } }), 'nowhere/ca.pem: no such file'],
-    ['rejectUnauthorized that is not a flag', withStorage({ url: 'postgres://db/x', ssl: { rejectUnauthorized: 'maybe' } }), 'storage.ssl.rejectUnauthorized: must be true or false'],
-    ['a missing password file', withStorage({ url: 'postgres://db/x', passwordFile: 'secrets/none' }), 'secrets/none: no such file'],
+    [
+      'a password file without a URL',
+      withStorage({ passwordFile: 'x' }),
+      'storage.passwordFile: is set, but storage.url is not',
+    ],
+    [
+      'ha without a URL',
+      { ...baseConfig(), ha: { takeoverAfter: '20s' } },
+      'ha: is set, but storage.url is not — several keepers share one PostgreSQL database: set storage.url, or remove ha',
+    ],
+    [
+      'a takeover faster than the keepalives allow',
+      withStorage({ url: 'postgres://db/x' }, { ha: { takeoverAfter: '2s' } }),
+      'ha.takeoverAfter: "2s" is too short — use at least 5s',
+    ],
+    [
+      'an unknown ha key',
+      withStorage({ url: 'postgres://db/x' }, { ha: { takeover: '20s' } }),
+      'ha.takeover: unknown key — did you mean takeoverAfter?',
+    ],
+    [
+      'a client certificate without its key',
+      withStorage({ url: 'postgres://db/x', ssl: { cert: '/dev/null' } }),
+      'storage.ssl.cert:',
+    ],
+    [
+      'a missing CA file',
+      withStorage({ url: 'postgres://db/x', ssl: { ca: 'nowhere/ca.pem' } }),
+      'nowhere/ca.pem: no such file',
+    ],
+    [
+      'rejectUnauthorized that is not a flag',
+      withStorage({ url: 'postgres://db/x', ssl: { rejectUnauthorized: 'maybe' } }),
+      'storage.ssl.rejectUnauthorized: must be true or false',
+    ],
+    [
+      'a missing password file',
+      withStorage({ url: 'postgres://db/x', passwordFile: 'secrets/none' }),
+      'secrets/none: no such file',
+    ],
   ];
   for (const [what, raw, want] of cases) {
     it(`refuses ${what}, naming the key and the fix`, () => {
@@ -115,9 +176,13 @@ describe('storage on PostgreSQL', () => {
     const dir = tempDir();
     writeFile(join(dir, 'ca.der'), 'binary stuff');
     writeFile(join(dir, 'client.key'), KEY);
-    const problems = problemsOf(writeConfig(dir, withStorage({ url: 'postgres://db/x', ssl: { ca: 'ca.der' } }))).join('\n');
+    const problems = problemsOf(writeConfig(dir, withStorage({ url: 'postgres://db/x', ssl: { ca: 'ca.der' } }))).join(
+      '\n',
+    );
     expect(problems).toContain('ca.der: is not PEM (no -----BEGIN line)');
-    const alone = problemsOf(writeConfig(dir, withStorage({ url: 'postgres://db/x', ssl: { key: 'client.key' } }))).join('\n');
+    const alone = problemsOf(
+      writeConfig(dir, withStorage({ url: 'postgres://db/x', ssl: { key: 'client.key' } })),
+    ).join('\n');
     expect(alone).toContain('storage.ssl.cert: missing — a client certificate and its key work only together');
   });
 
@@ -127,8 +192,13 @@ describe('storage on PostgreSQL', () => {
     const reachable = writeConfig(dir, withStorage({ url: 'postgres://keeper@db/x', passwordFile: 'pg-password' }));
     expect(loadConfig(reachable, {}, { secrets: 'skip' }).config.storage.postgres?.connection.password).toBe(PASSWORD);
     // Under systemd the credential exists only inside the service: an admin shell lacks even the variable.
-    const credential = writeConfig(dir, withStorage({ url: 'postgres://keeper@db/x', passwordFile: '${CREDENTIALS_DIRECTORY}/pg-password' }));
-    expect(loadConfig(credential, {}, { secrets: 'skip' }).config.storage.postgres?.connection.password).toBeUndefined();
+    const credential = writeConfig(
+      dir,
+      withStorage({ url: 'postgres://keeper@db/x', passwordFile: '${CREDENTIALS_DIRECTORY}/pg-password' }),
+    );
+    expect(
+      loadConfig(credential, {}, { secrets: 'skip' }).config.storage.postgres?.connection.password,
+    ).toBeUndefined();
     expect(problemsOf(credential, {}).join('\n')).toContain('environment variable CREDENTIALS_DIRECTORY is not set');
   });
 });
@@ -136,19 +206,32 @@ describe('storage on PostgreSQL', () => {
 describe('check-config: where the data lives', () => {
   it('names SQLite by its file, and PostgreSQL by its URL without the password, with TLS and the takeover bound', () => {
     const dir = tempDir();
-    expect(summarise(loadConfig(writeConfig(dir, baseConfig()), ENV).config)).toContain(`storage: SQLite at ${join(dir, 'data', 'keeper.db')} (history kept 90d)`);
+    expect(summarise(loadConfig(writeConfig(dir, baseConfig()), ENV).config)).toContain(
+      `storage: SQLite at ${join(dir, 'data', 'keeper.db')} (history kept 90d)`,
+    );
 
     writeFile(join(dir, 'ca.pem'), CA, 0o644);
     writeFile(join(dir, 'pg-password'), PASSWORD);
     const pg = loadConfig(
-      writeConfig(dir, withStorage({ url: 'postgres://keeper@db/keeper', passwordFile: 'pg-password', schema: 'dtk', ssl: { ca: 'ca.pem' } }, { ha: { takeoverAfter: '20s' } })),
+      writeConfig(
+        dir,
+        withStorage(
+          { url: 'postgres://keeper@db/keeper', passwordFile: 'pg-password', schema: 'dtk', ssl: { ca: 'ca.pem' } },
+          { ha: { takeoverAfter: '20s' } },
+        ),
+      ),
       ENV,
     ).config;
-    const line = summarise(pg).split('\n').find((l) => l.startsWith('storage:'));
+    const line = summarise(pg)
+      .split('\n')
+      .find((l) => l.startsWith('storage:'));
     expect(line).toBe(
       'storage: PostgreSQL at postgres://keeper@db/keeper (schema dtk) (history kept 90d), password from storage.passwordFile, TLS with its own CA, a standby takes over within 20s, tokens stored as plaintext',
     );
-    const inUrl = loadConfig(writeConfig(dir, withStorage({ url: `postgres://keeper:${URL_PASSWORD}@db/keeper` })), ENV).config;
+    const inUrl = loadConfig(
+      writeConfig(dir, withStorage({ url: `postgres://keeper:${URL_PASSWORD}@db/keeper` })),
+      ENV,
+    ).config;
     expect(summarise(inUrl)).toContain('storage: PostgreSQL at postgres://keeper:***@db/keeper');
     expect(summarise(inUrl)).not.toContain(URL_PASSWORD);
   });

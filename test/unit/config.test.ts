@@ -6,7 +6,6 @@ import { ConfigError } from '../../src/errors.js';
 import { ENV, PIN, TOTP, baseConfig, problemsOf, tempDir, writeConfig, writeFile } from '../helpers/config-fixtures.js';
 import { REPO_ROOT } from '../helpers/repo-root.js';
 
-
 const FULL_EXAMPLE = `
 storage:
   path: ./data/keeper.db
@@ -109,7 +108,7 @@ describe('loadConfig: valid files', () => {
         jitter: { kind: 'share', ratio: 0.05 },
         sweep: '* * * * *',
         probeIntervalMs: 900_000,
-      maxProbeRate: 3,
+        maxProbeRate: 3,
         avoid: [
           { days: [1, 2, 3, 4, 5], fromMinute: 540, toMinute: 945, timezone: 'Asia/Kolkata' },
           { days: [6, 7], fromMinute: 1320, toMinute: 120, timezone: 'Asia/Kolkata' },
@@ -131,7 +130,13 @@ describe('loadConfig: valid files', () => {
           credentialsFingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
           app: undefined,
           sinks: [
-            { type: 'file', path: join(dir, 'data', 'tokens', 'main.json'), format: 'json', mode: 0o600, group: 'bots' },
+            {
+              type: 'file',
+              path: join(dir, 'data', 'tokens', 'main.json'),
+              format: 'json',
+              mode: 0o600,
+              group: 'bots',
+            },
             { type: 'exec', command: ['systemctl', 'reload', 'my-bot'], timeoutMs: 30_000 },
             {
               type: 'webhook',
@@ -209,7 +214,13 @@ describe('loadConfig: valid files', () => {
     expect(config.accounts).toHaveLength(1);
     expect(config.accounts[0]).toMatchObject({ clientId: '1000000001', pin: '123456', totpSecret: 'JBSWY3DPEHPK3PXP' });
     expect(config.accounts[0]?.sinks).toEqual([
-      { type: 'file', path: join(REPO_ROOT, 'data', 'tokens', 'main.json'), format: 'json', mode: 0o600, group: undefined },
+      {
+        type: 'file',
+        path: join(REPO_ROOT, 'data', 'tokens', 'main.json'),
+        format: 'json',
+        mode: 0o600,
+        group: undefined,
+      },
     ]);
     // The example claims to show the defaults: it must agree with a file that leaves them out.
     const defaults = loadConfig(writeConfig(tempDir(), baseConfig()), ENV).config;
@@ -253,7 +264,11 @@ accounts:
     const dir = tempDir();
     const config = baseConfig();
     config['renewal'] = { renewBefore: '8h', jitter: '10m', probeInterval: 'off', sweep: '*/30 * * * * *' };
-    config['dhan'] = { minGenerateInterval: '2m30s', maxConcurrency: '${MAXC}', apiBaseUrl: 'http://127.0.0.1:7000/sim/' };
+    config['dhan'] = {
+      minGenerateInterval: '2m30s',
+      maxConcurrency: '${MAXC}',
+      apiBaseUrl: 'http://127.0.0.1:7000/sim/',
+    };
     config['server'] = { listen: '[::1]:0' };
     const { config: loaded } = loadConfig(writeConfig(dir, config), { ...ENV, MAXC: '8' });
     expect(loaded.renewal).toMatchObject({
@@ -262,13 +277,24 @@ accounts:
       probeIntervalMs: 0,
       sweep: '*/30 * * * * *',
     });
-    expect(loaded.dhan).toMatchObject({ minGenerateIntervalMs: 150_000, maxConcurrency: 8, apiBaseUrl: 'http://127.0.0.1:7000/sim' });
+    expect(loaded.dhan).toMatchObject({
+      minGenerateIntervalMs: 150_000,
+      maxConcurrency: 8,
+      apiBaseUrl: 'http://127.0.0.1:7000/sim',
+    });
     expect(loaded.server.listen).toEqual({ host: '::1', port: 0 });
     expect(loaded.renewal.maxProbeRate).toBe(3);
 
-    for (const [written, read] of [['off', undefined], ['0.5', 0.5], [12, 12], ['${RATE}', 7.25]] as const) {
+    for (const [written, read] of [
+      ['off', undefined],
+      ['0.5', 0.5],
+      [12, 12],
+      ['${RATE}', 7.25],
+    ] as const) {
       config['renewal'] = { maxProbeRate: written };
-      expect(loadConfig(writeConfig(dir, config), { ...ENV, MAXC: '8', RATE: '7.25' }).config.renewal.maxProbeRate).toBe(read);
+      expect(
+        loadConfig(writeConfig(dir, config), { ...ENV, MAXC: '8', RATE: '7.25' }).config.renewal.maxProbeRate,
+      ).toBe(read);
     }
   });
 
@@ -284,7 +310,12 @@ accounts:
       ],
     };
     const avoid = loadConfig(writeConfig(dir, config), ENV).config.renewal.avoid;
-    expect(avoid.map((w) => w.days)).toEqual([[1, 2, 3, 4, 5, 6, 7], [6, 7], [1, 3, 5, 6, 7], [1, 5, 6, 7]]);
+    expect(avoid.map((w) => w.days)).toEqual([
+      [1, 2, 3, 4, 5, 6, 7],
+      [6, 7],
+      [1, 3, 5, 6, 7],
+      [1, 5, 6, 7],
+    ]);
     expect(avoid[1]?.timezone).toBe('UTC');
     expect(avoid[2]).toMatchObject({ fromMinute: 555, toMinute: 560, timezone: 'Asia/Kolkata' });
     expect(avoid[3]).toMatchObject({ fromMinute: 1380, toMinute: 0 });
@@ -346,7 +377,11 @@ describe('loadConfig: warnings', () => {
     const dir = tempDir();
     writeFile(join(dir, 'pin'), PIN, 0o644);
     writeFile(join(dir, 'totp'), TOTP, 0o640);
-    const path = writeConfig(dir, { accounts: [{ clientId: '1000000001', pinFile: 'pin', totpSecretFile: 'totp' }] }, 0o644);
+    const path = writeConfig(
+      dir,
+      { accounts: [{ clientId: '1000000001', pinFile: 'pin', totpSecretFile: 'totp' }] },
+      0o644,
+    );
     const { warnings } = loadConfig(path, {});
     // The config itself holds only references: group- or world-readable is no risk (issue 14, item 8).
     expect(warnings).toEqual([
@@ -363,14 +398,28 @@ describe('loadConfig: warnings', () => {
     const dir = tempDir();
     writeFile(join(dir, 'pin'), PIN, 0o600);
     writeFile(join(dir, 'totp'), TOTP, 0o600);
-    const references = writeConfig(dir, { accounts: [{ clientId: '1000000001', pinFile: 'pin', totpSecretFile: '${TOTP_FILE}' }] }, 0o640);
+    const references = writeConfig(
+      dir,
+      { accounts: [{ clientId: '1000000001', pinFile: 'pin', totpSecretFile: '${TOTP_FILE}' }] },
+      0o640,
+    );
     expect(loadConfig(references, { TOTP_FILE: join(dir, 'totp') }).warnings).toEqual([]);
-    const fromEnv = writeConfig(tempDir(), { accounts: [{ clientId: '1000000001', pin: '${DHAN_PIN}', totpSecret: '${DHAN_TOTP}' }] }, 0o640);
+    const fromEnv = writeConfig(
+      tempDir(),
+      { accounts: [{ clientId: '1000000001', pin: '${DHAN_PIN}', totpSecret: '${DHAN_TOTP}' }] },
+      0o640,
+    );
     expect(loadConfig(fromEnv, { DHAN_PIN: PIN, DHAN_TOTP: TOTP }).warnings).toEqual([]);
-    const inline = writeConfig(tempDir(), { accounts: [{ clientId: '1000000001', pin: PIN, totpSecretFile: join(dir, 'totp') }] }, 0o640);
+    const inline = writeConfig(
+      tempDir(),
+      { accounts: [{ clientId: '1000000001', pin: PIN, totpSecretFile: join(dir, 'totp') }] },
+      0o640,
+    );
     const [warning, ...rest] = loadConfig(inline, {}).warnings;
     expect(rest).toEqual([]);
-    expect(warning).toMatch(/is readable by its group \(mode 0640\); chmod 600 it — it holds accounts\[0\]\.pin inline/);
+    expect(warning).toMatch(
+      /is readable by its group \(mode 0640\); chmod 600 it — it holds accounts\[0\]\.pin inline/,
+    );
     expect(warning).not.toContain(PIN);
   });
 
@@ -378,7 +427,10 @@ describe('loadConfig: warnings', () => {
     const dir = tempDir();
     const config = baseConfig();
     config['dhan'] = { minGenerateInterval: '0' };
-    config['server'] = { listen: '0.0.0.0:9470', apiKeys: [{ name: 'bot', key: 'k3y-v4lue', clients: ['1000000009'] }] };
+    config['server'] = {
+      listen: '0.0.0.0:9470',
+      apiKeys: [{ name: 'bot', key: 'k3y-v4lue', clients: ['1000000009'] }],
+    };
     const account = (config['accounts'] as Record<string, unknown>[])[0] ?? {};
     account['sinks'] = [
       { type: 'file', path: 't.json', mode: '0644' },
@@ -419,7 +471,10 @@ describe('loadConfig: the file itself', () => {
 
   it('reports invalid YAML with line and column, without echoing the file', () => {
     const dir = tempDir();
-    const path = writeConfig(dir, `accounts:\n  - clientId: "1"\n    pin: "987654"\n    totpSecret: [JBSW\n  name: x\n`);
+    const path = writeConfig(
+      dir,
+      `accounts:\n  - clientId: "1"\n    pin: "987654"\n    totpSecret: [JBSW\n  name: x\n`,
+    );
     const problems = problemsOf(path);
     expect(problems.length).toBeGreaterThan(0);
     expect(problems[0]).toMatch(new RegExp(`^${path}: invalid YAML — .* at line \\d+, column \\d+$`));
@@ -434,7 +489,9 @@ describe('loadConfig: the file itself', () => {
 
   it('rejects an empty file and a file that is not a mapping', () => {
     const dir = tempDir();
-    expect(problemsOf(writeConfig(dir, ''))).toEqual(['accounts: missing — list at least one account with its clientId']);
+    expect(problemsOf(writeConfig(dir, ''))).toEqual([
+      'accounts: missing — list at least one account with its clientId',
+    ]);
     const path = writeConfig(dir, '- a\n- b\n');
     expect(problemsOf(path)[0]).toMatch(new RegExp(`^${path}: must be a mapping of sections`));
   });

@@ -6,7 +6,8 @@ import { nextOccurrence, nextOfAny, owedRefresh, parseCron } from '../../src/cro
 
 const IST = 'Asia/Kolkata';
 const ist = (iso: string): number => DateTime.fromISO(iso, { zone: IST }).toMillis();
-const show = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : DateTime.fromMillis(ms, { zone: IST }).toISO() ?? undefined);
+const show = (ms: number | undefined): string | undefined =>
+  ms === undefined ? undefined : (DateTime.fromMillis(ms, { zone: IST }).toISO() ?? undefined);
 const HOUR = 3_600_000;
 
 describe('cron times on an injected clock', () => {
@@ -18,7 +19,7 @@ describe('cron times on an injected clock', () => {
     expect(show(nextOccurrence(s, ist('2026-03-07T12:00:00')))).toBe('2026-03-09T08:30:00.000+05:30');
   });
 
-  it('the same expression in another zone fires at that zone\'s wall time', () => {
+  it("the same expression in another zone fires at that zone's wall time", () => {
     const s = parseCron('0 9 * * *', 'America/New_York');
     // 2026-03-08: New York springs forward; 09:00 EDT is 13:00 UTC.
     expect(new Date(nextOccurrence(s, Date.UTC(2026, 2, 8, 0, 0))!).toISOString()).toBe('2026-03-08T13:00:00.000Z');
@@ -36,20 +37,26 @@ describe('cron times on an injected clock', () => {
   });
 
   it('six fields (with seconds), leap days, and the earliest of several schedules', () => {
-    expect(show(nextOccurrence(parseCron('15 0 9 * * *', IST), ist('2026-03-06T09:00:00')))).toBe('2026-03-06T09:00:15.000+05:30');
-    expect(show(nextOccurrence(parseCron('0 0 29 2 *', IST), ist('2026-03-01T00:00:00')))).toBe('2028-02-29T00:00:00.000+05:30');
+    expect(show(nextOccurrence(parseCron('15 0 9 * * *', IST), ist('2026-03-06T09:00:00')))).toBe(
+      '2026-03-06T09:00:15.000+05:30',
+    );
+    expect(show(nextOccurrence(parseCron('0 0 29 2 *', IST), ist('2026-03-01T00:00:00')))).toBe(
+      '2028-02-29T00:00:00.000+05:30',
+    );
     const both = [parseCron('0 9 * * *', IST), parseCron('5 3 * * *', IST)];
     expect(show(nextOfAny(both, ist('2026-03-06T04:00:00')))).toBe('2026-03-06T09:00:00.000+05:30');
     expect(show(nextOfAny(both, ist('2026-03-06T09:00:00')))).toBe('2026-03-07T03:05:00.000+05:30');
     expect(() => parseCron('61 8 * * *', IST)).toThrow();
   });
 
-  it('agrees with node-cron\'s own getNextRun on random expressions', () => {
+  it("agrees with node-cron's own getNextRun on random expressions", () => {
     const field = (lo: number, hi: number) =>
       fc.oneof(
         fc.constant('*'),
         fc.integer({ min: lo, max: hi }).map(String),
-        fc.tuple(fc.integer({ min: lo, max: hi }), fc.integer({ min: lo, max: hi })).map(([a, b]) => `${Math.min(a, b)}-${Math.max(a, b)}`),
+        fc
+          .tuple(fc.integer({ min: lo, max: hi }), fc.integer({ min: lo, max: hi }))
+          .map(([a, b]) => `${Math.min(a, b)}-${Math.max(a, b)}`),
         fc.integer({ min: 2, max: 15 }).map((step) => `*/${step}`),
       );
     let compared = 0;
@@ -79,8 +86,16 @@ describe('cron times on an injected clock', () => {
 
   it('agrees with node-cron at any moment of the day, in zones with and without daylight saving', () => {
     // node-cron reads "now" from Date: fake timers put it at each random moment.
-    const minuteField = fc.oneof(fc.constant('*'), fc.integer({ min: 0, max: 59 }).map(String), fc.integer({ min: 2, max: 30 }).map((step) => `*/${step}`));
-    const hourField = fc.oneof(fc.constant('*'), fc.integer({ min: 0, max: 23 }).map(String), fc.integer({ min: 2, max: 12 }).map((step) => `*/${step}`));
+    const minuteField = fc.oneof(
+      fc.constant('*'),
+      fc.integer({ min: 0, max: 59 }).map(String),
+      fc.integer({ min: 2, max: 30 }).map((step) => `*/${step}`),
+    );
+    const hourField = fc.oneof(
+      fc.constant('*'),
+      fc.integer({ min: 0, max: 23 }).map(String),
+      fc.integer({ min: 2, max: 12 }).map((step) => `*/${step}`),
+    );
     const moment = fc.integer({ min: Date.UTC(2026, 0, 1), max: Date.UTC(2027, 11, 31) });
     const zone = fc.constantFrom(IST, 'America/New_York', 'Europe/London', 'UTC');
     try {
@@ -110,7 +125,9 @@ describe('cron times on an injected clock', () => {
     expect(owedRefresh(s, ist('2026-03-05T20:00:00'), ist('2026-03-06T07:00:00'), HOUR)).toBe(at830);
     expect(owedRefresh(s, ist('2026-03-05T20:00:00'), ist('2026-03-06T08:40:00'), HOUR)).toBe(at830);
     // A token from 08:00 is newer than 1 h at 08:30: skipped, next owed is Monday's.
-    expect(owedRefresh(s, ist('2026-03-06T08:00:00'), ist('2026-03-06T07:59:00'), HOUR)).toBe(ist('2026-03-09T08:30:00'));
+    expect(owedRefresh(s, ist('2026-03-06T08:00:00'), ist('2026-03-06T07:59:00'), HOUR)).toBe(
+      ist('2026-03-09T08:30:00'),
+    );
     // Refreshed at 08:30: done for today.
     expect(owedRefresh(s, at830, at830 + 1000, HOUR)).toBe(ist('2026-03-09T08:30:00'));
     expect(owedRefresh([], 0, at830, HOUR)).toBeUndefined();

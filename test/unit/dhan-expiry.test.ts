@@ -94,7 +94,7 @@ describe('readExpiry', () => {
     expect(info.expiryTime).toBe('2026-01-01T00:04:59.000');
   });
 
-  it('reads an opaque token\'s expiryTime as IST wall clock, whatever the host zone', () => {
+  it("reads an opaque token's expiryTime as IST wall clock, whatever the host zone", () => {
     const info = readExpiry({ accessToken: OPAQUE, expiryTime: '2026-07-08T07:41:12.284', timezone: IST });
     expect(info.expiresAt).toBe(Date.UTC(2026, 6, 8, 7, 41, 12, 284) - IST_OFFSET_MS);
     expect(info.expiryTime).toBe('2026-07-08T07:41:12.284');

@@ -6,7 +6,15 @@ import {
   parseProfileResponse,
   parseTokenResponse,
 } from '../../src/dhan/index.js';
-import type { Consent, ConsentToken, DhanEndpoint, IssuedToken, ParseContext, Profile, RawResponse } from '../../src/dhan/index.js';
+import type {
+  Consent,
+  ConsentToken,
+  DhanEndpoint,
+  IssuedToken,
+  ParseContext,
+  Profile,
+  RawResponse,
+} from '../../src/dhan/index.js';
 import {
   DHAN_RESPONSES,
   IST,
@@ -26,7 +34,11 @@ function response(status: number, body: unknown, headers: Record<string, string>
   return { status, headers: new Headers(headers), text: typeof body === 'string' ? body : JSON.stringify(body) };
 }
 
-function parse(endpoint: DhanEndpoint, res: RawResponse, ctx: ParseContext = CTX): IssuedToken | Profile | Consent | ConsentToken | DhanError {
+function parse(
+  endpoint: DhanEndpoint,
+  res: RawResponse,
+  ctx: ParseContext = CTX,
+): IssuedToken | Profile | Consent | ConsentToken | DhanError {
   switch (endpoint) {
     case 'profile':
       return parseProfileResponse(res, ctx);
@@ -74,7 +86,8 @@ describe('every recorded Dhan body is classified', () => {
       expect(err.dhanCode).toBe(want.code);
       expect(err.retryAfterMs).toBe(want.retryAfterMs);
       expect(err.maybeProcessed).toBe(false);
-      const errorMessage = (body as { errorMessage?: string; message?: string }).errorMessage ?? (body as { message?: string }).message;
+      const errorMessage =
+        (body as { errorMessage?: string; message?: string }).errorMessage ?? (body as { message?: string }).message;
       if (errorMessage !== undefined) expect(err.message).toContain(errorMessage);
       if (want.code !== undefined) expect(err.message).toContain(want.code);
     });
@@ -112,7 +125,11 @@ describe('every recorded Dhan body is classified', () => {
   it('renew_ok_accessToken and renew_ok_token_field', () => {
     for (const name of ['renew_ok_accessToken', 'renew_ok_token_field']) {
       const { res, token, expiresAt } = recordedWithJwt(name);
-      expect(parse('renew', res)).toMatchObject({ accessToken: token, expiresAt, expiryTime: '2026-01-02T00:00:00.000' });
+      expect(parse('renew', res)).toMatchObject({
+        accessToken: token,
+        expiresAt,
+        expiryTime: '2026-01-02T00:00:00.000',
+      });
     }
   });
 
@@ -162,7 +179,9 @@ describe('every recorded Dhan body is classified', () => {
     ]) {
       expect(expectError(parse('consent-generate', response(200, body))).kind).toBe('unknown');
     }
-    const refused = expectError(parse('consent-generate', response(200, { status: 'error', message: 'Consent limit reached for today' })));
+    const refused = expectError(
+      parse('consent-generate', response(200, { status: 'error', message: 'Consent limit reached for today' })),
+    );
     expect(refused.kind).toBe('unknown');
     expect(refused.message).toContain('Consent limit reached');
   });
@@ -170,10 +189,16 @@ describe('every recorded Dhan body is classified', () => {
   it('a consent exchange without a token or owner is unknown; an unknown tokenId is refused without quoting it', () => {
     expect(expectError(parse('consent-consume', response(200, { dhanClientId: '1000000001' }))).kind).toBe('unknown');
     const jwt = jwtExpiringAt(Date.UTC(2026, 0, 6, 3, 30));
-    expect(expectError(parse('consent-consume', response(200, { accessToken: jwt, expiryTime: '2026-01-06T09:00:00' }))).kind).toBe('unknown');
+    expect(
+      expectError(parse('consent-consume', response(200, { accessToken: jwt, expiryTime: '2026-01-06T09:00:00' })))
+        .kind,
+    ).toBe('unknown');
     const tokenId = 'a1b2c3d4-e5f6-47a8-99b0-c1d2e3f4a5b6';
     const err = expectError(
-      parse('consent-consume', response(400, { status: 'error', message: `Invalid tokenId ${tokenId}` }), { ...CTX, secrets: [tokenId] }),
+      parse('consent-consume', response(400, { status: 'error', message: `Invalid tokenId ${tokenId}` }), {
+        ...CTX,
+        secrets: [tokenId],
+      }),
     );
     expect(err.kind).toBe('unknown');
     expectNoSecrets(err, [tokenId]);
@@ -217,9 +242,13 @@ describe('shapes beyond the recorded bodies', () => {
   });
 
   it('DH codes are read by code, whatever errorType says, in any spelling', () => {
-    const err = expectError(parse('renew', response(400, { errorType: 'Rate_Limit', errorCode: 'DH-902', errorMessage: 'x' })));
+    const err = expectError(
+      parse('renew', response(400, { errorType: 'Rate_Limit', errorCode: 'DH-902', errorMessage: 'x' })),
+    );
     expect(err.kind).toBe('access-denied');
-    expect(expectError(parse('renew', response(400, { errorCode: 901, errorMessage: 'x' }))).kind).toBe('token-invalid');
+    expect(expectError(parse('renew', response(400, { errorCode: 901, errorMessage: 'x' }))).kind).toBe(
+      'token-invalid',
+    );
     expect(expectError(parse('renew', response(400, { errorCode: 'dh-903' }))).kind).toBe('access-denied');
     for (const code of ['DH-907', 'DH-909', 'DH-910']) {
       expect(expectError(parse('renew', response(400, { errorCode: code }))).kind).toBe('transient');
@@ -229,7 +258,9 @@ describe('shapes beyond the recorded bodies', () => {
   });
 
   it('an error body wins over a token in the same answer', () => {
-    const err = expectError(parse('renew', response(200, { status: 'error', message: 'Invalid Token', accessToken: jwt })));
+    const err = expectError(
+      parse('renew', response(200, { status: 'error', message: 'Invalid Token', accessToken: jwt })),
+    );
     expect(err.kind).toBe('token-invalid');
   });
 
@@ -273,14 +304,19 @@ describe('shapes beyond the recorded bodies', () => {
 
   it('a token field that is not a token is refused', () => {
     for (const bad of ['<jwt>', 'short', 'has a space in it somewhere', 'x'.repeat(5000)]) {
-      const err = expectError(parse('generate', response(200, { accessToken: bad, expiryTime: '2026-01-01T00:00:00' })));
+      const err = expectError(
+        parse('generate', response(200, { accessToken: bad, expiryTime: '2026-01-01T00:00:00' })),
+      );
       expect(err.kind).toBe('transient');
       expect(err.maybeProcessed).toBe(true);
     }
   });
 
   it('a token without any readable expiry is kept with the documented 24 h, never lost', () => {
-    const token = parse('renew', response(200, { accessToken: 'opaque-token-without-expiry-0123456789' })) as IssuedToken;
+    const token = parse(
+      'renew',
+      response(200, { accessToken: 'opaque-token-without-expiry-0123456789' }),
+    ) as IssuedToken;
     expect(token.accessToken).toBe('opaque-token-without-expiry-0123456789');
     expect(token.expiresAt).toBe(RECEIVED_AT + 86_400_000);
   });
@@ -299,8 +335,12 @@ describe('shapes beyond the recorded bodies', () => {
   });
 
   it('renew/profile {status:"error"} with an unrecognised message is unknown; one about an invalid token is token-invalid', () => {
-    expect(expectError(parse('renew', response(200, { status: 'error', message: 'Something odd' }))).kind).toBe('unknown');
-    expect(expectError(parse('renew', response(400, { status: 'error', message: 'Token expired' }))).kind).toBe('token-invalid');
+    expect(expectError(parse('renew', response(200, { status: 'error', message: 'Something odd' }))).kind).toBe(
+      'unknown',
+    );
+    expect(expectError(parse('renew', response(400, { status: 'error', message: 'Token expired' }))).kind).toBe(
+      'token-invalid',
+    );
   });
 
   it("quotes Dhan's text without secrets, tokens or control characters, capped at 200 characters", () => {

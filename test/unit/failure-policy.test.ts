@@ -60,8 +60,19 @@ type Row = readonly [
   expected: FailureAction,
 ];
 
-const REFUSALS: readonly DhanErrorKind[] = ['token-invalid', 'credentials-rejected', 'renew-refused', 'bad-request', 'unknown'];
-const GENERATION_REFUSALS: readonly DhanErrorKind[] = ['credentials-rejected', 'token-invalid', 'bad-request', 'renew-refused'];
+const REFUSALS: readonly DhanErrorKind[] = [
+  'token-invalid',
+  'credentials-rejected',
+  'renew-refused',
+  'bad-request',
+  'unknown',
+];
+const GENERATION_REFUSALS: readonly DhanErrorKind[] = [
+  'credentials-rejected',
+  'token-invalid',
+  'bad-request',
+  'renew-refused',
+];
 
 /**
  * The decision table for a first answer (no repetition yet, a live token, nothing learned), in
@@ -94,7 +105,14 @@ const TABLE: readonly Row[] = [
   ['generate', '*', '*', '*', '*', '*', 'retry'],
 ];
 
-function expected(endpoint: DhanEndpoint, kind: DhanErrorKind, status: StatusClass, verdict: ProfileVerdict, mode: AccountMode, canGenerate: boolean): FailureAction {
+function expected(
+  endpoint: DhanEndpoint,
+  kind: DhanErrorKind,
+  status: StatusClass,
+  verdict: ProfileVerdict,
+  mode: AccountMode,
+  canGenerate: boolean,
+): FailureAction {
   const row = TABLE.find(
     ([e, k, s, v, m, g]) =>
       (e === '*' || e === endpoint) &&
@@ -121,7 +139,10 @@ describe('failure policy: the decision table', () => {
                 cases++;
                 const got = decideAfterFailure(facts({ endpoint, kind, status, verdict, mode, canGenerate }));
                 const want = expected(endpoint, kind, status, verdict, mode, canGenerate);
-                if (got.action !== want) wrong.push(`${endpoint} ${kind} ${status} ${verdict} ${mode} canGenerate=${canGenerate}: got ${got.action}, want ${want}`);
+                if (got.action !== want)
+                  wrong.push(
+                    `${endpoint} ${kind} ${status} ${verdict} ${mode} canGenerate=${canGenerate}: got ${got.action}, want ${want}`,
+                  );
                 expect(got.reason.length).toBeGreaterThan(10);
               }
     expect(cases).toBe(3 * 8 * 3 * 4 * 4 * 2);
@@ -134,21 +155,34 @@ describe('failure policy: the decision table', () => {
     expect(decideAfterFailure(facts({ ...refusal, verdict: 'live' })).action).toBe('learn-not-renewable-and-generate');
     expect(decideAfterFailure(facts({ ...refusal, verdict: 'dead' })).action).toBe('token-dead');
     expect(decideAfterFailure(facts({ ...refusal, verdict: 'unknown' })).action).toBe('retry');
-    expect(decideAfterFailure(facts({ ...refusal, verdict: 'live', mode: 'renew-only', canGenerate: false }))).toMatchObject({
+    expect(
+      decideAfterFailure(facts({ ...refusal, verdict: 'live', mode: 'renew-only', canGenerate: false })),
+    ).toMatchObject({
       action: 'ask-import',
       wayOut: expect.stringMatching(/import/) as unknown,
     });
     // Once the kind is known, a refusal of it goes straight to generation without another check.
-    expect(decideAfterFailure(facts({ ...refusal, kindKnownNotRenewable: true })).action).toBe('learn-not-renewable-and-generate');
+    expect(decideAfterFailure(facts({ ...refusal, kindKnownNotRenewable: true })).action).toBe(
+      'learn-not-renewable-and-generate',
+    );
   });
 
   it('a consent account: a refused renewal of a live token asks for a login in time, never a generation or a stop', () => {
-    const refusal = { endpoint: 'renew', kind: 'renew-refused', status: '5xx', dhanCode: 'DH-905', mode: 'consent' } as const;
+    const refusal = {
+      endpoint: 'renew',
+      kind: 'renew-refused',
+      status: '5xx',
+      dhanCode: 'DH-905',
+      mode: 'consent',
+    } as const;
     expect(decideAfterFailure(facts({ ...refusal })).action).toBe('check-token');
     // Even with a PIN and TOTP configured and the kind already known: its tokens come from a login.
     expect(decideAfterFailure(facts({ ...refusal, kindKnownNotRenewable: true })).action).toBe('check-token');
     const live = decideAfterFailure(facts({ ...refusal, verdict: 'live' }));
-    expect(live).toMatchObject({ action: 'ask-login', wayOut: expect.stringMatching(/dhan-token-keeper login/) as unknown });
+    expect(live).toMatchObject({
+      action: 'ask-login',
+      wayOut: expect.stringMatching(/dhan-token-keeper login/) as unknown,
+    });
     expect(STOPS).not.toContain(live.action);
     expect(decideAfterFailure(facts({ ...refusal, verdict: 'dead' })).action).toBe('token-dead');
   });
@@ -161,40 +195,68 @@ describe('failure policy: the decision table', () => {
       expect(decideAfterFailure(facts({ ...lost, verdict: 'unknown' })).action).toBe('retry');
     }
     // A lost answer whose old token still lives: the renewal did not happen; try it again.
-    expect(decideAfterFailure(facts({ kind: 'transient', oldTokenMayBeDead: true, verdict: 'live' })).action).toBe('retry');
+    expect(decideAfterFailure(facts({ kind: 'transient', oldTokenMayBeDead: true, verdict: 'live' })).action).toBe(
+      'retry',
+    );
   });
 
   it('generation refused: one more try on the next TOTP step, then generation stops (with its way out)', () => {
     const refused = { endpoint: 'generate', kind: 'credentials-rejected', status: '2xx' } as const;
     expect(decideAfterFailure(facts({ ...refused }))).toMatchObject({ action: 'retry', after: 'next-totp-step' });
-    expect(decideAfterFailure(facts({ ...refused, similar: { count: CREDENTIAL_ATTEMPTS, firstAt: NOW - 30_000 } }))).toMatchObject({
+    expect(
+      decideAfterFailure(facts({ ...refused, similar: { count: CREDENTIAL_ATTEMPTS, firstAt: NOW - 30_000 } })),
+    ).toMatchObject({
       action: 'stop-generation',
       wayOut: expect.stringMatching(/PIN or TOTP secret/) as unknown,
     });
     // A 5xx is never counted against the credentials, however often it comes.
-    expect(decideAfterFailure(facts({ ...refused, kind: 'bad-request', status: '5xx', similar: { count: 9, firstAt: NOW - 3_600_000 } })).action).toBe('retry');
+    expect(
+      decideAfterFailure(
+        facts({ ...refused, kind: 'bad-request', status: '5xx', similar: { count: 9, firstAt: NOW - 3_600_000 } }),
+      ).action,
+    ).toBe('retry');
   });
 
   it('DH-902/903 stop the account only after at least 10 minutes of the same answer', () => {
-    const denied = { endpoint: 'renew', kind: 'access-denied', status: '4xx', dhanCode: 'DH-902', verdict: 'live' } as const;
-    expect(decideAfterFailure(facts({ ...denied, similar: { count: 1, firstAt: NOW - ACCESS_DENIED_CONFIRM_MS } })).action).toBe('retry');
-    expect(decideAfterFailure(facts({ ...denied, similar: { count: 6, firstAt: NOW - ACCESS_DENIED_CONFIRM_MS + 1 } })).action).toBe('retry');
-    expect(decideAfterFailure(facts({ ...denied, similar: { count: 2, firstAt: NOW - ACCESS_DENIED_CONFIRM_MS } }))).toMatchObject({
+    const denied = {
+      endpoint: 'renew',
+      kind: 'access-denied',
+      status: '4xx',
+      dhanCode: 'DH-902',
+      verdict: 'live',
+    } as const;
+    expect(
+      decideAfterFailure(facts({ ...denied, similar: { count: 1, firstAt: NOW - ACCESS_DENIED_CONFIRM_MS } })).action,
+    ).toBe('retry');
+    expect(
+      decideAfterFailure(facts({ ...denied, similar: { count: 6, firstAt: NOW - ACCESS_DENIED_CONFIRM_MS + 1 } }))
+        .action,
+    ).toBe('retry');
+    expect(
+      decideAfterFailure(facts({ ...denied, similar: { count: 2, firstAt: NOW - ACCESS_DENIED_CONFIRM_MS } })),
+    ).toMatchObject({
       action: 'stop-account',
       wayOut: expect.stringMatching(/reset/) as unknown,
     });
     // Without a live token there is nothing to ask the profile about.
-    expect(decideAfterFailure(facts({ ...denied, endpoint: 'generate', verdict: 'not-asked', hasLiveToken: false })).action).toBe('retry');
+    expect(
+      decideAfterFailure(facts({ ...denied, endpoint: 'generate', verdict: 'not-asked', hasLiveToken: false })).action,
+    ).toBe('retry');
   });
 
   it('rate limits wait as long as Dhan asked, else back off', () => {
-    expect(decideAfterFailure(facts({ kind: 'rate-limited', retryAfterMs: 120_000 }))).toMatchObject({ action: 'retry', after: 120_000 });
+    expect(decideAfterFailure(facts({ kind: 'rate-limited', retryAfterMs: 120_000 }))).toMatchObject({
+      action: 'retry',
+      after: 120_000,
+    });
     expect(decideAfterFailure(facts({ kind: 'rate-limited' }))).toMatchObject({ action: 'retry', after: 'backoff' });
   });
 
   it('similar answers: access refusals alike across endpoints, generation refusals alike across wordings', () => {
     expect(similarityKey('renew', 'access-denied', '4xx')).toBe(similarityKey('generate', 'access-denied', '4xx'));
-    expect(similarityKey('generate', 'credentials-rejected', '2xx')).toBe(similarityKey('generate', 'bad-request', '4xx'));
+    expect(similarityKey('generate', 'credentials-rejected', '2xx')).toBe(
+      similarityKey('generate', 'bad-request', '4xx'),
+    );
     expect(similarityKey('generate', 'bad-request', '5xx')).not.toBe(similarityKey('generate', 'bad-request', '4xx'));
     expect(similarityKey('renew', 'transient', '5xx')).not.toBe(similarityKey('renew', 'renew-refused', '5xx'));
     expect([undefined, 200, 404, 500, 503].map(statusClass)).toEqual(['none', '2xx', '4xx', '5xx', '5xx']);
@@ -206,7 +268,10 @@ describe('failure policy: properties', () => {
     endpoint: fc.constantFrom(...ENDPOINTS),
     kind: fc.constantFrom(...KINDS),
     status: fc.constantFrom<StatusClass>('2xx', '4xx', '5xx', 'none'),
-    dhanCode: fc.option(fc.constantFrom('DH-901', 'DH-902', 'DH-903', 'DH-904', 'DH-905', 'DH-906', 'DH-908', 'DH-999'), { nil: undefined }),
+    dhanCode: fc.option(
+      fc.constantFrom('DH-901', 'DH-902', 'DH-903', 'DH-904', 'DH-905', 'DH-906', 'DH-908', 'DH-999'),
+      { nil: undefined },
+    ),
     oldTokenMayBeDead: fc.boolean(),
     retryAfterMs: fc.option(fc.integer({ min: 0, max: 600_000 }), { nil: undefined }),
     verdict: fc.constantFrom(...VERDICTS),
@@ -214,7 +279,10 @@ describe('failure policy: properties', () => {
     canGenerate: fc.boolean(),
     hasLiveToken: fc.boolean(),
     kindKnownNotRenewable: fc.boolean(),
-    similar: fc.record({ count: fc.integer({ min: 1, max: 50 }), firstAt: fc.integer({ min: NOW - 7 * 86_400_000, max: NOW }) }),
+    similar: fc.record({
+      count: fc.integer({ min: 1, max: 50 }),
+      firstAt: fc.integer({ min: NOW - 7 * 86_400_000, max: NOW }),
+    }),
     now: fc.constant(NOW),
   });
 
@@ -223,7 +291,10 @@ describe('failure policy: properties', () => {
       fc.property(anyFacts, (f) => {
         const facts: FailureFacts = { ...f, endpoint: 'renew', mode: 'auto', canGenerate: true };
         const decision = decideAfterFailure(facts);
-        if (facts.kind === 'access-denied' && (facts.similar.count < 2 || NOW - facts.similar.firstAt < ACCESS_DENIED_CONFIRM_MS)) {
+        if (
+          facts.kind === 'access-denied' &&
+          (facts.similar.count < 2 || NOW - facts.similar.firstAt < ACCESS_DENIED_CONFIRM_MS)
+        ) {
           return !STOPS.includes(decision.action);
         }
         return facts.kind === 'access-denied' || !STOPS.includes(decision.action);
@@ -237,7 +308,13 @@ describe('failure policy: properties', () => {
       fc.property(anyFacts, (f) => {
         const decision = decideAfterFailure({ ...f, similar: { count: 1, firstAt: NOW } });
         // The one exception: a renewal refusal of a live token on an account that cannot generate asks for an import.
-        if (decision.action === 'ask-import') return f.endpoint === 'renew' && f.verdict === 'live' && f.mode !== 'consent' && !(f.mode !== 'renew-only' && f.canGenerate);
+        if (decision.action === 'ask-import')
+          return (
+            f.endpoint === 'renew' &&
+            f.verdict === 'live' &&
+            f.mode !== 'consent' &&
+            !(f.mode !== 'renew-only' && f.canGenerate)
+          );
         return !STOPS.includes(decision.action);
       }),
       { numRuns: 5_000 },

@@ -31,11 +31,15 @@ describe('zones served without ICU', () => {
         const theirs = LuxonDateTime.fromMillis(ms, { zone: name, locale: 'en-US' });
         expect(ours.offset, `${name}, ${what}`).toBe(iana.offset(ms));
         expect(ours.toISO(), `${name}, ${what}`).toBe(theirs.toISO());
-        expect(ours.toFormat('yyyy-MM-dd HH:mm:ss ZZ'), `${name}, ${what}`).toBe(theirs.toFormat('yyyy-MM-dd HH:mm:ss ZZ'));
+        expect(ours.toFormat('yyyy-MM-dd HH:mm:ss ZZ'), `${name}, ${what}`).toBe(
+          theirs.toFormat('yyyy-MM-dd HH:mm:ss ZZ'),
+        );
         expect(ours.zoneName).toBe(theirs.zoneName);
         // Arithmetic across days and back, as the avoid windows and cron schedules do it.
         const day = ours.startOf('day').plus({ days: 1, minutes: 555 });
-        expect(day.toMillis(), `${name}, ${what}`).toBe(theirs.startOf('day').plus({ days: 1, minutes: 555 }).toMillis());
+        expect(day.toMillis(), `${name}, ${what}`).toBe(
+          theirs.startOf('day').plus({ days: 1, minutes: 555 }).toMillis(),
+        );
       }
     });
   }

@@ -33,7 +33,9 @@ function setup(accounts: AccountMetricsSnapshot[] = [account()]) {
 }
 
 /** `name{labels} value` lines → value, keyed by the line up to the value. */
-async function scrape(metrics: ReturnType<typeof createMetrics>): Promise<{ text: string; value: (series: string) => number | undefined }> {
+async function scrape(
+  metrics: ReturnType<typeof createMetrics>,
+): Promise<{ text: string; value: (series: string) => number | undefined }> {
   const text = await metrics.registry.metrics();
   const values = new Map<string, number>();
   for (const line of text.split('\n')) {
@@ -67,7 +69,19 @@ describe('metrics', () => {
 
   it('fills account gauges from the snapshot at scrape time', async () => {
     const a = account();
-    const { metrics, reads } = setup([a, account({ clientId: '1000000002', name: 'alt', expiresAt: null, obtainedAt: null, nextActionAt: null, lastSuccessAt: null, attention: true, consecutiveFailures: 3 })]);
+    const { metrics, reads } = setup([
+      a,
+      account({
+        clientId: '1000000002',
+        name: 'alt',
+        expiresAt: null,
+        obtainedAt: null,
+        nextActionAt: null,
+        lastSuccessAt: null,
+        attention: true,
+        consecutiveFailures: 3,
+      }),
+    ]);
     const before = reads();
     const { value } = await scrape(metrics);
     expect(reads() - before).toBe(1);
@@ -105,7 +119,8 @@ describe('metrics', () => {
         expect(first.value(`dhan_token_refresh_total{${MAIN},method="${method}",result="${result}"}`)).toBe(0);
       }
     }
-    for (const result of ['live', 'dead', 'error']) expect(first.value(`dhan_token_probe_total{${MAIN},result="${result}"}`)).toBe(0);
+    for (const result of ['live', 'dead', 'error'])
+      expect(first.value(`dhan_token_probe_total{${MAIN},result="${result}"}`)).toBe(0);
     expect(first.value(`dhan_token_sink_failures_total{${MAIN},sink="file"}`)).toBe(0);
     expect(first.value(`dhan_token_sink_failures_total{${MAIN},sink="webhook"}`)).toBe(0);
     expect(first.value(`dhan_api_request_duration_seconds_count{endpoint="renew",outcome="success"}`)).toBe(0);
@@ -115,8 +130,20 @@ describe('metrics', () => {
     metrics.recordRefresh('1000000001', 'main', 'generate', 'failure');
     metrics.recordSinkFailure('1000000001', 'main', 'webhook');
     metrics.recordProbe('1000000001', 'main', 'dead');
-    metrics.recordDhanCall({ endpoint: 'renew', outcome: 'success', durationMs: 150, httpStatus: 200, clockSkewMs: -1500 });
-    metrics.recordDhanCall({ endpoint: 'generate', outcome: 'rate-limited', durationMs: 40, httpStatus: 429, clockSkewMs: undefined });
+    metrics.recordDhanCall({
+      endpoint: 'renew',
+      outcome: 'success',
+      durationMs: 150,
+      httpStatus: 200,
+      clockSkewMs: -1500,
+    });
+    metrics.recordDhanCall({
+      endpoint: 'generate',
+      outcome: 'rate-limited',
+      durationMs: 40,
+      httpStatus: 429,
+      clockSkewMs: undefined,
+    });
 
     const after = await scrape(metrics);
     expect(after.value(`dhan_token_refresh_total{${MAIN},method="renew",result="success"}`)).toBe(2);
@@ -125,8 +152,12 @@ describe('metrics', () => {
     expect(after.value(`dhan_token_sink_failures_total{${MAIN},sink="webhook"}`)).toBe(1);
     expect(after.value(`dhan_token_probe_total{${MAIN},result="dead"}`)).toBe(1);
     expect(after.value(`dhan_api_request_duration_seconds_count{endpoint="renew",outcome="success"}`)).toBe(1);
-    expect(after.value(`dhan_api_request_duration_seconds_bucket{le="0.2",endpoint="renew",outcome="success"}`)).toBe(1);
-    expect(after.value(`dhan_api_request_duration_seconds_bucket{le="0.1",endpoint="renew",outcome="success"}`)).toBe(0);
+    expect(after.value(`dhan_api_request_duration_seconds_bucket{le="0.2",endpoint="renew",outcome="success"}`)).toBe(
+      1,
+    );
+    expect(after.value(`dhan_api_request_duration_seconds_bucket{le="0.1",endpoint="renew",outcome="success"}`)).toBe(
+      0,
+    );
     expect(after.value(`dhan_api_request_duration_seconds_count{endpoint="generate",outcome="rate-limited"}`)).toBe(1);
     // A call without a Date header leaves the last known skew in place.
     expect(after.value('dhan_api_clock_skew_seconds')).toBe(-1.5);

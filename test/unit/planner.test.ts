@@ -15,7 +15,14 @@ function ist(iso: string): number {
   return DateTime.fromISO(iso, { zone: IST }).toMillis();
 }
 
-const PIN_REJECTED: Attention = { scope: 'generation', cause: 'credentials-refused', reason: 'PIN rejected', wayOut: 'fix the PIN', since: 0, credentialsFingerprint: 'fp' };
+const PIN_REJECTED: Attention = {
+  scope: 'generation',
+  cause: 'credentials-refused',
+  reason: 'PIN rejected',
+  wayOut: 'fix the PIN',
+  since: 0,
+  credentialsFingerprint: 'fp',
+};
 
 function input(overrides: Partial<PlanInput>): PlanInput {
   const now = overrides.now ?? ist('2026-03-02T20:00:00');
@@ -40,24 +47,40 @@ function at(p: ReturnType<typeof plan>): number {
 }
 
 describe('planner: examples', () => {
-  it('refreshAt: an owed fresh token comes first when earlier, within Dhan\'s generation interval and a pending backoff', () => {
+  it("refreshAt: an owed fresh token comes first when earlier, within Dhan's generation interval and a pending backoff", () => {
     const now = ist('2026-03-02T20:00:00');
     const morning = ist('2026-03-03T08:30:00');
-    expect(plan(input({ now, refreshAt: morning }))).toEqual({ action: 'wait', at: morning, then: 'renew', reason: 'renew for the scheduled fresh token (refreshAt)' });
+    expect(plan(input({ now, refreshAt: morning }))).toEqual({
+      action: 'wait',
+      at: morning,
+      then: 'renew',
+      reason: 'renew for the scheduled fresh token (refreshAt)',
+    });
     // Overdue (it was owed while a failure backed off): act now.
     expect(plan(input({ now, refreshAt: now - 60_000 }))).toMatchObject({ action: 'renew', at: now });
     // A generation still waits for Dhan's interval, and any action for a backoff.
-    expect(plan(input({ now, mode: 'generate-only', refreshAt: now, generateNotBefore: now + 90_000 }))).toMatchObject({ action: 'wait', at: now + 90_000, then: 'generate' });
-    expect(plan(input({ now, refreshAt: now, retryNotBefore: now + 5_000 }))).toMatchObject({ action: 'wait', at: now + 5_000 });
+    expect(plan(input({ now, mode: 'generate-only', refreshAt: now, generateNotBefore: now + 90_000 }))).toMatchObject({
+      action: 'wait',
+      at: now + 90_000,
+      then: 'generate',
+    });
+    expect(plan(input({ now, refreshAt: now, retryNotBefore: now + 5_000 }))).toMatchObject({
+      action: 'wait',
+      at: now + 5_000,
+    });
     // Later than the regular plan: the regular plan wins.
-    expect(plan(input({ now, refreshAt: now + 23 * HOUR }))).toMatchObject({ reason: expect.stringMatching(/33%/) as unknown });
+    expect(plan(input({ now, refreshAt: now + 23 * HOUR }))).toMatchObject({
+      reason: expect.stringMatching(/33%/) as unknown,
+    });
   });
 
   it('a token kind Dhan refused to renew (e.g. APP) is planned for generation from the start', () => {
     const now = ist('2026-03-02T20:00:00');
     const app = { obtainedAt: now, expiresAt: now + DAY, source: 'totp' as const, kind: 'consumer:APP' };
     expect(plan(input({ now, token: app, renewRefusedKinds: ['consumer:APP'] }))).toMatchObject({ then: 'generate' });
-    expect(plan(input({ now, token: { ...app, kind: 'consumer:SELF' }, renewRefusedKinds: ['consumer:APP'] }))).toMatchObject({ then: 'renew' });
+    expect(
+      plan(input({ now, token: { ...app, kind: 'consumer:SELF' }, renewRefusedKinds: ['consumer:APP'] })),
+    ).toMatchObject({ then: 'renew' });
   });
 
   it('acts when a third of the lifetime is left, a jitter earlier', () => {
@@ -70,19 +93,33 @@ describe('planner: examples', () => {
   });
 
   it('accepts an absolute renewBefore and jitter', () => {
-    const base = input({ policy: { renewBefore: { kind: 'duration', ms: 8 * HOUR }, jitter: { kind: 'duration', ms: 10 * 60_000 }, avoid: [] }, jitterFraction: 0 });
+    const base = input({
+      policy: {
+        renewBefore: { kind: 'duration', ms: 8 * HOUR },
+        jitter: { kind: 'duration', ms: 10 * 60_000 },
+        avoid: [],
+      },
+      jitterFraction: 0,
+    });
     expect(at(plan(base))).toBe(base.now + 16 * HOUR);
   });
 
   it('acts at once when less than 5% of the lifetime is left', () => {
     const now = ist('2026-03-02T20:00:00');
-    const p = plan(input({ now, token: { obtainedAt: now - 23 * HOUR, expiresAt: now + HOUR, source: 'renew', kind: 'source:renew' } }));
+    const p = plan(
+      input({
+        now,
+        token: { obtainedAt: now - 23 * HOUR, expiresAt: now + HOUR, source: 'renew', kind: 'source:renew' },
+      }),
+    );
     expect(p).toMatchObject({ action: 'renew', at: now });
   });
 
   it('generates at once when the token is dead or missing', () => {
     const now = ist('2026-03-02T20:00:00');
-    expect(plan(input({ now, token: { obtainedAt: now - DAY - 1, expiresAt: now - 1, source: 'web', kind: 'source:web' } }))).toMatchObject({ action: 'generate', at: now });
+    expect(
+      plan(input({ now, token: { obtainedAt: now - DAY - 1, expiresAt: now - 1, source: 'web', kind: 'source:web' } })),
+    ).toMatchObject({ action: 'generate', at: now });
     expect(plan(input({ now, token: undefined }))).toMatchObject({ action: 'generate', at: now });
   });
 
@@ -95,7 +132,15 @@ describe('planner: examples', () => {
   it('renew-only without a live token needs a person', () => {
     expect(plan(input({ mode: 'renew-only', token: undefined })).action).toBe('attention');
     const now = ist('2026-03-02T20:00:00');
-    expect(plan(input({ now, mode: 'renew-only', token: { obtainedAt: now - DAY, expiresAt: now, source: 'web', kind: 'source:web' } })).action).toBe('attention');
+    expect(
+      plan(
+        input({
+          now,
+          mode: 'renew-only',
+          token: { obtainedAt: now - DAY, expiresAt: now, source: 'web', kind: 'source:web' },
+        }),
+      ).action,
+    ).toBe('attention');
   });
 
   it('generate-only always generates; auto generates for a source Dhan refused to renew', () => {
@@ -103,11 +148,19 @@ describe('planner: examples', () => {
     expect(plan(input({ renewRefusedKinds: ['source:totp'] }))).toMatchObject({ then: 'generate' });
     expect(plan(input({ renewRefusedKinds: ['source:web'] }))).toMatchObject({ then: 'renew' });
     // renew-only has no credentials to fall back on: it keeps renewing.
-    expect(plan(input({ mode: 'renew-only', canGenerate: false, renewRefusedKinds: ['source:totp'] }))).toMatchObject({ then: 'renew' });
+    expect(plan(input({ mode: 'renew-only', canGenerate: false, renewRefusedKinds: ['source:totp'] }))).toMatchObject({
+      then: 'renew',
+    });
   });
 
   it('attention stops everything', () => {
-    expect(plan(input({ attention: { scope: 'account', cause: 'access-denied', reason: 'DH-902', wayOut: 'fix it', since: 0 } }))).toEqual({
+    expect(
+      plan(
+        input({
+          attention: { scope: 'account', cause: 'access-denied', reason: 'DH-902', wayOut: 'fix it', since: 0 },
+        }),
+      ),
+    ).toEqual({
       action: 'attention',
       reason: 'DH-902',
       wayOut: 'fix it',
@@ -118,12 +171,25 @@ describe('planner: examples', () => {
     const now = ist('2026-03-02T20:00:00');
     const live = { obtainedAt: now, expiresAt: now + DAY, source: 'web' as const, kind: 'source:web' };
     expect(plan(input({ now, token: live, attention: PIN_REJECTED }))).toMatchObject({ action: 'wait', then: 'renew' });
-    expect(plan(input({ now, token: undefined, attention: PIN_REJECTED }))).toEqual({ action: 'attention', reason: 'PIN rejected', wayOut: 'fix the PIN' });
+    expect(plan(input({ now, token: undefined, attention: PIN_REJECTED }))).toEqual({
+      action: 'attention',
+      reason: 'PIN rejected',
+      wayOut: 'fix the PIN',
+    });
     expect(plan(input({ now, token: live, mode: 'generate-only', attention: PIN_REJECTED })).action).toBe('attention');
-    expect(plan(input({ now, token: live, renewRefusedKinds: ['source:web'], attention: PIN_REJECTED })).action).toBe('attention');
+    expect(plan(input({ now, token: live, renewRefusedKinds: ['source:web'], attention: PIN_REJECTED })).action).toBe(
+      'attention',
+    );
     // A retry pushed past expiry cannot fall back to a generation.
-    const dying = { obtainedAt: now - DAY + 60_000, expiresAt: now + 60_000, source: 'web' as const, kind: 'source:web' };
-    expect(plan(input({ now, token: dying, retryNotBefore: now + 120_000, attention: PIN_REJECTED }))).toMatchObject({ then: 'renew' });
+    const dying = {
+      obtainedAt: now - DAY + 60_000,
+      expiresAt: now + 60_000,
+      source: 'web' as const,
+      kind: 'source:web',
+    };
+    expect(plan(input({ now, token: dying, retryNotBefore: now + 120_000, attention: PIN_REJECTED }))).toMatchObject({
+      then: 'renew',
+    });
   });
 
   it('moves a swap planned in market hours to before the market opens', () => {
@@ -133,7 +199,11 @@ describe('planner: examples', () => {
       input({
         now,
         token: { obtainedAt: now, expiresAt: now + DAY, source: 'totp', kind: 'source:totp' },
-        policy: { renewBefore: { kind: 'duration', ms: 6 * HOUR }, jitter: { kind: 'duration', ms: 0 }, avoid: [marketHours] },
+        policy: {
+          renewBefore: { kind: 'duration', ms: 6 * HOUR },
+          jitter: { kind: 'duration', ms: 0 },
+          avoid: [marketHours],
+        },
       }),
     );
     expect(at(p)).toBe(ist('2026-03-03T08:55:00'));
@@ -144,8 +214,17 @@ describe('planner: examples', () => {
     const p = plan(
       input({
         now,
-        token: { obtainedAt: ist('2026-03-02T22:00:00'), expiresAt: ist('2026-03-03T22:00:00'), source: 'totp', kind: 'source:totp' },
-        policy: { renewBefore: { kind: 'duration', ms: 12 * HOUR }, jitter: { kind: 'duration', ms: 0 }, avoid: [marketHours] },
+        token: {
+          obtainedAt: ist('2026-03-02T22:00:00'),
+          expiresAt: ist('2026-03-03T22:00:00'),
+          source: 'totp',
+          kind: 'source:totp',
+        },
+        policy: {
+          renewBefore: { kind: 'duration', ms: 12 * HOUR },
+          jitter: { kind: 'duration', ms: 0 },
+          avoid: [marketHours],
+        },
       }),
     );
     expect(at(p)).toBe(ist('2026-03-03T15:45:00'));
@@ -158,7 +237,11 @@ describe('planner: examples', () => {
       input({
         now,
         token: { obtainedAt: expiresAt - DAY, expiresAt, source: 'totp', kind: 'source:totp' },
-        policy: { renewBefore: { kind: 'duration', ms: 3 * HOUR }, jitter: { kind: 'duration', ms: 0 }, avoid: [marketHours] },
+        policy: {
+          renewBefore: { kind: 'duration', ms: 3 * HOUR },
+          jitter: { kind: 'duration', ms: 0 },
+          avoid: [marketHours],
+        },
       }),
     );
     expect(at(p)).toBe(ist('2026-03-03T11:00:00'));
@@ -170,7 +253,11 @@ describe('planner: examples', () => {
       input({
         now,
         token: { obtainedAt: now, expiresAt: now + DAY, source: 'totp', kind: 'source:totp' },
-        policy: { renewBefore: { kind: 'duration', ms: 12 * HOUR }, jitter: { kind: 'duration', ms: 0 }, avoid: [marketHours] },
+        policy: {
+          renewBefore: { kind: 'duration', ms: 12 * HOUR },
+          jitter: { kind: 'duration', ms: 0 },
+          avoid: [marketHours],
+        },
       }),
     );
     expect(at(p)).toBe(ist('2026-03-07T18:00:00'));
@@ -178,7 +265,13 @@ describe('planner: examples', () => {
 
   it('a retry pushed past expiry becomes a generation', () => {
     const now = ist('2026-03-02T20:00:00');
-    const p = plan(input({ now, token: { obtainedAt: now - DAY + 60_000, expiresAt: now + 60_000, source: 'web', kind: 'source:web' }, retryNotBefore: now + 120_000 }));
+    const p = plan(
+      input({
+        now,
+        token: { obtainedAt: now - DAY + 60_000, expiresAt: now + 60_000, source: 'web', kind: 'source:web' },
+        retryNotBefore: now + 120_000,
+      }),
+    );
     expect(p).toMatchObject({ action: 'wait', then: 'generate', at: now + 120_000 });
   });
 
@@ -254,7 +347,8 @@ describe('planner: properties', () => {
           (s.retryIn !== undefined && p.at === now + s.retryIn) ||
           (s.generateIn !== undefined && p.at === now + s.generateIn);
         // A renewal is always planned while the token still lives (unless only a retry rule delays it and nothing can generate).
-        if (method === 'renew' && !(constrained && (s.mode === 'renew-only' || s.credentialsRefused))) expect(p.at).toBeLessThan(expiresAt);
+        if (method === 'renew' && !(constrained && (s.mode === 'renew-only' || s.credentialsRefused)))
+          expect(p.at).toBeLessThan(expiresAt);
         const urgentAt = expiresAt - URGENT_SHARE * s.lifetime;
         if (expiresAt > now && !constrained) expect(p.at).toBeLessThanOrEqual(Math.max(now, urgentAt));
         if (expiresAt > now) {
@@ -314,10 +408,16 @@ describe('planner: properties', () => {
             now,
             mode: 'auto',
             canGenerate: true,
-            token: hasToken ? { obtainedAt: now - deadFor - DAY, expiresAt: now - deadFor, source: 'totp', kind: 'source:totp' } : undefined,
+            token: hasToken
+              ? { obtainedAt: now - deadFor - DAY, expiresAt: now - deadFor, source: 'totp', kind: 'source:totp' }
+              : undefined,
             renewRefusedKinds: [],
             attention: null,
-            policy: { renewBefore: { kind: 'share', ratio: 0.33 }, jitter: { kind: 'share', ratio: 0.05 }, avoid: [marketHours] },
+            policy: {
+              renewBefore: { kind: 'share', ratio: 0.33 },
+              jitter: { kind: 'share', ratio: 0.05 },
+              avoid: [marketHours],
+            },
             jitterFraction: 0.3,
             retryNotBefore: undefined,
             generateNotBefore: genIn === undefined ? undefined : now + genIn,

@@ -7,13 +7,19 @@ import { PrometheusRegistry } from '../../src/prometheus-registry.js';
 /** The same metrics written by prom-client's own writer, for comparison. */
 function promClientText(registry: Registry): Promise<string> {
   const plain = new Registry();
-  for (const metric of registry.getMetricsAsArray()) plain.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+  for (const metric of registry.getMetricsAsArray())
+    plain.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
   return plain.metrics();
 }
 
 function fill(registry: Registry): void {
   const registers = [registry];
-  const counter = new Counter({ name: 'c_total', help: 'a counter with a \\ and a\nnewline', labelNames: ['who', 'n'] as const, registers });
+  const counter = new Counter({
+    name: 'c_total',
+    help: 'a counter with a \\ and a\nnewline',
+    labelNames: ['who', 'n'] as const,
+    registers,
+  });
   counter.inc({ who: 'plain', n: 1 });
   counter.inc({ who: 'quote " backslash \\ newline \n end', n: 2 }, 3);
   const gauge = new Gauge({ name: 'g', help: 'odd values', labelNames: ['v'] as const, registers });
@@ -22,7 +28,13 @@ function fill(registry: Registry): void {
   gauge.set({ v: '-inf' }, Number.NEGATIVE_INFINITY);
   gauge.set({ v: 'small' }, 1e-7);
   new Gauge({ name: 'unlabelled', help: 'no labels', registers }).set(42);
-  const histogram = new Histogram({ name: 'h_seconds', help: 'a histogram', labelNames: ['endpoint'] as const, buckets: [0.1, 1], registers });
+  const histogram = new Histogram({
+    name: 'h_seconds',
+    help: 'a histogram',
+    labelNames: ['endpoint'] as const,
+    buckets: [0.1, 1],
+    registers,
+  });
   histogram.observe({ endpoint: 'profile' }, 0.5);
   histogram.observe({ endpoint: 'renew' }, 3);
 }
@@ -71,15 +83,33 @@ describe('PrometheusRegistry', () => {
     metrics.recordRefresh('1000000002', 'spare "one"', 'generate', 'failure');
     metrics.recordSinkFailure('1000000002', 'spare "one"', 'webhook');
     metrics.recordSinkFailure('1000000009', 'gone from the snapshot', 'file');
-    metrics.recordDhanCall({ endpoint: 'profile', outcome: 'success', durationMs: 120, httpStatus: 200, clockSkewMs: undefined });
+    metrics.recordDhanCall({
+      endpoint: 'profile',
+      outcome: 'success',
+      durationMs: 120,
+      httpStatus: 200,
+      clockSkewMs: undefined,
+    });
     const ours = await metrics.registry.metrics();
-    const dhanOnly = (text: string): string => text.split('\n\n').filter((block) => block.includes('# HELP dhan_')).join('\n\n');
+    const dhanOnly = (text: string): string =>
+      text
+        .split('\n\n')
+        .filter((block) => block.includes('# HELP dhan_'))
+        .join('\n\n');
     expect(dhanOnly(ours)).toBe(dhanOnly(await promClientText(metrics.registry)));
     expect(ours).toContain('dhan_token_expiry_timestamp_seconds{client_id="1000000002",name="spare \\"one\\""} ');
     expect(ours).not.toContain('dhan_token_next_refresh_timestamp_seconds{client_id="1000000002"');
-    expect(ours).toContain('dhan_token_refresh_total{client_id="1000000002",name="spare \\"one\\"",method="generate",result="failure"} 1');
-    expect(ours).toContain('dhan_token_sink_failures_total{client_id="1000000002",name="spare \\"one\\"",sink="webhook"} 1');
-    expect(ours).toContain('dhan_token_sink_failures_total{client_id="1000000002",name="spare \\"one\\"",sink="file"} 0');
-    expect(ours).toContain('dhan_token_probe_total{client_id="1000000009",name="gone from the snapshot",result="live"} 0');
+    expect(ours).toContain(
+      'dhan_token_refresh_total{client_id="1000000002",name="spare \\"one\\"",method="generate",result="failure"} 1',
+    );
+    expect(ours).toContain(
+      'dhan_token_sink_failures_total{client_id="1000000002",name="spare \\"one\\"",sink="webhook"} 1',
+    );
+    expect(ours).toContain(
+      'dhan_token_sink_failures_total{client_id="1000000002",name="spare \\"one\\"",sink="file"} 0',
+    );
+    expect(ours).toContain(
+      'dhan_token_probe_total{client_id="1000000009",name="gone from the snapshot",result="live"} 0',
+    );
   });
 });

@@ -77,7 +77,13 @@ describe('publish: sink names', () => {
       { type: 'file', path: '/run/dhan/token.json', format: 'json', mode: 0o600, group: undefined },
       { type: 'exec', command: ['/usr/bin/systemctl', 'reload', 'bot-a'], timeoutMs: 1000 },
       { type: 'exec', command: ['systemctl', 'reload', 'bot-b'], timeoutMs: 1000 },
-      { type: 'webhook', url: 'https://u:pw@hooks.example.com:8443/x?key=abc', secret: undefined, includeToken: false, timeoutMs: 1000 },
+      {
+        type: 'webhook',
+        url: 'https://u:pw@hooks.example.com:8443/x?key=abc',
+        secret: undefined,
+        includeToken: false,
+        timeoutMs: 1000,
+      },
     ];
     expect(sinkNames(sinks)).toEqual([
       'file:/run/dhan/token.json',

@@ -13,9 +13,21 @@ const account = (clientId: string, over: Partial<ReadinessInput> = {}): Readines
 describe('readiness', () => {
   it.each([
     { name: 'every token live', accounts: [account('1', { live: true, hasToken: true })], ready: true },
-    { name: 'refreshing with the old token still live', accounts: [account('1', { live: true, hasToken: true, refreshing: true })], ready: true },
-    { name: 'live despite attention (generation stopped, token still good)', accounts: [account('1', { live: true, hasToken: true, attention: true })], ready: true },
-    { name: 'queued with no token', accounts: [account('1', { live: true, hasToken: true }), account('2')], ready: false },
+    {
+      name: 'refreshing with the old token still live',
+      accounts: [account('1', { live: true, hasToken: true, refreshing: true })],
+      ready: true,
+    },
+    {
+      name: 'live despite attention (generation stopped, token still good)',
+      accounts: [account('1', { live: true, hasToken: true, attention: true })],
+      ready: true,
+    },
+    {
+      name: 'queued with no token',
+      accounts: [account('1', { live: true, hasToken: true }), account('2')],
+      ready: false,
+    },
     { name: 'refreshing with no token', accounts: [account('1', { refreshing: true })], ready: false },
     { name: 'only an expired token', accounts: [account('1', { hasToken: true })], ready: false },
     { name: 'attention without a token', accounts: [account('1', { attention: true })], ready: false },

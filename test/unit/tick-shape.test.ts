@@ -30,7 +30,7 @@ function nextTickObject(): object {
 }
 
 describe('pinTickObjectShape', () => {
-  it('holds one of Node\'s own tick objects, with nothing else behind it', () => {
+  it("holds one of Node's own tick objects, with nothing else behind it", () => {
     pinTickObjectShape();
     const pinned = pinnedTickObject() as { callback?: { name: string }; args?: unknown } | undefined;
     expect(pinned).toBeDefined();

@@ -32,7 +32,7 @@ describe('totp', () => {
     expect(guard.take('2', 'JBSWY3DPEHPK3PXP').ok).toBe(true);
   });
 
-  it('hands out the next step once it begins, with that step\'s code', async () => {
+  it("hands out the next step once it begins, with that step's code", async () => {
     const clock = new FakeClock(1_000 * TOTP_STEP_MS + 29_999);
     const guard = new TotpGuard(clock);
     const first = guard.take('1', RFC_SECRET);
@@ -50,10 +50,22 @@ describe('lastUsedTotpStep: the step a stored row says was last sent', () => {
     { case: 'no row', row: undefined, expected: undefined },
     { case: 'never generated', row: { lastTotpStep: null, lastGenerateAt: null }, expected: undefined },
     { case: 'a row from before the column', row: { lastTotpStep: null, lastGenerateAt: at }, expected: 1_000 },
-    { case: 'lastGenerateAt rolled back after a refusal', row: { lastTotpStep: 1_000, lastGenerateAt: null }, expected: 1_000 },
-    { case: 'rolled back to an older generation', row: { lastTotpStep: 1_000, lastGenerateAt: at - 10 * TOTP_STEP_MS }, expected: 1_000 },
+    {
+      case: 'lastGenerateAt rolled back after a refusal',
+      row: { lastTotpStep: 1_000, lastGenerateAt: null },
+      expected: 1_000,
+    },
+    {
+      case: 'rolled back to an older generation',
+      row: { lastTotpStep: 1_000, lastGenerateAt: at - 10 * TOTP_STEP_MS },
+      expected: 1_000,
+    },
     { case: 'both of the same generation', row: { lastTotpStep: 1_000, lastGenerateAt: at }, expected: 1_000 },
-    { case: 'lastGenerateAt later (written after a step boundary)', row: { lastTotpStep: 1_000, lastGenerateAt: at + TOTP_STEP_MS }, expected: 1_001 },
+    {
+      case: 'lastGenerateAt later (written after a step boundary)',
+      row: { lastTotpStep: 1_000, lastGenerateAt: at + TOTP_STEP_MS },
+      expected: 1_001,
+    },
   ])('$case', ({ row, expected }) => {
     expect(lastUsedTotpStep(row)).toBe(expected);
   });

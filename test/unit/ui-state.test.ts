@@ -4,7 +4,15 @@ import { weekOfWindows } from '../../src/keeper/avoid-week.js';
 import type { ApiKeyConfig } from '../../src/config/config.js';
 import type { AccountStatus } from '../../src/account-status.js';
 import { mayAct, mayView, resolveAccess, type AccessInput } from '../../src/server/ui-access.js';
-import { buildSnapshot, colourOf, forViewer, liftCommandOf, markOf, nextActionOf, timelineEvents } from '../../src/server/ui-state.js';
+import {
+  buildSnapshot,
+  colourOf,
+  forViewer,
+  liftCommandOf,
+  markOf,
+  nextActionOf,
+  timelineEvents,
+} from '../../src/server/ui-state.js';
 import type { HistoryEvent } from '../../src/store/records.js';
 
 const ID = '1000000001';
@@ -67,8 +75,14 @@ describe('the status page state (pure)', () => {
   it.each([
     [{}, null],
     [{ state: 'attention' as const }, `dhan-token-keeper reset ${ID}`],
-    [{ state: 'attention' as const, mode: 'renew-only' as const, secondsLeft: null }, `dhan-token-keeper import ${ID} < token.txt`],
-    [{ state: 'missing' as const, mode: 'renew-only' as const, secondsLeft: null }, `dhan-token-keeper import ${ID} < token.txt`],
+    [
+      { state: 'attention' as const, mode: 'renew-only' as const, secondsLeft: null },
+      `dhan-token-keeper import ${ID} < token.txt`,
+    ],
+    [
+      { state: 'missing' as const, mode: 'renew-only' as const, secondsLeft: null },
+      `dhan-token-keeper import ${ID} < token.txt`,
+    ],
     [{ state: 'login-needed' as unknown as AccountStatus['state'] }, `dhan-token-keeper login ${ID}`],
     [{ state: 'expired' as const, secondsLeft: 0 }, null],
   ])('lift command of %j is %s', (over, command) => expect(liftCommandOf(status(over))).toBe(command));
@@ -137,7 +151,11 @@ describe('who may see and act on the status page (pure)', () => {
     ['an unknown Bearer key', { ...base, bearer: { ok: false, reason: 'unknown' } }, 401],
     ['a session of a ui key', { ...base, session: { session, key: uiKey } }, 'cookie'],
     ['a session whose key is gone', { ...base, session: { session, key: undefined } }, 401],
-    ['a bad Bearer wins over a good session', { ...base, bearer: { ok: false, reason: 'unknown' }, session: { session, key: uiKey } }, 401],
+    [
+      'a bad Bearer wins over a good session',
+      { ...base, bearer: { ok: false, reason: 'unknown' }, session: { session, key: uiKey } },
+      401,
+    ],
   ] as const)('%s', (_what, input, expected) => {
     const access = resolveAccess(input);
     if (typeof expected === 'number') expect(access.ok ? 'ok' : access.status).toBe(expected);
@@ -176,5 +194,4 @@ describe('avoid windows on the timeline', () => {
     const intervals = weekOfWindows([night, early], ist('2026-07-11T00:00'), ist('2026-07-13T00:00'));
     expect(intervals).toEqual([{ start: ist('2026-07-11T22:00'), end: ist('2026-07-12T03:00') }]);
   });
-
 });

@@ -56,9 +56,12 @@ function both(ms) {
 function human(ms) {
   const neg = ms < 0;
   let s = Math.floor(Math.abs(ms) / 1000);
-  const d = Math.floor(s / 86400); s -= d * 86400;
-  const h = Math.floor(s / 3600); s -= h * 3600;
-  const m = Math.floor(s / 60); s -= m * 60;
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
   const parts = [];
   if (d) parts.push(`${d}d`);
   if (h) parts.push(`${h}h`);
@@ -87,7 +90,14 @@ function renderKeeper(k) {
   const sinks = el('div', { class: 'sinks' }, el('span', { class: 'k', text: 'sinks' }));
   if (k.sinks.length === 0) sinks.append(el('span', { text: 'none ran yet' }));
   for (const s of k.sinks) {
-    sinks.append(el('span', { class: s.ok ? '' : 'error' }, `${s.clientId} ${s.sink}: ${s.ok ? 'ok' : `failed${s.error ? ` (${s.error})` : ''}`} `, rel(s.at)));
+    sinks.append(
+      el(
+        'span',
+        { class: s.ok ? '' : 'error' },
+        `${s.clientId} ${s.sink}: ${s.ok ? 'ok' : `failed${s.error ? ` (${s.error})` : ''}`} `,
+        rel(s.at),
+      ),
+    );
   }
   box.append(sinks);
   box.hidden = false;
@@ -102,7 +112,13 @@ function lifeBar(a) {
   const start = a.obtainedAt;
   const span = Math.max(1, a.expiresAt - start);
   const x = (ms) => Math.min(1000, Math.max(0, ((ms - start) / span) * 1000));
-  const bar = svg('svg', { viewBox: '0 0 1000 18', preserveAspectRatio: 'none', height: 18, role: 'img', 'aria-label': 'token life: obtained, now, planned refresh, expiry' });
+  const bar = svg('svg', {
+    viewBox: '0 0 1000 18',
+    preserveAspectRatio: 'none',
+    height: 18,
+    role: 'img',
+    'aria-label': 'token life: obtained, now, planned refresh, expiry',
+  });
   const t = now();
   const plan = a.nextActionAt !== null && a.nextActionAt < a.expiresAt ? a.nextActionAt : null;
   const dead = t >= a.expiresAt;
@@ -110,17 +126,28 @@ function lifeBar(a) {
   if (!dead) {
     const planX = plan === null ? 1000 : x(plan);
     bar.append(svg('rect', { x: x(t), y: 3, width: Math.max(0, planX - x(t)), height: 12, class: 'ahead' }));
-    bar.append(svg('rect', { x: Math.max(planX, x(t)), y: 3, width: Math.max(0, 1000 - Math.max(planX, x(t))), height: 12, class: 'late' }));
+    bar.append(
+      svg('rect', {
+        x: Math.max(planX, x(t)),
+        y: 3,
+        width: Math.max(0, 1000 - Math.max(planX, x(t))),
+        height: 12,
+        class: 'late',
+      }),
+    );
   }
   const nowLine = svg('line', { x1: x(t), x2: x(t), y1: 0, y2: 18, class: 'now' });
   nowLine.dataset.nowFor = a.clientId;
   bar.append(nowLine);
   if (plan !== null) bar.append(svg('line', { x1: x(plan), x2: x(plan), y1: 0, y2: 18, class: 'plan' }));
   wrap.append(bar);
-  const marks = el('div', { class: 'marks' },
+  const marks = el(
+    'div',
+    { class: 'marks' },
     el('span', {}, 'obtained ', both(a.obtainedAt)),
     plan !== null ? el('span', {}, 'refresh ', both(plan)) : null,
-    el('span', {}, 'expires ', both(a.expiresAt)));
+    el('span', {}, 'expires ', both(a.expiresAt)),
+  );
   wrap.append(marks);
   return wrap;
 }
@@ -129,16 +156,27 @@ function timeline(a) {
   const fig = el('figure', { class: 'timeline' }, el('figcaption', { text: 'last 7 days (hover or tap a mark)' }));
   const { from, to } = state.window;
   const x = (ms) => ((ms - from) / (to - from)) * 1000;
-  const chart = svg('svg', { viewBox: '0 0 1000 40', preserveAspectRatio: 'none', height: 40, role: 'img',
-    'aria-label': `${a.events.length} events in the last 7 days` });
+  const chart = svg('svg', {
+    viewBox: '0 0 1000 40',
+    preserveAspectRatio: 'none',
+    height: 40,
+    role: 'img',
+    'aria-label': `${a.events.length} events in the last 7 days`,
+  });
   chart.append(svg('rect', { x: 0, y: 0, width: 1000, height: 40, class: 'bg' }));
-  for (const w of a.avoid) chart.append(svg('rect', { x: x(w.start), y: 0, width: Math.max(1, x(w.end) - x(w.start)), height: 40, class: 'avoid' }));
-  for (let d = Math.ceil(from / DAY_MS) * DAY_MS; d < to; d += DAY_MS) chart.append(svg('line', { x1: x(d), x2: x(d), y1: 0, y2: 40, class: 'day' }));
+  for (const w of a.avoid)
+    chart.append(
+      svg('rect', { x: x(w.start), y: 0, width: Math.max(1, x(w.end) - x(w.start)), height: 40, class: 'avoid' }),
+    );
+  for (let d = Math.ceil(from / DAY_MS) * DAY_MS; d < to; d += DAY_MS)
+    chart.append(svg('line', { x1: x(d), x2: x(d), y1: 0, y2: 40, class: 'day' }));
   // Shapes differ by kind as well as colour, so the chart reads without colour too.
   const shape = { swap: [4, 32, 5], failure: [2, 14, 6], dead: [24, 14, 6], stop: [0, 40, 9], lift: [0, 40, 5] };
   a.events.forEach((e, i) => {
     const [y, h, w] = shape[e.mark] || [10, 20, 3];
-    chart.append(svg('rect', { x: x(e.at) - w / 2, y, width: w, height: h, class: e.mark === 'stop' ? 'stopmark' : e.mark }));
+    chart.append(
+      svg('rect', { x: x(e.at) - w / 2, y, width: w, height: h, class: e.mark === 'stop' ? 'stopmark' : e.mark }),
+    );
     const hit = svg('rect', { x: x(e.at) - 7, y: 0, width: 14, height: 40, class: 'hit', 'data-i': i });
     const title = svg('title', {});
     title.textContent = `${e.label} at ${fmt(e.at)}`;
@@ -159,7 +197,12 @@ function tip(ev, a) {
   if (i === null || i === undefined) return;
   const e = a.events[Number(i)];
   if (!e) return;
-  box.replaceChildren(el('strong', { text: e.label }), el('br'), both(e.at), e.message ? el('div', { text: e.message }) : null);
+  box.replaceChildren(
+    el('strong', { text: e.label }),
+    el('br'),
+    both(e.at),
+    e.message ? el('div', { text: e.message }) : null,
+  );
   box.hidden = false;
   // CSSOM, not a style attribute: the CSP allows only our stylesheet.
   box.style.left = `${Math.min(ev.clientX + 10, window.innerWidth - box.offsetWidth - 8)}px`;
@@ -176,7 +219,11 @@ function actions(a) {
   if (!state.viewer.canAct.includes(a.clientId)) return null;
   const box = el('div', { class: 'actions' });
   const last = outcomes.get(a.clientId);
-  const out = el('span', { class: last && last.bad ? 'outcome bad' : 'outcome', role: 'status', text: last ? last.text : '' });
+  const out = el('span', {
+    class: last && last.bad ? 'outcome bad' : 'outcome',
+    role: 'status',
+    text: last ? last.text : '',
+  });
   for (const action of Object.keys(ACTIONS)) {
     const b = el('button', { type: 'button', 'data-action': action, text: action[0].toUpperCase() + action.slice(1) });
     if (action === 'reset' && a.state !== 'attention') b.disabled = true;
@@ -206,7 +253,11 @@ function confirmAndRun(a, action, out) {
     show(`${action}: sent to the keeper…`, false);
     const headers = state.viewer.csrf ? { 'x-csrf-token': state.viewer.csrf } : {};
     try {
-      const res = await fetch(`/v1/ui/actions/${encodeURIComponent(a.clientId)}/${action}`, { method: 'POST', headers, credentials: 'same-origin' });
+      const res = await fetch(`/v1/ui/actions/${encodeURIComponent(a.clientId)}/${action}`, {
+        method: 'POST',
+        headers,
+        credentials: 'same-origin',
+      });
       const body = await res.json().catch(() => ({}));
       show(`${action}: ${body.message || res.status}`, !res.ok);
     } catch (err) {
@@ -217,23 +268,54 @@ function confirmAndRun(a, action, out) {
 }
 
 function account(a) {
-  const card = el('article', { class: `account c-${a.colour}`, 'data-client': a.clientId, 'data-state': a.state, 'data-obtained': a.obtainedAt });
-  card.append(el('div', { class: 'head' },
-    el('h2', {}, `${a.name} `, el('span', { class: 'cid', text: a.clientId })),
-    el('span', { class: `badge c-${a.colour}`, text: a.state })));
+  const card = el('article', {
+    class: `account c-${a.colour}`,
+    'data-client': a.clientId,
+    'data-state': a.state,
+    'data-obtained': a.obtainedAt,
+  });
+  card.append(
+    el(
+      'div',
+      { class: 'head' },
+      el('h2', {}, `${a.name} `, el('span', { class: 'cid', text: a.clientId })),
+      el('span', { class: `badge c-${a.colour}`, text: a.state }),
+    ),
+  );
   card.append(lifeBar(a));
   const facts = el('dl', { class: 'facts' });
   const fact = (k, ...v) => facts.append(el('dt', { text: k }), el('dd', {}, ...v));
   if (a.expiresAt !== null) fact('expires', both(a.expiresAt), ' ', rel(a.expiresAt));
-  if (a.nextAction) fact('next', a.nextAction, a.nextActionAt !== null ? ' · ' : '', a.nextActionAt !== null ? both(a.nextActionAt) : '', ' ', a.nextActionAt !== null ? rel(a.nextActionAt) : '');
+  if (a.nextAction)
+    fact(
+      'next',
+      a.nextAction,
+      a.nextActionAt !== null ? ' · ' : '',
+      a.nextActionAt !== null ? both(a.nextActionAt) : '',
+      ' ',
+      a.nextActionAt !== null ? rel(a.nextActionAt) : '',
+    );
   // The stop box below already says it when the last result is the stop itself.
-  if (!a.attention || a.lastResult !== `attention: ${a.attention}`) fact('last result', a.lastResult || '—', a.consecutiveFailures > 0 ? ` (${a.consecutiveFailures} failures in a row)` : '');
+  if (!a.attention || a.lastResult !== `attention: ${a.attention}`)
+    fact(
+      'last result',
+      a.lastResult || '—',
+      a.consecutiveFailures > 0 ? ` (${a.consecutiveFailures} failures in a row)` : '',
+    );
   fact('source', `${a.source || '—'} · mode ${a.mode}`);
   card.append(facts);
   if (a.attention || a.liftCommand) {
-    card.append(el('div', { class: 'stop' },
-      el('strong', { text: a.attention ? 'Stopped: ' : 'Waiting: ' }), a.attention || 'no live token, and this mode cannot make one',
-      a.liftCommand ? el('div', {}, 'to lift it: ', el('code', { class: 'lift-command', text: a.liftCommand })) : null));
+    card.append(
+      el(
+        'div',
+        { class: 'stop' },
+        el('strong', { text: a.attention ? 'Stopped: ' : 'Waiting: ' }),
+        a.attention || 'no live token, and this mode cannot make one',
+        a.liftCommand
+          ? el('div', {}, 'to lift it: ', el('code', { class: 'lift-command', text: a.liftCommand }))
+          : null,
+      ),
+    );
   }
   card.append(timeline(a), actions(a));
   return card;

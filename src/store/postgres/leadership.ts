@@ -88,7 +88,8 @@ export class Leadership {
 
   /** The fence for a swap while this keeper may act, else undefined: do not call Dhan. */
   fence(): LeaderFence | undefined {
-    if (this.#epoch === undefined || !leaderMayAct(this.#lastConfirmSentAt, this.#clock.now(), this.timing)) return undefined;
+    if (this.#epoch === undefined || !leaderMayAct(this.#lastConfirmSentAt, this.#clock.now(), this.timing))
+      return undefined;
     return { epoch: this.#epoch };
   }
 
@@ -130,9 +131,10 @@ export class Leadership {
     const sentAt = this.#clock.now();
     if (this.#epoch !== undefined) {
       // A heartbeat that commits proves the session, and so the lock, is still ours.
-      const r = await client.query<{ epoch: number }>(`UPDATE leadership SET heartbeat_at = ${SERVER_NOW} WHERE id = 1 AND epoch = $1 RETURNING epoch`, [
-        this.#epoch,
-      ]);
+      const r = await client.query<{ epoch: number }>(
+        `UPDATE leadership SET heartbeat_at = ${SERVER_NOW} WHERE id = 1 AND epoch = $1 RETURNING epoch`,
+        [this.#epoch],
+      );
       if (r.rows[0]?.epoch !== this.#epoch) {
         this.#demote('another keeper took over', true);
         return;

@@ -26,8 +26,20 @@ interface TableSpec {
 const TABLES: readonly TableSpec[] = [
   {
     name: 'accounts',
-    columns: ['client_id', 'name', 'mode', 'attention_state', 'renew_refused_kinds', 'last_generate_at', 'last_totp_step',
-      'consecutive_failures', 'last_success_at', 'last_attempt_at', 'last_result', 'next_action_at'],
+    columns: [
+      'client_id',
+      'name',
+      'mode',
+      'attention_state',
+      'renew_refused_kinds',
+      'last_generate_at',
+      'last_totp_step',
+      'consecutive_failures',
+      'last_success_at',
+      'last_attempt_at',
+      'last_result',
+      'next_action_at',
+    ],
     sequence: undefined,
   },
   {
@@ -37,14 +49,36 @@ const TABLES: readonly TableSpec[] = [
   },
   {
     name: 'consents',
-    columns: ['id', 'client_id', 'consent_app_id', 'login_url', 'started_at', 'status', 'token_id_hash', 'finished_at', 'message'],
+    columns: [
+      'id',
+      'client_id',
+      'consent_app_id',
+      'login_url',
+      'started_at',
+      'status',
+      'token_id_hash',
+      'finished_at',
+      'message',
+    ],
     sequence: 'consents_id_seq',
   },
   { name: 'login_requests', columns: ['client_id', 'since', 'reason', 'deadline'], sequence: undefined },
   {
     name: 'events',
-    columns: ['id', 'client_id', 'at', 'kind', 'result', 'error_kind', 'error_code', 'message', 'duration_ms', 'expiry_before',
-      'expiry_after', 'detail'],
+    columns: [
+      'id',
+      'client_id',
+      'at',
+      'kind',
+      'result',
+      'error_kind',
+      'error_code',
+      'message',
+      'duration_ms',
+      'expiry_before',
+      'expiry_after',
+      'detail',
+    ],
     sequence: 'events_id_seq',
   },
   {
@@ -103,7 +137,11 @@ function openSource(path: string, now: number): Database.Database {
   }
   try {
     checkReadable(db, path);
-    const lease = db.prepare<[], { pid: number; host: string; expires_at: number }>('SELECT pid, host, expires_at FROM lease WHERE id = 1').get();
+    const lease = db
+      .prepare<[], { pid: number; host: string; expires_at: number }>(
+        'SELECT pid, host, expires_at FROM lease WHERE id = 1',
+      )
+      .get();
     if (lease !== undefined && lease.expires_at > now) {
       throw new KeeperError('source-in-use', `a keeper (pid ${lease.pid} on ${lease.host}) is running on ${path}`, {
         hint: 'stop it first, so that no token changes during the copy',
@@ -123,7 +161,9 @@ function readSource(db: Database.Database, spec: TableSpec): Row[] {
 
 async function readTarget(client: pg.Client, spec: TableSpec): Promise<Row[]> {
   const order = spec.columns[0]!;
-  const r = await client.query<Row>(`SELECT ${spec.columns.join(', ')} FROM ${spec.name} ORDER BY ${order}${order === 'client_id' || order === 'key' ? ' COLLATE "C"' : ''}`);
+  const r = await client.query<Row>(
+    `SELECT ${spec.columns.join(', ')} FROM ${spec.name} ORDER BY ${order}${order === 'client_id' || order === 'key' ? ' COLLATE "C"' : ''}`,
+  );
   return r.rows;
 }
 
@@ -131,7 +171,9 @@ async function insertRows(client: pg.Client, spec: TableSpec, rows: readonly Row
   const width = spec.columns.length;
   for (let start = 0; start < rows.length; start += BATCH) {
     const batch = rows.slice(start, start + BATCH);
-    const placeholders = batch.map((_, i) => `(${spec.columns.map((_c, j) => `$${i * width + j + 1}`).join(', ')})`).join(', ');
+    const placeholders = batch
+      .map((_, i) => `(${spec.columns.map((_c, j) => `$${i * width + j + 1}`).join(', ')})`)
+      .join(', ');
     const values = batch.flatMap((r) => spec.columns.map((c) => r[c] ?? null));
     await client.query(`INSERT INTO ${spec.name} (${spec.columns.join(', ')}) VALUES ${placeholders}`, values);
   }
@@ -166,12 +208,20 @@ export async function migrateStorage(options: MigrateStorageOptions): Promise<Ta
     try {
       // Creates the schema and brings it to the current version, like a keeper's first start
       // (without opening a store: a sealed target needs no key to be replaced).
-      await pgMigrate(target, redactUrl(options.to.connectionString), options.schema === undefined ? undefined : quoteIdent(options.schema));
+      await pgMigrate(
+        target,
+        redactUrl(options.to.connectionString),
+        options.schema === undefined ? undefined : quoteIdent(options.schema),
+      );
       await target.query('BEGIN');
       try {
         // No keeper may start on the target half-way through the copy.
         await target.query(`LOCK TABLE ${TABLES.map((t) => t.name).join(', ')}, lease IN ACCESS EXCLUSIVE MODE`);
-        const counts = await Promise.all(TABLES.map(async (t) => (await target.query<{ n: number }>(`SELECT count(*) AS n FROM ${t.name}`)).rows[0]!.n));
+        const counts = await Promise.all(
+          TABLES.map(
+            async (t) => (await target.query<{ n: number }>(`SELECT count(*) AS n FROM ${t.name}`)).rows[0]!.n,
+          ),
+        );
         const held = counts.reduce((a, b) => a + b, 0);
         if (held > 0 && options.overwrite !== true) {
           throw new UsageError(`--to: ${redactUrl(options.to.connectionString)} already holds ${held} row(s)`, {
@@ -183,7 +233,9 @@ export async function migrateStorage(options: MigrateStorageOptions): Promise<Ta
           const rows = readSource(source, spec);
           await insertRows(target, spec, rows);
           if (spec.sequence !== undefined) {
-            await target.query(`SELECT setval('${spec.sequence}', greatest((SELECT max(id) FROM ${spec.name}), 1), (SELECT count(*) > 0 FROM ${spec.name}))`);
+            await target.query(
+              `SELECT setval('${spec.sequence}', greatest((SELECT max(id) FROM ${spec.name}), 1), (SELECT count(*) > 0 FROM ${spec.name}))`,
+            );
           }
         }
         await target.query('COMMIT');

@@ -177,9 +177,13 @@ export async function pgSchemaVersion(client: ClientBase): Promise<number> {
 }
 
 function tooNew(location: string, found: number, known: number): KeeperError {
-  return new KeeperError('store-too-new', `database at ${location} has schema version ${found}, but this keeper only knows up to version ${known}`, {
-    hint: 'a newer dhan-token-keeper wrote it: upgrade this one, or point it at another database',
-  });
+  return new KeeperError(
+    'store-too-new',
+    `database at ${location} has schema version ${found}, but this keeper only knows up to version ${known}`,
+    {
+      hint: 'a newer dhan-token-keeper wrote it: upgrade this one, or point it at another database',
+    },
+  );
 }
 
 /** `schema`, when given, is a quoted identifier: it is created (under the lock) if missing. */
@@ -202,7 +206,10 @@ export async function pgMigrate(
       if (now > known) throw tooNew(location, now, known);
       if (now < m.version) {
         await client.query(m.sql);
-        await client.query('INSERT INTO schema_migrations (version, description) VALUES ($1, $2)', [m.version, m.description]);
+        await client.query('INSERT INTO schema_migrations (version, description) VALUES ($1, $2)', [
+          m.version,
+          m.description,
+        ]);
       }
       await client.query('COMMIT');
     } catch (err) {
@@ -213,12 +220,20 @@ export async function pgMigrate(
   return pgSchemaVersion(client);
 }
 
-export async function pgCheckReadable(client: ClientBase, location: string, known: number = PG_SCHEMA_VERSION): Promise<void> {
+export async function pgCheckReadable(
+  client: ClientBase,
+  location: string,
+  known: number = PG_SCHEMA_VERSION,
+): Promise<void> {
   const found = await pgSchemaVersion(client);
   if (found > known) throw tooNew(location, found, known);
   if (found < known) {
-    throw new KeeperError('store-outdated', `database at ${location} has schema version ${found}, but this keeper needs version ${known}`, {
-      hint: 'start the keeper (`dhan-token-keeper run`) once so that it upgrades the database',
-    });
+    throw new KeeperError(
+      'store-outdated',
+      `database at ${location} has schema version ${found}, but this keeper needs version ${known}`,
+      {
+        hint: 'start the keeper (`dhan-token-keeper run`) once so that it upgrades the database',
+      },
+    );
   }
 }

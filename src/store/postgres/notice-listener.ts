@@ -37,7 +37,8 @@ export class NoticeListener {
   #stopped = false;
 
   constructor(options: NoticeListenerOptions) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.channel)) throw new RangeError(`channel "${options.channel}" must be letters, digits and _`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.channel))
+      throw new RangeError(`channel "${options.channel}" must be letters, digits and _`);
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#schema = options.schema;
@@ -79,7 +80,8 @@ export class NoticeListener {
     try {
       await client.connect();
       if (this.#options.schema === undefined) {
-        this.#schema = (await client.query<{ s: string | null }>('SELECT current_schema() AS s')).rows[0]?.s ?? undefined;
+        this.#schema =
+          (await client.query<{ s: string | null }>('SELECT current_schema() AS s')).rows[0]?.s ?? undefined;
       }
       await client.query(`LISTEN ${this.#options.channel}`);
     } catch (err) {

@@ -1,9 +1,20 @@
 import type { QueryResult, QueryResultRow } from 'pg';
 import type { AsyncConsentStore } from '../contract.js';
-import { toConsent, toLogin, type ConsentRecord, type ConsentRow, type LoginRequest, type LoginRow } from '../consents.js';
+import {
+  toConsent,
+  toLogin,
+  type ConsentRecord,
+  type ConsentRow,
+  type LoginRequest,
+  type LoginRow,
+} from '../consents.js';
 
 /** Runs one named, parameterised query on the store's current connection (its transaction's, inside one). */
-export type PgQuery = <R extends QueryResultRow>(name: string, text: string, values?: unknown[]) => Promise<QueryResult<R>>;
+export type PgQuery = <R extends QueryResultRow>(
+  name: string,
+  text: string,
+  values?: unknown[],
+) => Promise<QueryResult<R>>;
 
 /**
  * The API-key login's durable state in PostgreSQL, with SQLite's ConsentStore semantics. Every
@@ -27,7 +38,12 @@ export class PgConsentStore implements AsyncConsentStore {
     return row === undefined ? undefined : toConsent(row);
   }
 
-  async start(c: { clientId: string; consentAppId: string; loginUrl: string; startedAt: number }): Promise<ConsentRecord> {
+  async start(c: {
+    clientId: string;
+    consentAppId: string;
+    loginUrl: string;
+    startedAt: number;
+  }): Promise<ConsentRecord> {
     const row = await this.#one<ConsentRow>(
       'consent-start',
       `INSERT INTO consents (client_id, consent_app_id, login_url, started_at, status) VALUES ($1, $2, $3, $4, 'open') RETURNING *`,
@@ -58,19 +74,28 @@ export class PgConsentStore implements AsyncConsentStore {
   }
 
   async claim(id: number, tokenIdHash: string): Promise<boolean> {
-    const r = await this.#query('consent-claim', `UPDATE consents SET status = 'consuming', token_id_hash = $2 WHERE id = $1 AND status = 'open'`, [
-      id,
-      tokenIdHash,
-    ]);
+    const r = await this.#query(
+      'consent-claim',
+      `UPDATE consents SET status = 'consuming', token_id_hash = $2 WHERE id = $1 AND status = 'open'`,
+      [id, tokenIdHash],
+    );
     return r.rowCount === 1;
   }
 
   async reopen(id: number): Promise<void> {
-    await this.#query('consent-reopen', `UPDATE consents SET status = 'open', token_id_hash = NULL WHERE id = $1 AND status = 'consuming'`, [id]);
+    await this.#query(
+      'consent-reopen',
+      `UPDATE consents SET status = 'open', token_id_hash = NULL WHERE id = $1 AND status = 'consuming'`,
+      [id],
+    );
   }
 
   async finish(id: number, status: 'done' | 'failed', at: number, message: string): Promise<void> {
-    await this.#query('consent-finish', `UPDATE consents SET status = $2, finished_at = $3, message = $4 WHERE id = $1`, [id, status, at, message]);
+    await this.#query(
+      'consent-finish',
+      `UPDATE consents SET status = $2, finished_at = $3, message = $4 WHERE id = $1`,
+      [id, status, at, message],
+    );
   }
 
   async recent(clientId: string, limit = 10): Promise<ConsentRecord[]> {
@@ -103,16 +128,24 @@ export class PgConsentStore implements AsyncConsentStore {
   }
 
   async loginRequest(clientId: string): Promise<LoginRequest | undefined> {
-    const row = await this.#one<LoginRow>('login-request-get', `SELECT * FROM login_requests WHERE client_id = $1`, [clientId]);
+    const row = await this.#one<LoginRow>('login-request-get', `SELECT * FROM login_requests WHERE client_id = $1`, [
+      clientId,
+    ]);
     return row === undefined ? undefined : toLogin(row);
   }
 
   async loginRequests(): Promise<LoginRequest[]> {
-    const r = await this.#query<LoginRow>('login-request-list', `SELECT * FROM login_requests ORDER BY client_id COLLATE "C"`);
+    const r = await this.#query<LoginRow>(
+      'login-request-list',
+      `SELECT * FROM login_requests ORDER BY client_id COLLATE "C"`,
+    );
     return r.rows.map(toLogin);
   }
 
   async clearLoginRequest(clientId: string): Promise<boolean> {
-    return (await this.#query('login-request-clear', `DELETE FROM login_requests WHERE client_id = $1`, [clientId])).rowCount === 1;
+    return (
+      (await this.#query('login-request-clear', `DELETE FROM login_requests WHERE client_id = $1`, [clientId]))
+        .rowCount === 1
+    );
   }
 }

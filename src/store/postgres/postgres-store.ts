@@ -66,7 +66,6 @@ export interface PostgresStoreOptions {
 
 type Queryable = Pick<PoolClient, 'query'>;
 
-
 export { redactUrl };
 
 export function quoteIdent(name: string): string {
@@ -90,7 +89,13 @@ export class PostgresStore implements AsyncStore {
   readonly #hideSealed: boolean;
   readonly consents: AsyncConsentStore;
 
-  private constructor(pool: pg.Pool, location: string, readonly: boolean, seal: TokenSeal | undefined, hideSealed: boolean) {
+  private constructor(
+    pool: pg.Pool,
+    location: string,
+    readonly: boolean,
+    seal: TokenSeal | undefined,
+    hideSealed: boolean,
+  ) {
     this.#pool = pool;
     this.location = location;
     this.readonly = readonly;
@@ -104,7 +109,9 @@ export class PostgresStore implements AsyncStore {
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
       throw new KeeperError('store-options', `schema "${options.schema}" must be ${SCHEMA_NAME_RULE}`);
     }
-    const location = redactUrl(options.connection.connectionString) + (options.schema === undefined ? '' : ` (schema ${options.schema})`);
+    const location =
+      redactUrl(options.connection.connectionString) +
+      (options.schema === undefined ? '' : ` (schema ${options.schema})`);
     const settings = ['-c synchronous_commit=on'];
     if (options.schema !== undefined) settings.push(`-c search_path=${options.schema}`);
     if (readonly) settings.push('-c default_transaction_read_only=on');
@@ -221,10 +228,15 @@ export class PostgresStore implements AsyncStore {
   // ---- sealing ----
 
   async #checkKey(): Promise<void> {
-    const check = (await this.#one<{ value: string }>('get-meta', `SELECT value FROM meta WHERE key = $1`, ['key_check']))?.value;
+    const check = (
+      await this.#one<{ value: string }>('get-meta', `SELECT value FROM meta WHERE key = $1`, ['key_check'])
+    )?.value;
     const seal = this.#seal;
     if (seal === undefined) {
-      const anySealed = await this.#one('any-sealed', `SELECT 1 FROM tokens WHERE left(access_token, 11) = 'dtk-sealed:' LIMIT 1`);
+      const anySealed = await this.#one(
+        'any-sealed',
+        `SELECT 1 FROM tokens WHERE left(access_token, 11) = 'dtk-sealed:' LIMIT 1`,
+      );
       if ((check !== undefined || anySealed !== undefined) && !this.#hideSealed) throw keyMissing(this.location);
       return;
     }
@@ -236,7 +248,9 @@ export class PostgresStore implements AsyncStore {
     await this.transaction(async () => {
       // Two keepers given the key at once: the second waits here, then finds the check.
       await this.#q('lock-meta', 'LOCK TABLE meta IN EXCLUSIVE MODE');
-      const again = await this.#one<{ value: string }>('get-meta', `SELECT value FROM meta WHERE key = $1`, ['key_check']);
+      const again = await this.#one<{ value: string }>('get-meta', `SELECT value FROM meta WHERE key = $1`, [
+        'key_check',
+      ]);
       if (again !== undefined) {
         if (!seal.verifies(again.value)) throw keyWrong(this.location, again.value);
         return;
@@ -247,7 +261,11 @@ export class PostgresStore implements AsyncStore {
   }
 
   async #putMeta(key: string, value: string): Promise<void> {
-    await this.#q('put-meta', `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, value]);
+    await this.#q(
+      'put-meta',
+      `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      [key, value],
+    );
   }
 
   async rotateKey(next: Buffer): Promise<RekeyResult> {
@@ -270,7 +288,10 @@ export class PostgresStore implements AsyncStore {
     );
     for (const row of tokenRows) {
       const binding = tokenBinding(row.id, row.client_id);
-      await this.#q('set-token-text', `UPDATE tokens SET access_token = $2 WHERE id = $1`, [row.id, seal.seal(this.#openText(row.access_token, binding), binding)]);
+      await this.#q('set-token-text', `UPDATE tokens SET access_token = $2 WHERE id = $1`, [
+        row.id,
+        seal.seal(this.#openText(row.access_token, binding), binding),
+      ]);
       tokens++;
     }
     let requests = 0;
@@ -280,7 +301,10 @@ export class PostgresStore implements AsyncStore {
     );
     for (const row of payloads) {
       const binding = requestBinding(row.id, row.client_id);
-      await this.#q('set-payload', `UPDATE requests SET payload = $2 WHERE id = $1`, [row.id, seal.seal(this.#openText(row.payload, binding), binding)]);
+      await this.#q('set-payload', `UPDATE requests SET payload = $2 WHERE id = $1`, [
+        row.id,
+        seal.seal(this.#openText(row.payload, binding), binding),
+      ]);
       requests++;
     }
     return { tokens, requests };
@@ -300,7 +324,9 @@ export class PostgresStore implements AsyncStore {
   }
 
   #request(r: RequestRow): KeeperRequest {
-    return toRequest(r.payload === null ? r : { ...r, payload: this.#openText(r.payload, requestBinding(r.id, r.client_id)) });
+    return toRequest(
+      r.payload === null ? r : { ...r, payload: this.#openText(r.payload, requestBinding(r.id, r.client_id)) },
+    );
   }
 
   // ---- accounts ----
@@ -321,12 +347,18 @@ export class PostgresStore implements AsyncStore {
   }
 
   async listAccounts(): Promise<AccountRecord[]> {
-    return (await this.#rows<AccountRow>('list-accounts', `SELECT * FROM accounts ORDER BY client_id COLLATE "C"`)).map(toAccount);
+    return (await this.#rows<AccountRow>('list-accounts', `SELECT * FROM accounts ORDER BY client_id COLLATE "C"`)).map(
+      toAccount,
+    );
   }
 
   async updateAccount(clientId: string, patch: AccountPatch): Promise<AccountRecord> {
     return this.transaction(async () => {
-      const row = await this.#one<AccountRow>('get-account-for-update', `SELECT * FROM accounts WHERE client_id = $1 FOR UPDATE`, [clientId]);
+      const row = await this.#one<AccountRow>(
+        'get-account-for-update',
+        `SELECT * FROM accounts WHERE client_id = $1 FOR UPDATE`,
+        [clientId],
+      );
       if (row === undefined) throw unknownAccount(clientId);
       const p = accountParams({ ...applyPatch(toAccount(row), patch), clientId });
       const updated = await this.#one<AccountRow>(
@@ -335,8 +367,20 @@ export class PostgresStore implements AsyncStore {
            last_generate_at = $6, consecutive_failures = $7, last_success_at = $8, last_attempt_at = $9, last_result = $10,
            next_action_at = $11, last_totp_step = $12
          WHERE client_id = $1 RETURNING *`,
-        [p.clientId, p.name, p.mode, p.attention, p.renewRefusedKinds, p.lastGenerateAt,
-          p.consecutiveFailures, p.lastSuccessAt, p.lastAttemptAt, p.lastResult, p.nextActionAt, p.lastTotpStep],
+        [
+          p.clientId,
+          p.name,
+          p.mode,
+          p.attention,
+          p.renewRefusedKinds,
+          p.lastGenerateAt,
+          p.consecutiveFailures,
+          p.lastSuccessAt,
+          p.lastAttemptAt,
+          p.lastResult,
+          p.nextActionAt,
+          p.lastTotpStep,
+        ],
       );
       return toAccount(updated!);
     });
@@ -350,9 +394,13 @@ export class PostgresStore implements AsyncStore {
    * waits for a swap in progress, and a swap after a takeover sees the new epoch and is refused.
    */
   async checkFence(fence: LeaderFence): Promise<void> {
-    const row = await this.#one<LeaderInfo>('check-fence', `SELECT epoch, host, pid, since FROM leadership WHERE id = 1 FOR SHARE`);
+    const row = await this.#one<LeaderInfo>(
+      'check-fence',
+      `SELECT epoch, host, pid, since FROM leadership WHERE id = 1 FOR SHARE`,
+    );
     if (row?.epoch !== fence.epoch) {
-      const now = row === undefined ? 'no keeper leads' : `keeper pid ${row.pid} on ${row.host} leads with epoch ${row.epoch}`;
+      const now =
+        row === undefined ? 'no keeper leads' : `keeper pid ${row.pid} on ${row.host} leads with epoch ${row.epoch}`;
       throw new KeeperError('not-leader', `refusing to commit for leadership epoch ${fence.epoch}: ${now}`, {
         hint: 'this keeper lost its leadership; the new leader re-checks the stored token and finishes the refresh',
       });
@@ -377,14 +425,18 @@ export class PostgresStore implements AsyncStore {
     return this.transaction(async () => {
       if (fence !== undefined) await this.checkFence(fence);
       // Locks the account row: two saves for one account queue instead of both superseding.
-      const account = await this.#one('lock-account', `SELECT 1 FROM accounts WHERE client_id = $1 FOR UPDATE`, [t.clientId]);
-      if (account === undefined) throw unknownAccount(t.clientId);
-      await this.#q('supersede-current', `UPDATE tokens SET superseded_at = $2 WHERE client_id = $1 AND superseded_at IS NULL`, [
+      const account = await this.#one('lock-account', `SELECT 1 FROM accounts WHERE client_id = $1 FOR UPDATE`, [
         t.clientId,
-        t.obtainedAt,
       ]);
+      if (account === undefined) throw unknownAccount(t.clientId);
+      await this.#q(
+        'supersede-current',
+        `UPDATE tokens SET superseded_at = $2 WHERE client_id = $1 AND superseded_at IS NULL`,
+        [t.clientId, t.obtainedAt],
+      );
       const id = (await this.#one<{ id: number }>('next-token-id', `SELECT nextval('tokens_id_seq') AS id`))!.id;
-      const text = this.#seal === undefined ? t.accessToken : this.#seal.seal(t.accessToken, tokenBinding(id, t.clientId));
+      const text =
+        this.#seal === undefined ? t.accessToken : this.#seal.seal(t.accessToken, tokenBinding(id, t.clientId));
       const row = await this.#one<TokenRow>(
         'insert-token',
         `INSERT INTO tokens (id, client_id, access_token, source, obtained_at, expires_at, expiry_time)
@@ -392,11 +444,11 @@ export class PostgresStore implements AsyncStore {
         [id, t.clientId, text, t.source, t.obtainedAt, t.expiresAt, t.expiryTime],
       );
       // Delivered to the standbys' listeners at commit, never before (swap-listener.ts).
-      await this.#q('notify-swap', `SELECT pg_notify($1, json_build_object('schema', current_schema(), 'clientId', $2::text, 'tokenId', $3::bigint)::text)`, [
-        SWAP_CHANNEL,
-        t.clientId,
-        id,
-      ]);
+      await this.#q(
+        'notify-swap',
+        `SELECT pg_notify($1, json_build_object('schema', current_schema(), 'clientId', $2::text, 'tokenId', $3::bigint)::text)`,
+        [SWAP_CHANNEL, t.clientId, id],
+      );
       return this.#token(row!);
     });
   }
@@ -420,11 +472,21 @@ export class PostgresStore implements AsyncStore {
   }
 
   async markTokenDead(tokenId: number, at: number): Promise<boolean> {
-    return (await this.#count('mark-token-dead', `UPDATE tokens SET superseded_at = $2 WHERE id = $1 AND superseded_at IS NULL`, [tokenId, at])) === 1;
+    return (
+      (await this.#count(
+        'mark-token-dead',
+        `UPDATE tokens SET superseded_at = $2 WHERE id = $1 AND superseded_at IS NULL`,
+        [tokenId, at],
+      )) === 1
+    );
   }
 
   async listTokens(clientId: string, limit: number = DEFAULT_TOKEN_LIMIT): Promise<StoredToken[]> {
-    const rows = await this.#rows<TokenRow>('list-tokens', `SELECT * FROM tokens WHERE client_id = $1 ORDER BY id DESC LIMIT $2`, [clientId, limit]);
+    const rows = await this.#rows<TokenRow>(
+      'list-tokens',
+      `SELECT * FROM tokens WHERE client_id = $1 ORDER BY id DESC LIMIT $2`,
+      [clientId, limit],
+    );
     return rows.map((r) => this.#token(r));
   }
 
@@ -443,7 +505,19 @@ export class PostgresStore implements AsyncStore {
       'insert-event',
       `INSERT INTO events (client_id, at, kind, result, error_kind, error_code, message, duration_ms, expiry_before, expiry_after, detail)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
-      [p.clientId, p.at, p.kind, p.result, p.errorKind, p.errorCode, p.message, p.durationMs, p.expiryBefore, p.expiryAfter, p.detail],
+      [
+        p.clientId,
+        p.at,
+        p.kind,
+        p.result,
+        p.errorKind,
+        p.errorCode,
+        p.message,
+        p.durationMs,
+        p.expiryBefore,
+        p.expiryAfter,
+        p.detail,
+      ],
     );
     return row!;
   }
@@ -458,7 +532,9 @@ export class PostgresStore implements AsyncStore {
 
   async finishEvent(id: number, outcome: EventOutcome): Promise<boolean> {
     return this.transaction(async () => {
-      const row = await this.#one<EventRow>('get-event-for-update', `SELECT * FROM events WHERE id = $1 FOR UPDATE`, [id]);
+      const row = await this.#one<EventRow>('get-event-for-update', `SELECT * FROM events WHERE id = $1 FOR UPDATE`, [
+        id,
+      ]);
       if (row === undefined || row.result !== 'pending') return false;
       const current = toEvent(row);
       const detail =
@@ -518,7 +594,12 @@ export class PostgresStore implements AsyncStore {
 
   // ---- single-instance lease (the leadership of several keepers is src/store/postgres/leadership.ts) ----
 
-  async acquireLease(owner: LeaseOwner, now: number, ttlMs: number, canStealFromSameHost?: (pid: number) => boolean): Promise<LeaseResult> {
+  async acquireLease(
+    owner: LeaseOwner,
+    now: number,
+    ttlMs: number,
+    canStealFromSameHost?: (pid: number) => boolean,
+  ): Promise<LeaseResult> {
     return this.transaction(async (): Promise<LeaseResult> => {
       // The row may not exist yet, so lock the table: two contenders cannot both see it free.
       await this.#q('lock-lease', 'LOCK TABLE lease IN EXCLUSIVE MODE');
@@ -541,16 +622,21 @@ export class PostgresStore implements AsyncStore {
 
   async heartbeatLease(owner: LeaseOwner, now: number): Promise<boolean> {
     return (
-      (await this.#count('heartbeat-lease', `UPDATE lease SET heartbeat_at = $3, expires_at = $3 + ttl_ms WHERE pid = $1 AND host = $2`, [
-        owner.pid,
-        owner.host,
-        now,
-      ])) === 1
+      (await this.#count(
+        'heartbeat-lease',
+        `UPDATE lease SET heartbeat_at = $3, expires_at = $3 + ttl_ms WHERE pid = $1 AND host = $2`,
+        [owner.pid, owner.host, now],
+      )) === 1
     );
   }
 
   async releaseLease(owner: LeaseOwner): Promise<boolean> {
-    return (await this.#count('release-lease', `DELETE FROM lease WHERE pid = $1 AND host = $2`, [owner.pid, owner.host])) === 1;
+    return (
+      (await this.#count('release-lease', `DELETE FROM lease WHERE pid = $1 AND host = $2`, [
+        owner.pid,
+        owner.host,
+      ])) === 1
+    );
   }
 
   async leaseHolder(): Promise<LeaseHolder | undefined> {
@@ -563,14 +649,13 @@ export class PostgresStore implements AsyncStore {
   async enqueueRequest(clientId: string, action: RequestAction, payload: string | null, now: number): Promise<number> {
     return this.transaction(async () => {
       const id = (await this.#one<{ id: number }>('next-request-id', `SELECT nextval('requests_id_seq') AS id`))!.id;
-      const sealed = payload === null || this.#seal === undefined ? payload : this.#seal.seal(payload, requestBinding(id, clientId));
-      await this.#q('enqueue-request', `INSERT INTO requests (id, client_id, action, created_at, payload) VALUES ($1, $2, $3, $4, $5)`, [
-        id,
-        clientId,
-        action,
-        now,
-        sealed,
-      ]);
+      const sealed =
+        payload === null || this.#seal === undefined ? payload : this.#seal.seal(payload, requestBinding(id, clientId));
+      await this.#q(
+        'enqueue-request',
+        `INSERT INTO requests (id, client_id, action, created_at, payload) VALUES ($1, $2, $3, $4, $5)`,
+        [id, clientId, action, now, sealed],
+      );
       // Wakes the running keeper (request-listener.ts) at commit, when the row is there to take.
       await this.#q('notify-request', `SELECT pg_notify($1, current_schema())`, [REQUEST_CHANNEL]);
       return id;
@@ -578,7 +663,8 @@ export class PostgresStore implements AsyncStore {
   }
 
   async takeRequests(): Promise<KeeperRequest[]> {
-    if ((await this.#one('any-queued', `SELECT 1 FROM requests WHERE status = 'queued' LIMIT 1`)) === undefined) return [];
+    if ((await this.#one('any-queued', `SELECT 1 FROM requests WHERE status = 'queued' LIMIT 1`)) === undefined)
+      return [];
     // The CTE reads the payloads as they were; the update empties them in the same statement.
     const rows = await this.#rows<RequestRow>(
       'take-requests',

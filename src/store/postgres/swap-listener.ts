@@ -47,7 +47,8 @@ export class SwapListener {
         } catch {
           return;
         }
-        if (parsed.schema !== schema || typeof parsed.clientId !== 'string' || typeof parsed.tokenId !== 'number') return;
+        if (parsed.schema !== schema || typeof parsed.clientId !== 'string' || typeof parsed.tokenId !== 'number')
+          return;
         options.onSwap({ clientId: parsed.clientId, tokenId: parsed.tokenId });
       },
       onResync: options.onResync,
