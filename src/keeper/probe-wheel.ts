@@ -22,8 +22,8 @@ export class ProbeWheel<T> {
 
   /**
    * Due at the start of the slot holding `at`: up to one slot early, never late, because a late
-   * probe would stretch the time a killed token sits in the sinks past the probe interval the
-   * README promises. A moment in the slot under way is due at the next boundary, not in the past.
+   * probe would stretch the time a killed token sits in the sinks past the probe interval
+   * docs/how-it-works.md promises. A moment in the slot under way is due at the next boundary, not in the past.
    */
   schedule(item: T, at: number): void {
     this.cancel(item);

@@ -197,7 +197,7 @@ describe.skipIf(!PG_UP)('three keepers on one PostgreSQL: one acts, none races, 
             await sleep(rand(50, HOLD_MS - 800));
             const victim = world.slots[call.keeper]!;
             // Only the held renewal may be in the victim's hands: a kill between Dhan's answer to
-            // another refresh and its commit loses that token, which no keeper can prevent (README,
+            // another refresh and its commit loses that token, which no keeper can prevent (docs/high-availability.md,
             // "The limits"). Wait for such a one to be committed, within the hold.
             const holdEnds = call.start + HOLD_MS - 300;
             const busyElsewhere = (): boolean =>

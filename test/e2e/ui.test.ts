@@ -21,7 +21,7 @@ import {
 /*
  * The status page as a person uses it: Debian's Chromium (never a downloaded browser) against
  * a spawned keeper and the simulator. `DTK_SCREENSHOTS=1 npx vitest run test/e2e/ui.test.ts`
- * refreshes the README's screenshots in docs/screenshots/; otherwise they go to a temp folder.
+ * refreshes docs/status-page.md's screenshots in docs/screenshots/; otherwise they go to a temp folder.
  */
 
 const CHROMIUM = '/usr/bin/chromium';

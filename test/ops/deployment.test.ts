@@ -47,7 +47,7 @@ const ALERTS = [
   'DhanTokenKeeperNoLeader',
   'DhanClockSkew',
 ] as const;
-const RUNBOOK = 'https://github.com/dhan-token-keeper/dhan-token-keeper#runbook-';
+const RUNBOOK = 'https://github.com/dhan-token-keeper/dhan-token-keeper/blob/main/docs/runbook.md#runbook-';
 
 type Obj = Record<string, unknown>;
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,9 +19,10 @@ import {
   writeSecretFile,
   type RunningKeeper,
 } from '../helpers/cli.js';
+import { documentationPages } from '../helpers/docs.js';
 
 /*
- * Every README block marked `<!-- recipe: NAME -->` runs here as written, against a running
+ * Every block of the README or a docs/ page marked `<!-- recipe: NAME -->` runs here as written, against a running
  * keeper (issue 14, item 12: a recipe that never got a token went unnoticed). The runner is
  * generic: it finds marked blocks wherever they are, so sections can move or be rewritten.
  * Only the machine-specific values are swapped (the keeper's URL, the key file, the sink path);
@@ -127,8 +128,7 @@ function run(recipe: Recipe): { status: number | null; stdout: string; stderr: s
   throw new Error(`README recipe "${recipe.name}": no runner for \`${recipe.language}\` blocks`);
 }
 
-const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-const recipes = markedRecipes(readme);
+const recipes = documentationPages().flatMap((page) => markedRecipes(page.text));
 const python = spawnSync('python3', ['--version'], { encoding: 'utf8' });
 
 beforeAll(async () => {

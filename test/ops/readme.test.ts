@@ -2,17 +2,24 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { documentationPages, pageAnchors, readDoc, section } from '../helpers/docs.js';
 import { REPO_ROOT } from '../helpers/repo-root.js';
 
 const root = REPO_ROOT;
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const readme = readDoc('README.md');
+const cliReference = readDoc('docs/cli.md');
+const runbook = readDoc('docs/runbook.md');
+const allDocs = documentationPages()
+  .map((page) => page.text)
+  .join('\n');
 const cli = join(root, 'dist', 'cli.js');
+const RUNBOOK_PAGE = 'https://github.com/dhan-token-keeper/dhan-token-keeper/blob/main/docs/runbook.md#';
 
-/** Every `dhan-token-keeper <command> …` the README shows a user, in code blocks and tables. */
-function documentedInvocations(): Array<{ command: string; flags: string[] }> {
+/** Every `dhan-token-keeper <command> …` a page shows a user, in code blocks and tables. */
+function documentedInvocations(markdown: string): Array<{ command: string; flags: string[] }> {
   const found = new Map<string, Set<string>>();
   // Only what a user would type: fenced blocks and inline code, not prose.
-  const code = [...readme.matchAll(/```[a-z]*\n([\s\S]*?)```/g), ...readme.matchAll(/`([^`\n]+)`/g)]
+  const code = [...markdown.matchAll(/```[a-z]*\n([\s\S]*?)```/g), ...markdown.matchAll(/`([^`\n]+)`/g)]
     .map((m) => m[1]!)
     .join('\n');
   for (const match of code.matchAll(/dhan-token-keeper ([a-z][a-z-]+)([^\n`|]*)/g)) {
@@ -32,11 +39,11 @@ function help(command: string): { status: number | null; text: string } {
   return { status: r.status, text: r.stdout + r.stderr };
 }
 
-describe('README', () => {
-  const invocations = documentedInvocations();
+describe('README and docs/', () => {
+  const invocations = documentedInvocations(allDocs);
 
-  it('documents each command of the CLI', () => {
-    const commands = invocations.map((i) => i.command);
+  it('documents each command of the CLI in its reference, docs/cli.md', () => {
+    const commands = documentedInvocations(cliReference).map((i) => i.command);
     for (const c of [
       'run',
       'status',
@@ -51,13 +58,17 @@ describe('README', () => {
       'simulate',
       'healthcheck',
       'version',
+      'login',
+      'notify-test',
+      'migrate-storage',
+      'rotate-key',
     ]) {
       expect(commands).toContain(c);
     }
   });
 
   it.each(invocations.map((i) => [i.command, i.flags] as const))(
-    '`%s` exists with the flags the README uses',
+    '`%s` exists with the flags the docs use',
     (command, flags) => {
       const { status, text } = help(command);
       expect(status, text).toBe(0);
@@ -69,16 +80,26 @@ describe('README', () => {
 
   it('names every alert of deploy/prometheus/alerts.yml with a runbook section its runbook_url points at', () => {
     const alerts = readFileSync(join(root, 'deploy/prometheus/alerts.yml'), 'utf8');
-    const anchors = [...alerts.matchAll(/runbook_url: "[^"#]*#([a-z-]+)"/g)].map((m) => m[1]!);
-    expect(anchors.length).toBeGreaterThanOrEqual(6);
-    for (const anchor of anchors) expect(readme).toContain(`### ${anchor}`);
+    const urls = [...alerts.matchAll(/runbook_url: "([^"]*)"/g)].map((m) => m[1]!);
+    expect(urls.length).toBeGreaterThanOrEqual(6);
+    for (const url of urls) {
+      expect(url.startsWith(RUNBOOK_PAGE), url).toBe(true);
+      expect(runbook).toMatch(new RegExp(`^## ${url.slice(RUNBOOK_PAGE.length)}$`, 'm'));
+    }
   });
 
-  it('lists every dependency of package.json in its Dependencies section', () => {
+  it("keeps the README's old runbook anchors, which alert rules of older releases point at", () => {
+    const alerts = readFileSync(join(root, 'deploy/prometheus/alerts.yml'), 'utf8');
+    const anchors = [...alerts.matchAll(/runbook_url: "[^"#]*#([a-z-]+)"/g)].map((m) => m[1]!);
+    const kept = pageAnchors(readme);
+    for (const anchor of [...anchors, 'runbook']) expect(kept, anchor).toContain(anchor);
+  });
+
+  it('lists every dependency of package.json in the Dependencies section of docs/development.md', () => {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
       dependencies: Record<string, string>;
     };
-    const section = readme.slice(readme.indexOf('## Dependencies'));
-    for (const name of Object.keys(pkg.dependencies)) expect(section).toContain(`\`${name}\``);
+    const dependencies = section(readDoc('docs/development.md'), 'Dependencies');
+    for (const name of Object.keys(pkg.dependencies)) expect(dependencies).toContain(`\`${name}\``);
   });
 });
