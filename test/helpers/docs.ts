@@ -54,7 +54,7 @@ export function pageAnchors(markdown: string): Set<string> {
 /** The targets of a page's Markdown links and images, outside code. */
 export function linkTargets(markdown: string): string[] {
   const prose = withoutFencedCode(markdown).replace(/`[^`\n]*`/g, '');
-  return [...prose.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
+  return [...prose.matchAll(/!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]!);
 }
 
 /** The section of a page that starts at the heading `heading` and runs to the next one of its level or higher. */
