@@ -52,7 +52,7 @@ describe('documentation links', () => {
 
   it('reads the README, CONTRIBUTING, CHANGELOG and every docs/ page', () => {
     const paths = pages.map((p) => p.path);
-    for (const expected of ['README.md', 'CONTRIBUTING.md', 'docs/runbook.md', 'docs/performance.md']) {
+    for (const expected of ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'docs/runbook.md', 'docs/performance.md']) {
       expect(paths).toContain(expected);
     }
   });
