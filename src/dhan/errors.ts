@@ -10,6 +10,8 @@ export interface DhanErrorInit {
   readonly advice?: string;
   readonly dhanCode?: string;
   readonly httpStatus?: number;
+  /** Dhan's answer as quoted in the summary ("HTTP 200: Invalid Pin"), already sanitised. */
+  readonly answer?: string;
   readonly retryAfterMs?: number;
   readonly maybeProcessed?: boolean;
   readonly oldTokenMayBeDead?: boolean;
@@ -27,6 +29,10 @@ export class DhanError extends KeeperError {
   /** Dhan's "DH-9xx" code, when the body had one. */
   readonly dhanCode: string | undefined;
   readonly httpStatus: number | undefined;
+  /** What happened, without the advice. */
+  readonly summary: string;
+  /** Dhan's answer as quoted ("DH-901: Client ID …", "HTTP 200: Invalid Pin"); undefined when none was read. */
+  readonly answer: string | undefined;
   /** Set on 'rate-limited': how long to stay away. */
   readonly retryAfterMs: number | undefined;
   /**
@@ -54,6 +60,8 @@ export class DhanError extends KeeperError {
     this.endpoint = init.endpoint;
     this.dhanCode = init.dhanCode;
     this.httpStatus = init.httpStatus;
+    this.summary = init.summary;
+    this.answer = init.answer;
     this.retryAfterMs = init.retryAfterMs;
     this.maybeProcessed = init.maybeProcessed ?? false;
     this.oldTokenMayBeDead = init.oldTokenMayBeDead ?? (init.endpoint === 'renew' && this.maybeProcessed);

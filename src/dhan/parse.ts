@@ -50,13 +50,14 @@ export function parseTokenResponse(
   // classifyFailure lets through only a readable 2xx object.
   const json = body as JsonObject;
 
-  const accessToken = stringField(json, 'accessToken') ?? stringField(json, 'token');
+  const accessToken = tokenField(json);
   if (accessToken === undefined) {
     if (endpoint === 'renew') {
       return new DhanError({
         kind: 'token-invalid',
         endpoint,
         httpStatus: res.status,
+        answer: `HTTP ${res.status}`,
         oldTokenMayBeDead: true,
         summary: `Dhan answered the token renewal with HTTP ${res.status} but no token`,
         advice:
@@ -64,10 +65,25 @@ export function parseTokenResponse(
           'check it with the profile call, and generate a new one if it is dead',
       });
     }
+    // Field reports: wrong PIN or TOTP also comes as a bare `{"message": "Invalid TOTP"}` under
+    // 200. A generation answered without a token is a refusal until proven otherwise.
+    const text = answerText(json);
+    const quoted = text === undefined ? '' : sanitizeDhanText(text, ctx.secrets);
+    const answer = [`HTTP ${res.status}`, quoted].filter((s) => s !== '').join(': ');
+    if (quoted !== '') {
+      return new DhanError({
+        kind: 'credentials-rejected',
+        endpoint,
+        httpStatus: res.status,
+        answer,
+        summary: `Dhan refused the token generation (${answer})`,
+      });
+    }
     return new DhanError({
       kind: 'unknown',
       endpoint,
       httpStatus: res.status,
+      answer,
       summary: `Dhan answered the token generation with HTTP ${res.status} but no token`,
       advice:
         'A previous token may have been replaced; retry after the generation interval and report this answer if it persists',
@@ -223,14 +239,19 @@ function classifyFailure(
     bodyStatus === 'error' ||
     bodyStatus === 'failure' ||
     bodyStatus === 'failed';
-  const dhanText = body === undefined ? undefined : (stringField(body, 'errorMessage') ?? stringField(body, 'message'));
+  const dhanText = body === undefined ? undefined : answerText(body);
   const quoted = dhanText === undefined ? '' : sanitizeDhanText(dhanText, ctx.secrets);
   const detail = `(${[dhanCode ?? `HTTP ${status}`, quoted].filter((s) => s !== '').join(': ')})`;
+  const answer = [`HTTP ${status}${dhanCode === undefined ? '' : ` ${dhanCode}`}`, quoted]
+    .filter((s) => s !== '')
+    .join(': ');
   const withCode = dhanCode === undefined ? base : { ...base, dhanCode };
   const make = (kind: DhanErrorKind, summary: string, extra: { retryAfterMs?: number } = {}): DhanError =>
-    new DhanError({ ...withCode, ...extra, kind, summary });
+    new DhanError({ ...withCode, ...extra, kind, summary, answer });
 
-  const textSaysRateLimit = (errorShape || !ok) && dhanText !== undefined && RATE_LIMIT_TEXT.test(dhanText);
+  // A generation's answer without a token is never a success, so its words count whatever its shape.
+  const refusalBody = errorShape || !ok || (endpoint === 'generate' && body !== undefined && !tokenField(body));
+  const textSaysRateLimit = refusalBody && dhanText !== undefined && RATE_LIMIT_TEXT.test(dhanText);
   if (dhanCode === 'DH-904' || dhanCode === 'DH-805' || status === 429 || textSaysRateLimit) {
     return make('rate-limited', `Dhan rate-limited the ${op} ${detail}`, {
       retryAfterMs: retryAfterMs(res, dhanText, ctx),
@@ -244,9 +265,11 @@ function classifyFailure(
   }
   if (status >= 500) return make('transient', `Dhan failed the ${op} with HTTP ${status} ${detail}`);
   if (status === 401 || status === 403) {
-    // Consent calls carry the API key and secret, not a token: a 401 there is about those.
     if (sendsToken(endpoint)) return make('token-invalid', `Dhan refused the ${op} ${detail}`);
-    if (isConsentEndpoint(endpoint)) return make('credentials-rejected', `Dhan refused the ${op} ${detail}`);
+    // Consent calls carry the API key and secret, a generation the PIN and TOTP (field reports:
+    // bare `401 {"message"}` and `403 {"error"}` from the auth tier): a refusal of those.
+    if (isConsentEndpoint(endpoint) || endpoint === 'generate')
+      return make('credentials-rejected', `Dhan refused the ${op} ${detail}`);
   }
   if (errorShape) {
     if (endpoint === 'generate' && bodyStatus !== undefined && dhanCode === undefined) {
@@ -357,6 +380,16 @@ function parseJsonObject(res: RawResponse): JsonObject | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** What Dhan says in words, in whichever field its shape puts them. */
+function answerText(json: JsonObject): string | undefined {
+  return stringField(json, 'errorMessage') ?? stringField(json, 'message') ?? stringField(json, 'error');
+}
+
+/** Renewal's answer has been seen with `token` instead of `accessToken`. */
+function tokenField(json: JsonObject): string | undefined {
+  return stringField(json, 'accessToken') ?? stringField(json, 'token');
 }
 
 function stringField(json: JsonObject, key: string): string | undefined {

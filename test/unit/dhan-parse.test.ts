@@ -86,10 +86,14 @@ describe('every recorded Dhan body is classified', () => {
       expect(err.dhanCode).toBe(want.code);
       expect(err.retryAfterMs).toBe(want.retryAfterMs);
       expect(err.maybeProcessed).toBe(false);
-      const errorMessage =
-        (body as { errorMessage?: string; message?: string }).errorMessage ?? (body as { message?: string }).message;
+      const words = body as { errorMessage?: string; message?: string; error?: string };
+      const errorMessage = words.errorMessage ?? words.message ?? words.error;
       if (errorMessage !== undefined) expect(err.message).toContain(errorMessage);
       if (want.code !== undefined) expect(err.message).toContain(want.code);
+      // What the credential budget records of it: the status, the code and Dhan's words.
+      expect(err.answer).toBe(
+        [`HTTP ${status}${want.code === undefined ? '' : ` ${want.code}`}`, errorMessage].filter(Boolean).join(': '),
+      );
     });
   }
 
@@ -264,10 +268,13 @@ describe('shapes beyond the recorded bodies', () => {
     expect(err.kind).toBe('token-invalid');
   });
 
-  it('HTTP 401/403 without a DH code is a dead token on renew and profile, unknown on generate', () => {
+  it('HTTP 401/403 without a DH code is a dead token on renew and profile, refused credentials on generate', () => {
     expect(expectError(parse('renew', response(401, ''))).kind).toBe('token-invalid');
     expect(expectError(parse('profile', response(403, { message: 'Forbidden' }))).kind).toBe('token-invalid');
-    expect(expectError(parse('generate', response(403, { message: 'Forbidden' }))).kind).toBe('unknown');
+    // Generation sends no token: what the auth tier refuses there is the PIN or TOTP (field reports).
+    const refused = expectError(parse('generate', response(403, { message: 'Forbidden' })));
+    expect(refused.kind).toBe('credentials-rejected');
+    expect(refused.answer).toBe('HTTP 403: Forbidden');
   });
 
   it('5xx is transient, with or without JSON', () => {
