@@ -2,8 +2,9 @@
  * Why automatic refresh is stopped for a person, as one typed value: what is stopped (`scope`),
  * why, and the way out a person takes. Shared by the store, the keeper and what reports status.
  *
- * - generation: Dhan refused the PIN/TOTP twice. Only generation stops; a live token is still
- *   renewed. A change of credentials in the config (a new fingerprint) or `reset` lifts it.
+ * - generation: the credential budget is spent (Dhan refused the PIN/TOTP twice, or answered too
+ *   many generations without a token). Only generation stops; a live token is still renewed. A
+ *   change of credentials in the config (a new fingerprint) or `reset` lifts it.
  * - account: nothing automatic can help: DH-902/903 confirmed over time, a renew-only account
  *   without a live token, a token kind Dhan will not renew on an account that cannot generate.
  *   `reset` (after fixing the cause) or `import` of a fresh token lifts it.
@@ -11,7 +12,7 @@
 export type Attention =
   | {
       readonly scope: 'generation';
-      readonly cause: 'credentials-refused';
+      readonly cause: GenerationStopCause;
       readonly reason: string;
       readonly wayOut: string;
       readonly since: number;
@@ -25,6 +26,15 @@ export type Attention =
       readonly wayOut: string;
       readonly since: number;
     };
+
+/**
+ * - credentials-refused: two counted refusals of a generation since the last token.
+ * - budget-spent: the backstop: too many generations in 24 h answered without a token, whatever
+ *   the wording (keeper/generation-budget.ts).
+ */
+export type GenerationStopCause = 'credentials-refused' | 'budget-spent';
+
+const GENERATION_CAUSES: readonly GenerationStopCause[] = ['credentials-refused', 'budget-spent'];
 
 /**
  * - access-denied: DH-902/903 repeated for at least the confirmation period.
@@ -57,12 +67,12 @@ export function parseAttention(raw: string | null): Attention | null {
   if (typeof reason !== 'string' || typeof wayOut !== 'string' || typeof since !== 'number') return null;
   if (
     v['scope'] === 'generation' &&
-    v['cause'] === 'credentials-refused' &&
+    GENERATION_CAUSES.includes(v['cause'] as GenerationStopCause) &&
     typeof v['credentialsFingerprint'] === 'string'
   ) {
     return {
       scope: 'generation',
-      cause: 'credentials-refused',
+      cause: v['cause'] as GenerationStopCause,
       reason,
       wayOut,
       since,

@@ -53,6 +53,8 @@ export interface DhanConfig {
   readonly timezone: string;
   readonly requestTimeoutMs: number;
   readonly minGenerateIntervalMs: number;
+  /** Added to every wait between generations: Dhan counts its window from when it processed the call. */
+  readonly generateMarginMs: number;
   readonly maxConcurrency: number;
 }
 

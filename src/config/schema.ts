@@ -36,6 +36,8 @@ const LOG_LEVELS = [
   'silent',
 ] as const satisfies readonly LogLevel[];
 const DHAN_GENERATE_INTERVAL_MS = 2 * 60_000;
+/** Field clients wait 125–130 s from an attempt; less than 5 s has been refused by Dhan's own clock. */
+const LEAST_GENERATE_MARGIN_MS = 5_000;
 const DHAN_TOKEN_LIFETIME_MS = 24 * 3_600_000;
 
 export function configSchema(ctx: Ctx) {
@@ -51,6 +53,7 @@ export function configSchema(ctx: Ctx) {
             timezone: timezone.prefault('Asia/Kolkata'),
             requestTimeout: duration(100).prefault('10s'),
             minGenerateInterval: duration(0).prefault('2m'),
+            generateMargin: duration(0).prefault('10s'),
             maxConcurrency: wholeNumber(1, 64).prefault(4),
           })
           .prefault({}),
@@ -128,6 +131,12 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
       `${formatDuration(dhan.minGenerateInterval)} is below Dhan's limit of one generation per 2m; fine against the simulator only`,
     );
   }
+  if (dhan.generateMargin < LEAST_GENERATE_MARGIN_MS) {
+    warn(
+      'dhan.generateMargin',
+      `${formatDuration(dhan.generateMargin)} is under 5s: Dhan counts its 2-minute window from when it processed the last attempt, and a generation sent right at its end has been refused; fine against the simulator only`,
+    );
+  }
   const zoneWarning = abbreviationWarning(dhan.timezone);
   if (zoneWarning !== undefined) warn('dhan.timezone', zoneWarning);
   const server = toServerConfig(file.server, warn);
@@ -156,6 +165,7 @@ export function toConfig(file: z.output<ReturnType<typeof configSchema>>, source
       timezone: dhan.timezone,
       requestTimeoutMs: dhan.requestTimeout,
       minGenerateIntervalMs: dhan.minGenerateInterval,
+      generateMarginMs: dhan.generateMargin,
       maxConcurrency: dhan.maxConcurrency,
     },
     server,

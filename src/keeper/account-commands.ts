@@ -43,7 +43,7 @@ export async function forceRefresh(
 ): Promise<CommandOutcome> {
   let outcome: CommandOutcome = { ok: false, message: 'nothing was done' };
   await worker.exclusive(async () => {
-    const { clock, minGenerateIntervalMs } = worker.deps;
+    const { clock, generation } = worker.deps;
     const attention = worker.state?.attention ?? null;
     // Refused credentials stop generation only; an account-wide stop stops both.
     if (attention && (method === 'generate' || attention.scope === 'account')) {
@@ -67,7 +67,7 @@ export async function forceRefresh(
       if (wait > 0) {
         outcome = {
           ok: false,
-          message: `Dhan allows one generation per ${Math.round(minGenerateIntervalMs / 1000)} s: try again in ${Math.ceil(wait / 1000)} s`,
+          message: `Dhan allows one generation per ${Math.round(generation.intervalMs / 1000)} s, counted from the last attempt: try again in ${Math.ceil(wait / 1000)} s`,
         };
         return;
       }
@@ -97,8 +97,9 @@ export async function forceRefresh(
 
 /**
  * `reset CLIENT_ID`: a person says the cause of a stop is fixed. Everything learned from failures
- * goes with it (the streak of similar answers, the kinds Dhan refused to renew), so that the
- * policy starts over: a stop that needs repeated answers cannot come back at once.
+ * goes with it (the streak of similar answers, the kinds Dhan refused to renew, the credential
+ * budget), so that the policy starts over: a stop that needs repeated answers cannot come back at
+ * once. Dhan's generation window (lastGenerateAt) is Dhan's, not ours to forget.
  */
 export async function resetAccount(worker: AccountWorker): Promise<CommandOutcome> {
   const { clock } = worker.deps;
@@ -108,7 +109,7 @@ export async function resetAccount(worker: AccountWorker): Promise<CommandOutcom
   const was = record?.attention ? attentionText(record.attention) : undefined;
   worker.forgetFailures();
   await worker.inTransaction(async (tx) => {
-    await worker.update({ attention: null, consecutiveFailures: 0, renewRefusedKinds: [] }, tx);
+    await worker.update({ attention: null, consecutiveFailures: 0, renewRefusedKinds: [], generationAttempts: [] }, tx);
     await tx.addEvent({
       clientId: worker.clientId,
       at: clock.now(),
@@ -154,6 +155,8 @@ export async function adoptToken(
           consecutiveFailures: 0,
           lastResult: 'imported',
           lastSuccessAt: now,
+          // A new token closes the credential budget's record, as a generated one does.
+          generationAttempts: [],
           ...(lifts ? { attention: null } : {}),
         },
         tx,

@@ -1,4 +1,4 @@
-import type { Attention } from '../attention.js';
+import type { Attention, GenerationStopCause } from '../attention.js';
 import { attentionText } from '../attention.js';
 import type { Clock } from '../clock.js';
 import { isAbortError } from '../clock.js';
@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { AsyncStore } from '../store/contract.js';
 import type { LeaderFence } from '../store/postgres/leadership.js';
 import type { AccountPatch, AccountRecord, EventOutcome } from '../store/records.js';
-import { TOTP_STEP_MS, type TotpGuard } from '../totp.js';
+import type { TotpGuard } from '../totp.js';
 import type { StoredToken } from '../tokens.js';
 import { backoffDelay } from './backoff.js';
 import { owedRefresh, type CronSchedule } from '../cron-times.js';
@@ -24,6 +24,14 @@ import {
   type FailureFacts,
   type ProfileVerdict,
 } from './failure-policy.js';
+import {
+  attemptOutcome,
+  budgetVerdict,
+  nextGenerationAt,
+  withFinishedAttempt,
+  withPendingAttempt,
+  type GenerationTiming,
+} from './generation-budget.js';
 import type { Limiter } from './limiter.js';
 import { plan, stableFraction, type Plan, type PlannerPolicy, type RefreshMethod } from './planner.js';
 import { describeKind, tokenKind, type TokenKind } from './token-kind.js';
@@ -65,7 +73,8 @@ export interface AccountWorkerDeps {
     readonly refreshAt: readonly CronSchedule[];
     readonly refreshAtSkipIfNewerThanMs: number;
   };
-  readonly minGenerateIntervalMs: number;
+  /** Dhan's window between two generations, the margin on it, and how long a generation call may run. */
+  readonly generation: GenerationTiming;
   readonly log: Logger;
   readonly hooks: WorkerHooks;
   /** For backoff jitter; injected so tests can pin it. */
@@ -95,7 +104,7 @@ export function isNotLeading(err: unknown): boolean {
 
 export type TokenVerdict = Exclude<ProfileVerdict, 'not-asked'>;
 
-/** Answers like the last failure, for the policy's repetition rules (refused credentials, DH-902/903). */
+/** Answers like the last failure, for the policy's repetition rule of DH-902/903. */
 interface Streak {
   readonly key: string;
   readonly count: number;
@@ -106,8 +115,9 @@ interface Streak {
  * Keeps one account's token alive: one refresh in flight at a time (single flight), renew or
  * generate as the planner says, and after a failure do what the failure policy decides
  * (`failure-policy.ts`): this class gathers the facts and carries decisions out, it decides nothing
- * itself. All state a restart needs lives in the store; what lives here (backoff moment, the
- * streak of similar answers) is safe to lose: losing it only makes the keeper retry longer.
+ * itself. All state a restart needs lives in the store (the credential budget included); what
+ * lives here (backoff moment, the streak of DH-902/903 answers) is safe to lose: losing it only
+ * makes the keeper retry longer.
  * Commands a person gives (force, reset, import) live in `account-commands.ts`.
  */
 /** History's word for a Dhan call the keeper never heard back from because it stopped. */
@@ -176,11 +186,7 @@ export class AccountWorker {
     const { clock, account } = this.deps;
     const now = clock.now();
     const { record, token } = this;
-    const lastGenerateAt = record?.lastGenerateAt ?? null;
-    const generateNotBefore = Math.max(
-      lastGenerateAt === null ? now : lastGenerateAt + this.deps.minGenerateIntervalMs,
-      now + this.deps.totp.waitMs(this.clientId),
-    );
+    const generateNotBefore = now + this.generationWaitMs();
     const planned = plan({
       now,
       mode: account.mode,
@@ -370,12 +376,19 @@ export class AccountWorker {
     return run;
   }
 
-  /** How long until Dhan allows another generation (its interval, the next unused TOTP step). */
+  /**
+   * How long until another generation may be sent: Dhan's window from the last attempt's end plus
+   * the margin, the credential budget's pace, the next unused TOTP step.
+   */
   generationWaitMs(): number {
     const now = this.deps.clock.now();
-    const last = this.record?.lastGenerateAt ?? null;
-    const interval = last === null ? 0 : last + this.deps.minGenerateIntervalMs - now;
-    return Math.max(0, interval, this.deps.totp.waitMs(this.clientId));
+    const record = this.record;
+    const next = nextGenerationAt(
+      record?.lastGenerateAt ?? null,
+      record?.generationAttempts ?? [],
+      this.deps.generation,
+    );
+    return Math.max(0, (next ?? now) - now, this.deps.totp.waitMs(this.clientId));
   }
 
   /** Forgets backoff and the streak of similar answers: a person acted (reset, import). */
@@ -493,11 +506,19 @@ export class AccountWorker {
     if (this.generationWaitMs() > 0) return;
     // Never send credentials Dhan already refused: that is how accounts get TOTP disabled.
     if (this.record?.attention?.scope === 'generation') return;
+    // The durable record decides, not how the last answer was read: a spent budget stops here
+    // even when its stop was never written (a crash right after the attempt that spent it).
+    const budget = budgetVerdict(this.record?.generationAttempts ?? [], clock.now());
+    if (budget.spent) {
+      await this.stopGeneration(budget.cause, budget.reason, WAY_OUT.credentials);
+      return;
+    }
     const secret = account.totpSecret;
     if (totp.waitMs(this.clientId) > 0) return;
     this.fence();
 
     const previousGenerateAt = this.record?.lastGenerateAt ?? null;
+    let sentAt: number | undefined;
     const started = clock.now();
     const eventId = await store.beginEvent({
       clientId: this.clientId,
@@ -517,23 +538,43 @@ export class AccountWorker {
         if (!code.ok)
           throw new Error(`a TOTP code was already used in this 30-s step; next in ${Math.ceil(code.waitMs / 1000)} s`);
         // Durable before the call, and at the moment the code is taken: a crash or restart loop must
-        // neither break Dhan's one-per-interval rule nor reuse this TOTP step (the guard reads it back).
-        // Only lastGenerateAt is rolled back after a refusal; the step stays spent.
-        await this.update({ lastGenerateAt: clock.now(), lastTotpStep: code.step });
+        // neither break Dhan's one-per-interval rule nor reuse this TOTP step (the guard reads it
+        // back), and the attempt is in the credential budget before Dhan can answer it.
+        sentAt = clock.now();
+        await this.update({
+          lastGenerateAt: sentAt,
+          lastTotpStep: code.step,
+          generationAttempts: withPendingAttempt(this.record?.generationAttempts ?? [], sentAt, code.step),
+        });
         return dhan.generateToken({ clientId: this.clientId, pin: account.pin ?? '', totp: code.code }, signal);
       },
       signal,
     );
     if (answer instanceof DhanError) {
-      // Dhan issued nothing when it answered with a refusal or never saw the request: that
-      // attempt does not count against its interval. A lost answer might have issued a token.
-      if (!answer.maybeProcessed && answer.kind !== 'rate-limited') {
-        await this.update({ lastGenerateAt: previousGenerateAt });
-      }
+      if (sentAt !== undefined) await this.endAttempt(answer, sentAt, previousGenerateAt);
       await this.afterFailure(answer, previous, signal);
       return;
     }
     await this.commit(answer, 'totp', eventId, started, signal);
+  }
+
+  /**
+   * Records how a failed attempt ended. Every attempt that may have reached Dhan re-arms its
+   * window, refused ones included, so the interval counts from this end; only a request that
+   * certainly never left gives its moment back. The TOTP step stays spent either way.
+   */
+  private async endAttempt(failure: DhanError, sentAt: number, previousGenerateAt: number | null): Promise<void> {
+    const endedAt = this.deps.clock.now();
+    const outcome = attemptOutcome(failure);
+    await this.update({
+      lastGenerateAt: outcome === 'not-sent' ? previousGenerateAt : endedAt,
+      generationAttempts: withFinishedAttempt(this.record?.generationAttempts ?? [], sentAt, {
+        endedAt,
+        outcome,
+        answer: failure.answer ?? failure.summary,
+        retryAfterMs: failure.retryAfterMs,
+      }),
+    });
   }
 
   /**
@@ -543,8 +584,7 @@ export class AccountWorker {
    */
   private async afterFailure(failure: DhanError, token: StoredToken | undefined, signal?: AbortSignal): Promise<void> {
     const now = this.deps.clock.now();
-    const status = statusClass(failure.httpStatus);
-    const key = similarityKey(failure.endpoint, failure.kind, status);
+    const key = similarityKey(failure.endpoint, failure.kind);
     this.streak =
       this.streak?.key === key
         ? { key, count: this.streak.count + 1, firstAt: this.streak.firstAt }
@@ -580,6 +620,11 @@ export class AccountWorker {
       hasLiveToken: token !== undefined && token.expiresAt > now,
       kindKnownNotRenewable: kind !== undefined && (record?.renewRefusedKinds ?? []).includes(kind),
       similar: { count: this.streak?.count ?? 1, firstAt: this.streak?.firstAt ?? now },
+      generation: {
+        lastGenerateAt: record?.lastGenerateAt ?? null,
+        attempts: record?.generationAttempts ?? [],
+        timing: this.deps.generation,
+      },
       now,
     };
   }
@@ -587,16 +632,9 @@ export class AccountWorker {
   private async carryOut(decision: FailureDecision, failure: DhanError, token: StoredToken | undefined): Promise<void> {
     const now = this.deps.clock.now();
     switch (decision.action) {
-      case 'retry': {
-        const after =
-          decision.after === 'next-totp-step'
-            ? TOTP_STEP_MS - (now % TOTP_STEP_MS)
-            : decision.after === 'backoff'
-              ? undefined
-              : decision.after;
-        await this.fail(failure, token, after);
+      case 'retry':
+        await this.fail(failure, token, decision.after === 'backoff' ? undefined : decision.after);
         return;
-      }
       case 'check-token':
       case 'carry-on':
         // check-token cannot come back after a verdict; treat it like a failure to retry.
@@ -612,15 +650,7 @@ export class AccountWorker {
         this.retryNotBefore = undefined;
         return;
       case 'stop-generation':
-        this.streak = undefined;
-        await this.setAttention({
-          scope: 'generation',
-          cause: 'credentials-refused',
-          reason: decision.reason,
-          wayOut: decision.wayOut,
-          since: now,
-          credentialsFingerprint: this.deps.account.credentialsFingerprint,
-        });
+        await this.stopGeneration(decision.cause, decision.reason, decision.wayOut);
         return;
       case 'stop-account':
         this.streak = undefined;
@@ -650,6 +680,19 @@ export class AccountWorker {
         this.retryNotBefore = undefined;
         return;
     }
+  }
+
+  /** The credential budget is spent: generation stops until a person acts; renewals go on. */
+  private async stopGeneration(cause: GenerationStopCause, reason: string, wayOut: string): Promise<void> {
+    this.streak = undefined;
+    await this.setAttention({
+      scope: 'generation',
+      cause,
+      reason,
+      wayOut,
+      since: this.deps.clock.now(),
+      credentialsFingerprint: this.deps.account.credentialsFingerprint,
+    });
   }
 
   private async learnNotRenewable(token: StoredToken, then: string): Promise<void> {
@@ -825,6 +868,9 @@ export class AccountWorker {
       lastSuccessAt: now,
       lastAttemptAt: now,
       lastResult: method === 'renew' ? 'renewed' : 'generated',
+      // A new token closes the credential budget's record; Dhan's window runs from this attempt's end.
+      generationAttempts: [],
+      ...(method === 'generate' ? { lastGenerateAt: now } : {}),
     });
     this.token = token;
     return token;

@@ -1,5 +1,13 @@
+import type { GenerationStopCause } from '../attention.js';
 import type { DhanEndpoint, DhanErrorKind } from '../dhan/dhan-api.js';
+import type { GenerationAttempt } from '../generation-attempt.js';
 import type { AccountMode } from '../tokens.js';
+import {
+  budgetVerdict,
+  COUNTED_REFUSALS_TO_STOP,
+  nextGenerationAt,
+  type GenerationTiming,
+} from './generation-budget.js';
 
 /**
  * What the keeper does after Dhan says no, as one pure function (like the planner): the account
@@ -8,7 +16,8 @@ import type { AccountMode } from '../tokens.js';
  * exists. Dhan's answers are underdocumented and change (DH-905 is both "bad input" and "this
  * kind of token cannot be renewed", under HTTP 400 or 500), so a refusal is first checked
  * against the token's real state with the profile call, and a stop is kept for what retrying
- * would make worse (credentials refused twice) or what only a person can fix, confirmed over time.
+ * would make worse (the credential budget spent, generation-budget.ts) or what only a person can
+ * fix, confirmed over time.
  */
 
 /** The HTTP status of the answer, by class; 'none' when no answer arrived (network, timeout). */
@@ -36,12 +45,18 @@ export interface FailureFacts {
   readonly kindKnownNotRenewable: boolean;
   /** Answers like this one in a row, this one included, and when the first of them came. */
   readonly similar: { readonly count: number; readonly firstAt: number };
+  /** The credential budget's record (the failed attempt included, ended) and Dhan's pace; read on generation only. */
+  readonly generation: {
+    readonly lastGenerateAt: number | null;
+    readonly attempts: readonly GenerationAttempt[];
+    readonly timing: GenerationTiming;
+  };
   readonly now: number;
 }
 
 export type FailureDecision =
-  /** Try the same thing again after Dhan's hint, the backoff schedule, or the next TOTP step. */
-  | { readonly action: 'retry'; readonly after: number | 'backoff' | 'next-totp-step'; readonly reason: string }
+  /** Try the same thing again after Dhan's hint (ms), the backoff schedule, or the generation budget's pace. */
+  | { readonly action: 'retry'; readonly after: number | 'backoff'; readonly reason: string }
   /** Ask `/v2/profile` about the token, then decide again with the verdict. */
   | { readonly action: 'check-token'; readonly reason: string }
   /** The token is live but Dhan will not renew its kind: remember that and generate now. */
@@ -50,8 +65,13 @@ export type FailureDecision =
   | { readonly action: 'token-dead'; readonly reason: string }
   /** A failed profile check that changes nothing: the next probe asks again. */
   | { readonly action: 'carry-on'; readonly reason: string }
-  /** Dhan refused the credentials twice: stop generation only; renewals of a live token go on. */
-  | { readonly action: 'stop-generation'; readonly reason: string; readonly wayOut: string }
+  /** The credential budget is spent: stop generation only; renewals of a live token go on. */
+  | {
+      readonly action: 'stop-generation';
+      readonly cause: GenerationStopCause;
+      readonly reason: string;
+      readonly wayOut: string;
+    }
   /** Only a person can help, and Dhan has said so for long enough to be sure. */
   | { readonly action: 'stop-account'; readonly reason: string; readonly wayOut: string }
   /** The token cannot be renewed and this account cannot generate: a person imports one. */
@@ -68,8 +88,6 @@ export type FailureAction = FailureDecision['action'];
 /** The decisions that stop something until a person acts. */
 export const STOPS: readonly FailureAction[] = ['stop-generation', 'stop-account', 'ask-import'];
 
-/** A generation refusal gets one more try on a fresh TOTP step (the first code may sat on a step edge). */
-export const CREDENTIAL_ATTEMPTS = 2;
 /**
  * DH-902/903 stop an account only when Dhan keeps saying so for this long: a lapsed subscription
  * once made fresh tokens look rejected, and one answer is not proof of anything.
@@ -93,30 +111,23 @@ export function statusClass(httpStatus: number | undefined): StatusClass {
 }
 
 /**
- * Which earlier answers count as "similar" for the repetition rules: refusals of access whatever
- * the endpoint, refusals of a generation whatever their wording, else the same endpoint and kind.
+ * Which earlier answers count as "similar" for the repetition rule of DH-902/903: refusals of
+ * access whatever the endpoint, else the same endpoint and kind. Generation keeps no streak: its
+ * stops come from the durable credential budget, which no answer resets.
  */
-export function similarityKey(endpoint: DhanEndpoint, kind: DhanErrorKind, status: StatusClass): string {
+export function similarityKey(endpoint: DhanEndpoint, kind: DhanErrorKind): string {
   if (kind === 'access-denied') return 'access-denied';
-  if (endpoint === 'generate' && generationRefusal(kind, status)) return 'generation-refused';
   return `${endpoint}:${kind}`;
-}
-
-/** On a generation, the kinds that mean Dhan judged the request and said no (not a fault of its own). */
-function generationRefusal(kind: DhanErrorKind, status: StatusClass): boolean {
-  if (status === '5xx') return false;
-  return (
-    kind === 'credentials-rejected' || kind === 'token-invalid' || kind === 'bad-request' || kind === 'renew-refused'
-  );
 }
 
 export function decideAfterFailure(f: FailureFacts): FailureDecision {
   if (f.endpoint === 'profile') return afterProfile(f);
+  if (f.endpoint === 'generate') return afterGeneration(f);
   if (f.kind === 'rate-limited') {
     return { action: 'retry', after: f.retryAfterMs ?? 'backoff', reason: 'Dhan asked us to slow down' };
   }
   if (f.kind === 'access-denied') return afterAccessDenied(f);
-  return f.endpoint === 'renew' ? afterRenewal(f) : afterGeneration(f);
+  return afterRenewal(f);
 }
 
 function afterProfile(f: FailureFacts): FailureDecision {
@@ -125,7 +136,7 @@ function afterProfile(f: FailureFacts): FailureDecision {
 }
 
 /** DH-902/903: not a token problem. Confirmed over time before anyone is asked to act. */
-function afterAccessDenied(f: FailureFacts): FailureDecision {
+function afterAccessDenied(f: FailureFacts, retryAfter: number | 'backoff' = 'backoff'): FailureDecision {
   if (f.hasLiveToken && f.verdict === 'not-asked') {
     return {
       action: 'check-token',
@@ -141,7 +152,7 @@ function afterAccessDenied(f: FailureFacts): FailureDecision {
       wayOut: WAY_OUT.access,
     };
   }
-  return { action: 'retry', after: 'backoff', reason: 'Dhan denied access; retrying until it has said so for 10 min' };
+  return { action: 'retry', after: retryAfter, reason: 'Dhan denied access; retrying until it has said so for 10 min' };
 }
 
 function afterRenewal(f: FailureFacts): FailureDecision {
@@ -208,26 +219,40 @@ function generates(f: FailureFacts): boolean {
   return (f.mode === 'auto' || f.mode === 'generate-only') && f.canGenerate;
 }
 
+/**
+ * Generation: the credential budget decides whether another attempt may ever be sent, and its pace
+ * when. Nothing here depends on the streak of similar answers or on the wording: a rate-limit
+ * answer between two refusals neither counts nor resets the count (generation-budget.ts).
+ */
 function afterGeneration(f: FailureFacts): FailureDecision {
-  if (!generationRefusal(f.kind, f.status)) {
+  const { attempts, timing, lastGenerateAt } = f.generation;
+  const budget = budgetVerdict(attempts, f.now);
+  if (budget.spent) {
+    return { action: 'stop-generation', cause: budget.cause, reason: budget.reason, wayOut: WAY_OUT.credentials };
+  }
+  const wait = Math.max(0, (nextGenerationAt(lastGenerateAt, attempts, timing) ?? f.now) - f.now);
+  if (f.kind === 'access-denied') return afterAccessDenied(f, wait);
+  if (f.kind === 'rate-limited') {
     return {
       action: 'retry',
-      after: 'backoff',
-      reason: "the generation failed on the way or on Dhan's side; likely temporary",
+      after: wait,
+      reason: "Dhan's generation window is not over: waiting it out, plus the margin",
     };
   }
-  if (f.similar.count >= CREDENTIAL_ATTEMPTS) {
+  const last = attempts.at(-1)?.outcome;
+  if (last === 'credentials-refused') {
+    // Dhan's wording for a wrong PIN or TOTP is undocumented and the code may have sat on a step
+    // edge: one more try on a fresh step once the refused attempt's window is over, never a loop.
     return {
-      action: 'stop-generation',
-      reason: `Dhan refused token generation ${f.similar.count} times in a row (${f.dhanCode ?? 'PIN, TOTP or client id'})`,
-      wayOut: WAY_OUT.credentials,
+      action: 'retry',
+      after: wait,
+      reason: `Dhan refused the generation (${budget.counted} of ${COUNTED_REFUSALS_TO_STOP}); one more try with a fresh TOTP code after the generation interval`,
     };
   }
-  // Dhan's wording for a wrong PIN or TOTP is undocumented and the code may have sat on a step
-  // edge: one more try on a fresh step, never a loop (Dhan disables TOTP for accounts that hammer it).
   return {
     action: 'retry',
-    after: 'next-totp-step',
-    reason: 'Dhan refused the generation once; one more try with the next TOTP code',
+    after: wait,
+    reason:
+      "the generation failed on the way or on Dhan's side; retrying at a pace that slows down to one attempt per 30 min",
   };
 }

@@ -118,7 +118,12 @@ export class Keeper {
           limiter,
           publisher: deps.publisher,
           policy: config.renewal,
-          minGenerateIntervalMs: config.dhan.minGenerateIntervalMs,
+          generation: {
+            intervalMs: config.dhan.minGenerateIntervalMs,
+            marginMs: config.dhan.generateMarginMs,
+            // How long an attempt whose end was never recorded may have gone on at Dhan.
+            callTimeoutMs: config.dhan.requestTimeoutMs,
+          },
           log: workerLog,
           hooks,
           ...(deps.random ? { random: deps.random } : {}),
@@ -201,7 +206,8 @@ export class Keeper {
     const record = await store.upsertAccount({ clientId: account.clientId, name: account.name, mode: account.mode });
     const lift = liftedByConfig(record.attention, account);
     if (lift) {
-      await store.updateAccount(account.clientId, { attention: null, consecutiveFailures: 0 });
+      // New credentials start a new credential budget; Dhan's window (lastGenerateAt) still holds.
+      await store.updateAccount(account.clientId, { attention: null, consecutiveFailures: 0, generationAttempts: [] });
       await store.addEvent({
         clientId: account.clientId,
         at: clock.now(),

@@ -13,6 +13,9 @@ export const DEFAULT_ACCOUNT_OPTIONS: SimAccountOptions = Object.freeze({
   totpEnabled: true,
   expiryTimeFormat: 'millis',
   renewableConsentTokens: false,
+  generateWindow: 'every-attempt',
+  rateLimitStatus: 200,
+  generateRefusal: 'status-error',
 });
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -109,6 +112,9 @@ const OPTION_VALUES: { readonly [K in keyof EnumOptions]: readonly EnumOptions[K
   totpEnabled: [true, false],
   expiryTimeFormat: ['millis', 'no-millis'],
   renewableConsentTokens: [true, false],
+  generateWindow: ['every-attempt', 'success-only'],
+  rateLimitStatus: [200, 400],
+  generateRefusal: ['status-error', 'message-200', 'message-401', 'error-403'],
 };
 
 /** Validates options arriving over the control surface (or from untyped callers). */

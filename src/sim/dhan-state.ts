@@ -6,6 +6,7 @@ import {
   formatDataValidity,
   formatExpiryTime,
   formatTokenValidity,
+  credentialsRefused,
   generationRefused,
   rateLimitBody,
   type Reply,
@@ -20,6 +21,8 @@ interface AccountState {
   readonly key: Buffer;
   options: SimAccountOptions;
   lastGeneratedAt: number | undefined;
+  /** The last generation request processed, whatever its answer (the field's re-arming window). */
+  lastGenerateAttemptAt: number | undefined;
   lastTotpStep: number | undefined;
   /** The latest nightly logout already applied. */
   lastLogoutAt: number | undefined;
@@ -57,6 +60,8 @@ export class DhanState {
   };
   private readonly consents: ConsentDesk;
   private readonly generationsRefused: Record<string, number> = {};
+  private readonly credentialRefusals: Record<string, number> = {};
+  private readonly rateLimitAnswers: Record<string, number> = {};
   private readonly generationCodeSteps: Record<string, Array<number | null>> = {};
   private wrongMethod = 0;
 
@@ -80,11 +85,14 @@ export class DhanState {
         key,
         options: DEFAULT_ACCOUNT_OPTIONS,
         lastGeneratedAt: undefined,
+        lastGenerateAttemptAt: undefined,
         lastTotpStep: undefined,
         lastLogoutAt: undefined,
       });
       for (const endpoint of Object.keys(this.calls) as SimEndpoint[]) this.calls[endpoint][account.clientId] = 0;
       this.generationsRefused[account.clientId] = 0;
+      this.credentialRefusals[account.clientId] = 0;
+      this.rateLimitAnswers[account.clientId] = 0;
       this.generationCodeSteps[account.clientId] = [];
       if (account.apiKey !== undefined && account.apiSecret !== undefined) {
         const { apiKey, apiSecret, redirectUrl } = account;
@@ -182,16 +190,31 @@ export class DhanState {
     const clientId = req.query.get('dhanClientId') ?? '';
     const state = this.accounts.get(clientId);
     if (!state) return this.refuse(clientId, generationRefused('Invalid client id'));
-    if (!state.options.totpEnabled)
-      return this.refuse(clientId, generationRefused('TOTP is not enabled for this account'));
-    if (req.query.get('pin') !== state.account.pin) return this.refuse(clientId, generationRefused('Invalid Pin'));
     const now = this.clock.now();
+    const { options } = state;
+    if (options.generateWindow === 'every-attempt') {
+      // As the field reports it: the window runs from every attempt processed, this one included,
+      // and is judged before the credentials.
+      const last = state.lastGenerateAttemptAt;
+      state.lastGenerateAttemptAt = now;
+      if (last !== undefined && now - last < this.generateIntervalMs) return this.rateLimited(state);
+    }
+    const refused = (message: string): Reply => {
+      this.credentialRefusals[clientId] = (this.credentialRefusals[clientId] ?? 0) + 1;
+      return this.refuse(clientId, credentialsRefused(message, options.generateRefusal));
+    };
+    if (!options.totpEnabled) return refused('TOTP is not enabled for this account');
+    if (req.query.get('pin') !== state.account.pin) return refused('Invalid Pin');
     const step = acceptedStep(state.key, req.query.get('totp'), now, state.lastTotpStep);
-    if (step === undefined) return this.refuse(clientId, generationRefused('Invalid TOTP'));
-    // Credentials are judged before the interval so that a wrong PIN is never hidden behind a
-    // rate limit; only a code that bought a token is spent, so a rate-limited retry may reuse it.
-    if (state.lastGeneratedAt !== undefined && now - state.lastGeneratedAt < this.generateIntervalMs) {
-      return this.refuse(clientId, rateLimitBody(400));
+    if (step === undefined) return refused('Invalid TOTP');
+    // 'success-only': the credentials are judged before the interval, so that a wrong PIN is never
+    // hidden behind a rate limit. Only a code that bought a token is spent in either behaviour.
+    if (
+      options.generateWindow === 'success-only' &&
+      state.lastGeneratedAt !== undefined &&
+      now - state.lastGeneratedAt < this.generateIntervalMs
+    ) {
+      return this.rateLimited(state);
     }
     state.lastTotpStep = step;
     state.lastGeneratedAt = now;
@@ -312,6 +335,8 @@ export class DhanState {
       consentsToday,
       wrongMethod: this.wrongMethod,
       generationsRefused: { ...this.generationsRefused },
+      credentialRefusals: { ...this.credentialRefusals },
+      rateLimitAnswers: { ...this.rateLimitAnswers },
       generationCodeSteps: Object.fromEntries(
         Object.entries(this.generationCodeSteps).map(([clientId, steps]) => [clientId, [...steps]]),
       ),
@@ -345,6 +370,12 @@ export class DhanState {
 
   private expiryTime(state: AccountState, record: TokenRecord): string {
     return formatExpiryTime(record.expiresAt, state.options.expiryTimeFormat === 'millis');
+  }
+
+  private rateLimited(state: AccountState): Reply {
+    const { clientId } = state.account;
+    this.rateLimitAnswers[clientId] = (this.rateLimitAnswers[clientId] ?? 0) + 1;
+    return this.refuse(clientId, rateLimitBody(state.options.rateLimitStatus));
   }
 
   private refuse(clientId: string, reply: Reply): Reply {

@@ -65,9 +65,26 @@ export function dhanError(code: string, options: { status?: number; message?: st
   };
 }
 
-/** Generation refusals have only the `{status, message}` shape; Dhan's wording is undocumented. */
+/** Generation refusals in the `{status, message}` shape; Dhan's wording is undocumented. */
 export function generationRefused(message: string, status = 200): Reply {
   return { status, body: { status: 'error', message } };
+}
+
+/** A refusal of the PIN or TOTP in one of the shapes seen from the auth tier (SimAccountOptions.generateRefusal). */
+export function credentialsRefused(
+  message: string,
+  shape: 'status-error' | 'message-200' | 'message-401' | 'error-403',
+): Reply {
+  switch (shape) {
+    case 'status-error':
+      return generationRefused(message);
+    case 'message-200':
+      return { status: 200, body: { message } };
+    case 'message-401':
+      return { status: 401, body: { message } };
+    case 'error-403':
+      return { status: 403, body: { error: message } };
+  }
 }
 
 export const RATE_LIMIT_MESSAGE = 'Token can be generated once every 2 minutes.';

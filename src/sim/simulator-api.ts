@@ -46,7 +46,10 @@ export interface SimApp {
   readonly redirectUrl?: string;
 }
 
-/** Per-account behaviour switches, for tests. All default to Dhan's documented behaviour. */
+/**
+ * Per-account behaviour switches, for tests. Each defaults to Dhan as the field reports it, at its
+ * worst where reports differ; the friendlier behaviour is an option a test asks for.
+ */
 export interface SimAccountOptions {
   /** false: tokens from TOTP generation (JWT tokenConsumerType APP) are refused by RenewToken. */
   readonly renewableTotpTokens: boolean;
@@ -70,6 +73,23 @@ export interface SimAccountOptions {
   readonly dataAccess: boolean;
   /** false: generation refused as if TOTP were not enabled. */
   readonly totpEnabled: boolean;
+  /**
+   * 'every-attempt' (field reports): Dhan counts its generation window from every attempt it
+   * processed, refused and rate-limited ones included, and judges the window before the
+   * credentials, so a wrong PIN retried too soon alternates "Invalid Pin" and the rate-limit
+   * answer. 'success-only': only a generation that issued a token arms the window, and the
+   * credentials are judged first.
+   */
+  readonly generateWindow: 'every-attempt' | 'success-only';
+  /** The HTTP status of the rate-limit answer `{"status":"error","message":"Token can be generated once every 2 minutes."}`. */
+  readonly rateLimitStatus: 200 | 400;
+  /**
+   * How generation refuses a wrong PIN or TOTP (and TOTP not enabled), each shape seen from the
+   * auth tier: 'status-error' (HTTP 200 `{"status":"error","message":"Invalid Pin"}`),
+   * 'message-200' (HTTP 200 `{"message":…}`), 'message-401' (HTTP 401 `{"message":…}`),
+   * 'error-403' (HTTP 403 `{"error":…}`).
+   */
+  readonly generateRefusal: 'status-error' | 'message-200' | 'message-401' | 'error-403';
   /** 'no-millis': expiryTime without milliseconds, e.g. "2025-09-23T12:37:23". */
   readonly expiryTimeFormat: 'millis' | 'no-millis';
   /**
@@ -134,7 +154,12 @@ export interface SimStats {
   readonly calls: Record<SimEndpoint, Record<string, number>>;
   /** RenewToken requests that arrived with a method other than GET. */
   readonly wrongMethod: number;
+  /** Generation requests the simulator refused (the two kinds below, unknown client ids); faults are not counted. */
   readonly generationsRefused: Record<string, number>;
+  /** Generations refused for the PIN, the TOTP code or TOTP not being enabled. */
+  readonly credentialRefusals: Record<string, number>;
+  /** Generations answered with the rate-limit answer. */
+  readonly rateLimitAnswers: Record<string, number>;
   /**
    * Per account, the TOTP step (epoch s / 30) of the code each generation request carried, in
    * order, faults included (null: no code of a step within one of now). A step listed twice is a

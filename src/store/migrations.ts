@@ -178,6 +178,14 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec(`ALTER TABLE accounts ADD COLUMN last_totp_step INTEGER;`);
     },
   },
+  {
+    version: 6,
+    description: 'accounts: the credential budget, every generation attempt since the last token',
+    up: (db) => {
+      // A JSON list on the account's row: read with it, written with it, and copied with it.
+      db.exec(`ALTER TABLE accounts ADD COLUMN generation_attempts TEXT NOT NULL DEFAULT '[]';`);
+    },
+  },
 ];
 
 /**

@@ -1,4 +1,5 @@
 import type { Attention } from '../attention.js';
+import type { GenerationAttempt } from '../generation-attempt.js';
 import type { AccountMode, TokenSource } from '../tokens.js';
 
 /** What the keeper persists about an account besides its tokens. Times are epoch ms. */
@@ -10,14 +11,23 @@ export interface AccountRecord {
   readonly attention: Attention | null;
   /** Learned: Dhan refused to renew tokens of these kinds (e.g. 'consumer:APP'); generate instead. */
   readonly renewRefusedKinds: readonly string[];
-  /** Persisted so that a restart loop cannot break Dhan's one-generation-per-2-minutes rule. */
+  /**
+   * When the last generation attempt ended (its start while it is in flight): Dhan counts its
+   * window from the attempt, refused ones included. Persisted so that a restart loop cannot break
+   * the rule; set back only when the request certainly never reached Dhan.
+   */
   readonly lastGenerateAt: number | null;
   /**
-   * The last TOTP step (epoch ms / 30 000, floored) whose code was sent to Dhan. Unlike
-   * lastGenerateAt it is never rolled back after a refusal: Dhan refuses a reused code, and
-   * repeated refusals can get TOTP disabled, so a restart must not send that code again.
+   * The last TOTP step (epoch ms / 30 000, floored) whose code was sent to Dhan. Never rolled
+   * back: Dhan refuses a reused code, and repeated refusals can get TOTP disabled, so a restart
+   * must not send that code again.
    */
   readonly lastTotpStep: number | null;
+  /**
+   * The credential budget's record: every generation attempt since the last token, how each
+   * ended (keeper/generation-budget.ts). Cleared by a new token, `reset`, or new credentials.
+   */
+  readonly generationAttempts: readonly GenerationAttempt[];
   readonly consecutiveFailures: number;
   readonly lastSuccessAt: number | null;
   readonly lastAttemptAt: number | null;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { parseAttention } from '../attention.js';
+import { parseGenerationAttempts } from '../generation-attempt.js';
 import { KeeperError } from '../errors.js';
 import type { AccountMode, StoredToken, TokenSource } from '../tokens.js';
 import { ConsentStore } from './consents.js';
@@ -609,6 +610,7 @@ export interface AccountRow {
   renew_refused_kinds: string;
   last_generate_at: number | null;
   last_totp_step: number | null;
+  generation_attempts: string;
   consecutive_failures: number;
   last_success_at: number | null;
   last_attempt_at: number | null;
@@ -661,9 +663,10 @@ export interface RequestRow {
   result: string | null;
 }
 
-export type AccountParams = Omit<AccountRecord, 'renewRefusedKinds' | 'attention'> & {
+export type AccountParams = Omit<AccountRecord, 'renewRefusedKinds' | 'attention' | 'generationAttempts'> & {
   renewRefusedKinds: string;
   attention: string | null;
+  generationAttempts: string;
 };
 export type EventParams = Omit<HistoryEvent, 'id' | 'detail'> & { detail: string | null };
 
@@ -678,6 +681,7 @@ export function toAccount(r: AccountRow): AccountRecord {
     renewRefusedKinds: JSON.parse(r.renew_refused_kinds) as string[],
     lastGenerateAt: r.last_generate_at,
     lastTotpStep: r.last_totp_step,
+    generationAttempts: parseGenerationAttempts(r.generation_attempts),
     consecutiveFailures: r.consecutive_failures,
     lastSuccessAt: r.last_success_at,
     lastAttemptAt: r.last_attempt_at,
@@ -691,6 +695,7 @@ export function accountParams(a: AccountRecord): AccountParams {
     ...a,
     renewRefusedKinds: JSON.stringify(a.renewRefusedKinds),
     attention: a.attention === null ? null : JSON.stringify(a.attention),
+    generationAttempts: JSON.stringify(a.generationAttempts),
   };
 }
 
@@ -802,7 +807,8 @@ function isThenable(value: unknown): boolean {
 type Statements = ReturnType<typeof prepareStatements>;
 
 const ACCOUNT_VALUES = `@clientId, @name, @mode, @attention, @renewRefusedKinds,
-  @lastGenerateAt, @lastTotpStep, @consecutiveFailures, @lastSuccessAt, @lastAttemptAt, @lastResult, @nextActionAt`;
+  @lastGenerateAt, @lastTotpStep, @generationAttempts, @consecutiveFailures, @lastSuccessAt, @lastAttemptAt, @lastResult,
+  @nextActionAt`;
 const EVENT_COLUMNS = `client_id, at, kind, result, error_kind, error_code, message, duration_ms,
   expiry_before, expiry_after, detail`;
 const EVENT_VALUES = `@clientId, @at, @kind, @result, @errorKind, @errorCode, @message, @durationMs,
@@ -821,7 +827,8 @@ function prepareStatements(db: Database.Database) {
     listAccounts: db.prepare<[], AccountRow>(`SELECT * FROM accounts ORDER BY client_id`),
     updateAccount: db.prepare<AccountParams, AccountRow>(
       `UPDATE accounts SET (client_id, name, mode, attention_state, renew_refused_kinds,
-         last_generate_at, last_totp_step, consecutive_failures, last_success_at, last_attempt_at, last_result, next_action_at)
+         last_generate_at, last_totp_step, generation_attempts, consecutive_failures, last_success_at, last_attempt_at,
+         last_result, next_action_at)
        = (${ACCOUNT_VALUES})
        WHERE client_id = @clientId RETURNING *`,
     ),

@@ -140,6 +140,9 @@ describe('generate', () => {
     expect(wrongPin.message).toMatch(/PIN and TOTP secret/);
     expect(wrongPin.message).toContain('Invalid Pin');
     expect(wrongPin.httpStatus).toBe(200);
+    expect(wrongPin.answer).toBe('HTTP 200: Invalid Pin');
+    // The refused attempt re-armed Dhan's window.
+    await clock.advance(2 * 60_000);
 
     const code = totp(A);
     await c.generateToken({ clientId: A.clientId, pin: A.pin, totp: code }).then((t) => secrets.push(t.accessToken));
@@ -152,14 +155,36 @@ describe('generate', () => {
     expect(sim.stats().generationsRefused[A.clientId]).toBe(2);
   });
 
-  it('is rate-limited for 2 minutes after a generation', async () => {
+  it('is rate-limited for 2 minutes after a generation, under HTTP 200 by default', async () => {
     const c = client();
     await generate(c);
     await clock.advance(31_000);
     const err = await failure(generate(c), 'rate-limited');
     expect(err.retryAfterMs).toBe(120_000);
-    expect(err.httpStatus).toBe(400);
+    expect(err.httpStatus).toBe(200);
     expect(err.message).toMatch(/once every 2 minutes/);
+    sim.setAccountOptions(A.clientId, { rateLimitStatus: 400 });
+    await clock.advance(31_000);
+    expect((await failure(generate(c), 'rate-limited')).httpStatus).toBe(400);
+  });
+
+  it('reads every shape the simulator refuses a wrong PIN in as refused credentials, quoting Dhan', async () => {
+    const c = client();
+    secrets.push('999999');
+    for (const [shape, status] of [
+      ['status-error', 200],
+      ['message-200', 200],
+      ['message-401', 401],
+      ['error-403', 403],
+    ] as const) {
+      sim.setAccountOptions(A.clientId, { generateRefusal: shape });
+      const err = await failure(
+        c.generateToken({ clientId: A.clientId, pin: '999999', totp: totp(A) }),
+        'credentials-rejected',
+      );
+      expect({ shape, answer: err.answer }).toEqual({ shape, answer: `HTTP ${status}: Invalid Pin` });
+      await clock.advance(2 * 60_000);
+    }
   });
 
   it('reads the rate-limit body under HTTP 200 and 400', async () => {

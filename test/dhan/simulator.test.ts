@@ -178,6 +178,8 @@ describe('generateAccessToken', () => {
   });
 
   it('refuses a wrong PIN, a wrong TOTP and an unknown client without revealing the PIN', async () => {
+    // Credentials judged before the window, and only a token arms it: each refusal is seen.
+    sim.setAccountOptions(A.clientId, { generateWindow: 'success-only' });
     const wrongPin = await generate(A, { pin: '000000' });
     expect(wrongPin.body).toEqual({ status: 'error', message: 'Invalid Pin' });
     const wrongTotp = await generate(A, { totp: totp(A) === '000000' ? '111111' : '000000' });
@@ -186,12 +188,61 @@ describe('generateAccessToken', () => {
     expect(unknown.body).toEqual({ status: 'error', message: 'Invalid client id' });
     for (const res of [wrongPin, wrongTotp, unknown]) expect(JSON.stringify(res.body)).not.toContain(A.pin);
     expect(sim.stats().generationsRefused).toEqual({ [A.clientId]: 2, [B.clientId]: 0, '': 1 });
+    expect(sim.stats().credentialRefusals).toEqual({ [A.clientId]: 2, [B.clientId]: 0 });
     expect(sim.stats().calls.generate).toEqual({ [A.clientId]: 2, [B.clientId]: 0, '': 1 });
-    // Refusals do not start the 2-minute interval.
+    // With 'success-only', refusals do not start the 2-minute interval.
     expectToken(await generate(A));
   });
 
+  it('by default, as the field reports: every attempt re-arms the 2-minute window, judged before the PIN', async () => {
+    const wrongPin = { pin: '000000' };
+    expect(await generate(A, wrongPin)).toMatchObject({
+      status: 200,
+      body: { status: 'error', message: 'Invalid Pin' },
+    });
+    await clock.advance(60_000);
+    // Retried within the window: the rate-limit answer, under HTTP 200, and the window starts again.
+    expect(await generate(A, wrongPin)).toMatchObject({ status: 200, body: RATE_LIMITED });
+    await clock.advance(60_000);
+    expect((await generate(A, wrongPin)).body).toEqual(RATE_LIMITED);
+    await clock.advance(119_999);
+    expect((await generate(A, wrongPin)).body).toEqual(RATE_LIMITED);
+    // Two minutes after the last attempt, whatever it was: the PIN is judged again.
+    await clock.advance(120_000);
+    expect((await generate(A, wrongPin)).body).toEqual({ status: 'error', message: 'Invalid Pin' });
+    await clock.advance(120_000);
+    expectToken(await generate(A));
+    await clock.advance(119_999);
+    expect((await generate(A)).body).toEqual(RATE_LIMITED);
+    expect(sim.stats()).toMatchObject({
+      credentialRefusals: { [A.clientId]: 2 },
+      rateLimitAnswers: { [A.clientId]: 4 },
+      generationsRefused: { [A.clientId]: 6 },
+    });
+    // Per account.
+    await token(B);
+  });
+
+  it('refuses the PIN or TOTP in each shape seen from the auth tier, when asked', async () => {
+    const shapes = [
+      ['status-error', 200, { status: 'error', message: 'Invalid Pin' }],
+      ['message-200', 200, { message: 'Invalid Pin' }],
+      ['message-401', 401, { message: 'Invalid Pin' }],
+      ['error-403', 403, { error: 'Invalid Pin' }],
+    ] as const;
+    for (const [shape, status, body] of shapes) {
+      sim.setAccountOptions(A.clientId, { generateRefusal: shape });
+      const res = await generate(A, { pin: '000000' });
+      expect({ shape, status: res.status, body: res.body as unknown }).toEqual({ shape, status, body });
+      await clock.advance(120_000);
+    }
+    sim.setAccountOptions(A.clientId, { generateRefusal: 'message-401', totpEnabled: false });
+    expect(await generate(A)).toMatchObject({ status: 401, body: { message: 'TOTP is not enabled for this account' } });
+    expect(sim.stats().credentialRefusals[A.clientId]).toBe(5);
+  });
+
   it('accepts the previous step, refuses older and future steps', async () => {
+    sim.setAccountOptions(A.clientId, { generateWindow: 'success-only' });
     expect((await generate(A, { totp: totp(A, -2) })).body.message).toBe('Invalid TOTP');
     expect((await generate(A, { totp: totp(A, 1) })).body.message).toBe('Invalid TOTP');
     expectToken(await generate(A, { totp: totp(A, -1) }));
@@ -209,6 +260,7 @@ describe('generateAccessToken', () => {
   });
 
   it('lists the TOTP step of every code sent, faults and refusals included, so a test sees a code sent twice', async () => {
+    sim.setAccountOptions(A.clientId, { generateWindow: 'success-only' });
     const step = Math.floor(T0 / 30_000);
     sim.addFault({
       endpoint: 'generate',
@@ -223,7 +275,8 @@ describe('generateAccessToken', () => {
     expect(sim.stats().generationCodeSteps).toEqual({ [A.clientId]: [step, step, step - 1, null], [B.clientId]: [] });
   });
 
-  it('allows one generation every 2 minutes, then lifts the limit', async () => {
+  it("with 'success-only' and a 400: allows one generation every 2 minutes from the last token, then lifts the limit", async () => {
+    sim.setAccountOptions(A.clientId, { generateWindow: 'success-only', rateLimitStatus: 400 });
     await token();
     await clock.advance(60_000);
     const limited = await generate(A);

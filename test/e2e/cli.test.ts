@@ -190,6 +190,19 @@ describe('simulate', () => {
     );
     const wrongPinBody = (await wrongPin.json()) as { status?: string };
     expect(wrongPinBody.status).toBe('error');
+    // As the field reports Dhan: the refused attempt re-armed the window, which is judged first.
+    const tooSoon = await fetch(
+      `${base}/app/generateAccessToken?dhanClientId=1000000101&pin=${PIN}&totp=${totpAt(TOTP_SECRET, Date.now())}`,
+      { method: 'POST' },
+    );
+    expect(tooSoon.status).toBe(200);
+    expect(await tooSoon.json()).toEqual({ status: 'error', message: 'Token can be generated once every 2 minutes.' });
+    // The friendlier Dhan is an option of the control surface: only a token arms the window.
+    const friendly = await fetch(`${base}/__sim/accounts/1000000101`, {
+      method: 'PATCH',
+      body: JSON.stringify({ generateWindow: 'success-only' }),
+    });
+    expect(friendly.status).toBe(204);
 
     const gen = await fetch(
       `${base}/app/generateAccessToken?dhanClientId=1000000101&pin=${PIN}&totp=${totpAt(TOTP_SECRET, Date.now())}`,

@@ -25,7 +25,8 @@ import { answer, startReceiver } from '../helpers/http.js';
 /*
  * docs/promises.md promise 6 (no secret leaks), checked from outside: a whole session at log level debug — generation,
  * renewal, a renewal refused with 503 and retried, a renewal refused with 500 DH-905 (checked,
- * learned, an import asked for), an account stuck on a wrong PIN, an import,
+ * learned, an import asked for), an account stuck on a wrong PIN that Dhan quotes back in its
+ * refusal (a bare 401 whose words the credential budget records and the stop quotes), an import,
  * a signed webhook, an API key in use — and then every byte any process printed and every
  * non-token HTTP answer is searched for every secret the keeper ever held.
  * Real time, not a fake clock: the keeper is a spawned process whose clock a test cannot drive.
@@ -94,6 +95,13 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     // The imported token's first renewal is refused as Dhan refuses TOTP tokens (HTTP 500 DH-905):
     // the profile check, the lesson learned and the request for an import are printed too.
     sim.addFault({ endpoint: 'renew', clientId: WEB, action: { type: 'dhan-error', code: 'DH-905', status: 500 } });
+    // The wrong PIN refused in a bare shape that echoes it: the stop and the budget quote Dhan's words.
+    sim.addFault({
+      endpoint: 'generate',
+      clientId: WRONG,
+      times: 2,
+      action: { type: 'status', status: 401, body: { message: `Invalid Pin ${PIN_WRONG_IN_CONFIG}` } },
+    });
 
     const dir = tempDir();
     // Secrets arrive every way the config allows: ${ENV}, *File and inline.
@@ -260,7 +268,13 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     const sealed = (db.prepare('SELECT access_token FROM tokens').all() as Array<{ access_token: string }>).map(
       (r) => r.access_token,
     );
+    // The credential budget keeps Dhan's answers, redacted as they were read.
+    const budget = db.prepare('SELECT generation_attempts FROM accounts WHERE client_id = ?').pluck().get(WRONG);
     db.close();
+    expect(JSON.parse(String(budget))).toMatchObject([
+      { outcome: 'credentials-refused', answer: 'HTTP 401: Invalid Pin [redacted]' },
+      { outcome: 'credentials-refused', answer: 'HTTP 401: Invalid Pin [redacted]' },
+    ]);
     expect(sealed.filter((t) => t !== '').every(isSealed)).toBe(true);
     const store = Store.open(join(dir, 'keeper.db'), { readonly: true, key: STORAGE_KEY });
     const stored = [MAIN, WRONG, WEB]
@@ -280,6 +294,7 @@ it('no PIN, TOTP secret, token, API key or webhook secret in anything printed or
     });
     expect(messages.some((m) => m.includes('consentApp-login?consentAppId='))).toBe(true);
     expect(messages.some((m) => m.includes('Dhan token keeper stopped: wrong'))).toBe(true);
+    expect(messages.some((m) => m.includes('last answer: HTTP 401: Invalid Pin [redacted]'))).toBe(true);
     const printed = `${children.transcript()}\n${served.join('\n')}\n${messages.join('\n')}`;
     // Sanity: the corpus is the real thing (debug logs, metrics), not an empty string.
     expect(printed).toMatch(/"level":"debug"/);

@@ -371,6 +371,7 @@ export interface ConfigYaml {
   /** Raw YAML under `renewal:` (indented two spaces). */
   readonly renewalYaml?: string;
   readonly minGenerateInterval?: string;
+  readonly generateMargin?: string;
   readonly requestTimeout?: string;
   /** Raw YAML sections appended at the top level (e.g. `consent:` or `notify:`), unindented. */
   readonly extraYaml?: string;
@@ -400,6 +401,8 @@ dhan:
   requestTimeout: ${c.requestTimeout ?? '3s'}
   # The simulator allows a lower rate than Dhan's 2 minutes; 30-s tokens need it.
   minGenerateInterval: ${c.minGenerateInterval ?? '10s'}
+  # On loopback the simulator processes a call within milliseconds of it leaving.
+  generateMargin: ${c.generateMargin ?? '1s'}
 server:
 ${c.serverYaml ?? '  listen: 127.0.0.1:0'}
 renewal:

@@ -74,6 +74,7 @@ dhan:
   apiBaseUrl: ${proxyUrl}
   requestTimeout: 10s
   minGenerateInterval: 10s
+  generateMargin: 1s
 server:
   listen: 127.0.0.1:${port}
   apiKeys:

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Attention } from '../../src/attention.js';
+import type { GenerationAttempt } from '../../src/generation-attempt.js';
 import { KeeperError } from '../../src/errors.js';
 import { SCHEMA_VERSION, Store } from '../../src/store/index.js';
 import type { LeaseOwner, NewToken } from '../../src/store/index.js';
@@ -52,6 +53,26 @@ const HOUR = 3600 * SEC;
 const DAY = 24 * HOUR;
 const ACC = '1000000001';
 const OTHER = '1000000002';
+/** A credential budget's record: a refusal, a rate-limit answer, and an attempt still in flight. */
+const ATTEMPTS: readonly GenerationAttempt[] = [
+  {
+    at: T0,
+    endedAt: T0 + 700,
+    totpStep: STEP0,
+    outcome: 'credentials-refused',
+    answer: 'HTTP 200: Invalid Pin',
+    retryAfterMs: null,
+  },
+  {
+    at: T0 + 60 * SEC,
+    endedAt: T0 + 61 * SEC,
+    totpStep: STEP0 + 2,
+    outcome: 'rate-limited',
+    answer: 'HTTP 200: Token can be generated once every 2 minutes.',
+    retryAfterMs: 120 * SEC,
+  },
+  { at: T0 + 200 * SEC, endedAt: null, totpStep: STEP0 + 6, outcome: 'pending', answer: null, retryAfterMs: null },
+];
 const PIN_STOP: Attention = {
   scope: 'generation',
   cause: 'credentials-refused',
@@ -179,6 +200,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
           renewRefusedKinds: ['consumer:APP'],
           lastGenerateAt: T0,
           lastTotpStep: STEP0,
+          generationAttempts: ATTEMPTS,
         });
         const saved = await store.saveToken(token(ACC, 1));
         const pending = await store.beginEvent({ clientId: ACC, at: T0, kind: 'renew' });
@@ -193,6 +215,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
           renewRefusedKinds: ['consumer:APP'],
           lastGenerateAt: T0,
           lastTotpStep: STEP0,
+          generationAttempts: ATTEMPTS,
         });
         expect(await again.currentToken(ACC)).toEqual(saved);
         expect((await again.pendingEvents(ACC)).map((e) => e.id)).toEqual([pending]);
@@ -211,6 +234,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
           renewRefusedKinds: [],
           lastGenerateAt: null,
           lastTotpStep: null,
+          generationAttempts: [],
           consecutiveFailures: 0,
           lastSuccessAt: null,
           lastAttemptAt: null,
@@ -276,6 +300,31 @@ export function describeStoreBehaviour(name: string, makeStore: () => Promise<St
         expect(await again.updateAccount(ACC, { lastTotpStep: STEP0 + 1 })).toMatchObject({ lastTotpStep: STEP0 + 1 });
         expect((await again.getAccount(OTHER))?.lastTotpStep).toBeNull();
         expect(await sut.scalar(`SELECT last_totp_step FROM accounts WHERE client_id = '${ACC}'`)).toBe(STEP0 + 1);
+      });
+
+      it('keeps the credential budget: written whole, kept by other patches and upserts, cleared by []', async () => {
+        await seedAccounts();
+        const one = ATTEMPTS.slice(0, 1);
+        expect(await store.updateAccount(ACC, { generationAttempts: one, lastGenerateAt: T0 })).toMatchObject({
+          generationAttempts: one,
+        });
+        await store.updateAccount(ACC, { generationAttempts: ATTEMPTS });
+        await store.updateAccount(ACC, { lastResult: 'generate failed', consecutiveFailures: 2 });
+        await store.upsertAccount({ clientId: ACC, name: 'renamed', mode: 'auto' });
+        expect((await store.getAccount(ACC))?.generationAttempts).toEqual(ATTEMPTS);
+        expect((await store.getAccount(OTHER))?.generationAttempts).toEqual([]);
+        // Written and read in one transaction with the rest of the row, as a stop is.
+        await store.transaction(async (tx) => {
+          await tx.updateAccount(ACC, { attention: PIN_STOP });
+          expect((await tx.getAccount(ACC))?.generationAttempts).toEqual(ATTEMPTS);
+        });
+        await store.close();
+        const again = await reopen();
+        expect((await again.listAccounts()).find((a) => a.clientId === ACC)?.generationAttempts).toEqual(ATTEMPTS);
+        expect(await again.updateAccount(ACC, { generationAttempts: [] })).toMatchObject({ generationAttempts: [] });
+        expect(
+          JSON.parse(String(await sut.scalar(`SELECT generation_attempts FROM accounts WHERE client_id = '${ACC}'`))),
+        ).toEqual([]);
       });
 
       it('lists accounts by client id; updating an unknown one fails clearly', async () => {

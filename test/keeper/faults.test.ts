@@ -354,9 +354,14 @@ describe('keeper against the simulator, fault by fault', () => {
     await w.runFor(HOUR);
     const gens = events(w, 'generate');
     expect(gens.map((e) => e.result)).toEqual(['failure', 'failure']);
-    expect(gens[1]!.at - gens[0]!.at).toBeLessThanOrEqual(30_000);
+    // The refused attempt re-armed Dhan's window: the second try waits it out, plus the margin.
+    expect(gens[1]!.at - gens[0]!.at).toBeGreaterThanOrEqual(120_000 + 10_000);
+    expect(gens[1]!.at - gens[0]!.at).toBeLessThan(120_000 + 10_000 + 30_000);
+    expect(w.sim.stats()).toMatchObject({ credentialRefusals: { [CLIENT]: 2 }, rateLimitAnswers: { [CLIENT]: 0 } });
     expect(w.store.getAccount(CLIENT)!.attention).toMatchObject({
       scope: 'generation',
+      cause: 'credentials-refused',
+      reason: expect.stringContaining('(last answer: HTTP 200: Invalid Pin)') as unknown,
       wayOut: expect.stringMatching(/PIN or TOTP secret/) as unknown,
     });
     expect(w.keeper.statuses()[0]!.state).toBe('attention');
@@ -560,8 +565,8 @@ describe('keeper crash recovery (a crash at each step of a refresh)', () => {
     expect(res.status).toBe(200);
     await w.restart();
     expect(w.current()).toBeUndefined();
-    // Dhan allows the replacement two minutes after the first generation.
-    await w.runFor(2 * 60_000);
+    // Dhan allows the replacement two minutes after the first generation; the keeper adds its margin.
+    await w.runFor(2 * 60_000 + 10_000);
     const now = w.current()!;
     expect(now.id).not.toBe(token.id);
     expect(w.sim.isLive(now.accessToken)).toBe(true);

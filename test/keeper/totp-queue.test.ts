@@ -59,7 +59,11 @@ describe('a generation queued behind other Dhan calls', () => {
         limiter,
         publisher: { publish: async () => undefined },
         policy: config.renewal,
-        minGenerateIntervalMs: config.dhan.minGenerateIntervalMs,
+        generation: {
+          intervalMs: config.dhan.minGenerateIntervalMs,
+          marginMs: config.dhan.generateMarginMs,
+          callTimeoutMs: config.dhan.requestTimeoutMs,
+        },
         log: silentLogger(),
         hooks: { tokenChanged: () => undefined, refreshed: () => undefined, probed: () => undefined },
       });

@@ -6,8 +6,9 @@
  * collide, rules that do not evaluate against real series, and an alert that never fires.
  *
  * Two accounts: GOOD (right PIN) gets a token at once and renews it 15 s later (60 s tokens);
- * BAD is configured with a wrong PIN, is refused twice (the keeper retries once on the next
- * TOTP step, so up to ~30 s) and is then parked for a person: DhanTokenNeedsAttention.
+ * BAD is configured with a wrong PIN, is refused twice (the keeper retries once, after the
+ * simulator's 5-s generation window and on the next TOTP step, so up to ~30 s) and is then
+ * parked for a person: DhanTokenNeedsAttention.
  *
  * Prometheus is optional on a developer machine (skipped, with a message) but required in CI
  * (process.env.CI), where .ci/run installs Debian's prometheus package.
@@ -106,6 +107,7 @@ describe.skipIf(!PROMETHEUS && !IN_CI)('a real Prometheus scraping a running kee
       ],
       clock: systemClock,
       tokenLifetimeMs: TOKEN_LIFETIME_MS,
+      generateIntervalMs: 5_000,
     });
 
     configPath = join(dir, 'config.yaml');
@@ -117,6 +119,8 @@ dhan:
   authBaseUrl: ${sim.baseUrl}
   apiBaseUrl: ${sim.baseUrl}
   requestTimeout: 5s
+  minGenerateInterval: 5s
+  generateMargin: 1s
 server:
   listen: 127.0.0.1:0
 renewal:

@@ -29,6 +29,26 @@ afterEach(async () => {
 });
 afterAll(() => dropSchemas(schemas));
 
+/** The credential budget: one refusal since the last token, and an attempt whose end was never seen. */
+const BUDGET = [
+  {
+    at: T0,
+    endedAt: T0 + 800,
+    totpStep: Math.floor(T0 / 30_000),
+    outcome: 'credentials-refused',
+    answer: 'HTTP 401: Invalid Pin',
+    retryAfterMs: null,
+  },
+  {
+    at: T0 + 200_000,
+    endedAt: null,
+    totpStep: Math.floor(T0 / 30_000) + 6,
+    outcome: 'pending',
+    answer: null,
+    retryAfterMs: null,
+  },
+] as const;
+
 function seedSqlite(path: string, key: Buffer): Store {
   const store = Store.open(path, { key });
   store.upsertAccount({ clientId: ACC, name: 'main', mode: 'auto' });
@@ -37,6 +57,7 @@ function seedSqlite(path: string, key: Buffer): Store {
     renewRefusedKinds: ['consumer:APP'],
     lastGenerateAt: T0,
     lastTotpStep: Math.floor(T0 / 30_000),
+    generationAttempts: BUDGET,
     lastResult: 'renew ok',
     nextActionAt: T0 + 8 * HOUR,
   });
@@ -110,6 +131,7 @@ describe('migrate-storage', () => {
     pgStores.push(pgStore);
     expect(await pgStore.listAccounts()).toEqual(sqlite.listAccounts());
     expect((await pgStore.getAccount(ACC))?.lastTotpStep).toBe(Math.floor(T0 / 30_000));
+    expect((await pgStore.getAccount(ACC))?.generationAttempts).toEqual(BUDGET);
     expect(await pgStore.listTokens(ACC)).toEqual(sqlite.listTokens(ACC));
     expect(await pgStore.listEvents({ limit: 1000 })).toEqual(sqlite.listEvents({ limit: 1000 }));
     expect(await pgStore.pendingEvents()).toEqual(sqlite.pendingEvents());

@@ -60,7 +60,7 @@ describe('SQLite migration 5: the last TOTP step', () => {
     const after = new Database(path, { readonly: true });
     try {
       expect(after.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-      expect(SCHEMA_VERSION).toBe(5);
+      expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(5);
       expect(after.pragma('integrity_check', { simple: true })).toBe('ok');
     } finally {
       after.close();
@@ -95,7 +95,7 @@ describe('PostgreSQL migration 4: the last TOTP step', () => {
     const versions = await withAdmin((c) =>
       c.query<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`),
     );
-    expect(versions.rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
-    expect(PG_SCHEMA_VERSION).toBe(4);
+    expect(versions.rows.map((r) => r.version)).toEqual(PG_MIGRATIONS.map((m) => m.version));
+    expect(PG_SCHEMA_VERSION).toBeGreaterThanOrEqual(4);
   });
 });

@@ -68,6 +68,11 @@ describe('loadConfig: each bad variant names its key path', () => {
       'dhan.requestTimeout: "10 secs" is not a duration (like 30s, 15m, 8h or 1h30m)',
     ],
     [
+      'a generation margin that is not a duration',
+      variant((c) => (c['dhan'] = { generateMargin: 'a little' })),
+      'dhan.generateMargin: "a little" is not a duration (like 30s, 15m, 8h or 1h30m)',
+    ],
+    [
       'a duration without a unit',
       variant((c) => (c['storage'] = { historyRetention: 90 })),
       'storage.historyRetention: "90" is not a duration (like 30s, 15m, 8h or 1h30m) — add a unit: ms, s, m, h or d',
@@ -336,7 +341,7 @@ describe('loadConfig: each bad variant names its key path', () => {
     [
       'a section of the wrong type',
       variant((c) => (c['dhan'] = 'https://api.dhan.co')),
-      'dhan: must be a mapping of authBaseUrl, apiBaseUrl, timezone, requestTimeout, minGenerateInterval, maxConcurrency, not a string',
+      'dhan: must be a mapping of authBaseUrl, apiBaseUrl, timezone, requestTimeout, minGenerateInterval, generateMargin, maxConcurrency, not a string',
     ],
     [
       'sinks that are not a list',

@@ -94,6 +94,7 @@ describe('loadConfig: valid files', () => {
         timezone: 'Asia/Kolkata',
         requestTimeoutMs: 10_000,
         minGenerateIntervalMs: 120_000,
+        generateMarginMs: 10_000,
         maxConcurrency: 4,
       },
       server: {
@@ -185,6 +186,7 @@ describe('loadConfig: valid files', () => {
       timezone: 'Asia/Kolkata',
       requestTimeoutMs: 10_000,
       minGenerateIntervalMs: 120_000,
+      generateMarginMs: 10_000,
       maxConcurrency: 4,
     });
     expect(config.server).toEqual({ listen: { host: '127.0.0.1', port: 9470 }, apiKeys: [] });
@@ -426,7 +428,7 @@ describe('loadConfig: warnings', () => {
   it('warns about risky but valid choices', () => {
     const dir = tempDir();
     const config = baseConfig();
-    config['dhan'] = { minGenerateInterval: '0' };
+    config['dhan'] = { minGenerateInterval: '0', generateMargin: '2s' };
     config['server'] = {
       listen: '0.0.0.0:9470',
       apiKeys: [{ name: 'bot', key: 'k3y-v4lue', clients: ['1000000009'] }],
@@ -441,6 +443,7 @@ describe('loadConfig: warnings', () => {
     expect([...keyPaths].sort()).toEqual([
       'accounts[0].sinks[0].mode',
       'accounts[0].sinks[1].includeToken',
+      'dhan.generateMargin',
       'dhan.minGenerateInterval',
       'server.apiKeys[0].clients[0]',
       'server.apiKeys[0].key',

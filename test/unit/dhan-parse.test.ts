@@ -26,6 +26,7 @@ import {
   withToken,
 } from '../helpers/dhan.js';
 import { DHAN_READINGS, dhanReadings } from '../fixtures/dhan-readings.js';
+import { attemptOutcome } from '../../src/keeper/generation-budget.js';
 
 const RECEIVED_AT = Date.UTC(2026, 0, 5, 3, 30, 0);
 const CTX: ParseContext = { timezone: IST, receivedAt: RECEIVED_AT, secrets: [] };
@@ -94,6 +95,7 @@ describe('every recorded Dhan body is classified', () => {
       expect(err.answer).toBe(
         [`HTTP ${status}${want.code === undefined ? '' : ` ${want.code}`}`, errorMessage].filter(Boolean).join(': '),
       );
+      if (endpoint === 'generate') expect(attemptOutcome(err)).toBe(want.attempt);
     });
   }
 

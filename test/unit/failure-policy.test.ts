@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { DhanEndpoint, DhanErrorKind } from '../../src/dhan/dhan-api.js';
+import type { AttemptOutcome, GenerationAttempt } from '../../src/generation-attempt.js';
+import { COUNTED_REFUSALS_TO_STOP, type GenerationTiming } from '../../src/keeper/generation-budget.js';
 import {
   ACCESS_DENIED_CONFIRM_MS,
-  CREDENTIAL_ATTEMPTS,
   STOPS,
   decideAfterFailure,
   similarityKey,
@@ -30,6 +31,13 @@ const KINDS: readonly DhanErrorKind[] = [
 const STATUSES: readonly StatusClass[] = ['2xx', '4xx', '5xx'];
 const VERDICTS: readonly ProfileVerdict[] = ['not-asked', 'live', 'dead', 'unknown'];
 const MODES: readonly AccountMode[] = ['auto', 'renew-only', 'generate-only', 'consent'];
+const TIMING: GenerationTiming = { intervalMs: 120_000, marginMs: 10_000, callTimeoutMs: 30_000 };
+
+/** An attempt that ended `secondsAgo` before NOW with this outcome. */
+function attempt(outcome: AttemptOutcome, secondsAgo = 0, answer = 'HTTP 200: Invalid Pin'): GenerationAttempt {
+  const endedAt = NOW - secondsAgo * 1000;
+  return { at: endedAt - 500, endedAt, totpStep: Math.floor(endedAt / 30_000), outcome, answer, retryAfterMs: null };
+}
 
 function facts(overrides: Partial<FailureFacts>): FailureFacts {
   return {
@@ -45,6 +53,7 @@ function facts(overrides: Partial<FailureFacts>): FailureFacts {
     hasLiveToken: true,
     kindKnownNotRenewable: false,
     similar: { count: 1, firstAt: NOW },
+    generation: { lastGenerateAt: null, attempts: [], timing: TIMING },
     now: NOW,
     ...overrides,
   };
@@ -200,20 +209,32 @@ describe('failure policy: the decision table', () => {
     );
   });
 
-  it('generation refused: one more try on the next TOTP step, then generation stops (with its way out)', () => {
+  it('generation refused: one more try after the interval and margin, then generation stops (with its way out)', () => {
     const refused = { endpoint: 'generate', kind: 'credentials-rejected', status: '2xx' } as const;
-    expect(decideAfterFailure(facts({ ...refused }))).toMatchObject({ action: 'retry', after: 'next-totp-step' });
-    expect(
-      decideAfterFailure(facts({ ...refused, similar: { count: CREDENTIAL_ATTEMPTS, firstAt: NOW - 30_000 } })),
-    ).toMatchObject({
+    const once = { lastGenerateAt: NOW, attempts: [attempt('credentials-refused')], timing: TIMING };
+    // The refused attempt may have re-armed Dhan's window: the second try waits it out, from its end.
+    expect(decideAfterFailure(facts({ ...refused, generation: once }))).toMatchObject({
+      action: 'retry',
+      after: 130_000,
+    });
+    const twice = { ...once, attempts: [attempt('credentials-refused', 130), attempt('credentials-refused')] };
+    expect(decideAfterFailure(facts({ ...refused, generation: twice }))).toMatchObject({
       action: 'stop-generation',
+      cause: 'credentials-refused',
+      reason: expect.stringMatching(/2 times since the last token \(last answer: HTTP 200: Invalid Pin\)/) as unknown,
       wayOut: expect.stringMatching(/PIN or TOTP secret/) as unknown,
     });
-    // A 5xx is never counted against the credentials, however often it comes.
+    expect(twice.attempts).toHaveLength(COUNTED_REFUSALS_TO_STOP);
+    // The streak of similar answers plays no part: a record with one refusal never stops, however
+    // many similar answers came in a row.
     expect(
-      decideAfterFailure(
-        facts({ ...refused, kind: 'bad-request', status: '5xx', similar: { count: 9, firstAt: NOW - 3_600_000 } }),
-      ).action,
+      decideAfterFailure(facts({ ...refused, generation: once, similar: { count: 9, firstAt: NOW - 3_600_000 } }))
+        .action,
+    ).toBe('retry');
+    // A 5xx without a refusal code is never counted against the credentials, however often it comes.
+    const failures = { ...once, attempts: Array.from({ length: 9 }, (_, i) => attempt('server-failure', 9 - i)) };
+    expect(
+      decideAfterFailure(facts({ ...refused, kind: 'transient', status: '5xx', generation: failures })).action,
     ).toBe('retry');
   });
 
@@ -252,13 +273,10 @@ describe('failure policy: the decision table', () => {
     expect(decideAfterFailure(facts({ kind: 'rate-limited' }))).toMatchObject({ action: 'retry', after: 'backoff' });
   });
 
-  it('similar answers: access refusals alike across endpoints, generation refusals alike across wordings', () => {
-    expect(similarityKey('renew', 'access-denied', '4xx')).toBe(similarityKey('generate', 'access-denied', '4xx'));
-    expect(similarityKey('generate', 'credentials-rejected', '2xx')).toBe(
-      similarityKey('generate', 'bad-request', '4xx'),
-    );
-    expect(similarityKey('generate', 'bad-request', '5xx')).not.toBe(similarityKey('generate', 'bad-request', '4xx'));
-    expect(similarityKey('renew', 'transient', '5xx')).not.toBe(similarityKey('renew', 'renew-refused', '5xx'));
+  it('similar answers: access refusals alike across endpoints, else the same endpoint and kind', () => {
+    expect(similarityKey('renew', 'access-denied')).toBe(similarityKey('generate', 'access-denied'));
+    expect(similarityKey('generate', 'credentials-rejected')).not.toBe(similarityKey('generate', 'bad-request'));
+    expect(similarityKey('renew', 'transient')).not.toBe(similarityKey('renew', 'renew-refused'));
     expect([undefined, 200, 404, 500, 503].map(statusClass)).toEqual(['none', '2xx', '4xx', '5xx', '5xx']);
   });
 });
@@ -282,6 +300,25 @@ describe('failure policy: properties', () => {
     similar: fc.record({
       count: fc.integer({ min: 1, max: 50 }),
       firstAt: fc.integer({ min: NOW - 7 * 86_400_000, max: NOW }),
+    }),
+    generation: fc.record({
+      lastGenerateAt: fc.constant(NOW),
+      attempts: fc.array(
+        fc
+          .tuple(
+            fc.constantFrom<AttemptOutcome>(
+              'credentials-refused',
+              'rate-limited',
+              'other-refusal',
+              'server-failure',
+              'no-answer',
+            ),
+            fc.integer({ min: 0, max: 2 * 86_400 }),
+          )
+          .map(([outcome, secondsAgo]) => attempt(outcome, secondsAgo)),
+        { maxLength: 1 },
+      ),
+      timing: fc.constant(TIMING),
     }),
     now: fc.constant(NOW),
   });

@@ -34,6 +34,7 @@ const TABLES: readonly TableSpec[] = [
       'renew_refused_kinds',
       'last_generate_at',
       'last_totp_step',
+      'generation_attempts',
       'consecutive_failures',
       'last_success_at',
       'last_attempt_at',

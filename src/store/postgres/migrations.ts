@@ -162,6 +162,12 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     // the step of last_generate_at, as before this column).
     sql: `ALTER TABLE accounts ADD COLUMN last_totp_step bigint;`,
   },
+  {
+    version: 5,
+    description: 'accounts: the credential budget, every generation attempt since the last token',
+    // The same step as SQLite's migration 6.
+    sql: `ALTER TABLE accounts ADD COLUMN generation_attempts text NOT NULL DEFAULT '[]';`,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

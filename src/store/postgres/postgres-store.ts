@@ -365,7 +365,7 @@ export class PostgresStore implements AsyncStore {
         'update-account',
         `UPDATE accounts SET name = $2, mode = $3, attention_state = $4, renew_refused_kinds = $5,
            last_generate_at = $6, consecutive_failures = $7, last_success_at = $8, last_attempt_at = $9, last_result = $10,
-           next_action_at = $11, last_totp_step = $12
+           next_action_at = $11, last_totp_step = $12, generation_attempts = $13
          WHERE client_id = $1 RETURNING *`,
         [
           p.clientId,
@@ -380,6 +380,7 @@ export class PostgresStore implements AsyncStore {
           p.lastResult,
           p.nextActionAt,
           p.lastTotpStep,
+          p.generationAttempts,
         ],
       );
       return toAccount(updated!);
