@@ -216,9 +216,18 @@ export class Children {
   private readonly live = new Set<CliProcess>();
   readonly all: CliProcess[] = [];
 
+  /** By default the checkout's CLI with this Node; a release laid out elsewhere names its own. */
+  constructor(
+    private readonly installed: { readonly node: string; readonly cli: string; readonly dir: string } = {
+      node: process.execPath,
+      cli: CLI_PATH,
+      dir: REPO_ROOT,
+    },
+  ) {}
+
   spawn(args: readonly string[], options: SpawnOptions = {}): CliProcess {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], {
-      cwd: options.cwd ?? REPO_ROOT,
+    const child = spawn(this.installed.node, [this.installed.cli, ...args], {
+      cwd: options.cwd ?? this.installed.dir,
       env: childEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
       ...(options.uid !== undefined ? { uid: options.uid } : {}),

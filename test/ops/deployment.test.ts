@@ -29,6 +29,7 @@ import { systemClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/index.js';
 import { METRIC_NAMES, createMetrics } from '../../src/metrics.js';
 import { freePort } from '../helpers/http.js';
+import { nodeFor } from '../helpers/service-release.js';
 import { REPO_ROOT } from '../helpers/repo-root.js';
 
 const ROOT = REPO_ROOT;
@@ -721,14 +722,13 @@ describe.skipIf(process.env['DHAN_RELEASE_TEST'] !== '1')('release built by scri
   const children: ChildProcess[] = [];
   const nobody = { uid: 65534, gid: 65534 };
   const asRoot = process.getuid?.() === 0;
+  // This Node may sit where nobody cannot reach it (under /root): then a copy beside the release.
+  let node = process.execPath;
 
   /** Runs as nobody when we are root (as CI is); a developer is already not root. */
   function asUser(args: readonly string[]): [string, string[]] {
     if (!asRoot) return [process.execPath, [...args]];
-    return [
-      'setpriv',
-      [`--reuid=${nobody.uid}`, `--regid=${nobody.gid}`, '--clear-groups', '--', process.execPath, ...args],
-    ];
+    return ['setpriv', [`--reuid=${nobody.uid}`, `--regid=${nobody.gid}`, '--clear-groups', '--', node, ...args]];
   }
 
   beforeAll(() => {
@@ -738,6 +738,7 @@ describe.skipIf(process.env['DHAN_RELEASE_TEST'] !== '1')('release built by scri
     out = join(parent, 'release');
     const build = run('bash', [join(ROOT, 'scripts', 'build-release.sh'), out], { timeout: 15 * 60_000 });
     expect(build.status, output(build)).toBe(0);
+    if (asRoot) node = nodeFor(nobody, parent);
   }, 16 * 60_000);
 
   afterAll(() => {

@@ -5,6 +5,7 @@ import { systemClock } from '../../src/clock.js';
 import { startSimulator } from '../../src/sim/index.js';
 import type { Simulator } from '../../src/sim/simulator-api.js';
 import { Children, sleep, startKeeper, tempDir, waitUntil, type RunResult } from '../helpers/cli.js';
+import { layOutServiceRelease, type ServiceRelease } from '../helpers/service-release.js';
 
 /*
  * The systemd layout, walked as the README and scripts/install-systemd.sh lay it out, with a
@@ -14,6 +15,8 @@ import { Children, sleep, startKeeper, tempDir, waitUntil, type RunResult } from
  * does). check-config and run as the service user, then the admin-shell commands as root
  * without CREDENTIALS_DIRECTORY. Nothing any of them prints may advise what would break this
  * layout (chmod 600 the config, "set CREDENTIALS_DIRECTORY" when it is not needed).
+ * Every command runs from a release laid out where the service user can reach it, as the
+ * installer lays one out under /opt: the checkout itself may sit under a private folder.
  */
 
 const PIN = '493817';
@@ -23,11 +26,13 @@ const BOT_KEY = 'bot-key-7f3a9c2e51d84b60a1c9';
 const NOBODY = { uid: 65534, gid: 65534 };
 const isRoot = process.getuid?.() === 0;
 
-const children = new Children();
+let children = new Children();
+let release: ServiceRelease | undefined;
 let sim: Simulator | undefined;
 afterAll(async () => {
   await children.killAll();
   await sim?.close();
+  release?.remove();
 });
 
 function layout(simUrl: string): { config: string; credentials: string; serviceCredentials: string; state: string } {
@@ -109,6 +114,8 @@ describe('the systemd layout', () => {
         clock: systemClock,
         generateIntervalMs: 10_000,
       });
+      release = layOutServiceRelease(NOBODY);
+      children = new Children(release);
       const { config, serviceCredentials } = layout(sim.baseUrl);
       const service = { ...NOBODY, env: { CREDENTIALS_DIRECTORY: serviceCredentials } };
       const admin = { env: { CREDENTIALS_DIRECTORY: undefined } };
