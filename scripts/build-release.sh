@@ -41,6 +41,16 @@ for extra in config.example.yaml LICENSE README.md; do
 done
 (cd "$out" && npm ci --omit=dev --no-audit --no-fund)
 
+# node-gyp leaves the addon's sources and its object files beside it (SQLite's amalgamation,
+# obj/, obj.target/, a static library: about 25 MB); better-sqlite3 loads only
+# build/Release/better_sqlite3.node. The release is for the Node it was built with.
+addon="$out/node_modules/better-sqlite3"
+if [[ -f "$addon/build/Release/better_sqlite3.node" ]]; then
+  find "$addon/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
+  find "$addon/build/Release" -mindepth 1 -maxdepth 1 ! -name better_sqlite3.node -exec rm -rf {} +
+  rm -rf "$addon/deps" "$addon/src" "$addon/binding.gyp"
+fi
+
 # A release that cannot load its native addon would only fail at the first token refresh.
 (cd "$out" && node -e "new (require('better-sqlite3'))(':memory:').close()")
 node "$out/dist/cli.js" version

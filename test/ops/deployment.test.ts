@@ -752,6 +752,12 @@ describe.skipIf(process.env['DHAN_RELEASE_TEST'] !== '1')('release built by scri
     for (const dev of ['typescript', 'vitest', 'fast-check'])
       expect(existsSync(join(out, 'node_modules', dev)), dev).toBe(false);
     expect(existsSync(join(out, 'src'))).toBe(false);
+    // node-gyp's sources and object files stay out: better-sqlite3 loads only its compiled addon.
+    const addon = join(out, 'node_modules', 'better-sqlite3');
+    expect(readdirSync(join(addon, 'build', 'Release'))).toEqual(['better_sqlite3.node']);
+    expect(readdirSync(join(addon, 'build'))).toEqual(['Release']);
+    for (const leftover of ['deps', 'src', 'binding.gyp'])
+      expect(existsSync(join(addon, leftover)), leftover).toBe(false);
   });
 
   it('runs as a non-root user', () => {
