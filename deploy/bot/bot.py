@@ -1,7 +1,8 @@
 """Example trading bot: picks up the token that dhan-token-keeper writes to the shared volume.
 
 It re-reads the env file whenever it changes, so a renewed token is used without a restart
-(a renewal kills the old token at once). Replace the print with your dhanhq client setup:
+(a renewal kills the old token at once). It looks twice a second (one stat call), so it holds
+the new token within a second of the swap. Replace the print with your dhanhq client setup:
     dhan = dhanhq(DhanContext(token["DHAN_CLIENT_ID"], token["DHAN_ACCESS_TOKEN"]))
 """
 
@@ -11,7 +12,7 @@ import sys
 import time
 
 TOKEN_FILE = os.environ.get("TOKEN_FILE", "/tokens/main.env")
-POLL_SECONDS = float(os.environ.get("POLL_SECONDS", "2"))
+POLL_SECONDS = float(os.environ.get("POLL_SECONDS", "0.5"))
 
 
 def read_env_file(path):

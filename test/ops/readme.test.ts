@@ -29,8 +29,9 @@ function documentedInvocations(markdown: string): Array<{ command: string; flags
     for (const flag of (match[2] ?? '').matchAll(/--[a-z][a-z-]*/g)) flags.add(flag[0]);
     found.set(command, flags);
   }
-  // Names that follow "dhan-token-keeper" but are not commands (paths, the unit, the image).
-  for (const notCommand of ['user', 'service']) found.delete(notCommand);
+  // Names that follow "dhan-token-keeper" but are not commands (paths, the unit, the image, and
+  // the container's own name in `docker exec dhan-token-keeper dhan-token-keeper status`).
+  for (const notCommand of ['user', 'service', 'dhan-token-keeper']) found.delete(notCommand);
   return [...found].map(([command, flags]) => ({ command, flags: [...flags] }));
 }
 
