@@ -73,7 +73,9 @@ if [[ $own_daemon -eq 1 ]]; then
       wait "$dockerd_pid" 2>/dev/null || true
     fi
     # Anything the daemon left mounted under its folders, then the folders themselves.
-    grep -oE " ($state|$data_root)/[^ ]*" /proc/mounts | sort -r | while read -r mount; do umount -l "$mount" || true; done
+    { grep -oE " ($state|$data_root)/[^ ]*" /proc/mounts || true; } | sort -r | while read -r mount; do
+      umount -l "$mount" || true
+    done
     rm -rf "$state"
   }
   trap stop_daemon EXIT
