@@ -36,7 +36,11 @@ function oldGenerationGrowthMb(withDaemonFlags: boolean): number {
   return Number(out);
 }
 
-describe("the daemon's V8 flags", () => {
+// V8's pretenuring as Node 20's V8 does it: Node 24's does not pretenure here at all (0 MB without
+// the flags), so the figure means nothing there. A benchmark, gated on the Node it was measured on.
+const MEASURED_ON_NODE = '20';
+
+describe.skipIf(process.versions.node.split('.')[0] !== MEASURED_ON_NODE)("the daemon's V8 flags", () => {
   it('keep objects that die at once out of the old generation after V8 saw their kind survive', () => {
     // Without the flags V8 pretenures the place that made the million survivors, and the two
     // million short-lived objects after them (about 60 MB) go straight to the old generation.
