@@ -122,7 +122,8 @@ describe('publish: exec hook', () => {
       'hang.mjs',
       `import fs from 'node:fs'; fs.appendFileSync(process.argv[2], process.pid + '\\n'); setInterval(() => {}, 1000);`,
     );
-    const timeoutMs = 300;
+    // Long enough for node to start and write its pid even on a loaded machine: each try must hang.
+    const timeoutMs = 1_000;
     const { log, lines } = captureLog();
     const startedAt = Date.now();
     const outcome = await runExecSink(
@@ -131,7 +132,7 @@ describe('publish: exec hook', () => {
       context({ log }),
     );
     const elapsed = Date.now() - startedAt;
-    expect(outcome).toEqual({ ok: false, attempts: 3, error: 'did not finish within 300 ms; stopped with SIGTERM' });
+    expect(outcome).toEqual({ ok: false, attempts: 3, error: 'did not finish within 1000 ms; stopped with SIGTERM' });
     expect(elapsed).toBeLessThan(3 * (timeoutMs + 2_000) + 250);
     for (const line of lines.filter((l) => l.includes('hook failed'))) {
       expect((JSON.parse(line) as { durationMs: number }).durationMs).toBeLessThan(timeoutMs + 2_000);
